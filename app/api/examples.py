@@ -1,0 +1,129 @@
+"""Importing and reading examples; snapshots and export."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, g, jsonify, request, stream_with_context
+
+from app.api import bp
+from app.auth import ADMINS, REVIEWERS, requires
+from app.db import get_session, new_session
+from labeling import export, projects
+from labeling.db import utcnow
+from labeling.errors import InvalidInput
+from labeling.examples import features_from_bytes, get_example, import_examples, json_rows
+from labeling.formats import format_for_filename, read_rows
+from labeling.models import Label, User
+from labeling.queue import label_as_dict
+from labeling.runs import request_after_import
+from labeling.snapshots import create_snapshot, get_snapshot
+from sqlalchemy import select
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+@bp.post("/projects/<int:project_id>/examples")
+@requires(*ADMINS, api=True)
+def import_project_examples(project_id: int):
+    """Import examples from a JSON body or an uploaded JSONL/CSV/Parquet file; all or nothing."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    if request.files:
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput.one("send the file in the multipart field 'file'", field="file")
+        fmt = request.form.get("format") or format_for_filename(upload.filename or "")
+        if fmt not in ("jsonl", "csv", "parquet"):
+            raise InvalidInput.one("the file must end in .jsonl, .csv or .parquet (or pass format)", field="file")
+        rows = read_rows(upload.stream, fmt)
+        source = request.form.get("source") or "import"
+    else:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or "examples" not in body:
+            raise InvalidInput.one('send {"examples": [...]} as JSON, or a multipart file', field="examples")
+        rows = json_rows(body["examples"])
+        source = body.get("source") if isinstance(body.get("source"), str) else "import"
+    try:
+        result = import_examples(db, project, rows, source=source[:80], now=utcnow())
+    except InvalidInput:
+        db.rollback()
+        raise
+    run_id = request_after_import(db, project, labels=result.labels, now=utcnow())
+    db.commit()
+    if run_id is not None:
+        current_app.extensions["hitl_jobs"].dispatch(run_id)
+    return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels}), 201
+
+
+@bp.get("/examples/<int:example_id>")
+@requires(*REVIEWERS, api=True)
+def show_example(example_id: int):
+    """Show an example with every label event on it."""
+    db = get_session()
+    example = get_example(db, example_id)
+    rows = db.execute(
+        select(Label, User.name).outerjoin(User, User.id == Label.annotator_id)
+        .where(Label.example_id == example.id).order_by(Label.id)
+    ).all()
+    out = {
+        "id": example.id,
+        "project_id": example.project_id,
+        "external_id": example.external_id,
+        "data": {**example.data, **({"features": features_from_bytes(example.features)} if example.features else {})},
+        "labels": [{**label_as_dict(l, name), "replaces": l.replaces_id, "source": l.source} for l, name in rows],
+    }
+    if example.scored_by_version is not None:
+        out["prediction"] = {"label": example.predicted_label, "confidence": example.confidence,
+                             "model_version": example.scored_by_version}
+    return jsonify(out)
+
+
+@bp.post("/projects/<int:project_id>/snapshots")
+@requires(*ADMINS, api=True)
+def make_snapshot(project_id: int):
+    """Freeze the current labels as a numbered snapshot."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    snapshot = create_snapshot(db, project, now=utcnow())
+    db.commit()
+    return jsonify({"snapshot": snapshot.number, "labels": snapshot.n_labels}), 201
+
+
+@bp.get("/projects/<int:project_id>/export")
+@requires(*ADMINS, api=True)
+def export_labels(project_id: int):
+    """Stream the label set as JSONL, CSV or Parquet."""
+    fmt = request.args.get("format", "jsonl")
+    annotations = request.args.get("annotations", "gold")
+    export.check_export_args(fmt, annotations)
+    include_unlabeled = request.args.get("include_unlabeled", "false").lower() in ("1", "true", "yes")
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    max_label_id = None
+    snapshot_arg = request.args.get("snapshot")
+    if snapshot_arg is not None:
+        if not snapshot_arg.isdigit():
+            raise InvalidInput.one("must be a snapshot number", field="snapshot")
+        max_label_id = get_snapshot(db, project, int(snapshot_arg)).max_label_id
+    project_id, name = project.id, project.name
+
+    @stream_with_context
+    def generate():
+        # Its own session on a read-only (deferred) transaction: a long export holds no write lock.
+        session = new_session()
+        try:
+            session.connection(execution_options={"read_only": True})
+            proj = projects.get_project(session, project_id)
+            if annotations == "gold":
+                rows = export.iter_gold(session, proj, max_label_id=max_label_id, include_unlabeled=include_unlabeled)
+                columns = export.GOLD_COLUMNS
+            else:
+                rows = export.iter_events(session, proj, max_label_id=max_label_id)
+                columns = export.ALL_COLUMNS
+            yield from export.encode(rows, fmt, columns)
+        finally:
+            session.close()
+
+    filename = f"{name.replace(' ', '_')}-{annotations}{'-snapshot' + snapshot_arg if snapshot_arg else ''}.{fmt}"
+    safe = "".join(c for c in filename if c.isalnum() or c in "._-") or f"export.{fmt}"
+    return Response(generate(), mimetype=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})

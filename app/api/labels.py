@@ -1,0 +1,61 @@
+"""Labeling through the API: next, labels, undo."""
+
+from __future__ import annotations
+
+from flask import current_app, g, jsonify
+
+from app.api import bp
+from app.api.common import json_body
+from app.auth import ANY_ROLE, requires
+from app.db import get_session
+from labeling import projects, queue
+from labeling.db import utcnow
+from labeling.runs import iso
+
+
+@bp.get("/projects/<int:project_id>/next")
+@requires(*ANY_ROLE, api=True)
+def next_example(project_id: int):
+    """Lease the next example to label; 204 when there is none for this user now."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
+    db.commit()
+    if lease is None:
+        return "", 204
+    return jsonify({
+        "example": {"id": lease.example_id, "external_id": lease.external_id, "data": lease.data},
+        "lease": {"id": lease.lease_id, "expires_at": iso(lease.expires_at)},
+        "why": {"strategy": lease.strategy, "score": lease.score, "model_version": lease.model_version},
+    })
+
+
+@bp.post("/projects/<int:project_id>/labels")
+@requires(*ANY_ROLE, api=True)
+def submit(project_id: int):
+    """Label an example (idempotent on idempotency_key)."""
+    body = json_body()
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    result = queue.submit_label(
+        db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
+        lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),
+        duration_ms=body.get("duration_ms"), mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
+    )
+    db.commit()
+    if result.retrain_run_id is not None:
+        current_app.extensions["hitl_jobs"].dispatch(result.retrain_run_id)
+    out = {"label": queue.label_as_dict(result.label, g.user.name)}
+    if result.warning:
+        out["warning"] = result.warning
+    return jsonify(out), 201
+
+
+@bp.post("/labels/<int:label_id>/undo")
+@requires(*ANY_ROLE, api=True)
+def undo(label_id: int):
+    """Undo a label with a new event; the example goes back to the queue."""
+    db = get_session()
+    event = queue.undo_label(db, g.user, label_id, now=utcnow())
+    db.commit()
+    return jsonify({"undo": queue.label_as_dict(event, g.user.name), "undone_label_id": label_id})

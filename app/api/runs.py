@@ -1,0 +1,56 @@
+"""Retraining, runs and model versions in the API."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from app.api import bp
+from app.api.common import pagination
+from app.auth import ADMINS, REVIEWERS, requires
+from app.db import get_session
+from labeling import projects, runs
+from labeling.db import utcnow
+from labeling.training import list_models, model_as_dict
+
+
+@bp.post("/projects/<int:project_id>/retrain")
+@requires(*ADMINS, api=True)
+def retrain(project_id: int):
+    """Queue a retrain run (or return the one already queued or running)."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    run, created = runs.request_retrain(db, project, trigger="manual", now=utcnow())
+    db.commit()
+    if created:
+        current_app.extensions["hitl_jobs"].dispatch(run.id)
+    return jsonify({"run_id": run.id, "status": run.status, "created": created}), 202
+
+
+@bp.get("/projects/<int:project_id>/runs")
+@requires(*REVIEWERS, api=True)
+def list_runs(project_id: int):
+    """List a project's retrain runs, newest first."""
+    limit, offset = pagination()
+    db = get_session()
+    projects.get_project(db, project_id)
+    items = runs.list_runs(db, project_id, limit=limit, offset=offset)
+    return jsonify({"runs": [runs.run_as_dict(db, r) for r in items], "limit": limit, "offset": offset})
+
+
+@bp.get("/runs/<int:run_id>")
+@requires(*REVIEWERS, api=True)
+def show_run(run_id: int):
+    """Show one retrain run."""
+    db = get_session()
+    return jsonify(runs.run_as_dict(db, runs.get_run(db, run_id)))
+
+
+@bp.get("/projects/<int:project_id>/models")
+@requires(*REVIEWERS, api=True)
+def models(project_id: int):
+    """List a project's model versions, newest first."""
+    limit, offset = pagination()
+    db = get_session()
+    projects.get_project(db, project_id)
+    return jsonify({"models": [model_as_dict(m) for m in list_models(db, project_id, limit=limit, offset=offset)],
+                    "limit": limit, "offset": offset})

@@ -1,0 +1,160 @@
+"""Who is calling and what they may do: login sessions for pages, bearer tokens for the API.
+
+Every view declares its roles with ``@requires(...)``; ``tests/app/test_routes_auth.py`` walks
+the URL map and fails on a view that does not.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from app.db import get_session
+from labeling import users
+from labeling.db import utcnow
+from labeling.models import ROLES, User
+
+ANY_ROLE = ROLES
+REVIEWERS = ("admin", "reviewer")
+ADMINS = ("admin",)
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to see this page."
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+bp = Blueprint("auth", __name__)
+
+
+class SessionUser(UserMixin):
+    """The logged-in user as Flask-Login sees it (the domain model stays web-free)."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.name = user.name
+        self.role = user.role
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> SessionUser | None:
+    user = users.get_user(get_session(), int(user_id)) if user_id.isdigit() else None
+    return SessionUser(user) if user is not None and user.active else None
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def requires(*roles: str, api: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let only users with one of ``roles`` in; sets ``g.user`` to the domain user.
+
+    API views authenticate with a bearer token and answer 401/403 in the API error shape; page
+    views use the login session and send anonymous visitors to the login page.
+    """
+    for role in roles:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = _api_user() if api else _page_user()
+            if user.role not in roles:
+                abort(403, description=f"this needs the role {' or '.join(roles)}; you are {user.role}")
+            g.user = user
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view as open to anyone (login page, health check)."""
+    view.required_roles = ()  # type: ignore[attr-defined]
+    return view
+
+
+def _api_user() -> User:
+    token = _bearer_token()
+    if token is None:
+        abort(401, description="send an API token as 'Authorization: Bearer <token>'")
+    user = users.user_for_token(get_session(), token)
+    if user is None:
+        abort(401, description="the API token is not valid")
+    return user
+
+
+def _page_user() -> User:
+    if not current_user.is_authenticated:
+        abort(401)
+    user = users.get_user(get_session(), current_user.id)
+    if user is None or not user.active:
+        logout_user()
+        abort(401)
+    return user
+
+
+def _safe_next(target: str | None) -> str:
+    if target:
+        parsed = urlparse(target)
+        if not parsed.scheme and not parsed.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("ui.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login() -> Any:
+    """Show the login form; log in with name and password."""
+    error = None
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        if not name or not password:
+            error = "Enter your user name and password."
+        else:
+            user = users.authenticate(get_session(), name, password)
+            if user is None:
+                error = "Wrong user name or password."
+            else:
+                session.clear()
+                session.permanent = True
+                login_user(SessionUser(user), duration=timedelta(hours=current_app.config["SESSION_HOURS"]))
+                return redirect(_safe_next(request.args.get("next")))
+    status = 400 if error else 200
+    return render_template("pages/login.html", error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(*ANY_ROLE)
+def logout() -> Any:
+    """Log out and go back to the login page."""
+    logout_user()
+    session.clear()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@requires(*ANY_ROLE)
+def tokens() -> Any:
+    """List my API tokens; create one (shown once)."""
+    db = get_session()
+    new_token = None
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()[:80]
+        new_token = users.create_token(db, g.user, name=name or "web", now=utcnow())
+        db.commit()
+    return render_template("pages/tokens.html", tokens=g.user.tokens, new_token=new_token)

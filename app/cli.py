@@ -1,0 +1,379 @@
+"""The ``hitl`` command line (also ``flask --app app ...``). Errors exit non-zero with the line."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+
+from labeling import migrate, projects, users
+from labeling.db import utcnow
+from labeling.errors import DomainError, InvalidInput
+from labeling.models import ROLES
+
+EXIT_INVALID = 1
+EXIT_NOT_FOUND = 3
+
+
+def _session():
+    return current_app.extensions["hitl_sessionmaker"]()
+
+
+def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a domain error with its lines and fields, exit non-zero; nothing was committed."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            if exc.total > len(exc.problems):
+                click.echo(f"  ... and {exc.total - len(exc.problems)} more", err=True)
+            sys.exit(EXIT_INVALID)
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_NOT_FOUND if type(exc).__name__ == "NotFound" else EXIT_INVALID)
+
+    return wrapper
+
+
+# --- db -------------------------------------------------------------------------------------
+
+@click.group("db", cls=AppGroup)
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema with Alembic."""
+    url = current_app.config["DATABASE_URL"]
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current_revision(url)}")
+
+
+# --- users ----------------------------------------------------------------------------------
+
+@click.group("users", cls=AppGroup)
+def users_group() -> None:
+    """Manage users and API tokens."""
+
+
+@users_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", help="Password (at least 8 characters). Prompted for when neither this nor --token is given.")
+@click.option("--token", "with_token", is_flag=True, help="Also create an API token; printed alone on the last line.")
+@domain_errors
+def users_create(name: str, role: str, password: str | None, with_token: bool) -> None:
+    """Create a user."""
+    if password is None and not with_token:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    session = _session()
+    try:
+        user = users.create_user(session, name, role, password=password, now=utcnow())
+        token = users.create_token(session, user, name="cli", now=utcnow()) if with_token else None
+        session.commit()
+    finally:
+        session.close()
+    click.echo(f"created {role} {name}")
+    if token:
+        click.echo(token)
+
+
+@users_group.command("token")
+@click.argument("name")
+@domain_errors
+def users_token(name: str) -> None:
+    """Create another API token for a user; printed alone on the last line."""
+    session = _session()
+    try:
+        from sqlalchemy import select
+        from labeling.models import User
+
+        user = session.scalar(select(User).where(User.name == name))
+        if user is None:
+            click.echo(f"error: no user named {name!r}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        token = users.create_token(session, user, name="cli", now=utcnow())
+        session.commit()
+    finally:
+        session.close()
+    click.echo(token)
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """List users."""
+    session = _session()
+    try:
+        for user in users.list_users(session):
+            click.echo(f"{user.id}\t{user.name}\t{user.role}")
+    finally:
+        session.close()
+
+
+# --- projects -------------------------------------------------------------------------------
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import json
+
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise InvalidInput.one("settings are given as KEY=VALUE", field=pair)
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key] = raw
+    return settings
+
+
+@click.group("projects", cls=AppGroup)
+def projects_group() -> None:
+    """Manage projects."""
+
+
+@projects_group.command("create")
+@click.argument("name")
+@click.option("--labels", required=True, help="Comma-separated label names, e.g. pos,neg.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A project setting, e.g. overlap=2.")
+@domain_errors
+def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
+    """Create a project; prints its id."""
+    session = _session()
+    try:
+        label_list = [l.strip() for l in labels.split(",") if l.strip()]
+        project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
+        session.commit()
+    finally:
+        session.close()
+    click.echo(f"created project {project.id} {project.name!r}")
+
+
+@projects_group.command("list")
+def projects_list() -> None:
+    """List projects with their counts."""
+    session = _session()
+    try:
+        for project in projects.list_projects(session, limit=10**6):
+            counts = projects.project_counts(session, project.id)
+            click.echo(f"{project.id}\t{project.name}\t{counts['examples']} examples\t{counts['labeled']} labeled")
+    finally:
+        session.close()
+
+
+# --- import / export ------------------------------------------------------------------------
+
+@click.command("import")
+@with_appcontext
+@click.argument("project")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), help="Default: from the file name.")
+@click.option("--source", default="import", show_default=True, help="Name recorded on labels in the file.")
+@domain_errors
+def import_command(project: str, file: Path, fmt: str | None, source: str) -> None:
+    """Import examples (and any labels) from a JSONL, CSV or Parquet file; all or nothing."""
+    from labeling.examples import import_examples
+    from labeling.formats import format_for_filename, read_rows
+    from labeling.runs import request_after_import
+
+    fmt = fmt or format_for_filename(file.name)
+    if fmt is None:
+        raise InvalidInput.one("cannot tell the format from the file name; pass --format", field="format")
+    session = _session()
+    try:
+        proj = projects.find_project(session, project)
+        with file.open("rb") as stream, click.progressbar(length=file.stat().st_size, label="importing",
+                                                          file=sys.stderr) as bar:
+            last = [0]
+
+            def progress(_rows: int) -> None:
+                position = stream.tell() if not stream.closed else last[0]
+                bar.update(max(0, position - last[0]))
+                last[0] = position
+
+            try:
+                result = import_examples(session, proj, read_rows(stream, fmt), source=source, now=utcnow(),
+                                         on_progress=progress)
+            except InvalidInput:
+                session.rollback()
+                raise
+            bar.update(file.stat().st_size - last[0])
+        run_id = request_after_import(session, proj, labels=result.labels, now=utcnow())
+        session.commit()
+    finally:
+        session.close()
+    click.echo(f"imported {result.imported} examples ({result.duplicates} duplicates skipped, {result.labels} labels)")
+    if run_id is not None:
+        current_app.extensions["hitl_jobs"].dispatch(run_id, wait=True)
+
+
+@click.command("export")
+@with_appcontext
+@click.argument("project")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--snapshot", type=int, help="Snapshot number; default: the current labels.")
+@click.option("--annotations", type=click.Choice(["gold", "all"]), default="gold", show_default=True)
+@click.option("--include-unlabeled", is_flag=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
+@domain_errors
+def export_command(project: str, fmt: str, snapshot: int | None, annotations: str, include_unlabeled: bool,
+                   output: Path | None) -> None:
+    """Export labels (streamed) to a file or standard output."""
+    from labeling import export
+    from labeling.snapshots import get_snapshot
+
+    session = _session()
+    try:
+        session.connection(execution_options={"read_only": True})
+        proj = projects.find_project(session, project)
+        max_label_id = get_snapshot(session, proj, snapshot).max_label_id if snapshot is not None else None
+        if annotations == "gold":
+            rows = export.iter_gold(session, proj, max_label_id=max_label_id, include_unlabeled=include_unlabeled)
+            columns = export.GOLD_COLUMNS
+        else:
+            rows = export.iter_events(session, proj, max_label_id=max_label_id)
+            columns = export.ALL_COLUMNS
+        counted = _count_rows(rows)
+        target = output.open("wb") if output else sys.stdout.buffer
+        tmp_ok = False
+        try:
+            for chunk in export.encode(counted, fmt, columns):
+                target.write(chunk)
+            tmp_ok = True
+        finally:
+            if output:
+                target.close()
+                if not tmp_ok:
+                    output.unlink(missing_ok=True)
+    finally:
+        session.close()
+    click.echo(f"exported {counted.count} rows" + (f" to {output}" if output else ""), err=True)
+
+
+class _count_rows:
+    """Count rows as they stream by, and show progress on stderr every 10,000."""
+
+    def __init__(self, rows: Any) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self):
+        for row in self.rows:
+            self.count += 1
+            if self.count % 10000 == 0:
+                click.echo(f"\rexported {self.count} rows", err=True, nl=False)
+            yield row
+
+
+@click.command("snapshot")
+@with_appcontext
+@click.argument("project")
+@domain_errors
+def snapshot_command(project: str) -> None:
+    """Freeze the current labels as a numbered snapshot."""
+    from labeling.snapshots import create_snapshot
+
+    session = _session()
+    try:
+        snap = create_snapshot(session, projects.find_project(session, project), now=utcnow())
+        session.commit()
+    finally:
+        session.close()
+    click.echo(f"snapshot {snap.number} with {snap.n_labels} labels")
+
+
+# --- demo and serve -------------------------------------------------------------------------
+
+@click.command("demo")
+@with_appcontext
+@click.option("--admin", "admin_name", default="admin", show_default=True)
+@domain_errors
+def demo_command(admin_name: str) -> None:
+    """Load the offline demo project (handwritten digits) and an admin user; prints the login."""
+    from sqlalchemy import select
+
+    from labeling.demo import DIGIT_LABELS, digit_rows
+    from labeling.examples import import_examples
+    from labeling.models import Project, User
+    from labeling.runs import request_after_import
+
+    session = _session()
+    try:
+        password = None
+        if session.scalar(select(User).where(User.name == admin_name)) is None:
+            password = current_app.config["DEMO_ADMIN_PASSWORD"] or secrets.token_urlsafe(9)
+            users.create_user(session, admin_name, "admin", password=password, now=utcnow())
+        project = session.scalar(select(Project).where(Project.name == "Digits demo"))
+        if project is None:
+            project = projects.create_project(
+                session, "Digits demo", DIGIT_LABELS, {"featurizer": "features", "retrain_threshold": 20},
+                now=utcnow(),
+            )
+            result = import_examples(session, project, digit_rows(), source="demo", now=utcnow(), random_state=0)
+            run_id = request_after_import(session, project, labels=0, now=utcnow())
+            click.echo(f"demo project {project.id} 'Digits demo' with {result.imported} examples")
+        else:
+            run_id = None
+            click.echo(f"demo project {project.id} 'Digits demo' exists already")
+        session.commit()
+    finally:
+        session.close()
+    if run_id is not None:
+        current_app.extensions["hitl_jobs"].dispatch(run_id, wait=True)
+    if password:
+        click.echo(f"log in at http://127.0.0.1:5000/login as {admin_name} with password {password}")
+    else:
+        click.echo(f"user {admin_name!r} exists already; log in with its password")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn sync worker processes.")
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn (sync workers)."""
+    from app.wsgi_server import serve
+
+    serve(host=host, port=port, workers=workers)
+
+
+COMMANDS = (db_group, users_group, projects_group, import_command, export_command, snapshot_command,
+            demo_command, serve_command)
+
+
+def register_flask_cli(app: Flask) -> None:
+    for command in COMMANDS:
+        if command.name not in app.cli.commands:
+            app.cli.add_command(command)
+
+
+def _create_app(*_args: Any) -> Flask:
+    from app import create_app
+
+    return create_app()
+
+
+def make_cli() -> FlaskGroup:
+    """The ``hitl`` group: the same commands, with the app built from the environment."""
+    group = FlaskGroup(name="hitl", create_app=_create_app, add_default_commands=False,
+                       add_version_option=False, load_dotenv=False, set_debug_flag=False,
+                       help="Human-in-the-loop labeling service.")
+    for command in COMMANDS:
+        group.add_command(command)
+    return group
+
+
+def main() -> None:
+    make_cli().main(prog_name="hitl")

@@ -1,0 +1,32 @@
+"""One database session per request; the view commits, teardown closes (and rolls back)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from labeling.db import make_engine, make_sessionmaker
+
+
+def init_db(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+    app.extensions["hitl_engine"] = engine
+    app.extensions["hitl_sessionmaker"] = make_sessionmaker(engine)
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> Session:
+    if "db" not in g:
+        g.db = current_app.extensions["hitl_sessionmaker"]()
+    return g.db
+
+
+def new_session() -> Session:
+    """A session outside the request (jobs, streamed responses): the caller closes it."""
+    return current_app.extensions["hitl_sessionmaker"]()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,72 @@
+"""One error shape per surface, mapped in one place.
+
+Under ``/api``: ``{"error": "...", "errors": [{"field", "line", "message"}]}``. Pages: an error
+page (or, for an htmx request, a small message fragment).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from labeling.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, message: str, problems: list[dict[str, Any]] | None = None, **extra: Any):
+    body: dict[str, Any] = {"error": message, "errors": problems or []}
+    body.update(extra)
+    return jsonify(body), status
+
+
+def _page_error(status: int, message: str):
+    template = "partials/_error.html" if request.headers.get("HX-Request") else "errors/error.html"
+    return render_template(template, status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 400)
+        if is_api_request():
+            if isinstance(exc, InvalidInput):
+                extra = {"total_errors": exc.total} if exc.total > len(exc.problems) else {}
+                return api_error(status, exc.message, [p.as_dict() for p in exc.problems], **extra)
+            return api_error(status, exc.message)
+        message = exc.message
+        if isinstance(exc, InvalidInput) and exc.problems:
+            message += ": " + "; ".join(str(p) for p in exc.problems[:5])
+        return _page_error(status, message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        return _page_error(400, f"The form expired or was not sent by this site ({exc.description}). Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        if is_api_request():
+            return api_error(status, exc.description or exc.name)
+        if status == 401:
+            if request.headers.get("HX-Request"):
+                return "", 401, {"HX-Redirect": url_for("auth.login")}
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return _page_error(status, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if is_api_request():
+            return api_error(500, "internal error; it was logged")
+        return _page_error(500, "Something went wrong on our side; it was logged.")

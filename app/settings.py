@@ -1,0 +1,85 @@
+"""Every setting of the service, declared once with its default and help text.
+
+Values come, in rising order of precedence, from the defaults below, the instance config file
+(``instance/config.py``), and ``LABELING_<NAME>`` environment variables. ``docs/configuration.md``
+documents each one; ``tests/test_docs.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+ENV_PREFIX = "LABELING_"
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "", "SQLAlchemy URL of the database. Empty means a SQLite file "
+            "`labeling.db` in the instance folder. PostgreSQL: `postgresql+psycopg://user@host/db`."),
+    Setting("SECRET_KEY", "", "Key that signs session cookies and CSRF tokens. Empty means a random "
+            "key generated once and kept in `instance/secret_key`."),
+    Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only. Turn on "
+            "behind TLS.", _bool),
+    Setting("SESSION_HOURS", 12, "How long a browser login lasts, in hours.", int),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute", "Login attempts allowed per client address "
+            "(Flask-Limiter syntax)."),
+    Setting("RATELIMIT_STORAGE_URI", "memory://", "Where login attempt counts are kept. Use a "
+            "`redis://` URL when several web processes serve the app."),
+    Setting("LEASE_SECONDS", 300, "How long an example served to an annotator stays reserved "
+            "for them before it returns to the queue.", int),
+    Setting("MISTAKE_CONFIDENCE", 0.9, "Champion confidence at or above which a label that "
+            "disagrees with the model triggers the 'it seems you made a mistake' warning.", float),
+    Setting("SQLITE_SYNCHRONOUS", "FULL", "SQLite `synchronous` pragma (`FULL` or `NORMAL`). "
+            "With WAL, both keep every committed label through a crash of the process; `FULL` "
+            "also through a power loss."),
+    Setting("REDIS_URL", "", "Redis URL for RQ job workers. Empty runs retraining in a thread "
+            "inside the web process."),
+    Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
+            "small shared machines.", int),
+    Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("DEMO_ADMIN_PASSWORD", "", "Password of the `admin` user that `hitl demo` creates. "
+            "Empty means a random one, printed once."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the settings given as ``LABELING_*`` environment variables, parsed."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(ENV_PREFIX + setting.name)
+        if raw is None:
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}{setting.name}: {exc}") from None
+    return values
+
+
+def defaults() -> dict[str, Any]:
+    return {s.name: s.default for s in SETTINGS}

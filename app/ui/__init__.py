@@ -1,0 +1,7 @@
+"""Browser pages (Flask + htmx). Views parse, call one labeling function, render."""
+
+from flask import Blueprint
+
+bp = Blueprint("ui", __name__)
+
+from app.ui import label, projects  # noqa: E402,F401  (registers routes)

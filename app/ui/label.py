@@ -1,0 +1,142 @@
+"""The labeling page: one example at a time, keyboard first, next example in the same response."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import current_app, g, render_template, request
+
+from app.auth import ANY_ROLE, requires
+from app.db import get_session
+from app.ui import bp
+from labeling import projects, queue
+from labeling.db import utcnow
+from labeling.errors import Conflict, InvalidInput
+from labeling.models import Project
+from labeling.quality import flag_kept_warning
+
+
+def _int_field(name: str) -> int:
+    raw = request.form.get(name, "")
+    if not raw.lstrip("-").isdigit():
+        raise InvalidInput.one("must be an integer", field=name)
+    return int(raw)
+
+
+def _progress(project: Project) -> dict[str, Any]:
+    db = get_session()
+    counts = projects.project_counts(db, project.id)
+    return {**counts, "mine_today": queue.labels_today(db, project, g.user, now=utcnow())}
+
+
+def _render_next(project: Project, *, lease: queue.Lease | None = None, last_label_id: int | None = None,
+                 notice: str | None = None, status: int = 200):
+    """Lease (unless given) and render the next example, with the progress line out of band."""
+    db = get_session()
+    if lease is None:
+        lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
+    db.commit()
+    return render_template(
+        "partials/_work.html", project=project, lease=lease, progress=_progress(project),
+        view_key=secrets.token_urlsafe(12), last_label_id=last_label_id, notice=notice, oob=True,
+        lease_seconds=current_app.config["LEASE_SECONDS"],
+    ), status
+
+
+@bp.get("/projects/<int:project_id>/label")
+@requires(*ANY_ROLE)
+def label_page(project_id: int):
+    """Show the labeling page with the first example already leased."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
+    db.commit()
+    return render_template(
+        "pages/label.html", project=project, lease=lease, progress=_progress(project),
+        view_key=secrets.token_urlsafe(12), last_label_id=None, notice=None, oob=False,
+        lease_seconds=current_app.config["LEASE_SECONDS"],
+    )
+
+
+@bp.post("/projects/<int:project_id>/label/submit")
+@requires(*ANY_ROLE)
+def label_submit(project_id: int):
+    """Submit a label; answer with the mistake warning or the next example."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    example_id = _int_field("example_id")
+    try:
+        result = queue.submit_label(
+            db, project, g.user, example_id, request.form.get("label"), now=utcnow(),
+            lease_id=_int_field("lease_id") if request.form.get("lease_id") else None,
+            idempotency_key=request.form.get("idempotency_key") or None,
+            duration_ms=request.form.get("duration_ms", type=int),
+            mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
+            source=request.form.get("source") or "annotator",
+        )
+    except Conflict as exc:
+        db.rollback()
+        return _render_next(project, notice=f"{exc.message}. Here is the next example.")
+    db.commit()
+    if result.retrain_run_id is not None:
+        current_app.extensions["hitl_jobs"].dispatch(result.retrain_run_id)
+    if result.warning and result.created and result.label.source != "mistake_check":
+        return render_template("partials/_warning.html", project=project, label=result.label,
+                               warning=result.warning, view_key=secrets.token_urlsafe(12))
+    return _render_next(project, last_label_id=result.label.id)
+
+
+@bp.post("/projects/<int:project_id>/label/keep")
+@requires(*ANY_ROLE)
+def label_keep(project_id: int):
+    """Keep a label the model disagreed with; it goes to review."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    label = queue.get_label(db, _int_field("label_id"))
+    if label.annotator_id != g.user.id or label.project_id != project.id:
+        raise InvalidInput.one("not your label in this project", field="label_id")
+    flag_kept_warning(db, label, now=utcnow())
+    return _render_next(project, last_label_id=label.id)
+
+
+@bp.post("/projects/<int:project_id>/label/skip")
+@requires(*ANY_ROLE)
+def label_skip(project_id: int):
+    """Skip this example; it will not be served to me again."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    queue.skip_example(db, project, g.user, _int_field("example_id"), now=utcnow())
+    return _render_next(project)
+
+
+@bp.post("/projects/<int:project_id>/label/undo")
+@requires(*ANY_ROLE)
+def label_undo(project_id: int):
+    """Undo my last label and show that example again."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    label = queue.get_label(db, _int_field("label_id"))
+    if label.project_id != project.id:
+        raise InvalidInput.one("that label belongs to another project", field="label_id")
+    queue.undo_label(db, g.user, label.id, now=utcnow())
+    if request.form.get("example_id"):
+        queue.release_lease(db, g.user, _int_field("example_id"))
+    lease = queue.lease_example(db, project, g.user, label.example_id, now=utcnow(),
+                                lease_seconds=current_app.config["LEASE_SECONDS"])
+    return _render_next(project, lease=lease, notice="Label undone.")
+
+
+@bp.post("/projects/<int:project_id>/label/renew")
+@requires(*ANY_ROLE)
+def label_renew(project_id: int):
+    """Keep my lease on the example I am looking at."""
+    db = get_session()
+    projects.get_project(db, project_id)
+    try:
+        expires = queue.renew_lease(db, g.user, _int_field("example_id"), _int_field("lease_id"), now=utcnow(),
+                                    lease_seconds=current_app.config["LEASE_SECONDS"])
+    except Conflict as exc:
+        return render_template("partials/_lease.html", expired=True, message=exc.message), 409
+    db.commit()
+    return render_template("partials/_lease.html", expired=False, expires_at=expires)

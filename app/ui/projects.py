@@ -1,0 +1,55 @@
+"""Project list and project page."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from app.auth import ADMINS, ANY_ROLE, requires
+from app.db import get_session
+from app.ui import bp
+from labeling import projects
+from labeling.db import utcnow
+from labeling.errors import InvalidInput
+
+PAGE_SIZE = 50
+
+
+@bp.get("/")
+@requires(*ANY_ROLE)
+def index():
+    """List projects with their progress."""
+    db = get_session()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    has_more = len(items) > PAGE_SIZE
+    rows = [(p, projects.project_counts(db, p.id)) for p in items[:PAGE_SIZE]]
+    return render_template("pages/index.html", rows=rows, page=page, has_more=has_more)
+
+
+@bp.post("/projects")
+@requires(*ADMINS)
+def create_project():
+    """Create a project from the form."""
+    db = get_session()
+    name = request.form.get("name", "")
+    labels = [l.strip() for l in request.form.get("labels", "").split(",") if l.strip()]
+    try:
+        project = projects.create_project(db, name, labels, {}, now=utcnow())
+    except InvalidInput as exc:
+        db.rollback()
+        flash("Project not created: " + "; ".join(str(p) for p in exc.problems), "error")
+        return redirect(url_for("ui.index"))
+    db.commit()
+    flash(f"Project {project.name!r} created.")
+    return redirect(url_for("ui.project", project_id=project.id))
+
+
+@bp.get("/projects/<int:project_id>")
+@requires(*ANY_ROLE)
+def project(project_id: int):
+    """Show a project: counts, labels, and what to do next."""
+    db = get_session()
+    proj = projects.get_project(db, project_id)
+    counts = projects.project_counts(db, proj.id)
+    return render_template("pages/project.html", project=proj, counts=counts,
+                           champion=projects.champion_version(db, proj), user=g.user)

@@ -1,0 +1,233 @@
+"""Importing examples: validated row by row, all or nothing, streamed in chunks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Iterator
+from urllib.parse import urlparse
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from labeling.errors import InvalidInput, NotFound, Problem
+from labeling.formats import RawRow
+from labeling.models import Example, Label, Project
+from labeling.projects import label_names
+
+ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
+MAX_TEXT = 1_000_000  # characters
+MAX_IMAGE = 5_000_000  # characters of a URL or data: URI
+MAX_FEATURES = 100_000
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    duplicates: int
+    labels: int
+
+
+def json_rows(examples: Any) -> Iterator[RawRow]:
+    """Rows of a JSON body ``{"examples": [...]}``; ``line`` is the 1-based position."""
+    if not isinstance(examples, list):
+        yield RawRow(1, None, Problem("examples must be a list", field="examples"))
+        return
+    if not examples:
+        yield RawRow(1, None, Problem("examples is empty", field="examples"))
+        return
+    for i, item in enumerate(examples, start=1):
+        if isinstance(item, dict):
+            yield RawRow(i, item)
+        else:
+            yield RawRow(i, None, Problem("each example must be an object", line=i))
+
+
+def features_to_bytes(values: list[float]) -> bytes:
+    return np.asarray(values, dtype=np.float32).tobytes()
+
+
+def features_from_bytes(raw: bytes | None) -> list[float] | None:
+    return None if raw is None else np.frombuffer(raw, dtype=np.float32).tolist()
+
+
+def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int | None]) -> tuple[dict[str, Any] | None, list[Problem]]:
+    problems: list[Problem] = []
+
+    def bad(field: str, message: str) -> None:
+        problems.append(Problem(message, field=field, line=line))
+
+    for key in record:
+        if key not in ROW_FIELDS:
+            bad(key, f"unknown field; valid ones are {', '.join(ROW_FIELDS)}")
+    ext = record.get("external_id")
+    if isinstance(ext, bool) or not isinstance(ext, (str, int)) or str(ext).strip() == "":
+        bad("external_id", "required: a non-empty string or integer")
+    elif len(str(ext)) > 255:
+        bad("external_id", "at most 255 characters")
+    data: dict[str, Any] = {}
+    text = record.get("text")
+    if text is not None:
+        if not isinstance(text, str):
+            bad("text", "must be a string")
+        elif len(text) > MAX_TEXT:
+            bad("text", f"longer than {MAX_TEXT} characters")
+        else:
+            data["text"] = text
+    image = record.get("image")
+    if image is not None:
+        if not isinstance(image, str) or len(image) > MAX_IMAGE or not _is_image_ref(image):
+            bad("image", "must be an http(s) URL or a data:image/... URI")
+        else:
+            data["image"] = image
+    features = record.get("features")
+    vector = None
+    if features is not None:
+        if (not isinstance(features, list) or not features or len(features) > MAX_FEATURES
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in features)):
+            bad("features", "must be a non-empty list of finite numbers")
+        elif dim[0] is not None and len(features) != dim[0]:
+            bad("features", f"has {len(features)} values; this project's vectors have {dim[0]}")
+        else:
+            dim[0] = len(features)
+            vector = features_to_bytes(features)
+    meta = record.get("meta")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            bad("meta", "must be an object")
+        else:
+            data["meta"] = meta
+    if text is None and image is None and features is None:
+        bad("text", "each example needs text, image or features")
+    label = record.get("label")
+    if label is not None and label not in labels:
+        bad("label", f"{str(label)[:100]!r} is not one of the project's labels")
+    if problems:
+        return None, problems
+    return {"external_id": str(ext).strip(), "data": data, "features": vector, "label": label}, []
+
+
+def _is_image_ref(value: str) -> bool:
+    if value.startswith("data:image/"):
+        return True
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _insert_ignoring_duplicates(session: Session):
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(Example).on_conflict_do_nothing(index_elements=["project_id", "external_id"])
+
+
+def project_feature_dim(session: Session, project_id: int) -> int | None:
+    raw = session.scalar(
+        select(Example.features).where(Example.project_id == project_id, Example.features.is_not(None)).limit(1)
+    )
+    return None if raw is None else len(raw) // 4
+
+
+def import_examples(
+    session: Session,
+    project: Project,
+    rows: Iterable[RawRow],
+    *,
+    source: str = "import",
+    now: datetime,
+    random_state: int | np.random.Generator | None = None,
+    on_progress: Any = None,
+) -> ImportResult:
+    """Validate and insert ``rows``; on any problem insert nothing and raise.
+
+    Rows are inserted in chunks while reading, so memory stays flat; the caller's transaction
+    makes the whole import one unit (rolled back on error).
+
+    Raises
+    ------
+    InvalidInput
+        Listing the first problems by line and field, with the total count.
+    """
+    rng = np.random.default_rng(random_state)
+    labels = set(label_names(project))
+    dim = [project_feature_dim(session, project.id)]
+    overlap = int(project.settings.get("overlap", 1))
+    holdout_fraction = float(project.settings.get("holdout_fraction", 0))
+    problems: list[Problem] = []
+    total_problems = 0
+    chunk: list[dict[str, Any]] = []
+    counts = {"valid": 0, "imported": 0, "labels": 0}
+
+    def flush() -> None:
+        if not chunk:
+            return
+        priorities = rng.random(len(chunk))
+        rows_to_insert = [
+            {
+                "project_id": project.id,
+                "external_id": r["external_id"],
+                "data": r["data"],
+                "features": r["features"],
+                "priority": float(p),
+                "n_labels": 1 if r["label"] else 0,
+                "needs_labels": (1 if r["label"] else 0) < overlap,
+                # Imported labels were not chosen by the queue: a random share evaluates models.
+                "in_holdout": bool(r["label"]) and h < holdout_fraction,
+                "created_at": now,
+            }
+            for r, p, h in zip(chunk, priorities, rng.random(len(chunk)))
+        ]
+        stmt = _insert_ignoring_duplicates(session).returning(Example.id, Example.external_id)
+        inserted = dict((ext, eid) for eid, ext in session.execute(stmt, rows_to_insert).all())
+        label_rows = [
+            {
+                "project_id": project.id,
+                "example_id": inserted[r["external_id"]],
+                "value": r["label"],
+                "created_at": now,
+                "source": f"import:{source}" if source != "import" else "import",
+            }
+            for r in chunk
+            if r["label"] and r["external_id"] in inserted
+        ]
+        if label_rows:
+            session.execute(insert(Label), label_rows)
+        counts["imported"] += len(inserted)
+        counts["labels"] += len(label_rows)
+        chunk.clear()
+        if on_progress:
+            on_progress(counts["valid"])
+
+    for row in rows:
+        if row.problem is not None:
+            total_problems += 1
+            if len(problems) < InvalidInput.MAX_LISTED:
+                problems.append(row.problem)
+            continue
+        clean, row_problems = _validate(row.record or {}, row.line, labels, dim)
+        if row_problems:
+            total_problems += len(row_problems)
+            problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(problems))])
+            continue
+        counts["valid"] += 1
+        if total_problems:
+            continue  # keep validating to report every problem, but write nothing more
+        chunk.append(clean)
+        if len(chunk) >= CHUNK:
+            flush()
+    if total_problems:
+        raise InvalidInput(
+            f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems
+        )
+    flush()
+    return ImportResult(counts["imported"], counts["valid"] - counts["imported"], counts["labels"])
+
+
+def get_example(session: Session, example_id: int) -> Example:
+    example = session.get(Example, example_id)
+    if example is None:
+        raise NotFound(f"no example with id {example_id}")
+    return example

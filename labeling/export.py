@@ -1,0 +1,219 @@
+"""Streamed exports of a label set: gold rows or every label event, in JSONL, CSV or Parquet.
+
+Rows are read in keyset-paginated chunks of examples, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+from typing import Any, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labeling.errors import InvalidInput, Problem
+from labeling.examples import features_from_bytes
+from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling.runs import iso
+from labeling.snapshots import current_labels_query
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+ANNOTATIONS = ("gold", "all")
+GOLD_COLUMNS = ("external_id", "text", "image", "features", "meta", "label", "n_annotations", "agreement", "flag_status")
+ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source")
+CHUNK = 2000
+FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed")
+
+
+def check_export_args(fmt: str, annotations: str) -> None:
+    problems = []
+    if fmt not in EXPORT_FORMATS:
+        problems.append(("format", f"must be one of {', '.join(EXPORT_FORMATS)}"))
+    if annotations not in ANNOTATIONS:
+        problems.append(("annotations", f"must be one of {', '.join(ANNOTATIONS)}"))
+    if problems:
+        raise InvalidInput("invalid export options", [Problem(m, field=f) for f, m in problems])
+
+
+def _example_chunks(session: Session, project_id: int, only_labeled: bool) -> Iterator[list[Example]]:
+    last_id = 0
+    while True:
+        query = select(Example).where(Example.project_id == project_id, Example.id > last_id)
+        if only_labeled:
+            query = query.where(Example.id.in_(select(Label.example_id).where(Label.project_id == project_id)))
+        chunk = list(session.scalars(query.order_by(Example.id).limit(CHUNK)))
+        if not chunk:
+            return
+        yield chunk
+        last_id = chunk[-1].id
+        session.expunge_all()
+
+
+def iter_gold(session: Session, project: Project, *, max_label_id: int | None = None,
+              include_unlabeled: bool = False) -> Iterator[dict[str, Any]]:
+    """One row per example with at least one current label: majority label and agreement."""
+    for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled):
+        ids = [e.id for e in chunk]
+        by_example: dict[int, list[str]] = defaultdict(list)
+        for label in session.scalars(current_labels_query(project.id, max_label_id).where(Label.example_id.in_(ids))):
+            by_example[label.example_id].append(label.value)
+        flags: dict[int, str] = {}
+        flag_query = select(LabelFlag.example_id, LabelFlag.status).where(LabelFlag.example_id.in_(ids))
+        for example_id, status in session.execute(flag_query):
+            known = flags.get(example_id)
+            if known is None or FLAG_PRIORITY.index(status) < FLAG_PRIORITY.index(known):
+                flags[example_id] = status
+        for example in chunk:
+            values = by_example.get(example.id, [])
+            if not values and not include_unlabeled:
+                continue
+            label, agreement = None, None
+            if values:
+                label, top = Counter(values).most_common(1)[0]
+                agreement = round(top / len(values), 4)
+            yield {
+                "external_id": example.external_id,
+                "text": example.data.get("text"),
+                "image": example.data.get("image"),
+                "features": features_from_bytes(example.features),
+                "meta": example.data.get("meta"),
+                "label": label,
+                "n_annotations": len(values),
+                "agreement": agreement,
+                "flag_status": flags.get(example.id),
+            }
+
+
+def iter_events(session: Session, project: Project, *, max_label_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """One row per label event (undo events have a null label), oldest first."""
+    last_id = 0
+    while True:
+        query = (
+            select(Label, Example.external_id, User.name)
+            .join(Example, Example.id == Label.example_id)
+            .outerjoin(User, User.id == Label.annotator_id)
+            .where(Label.project_id == project.id, Label.id > last_id)
+        )
+        if max_label_id is not None:
+            query = query.where(Label.id <= max_label_id)
+        rows = session.execute(query.order_by(Label.id).limit(CHUNK)).all()
+        if not rows:
+            return
+        for label, external_id, annotator in rows:
+            yield {
+                "external_id": external_id,
+                "label_id": label.id,
+                "label": label.value,
+                "annotator": annotator,
+                "created_at": iso(label.created_at),
+                "replaces": label.replaces_id,
+                "source": label.source,
+            }
+        last_id = rows[-1][0].id
+        session.expunge_all()
+
+
+def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> Iterator[bytes]:
+    """Turn rows into chunks of file bytes."""
+    if fmt == "jsonl":
+        return _jsonl(rows)
+    if fmt == "csv":
+        return _csv(rows, columns)
+    return _parquet(rows, columns)
+
+
+def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    buffer: list[str] = []
+    for row in rows:
+        buffer.append(json.dumps(row, ensure_ascii=False))
+        if len(buffer) >= 1000:
+            yield ("\n".join(buffer) + "\n").encode()
+            buffer.clear()
+    if buffer:
+        yield ("\n".join(buffer) + "\n").encode()
+
+
+def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for i, row in enumerate(rows, start=1):
+        writer.writerow([
+            json.dumps(row[c]) if isinstance(row[c], (list, dict)) else ("" if row[c] is None else row[c])
+            for c in columns
+        ])
+        if i % 1000 == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
+
+
+def _arrow_schema(columns: tuple[str, ...]):
+    import pyarrow as pa
+
+    types = {
+        "features": pa.list_(pa.float32()), "n_annotations": pa.int64(), "agreement": pa.float64(),
+        "label_id": pa.int64(), "replaces": pa.int64(),
+    }
+    return pa.schema([(c, types.get(c, pa.string())) for c in columns])
+
+
+def _parquet(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema(columns)
+    sink = _Spool()
+    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema)
+    batch: list[dict[str, Any]] = []
+
+    def write(items: list[dict[str, Any]]) -> bytes:
+        data = {c: [r[c] for r in items] for c in columns}
+        if "meta" in data:
+            data["meta"] = [None if m is None else json.dumps(m) for m in data["meta"]]
+        writer.write_table(pa.table(data, schema=schema))
+        return sink.take()
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 10000:
+            yield write(batch)
+            batch.clear()
+    if batch:
+        yield write(batch)
+    writer.close()
+    yield sink.take()
+
+
+class _Spool:
+    """A write-only file that hands over what was written so far, keeping its offset right."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        self._parts.append(data)
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        value = b"".join(self._parts)
+        self._parts.clear()
+        return value

@@ -1,0 +1,164 @@
+"""Read import files (JSONL, CSV, Parquet) as a stream of rows, one at a time.
+
+Each row comes with its 1-based physical line (for Parquet, its 1-based row number), so every
+problem can be reported where it is. Nothing here holds the whole file in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from typing import IO, Any, Iterator
+
+from labeling.errors import Problem
+
+FORMATS = ("jsonl", "csv", "parquet")
+JSON_COLUMNS = ("features", "meta")  # JSON-encoded strings inside a CSV
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class RawRow:
+    line: int
+    record: dict[str, Any] | None
+    problem: Problem | None = None
+
+
+def format_for_filename(filename: str) -> str | None:
+    lowered = filename.lower()
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".csv", "csv"), (".parquet", "parquet")):
+        if lowered.endswith(ext):
+            return fmt
+    return None
+
+
+def read_rows(stream: IO[bytes], fmt: str) -> Iterator[RawRow]:
+    if fmt == "jsonl":
+        return _read_jsonl(stream)
+    if fmt == "csv":
+        return _read_csv(stream)
+    if fmt == "parquet":
+        return _read_parquet(stream)
+    raise ValueError(f"unknown format {fmt!r}; valid ones are {', '.join(FORMATS)}")
+
+
+def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
+    seen_any = False
+    for line_no, raw in enumerate(stream, start=1):
+        if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield RawRow(line_no, None, Problem(f"not UTF-8 text (byte {exc.start + 1})", line=line_no))
+            continue
+        if not text.strip():
+            continue
+        seen_any = True
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield RawRow(line_no, None, Problem(f"not valid JSON: {exc.msg} (column {exc.colno})", line=line_no))
+            continue
+        if not isinstance(record, dict):
+            yield RawRow(line_no, None, Problem("each line must be a JSON object", line=line_no))
+            continue
+        yield RawRow(line_no, record)
+    if not seen_any:
+        yield RawRow(1, None, Problem("the file is empty", line=1))
+
+
+def _read_csv(stream: IO[bytes]) -> Iterator[RawRow]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+    except UnicodeDecodeError:
+        yield RawRow(1, None, Problem("not UTF-8 text", line=1))
+        return
+    except csv.Error as exc:
+        yield RawRow(1, None, Problem(f"not valid CSV: {exc}", line=1))
+        return
+    if not header:
+        yield RawRow(1, None, Problem("the file is empty", line=1))
+        return
+    header = [h.strip() for h in header]
+    if "external_id" not in header:
+        yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
+        return
+    while True:
+        start_line = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            yield RawRow(start_line, None, Problem("not UTF-8 text", line=start_line))
+            return
+        except csv.Error as exc:
+            yield RawRow(start_line, None, Problem(f"not valid CSV: {exc}", line=start_line))
+            return
+        if not values:
+            continue
+        if len(values) != len(header):
+            yield RawRow(start_line, None, Problem(
+                f"expected {len(header)} fields as in the header, found {len(values)}", line=start_line
+            ))
+            continue
+        yield _csv_record(start_line, header, values)
+
+
+def _csv_record(line: int, header: list[str], values: list[str]) -> RawRow:
+    record: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for name, value in zip(header, values):
+        if name in JSON_COLUMNS:
+            if value == "":
+                continue
+            try:
+                record[name] = json.loads(value)
+            except json.JSONDecodeError:
+                return RawRow(line, None, Problem("not valid JSON", field=name, line=line))
+        elif name in ("external_id", "text", "image", "label"):
+            if value != "":
+                record[name] = value
+        else:
+            extra[name] = value
+    if extra:
+        meta = record.setdefault("meta", {})
+        if isinstance(meta, dict):
+            meta.update(extra)
+    return RawRow(line, record)
+
+
+def _read_parquet(stream: IO[bytes]) -> Iterator[RawRow]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        yield RawRow(1, None, Problem(f"not a Parquet file: {exc}", line=1))
+        return
+    if "external_id" not in parquet.schema_arrow.names:
+        yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
+        return
+    if parquet.metadata.num_rows == 0:
+        yield RawRow(1, None, Problem("the file is empty", line=1))
+        return
+    row_no = 0
+    for batch in parquet.iter_batches(batch_size=5000):
+        for record in batch.to_pylist():
+            row_no += 1
+            record = {k: v for k, v in record.items() if v is not None}
+            if isinstance(record.get("meta"), str):
+                try:
+                    record["meta"] = json.loads(record["meta"])
+                except json.JSONDecodeError:
+                    yield RawRow(row_no, None, Problem("not valid JSON", field="meta", line=row_no))
+                    continue
+            yield RawRow(row_no, record)

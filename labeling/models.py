@@ -1,0 +1,304 @@
+"""The data model: SQLAlchemy 2.0 typed tables.
+
+Labels are append-only events: an undo or a correction is a new row that names the row it
+replaces in ``replaces_id``. The current labels of an example are the rows nobody replaced and
+whose value is not null (an undo row has a null value).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "reviewer", "annotator")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+MODEL_STATUSES = ("candidate", "champion", "rejected")
+FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TZDateTime(TypeDecorator):
+    """UTC timestamps: aware in Python, naive UTC on SQLite (which has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the token: tokens are long random strings, so a fast hash is enough.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task_kind: Mapped[str] = mapped_column(String(32), default="single_label")
+    # Ordered label set: [{"name": "pos", "hotkey": "1"}, ...]
+    labels: Mapped[list[Any]] = mapped_column(JSON)
+    # Validated by labeling.projects; defaults filled in there.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    # Highest label id already counted towards a retrain request (threshold is ">=" on the rest).
+    retrain_label_mark: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    champion_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+
+
+class Example(Base):
+    __tablename__ = "examples"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_examples_project_external"),
+        # Serving is an index search: the best example still wanting labels comes first.
+        Index(
+            "ix_examples_queue",
+            "project_id",
+            text("priority DESC"),
+            "id",
+            sqlite_where=text("needs_labels"),
+            postgresql_where=text("needs_labels"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    # {"text"?: str, "image"?: str, "meta"?: {...}}
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # float32 vector as raw bytes: cheap to load for a million rows.
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)
+    priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    scored_by_version: Mapped[int | None] = mapped_column(Integer)
+    predicted_label: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    n_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    needs_labels: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    in_holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    lease_id: Mapped[int | None] = mapped_column(BigInteger)
+    lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("annotator_id", "idempotency_key", name="uq_labels_annotator_key"),
+        Index("ix_labels_project_id_id", "project_id", "id"),
+        Index("ix_labels_example_annotator", "example_id", "annotator_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Null for an undo event.
+    value: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
+    # "annotator", "undo", "review", "mistake_check", "import:<name>"
+    source: Mapped[str] = mapped_column(String(100), default="annotator")
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    # The champion's suggestion when it disagreed strongly at submit time, and what was chosen.
+    warned_suggestion: Mapped[str | None] = mapped_column(String(200))
+    warned_confidence: Mapped[float | None] = mapped_column(Float)
+
+
+class Snapshot(Base):
+    """An immutable label-set version: the current labels as of label id ``max_label_id``.
+
+    Label rows are append-only, so this pair of numbers fixes the set forever.
+    """
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_snapshots_project_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    max_label_id: Mapped[int] = mapped_column(BigInteger)
+    n_labels: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    reason: Mapped[str] = mapped_column(String(50), default="manual")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_models_project_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    trained_at: Mapped[datetime] = mapped_column(TZDateTime())
+    n_labels: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("retrain_runs.id", use_alter=True))
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class RetrainRun(Base):
+    __tablename__ = "retrain_runs"
+    __table_args__ = (
+        # At most one queued or running run per project, enforced by the database.
+        Index(
+            "uq_runs_one_active",
+            "project_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LabelFlag(Base):
+    __tablename__ = "label_flags"
+    __table_args__ = (Index("ix_flags_project_status_score", "project_id", "status", "score"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
+    given: Mapped[str] = mapped_column(String(200))
+    suggested: Mapped[str | None] = mapped_column(String(200))
+    # Higher is more suspicious, in [0, 1].
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("retrain_runs.id"))
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolved_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    resolution_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
+
+
+class WebhookDelivery(Base):
+    """An outbox row, written in the transaction of its event and delivered after commit."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhooks_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(TZDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Skip(Base):
+    """An annotator passed on an example; it is not served to them again."""
+
+    __tablename__ = "skips"
+    __table_args__ = (UniqueConstraint("example_id", "user_id", name="uq_skips_example_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())

@@ -1,0 +1,223 @@
+"""Projects: the label set and the settings that steer the queue, retraining and webhooks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from labeling.errors import InvalidInput, NotFound, Problem
+from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
+
+STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
+FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric", "embeddings")
+DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
+MAX_LABELS = 200
+
+
+@dataclass(frozen=True)
+class ProjectSetting:
+    default: Any
+    check: Callable[[Any], str | None]  # returns the problem, or None
+    help: str
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in options else f"must be one of {', '.join(options)}"
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+        return None if ok else f"must be a whole number from {lo} to {hi}"
+
+    return check
+
+
+def _float_range(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+        return None if ok else f"must be a number from {lo} to {hi}"
+
+    return check
+
+
+def _webhook_url(v: Any) -> str | None:
+    if v in ("", None):
+        return None
+    if not isinstance(v, str) or len(v) > 2000:
+        return "must be an http(s) URL"
+    parsed = urlparse(v)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return "must be an http(s) URL"
+    return None
+
+
+def _webhook_secret(v: Any) -> str | None:
+    if v in ("", None):
+        return None
+    if not isinstance(v, str) or not v.startswith("whsec_"):
+        return "must be whsec_ followed by base64 of 24 to 64 random bytes"
+    try:
+        raw = base64.b64decode(v[len("whsec_"):], validate=True)
+    except (binascii.Error, ValueError):
+        return "must be whsec_ followed by base64 of 24 to 64 random bytes"
+    return None if 24 <= len(raw) <= 64 else "must be whsec_ followed by base64 of 24 to 64 random bytes"
+
+
+PROJECT_SETTINGS: dict[str, ProjectSetting] = {
+    "strategy": ProjectSetting("margin", _choice(STRATEGIES), "how the queue picks the next example"),
+    "retrain_threshold": ProjectSetting(20, _int_range(1, 100000), "new labels that trigger a retrain"),
+    "overlap": ProjectSetting(1, _int_range(1, 50), "labels wanted per example, from different people"),
+    "featurizer": ProjectSetting("auto", _choice(FEATURIZERS), "how examples become model inputs"),
+    "holdout_fraction": ProjectSetting(0.1, _float_range(0.0, 0.5), "share of labeled examples kept for evaluation"),
+    "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
+    "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")), "holdout metric a candidate must match or beat"),
+    "webhook_url": ProjectSetting("", _webhook_url, "where signed webhooks are sent"),
+    "webhook_secret": ProjectSetting("", _webhook_secret, "Standard Webhooks secret (whsec_...)"),
+}
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def validate_settings(given: Any, *, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return full settings: ``current`` (or the defaults) updated with ``given``.
+
+    Raises
+    ------
+    InvalidInput
+        Naming every unknown key (with the valid ones) and every bad value.
+    """
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise InvalidInput.one("settings must be an object", field="settings")
+    problems = []
+    for key, value in given.items():
+        spec = PROJECT_SETTINGS.get(key)
+        if spec is None:
+            problems.append(Problem(
+                f"unknown setting; valid ones are {', '.join(PROJECT_SETTINGS)}", field=f"settings.{key}"
+            ))
+            continue
+        problem = spec.check(value)
+        if problem:
+            problems.append(Problem(problem, field=f"settings.{key}"))
+    if problems:
+        raise InvalidInput("invalid project settings", problems)
+    settings = {k: s.default for k, s in PROJECT_SETTINGS.items()}
+    settings.update(current or {})
+    settings.update({k: ("" if v is None else v) for k, v in given.items()})
+    if settings["webhook_url"] and not settings["webhook_secret"]:
+        settings["webhook_secret"] = new_webhook_secret()
+    return settings
+
+
+def validate_label_set(labels: Any) -> list[dict[str, str | None]]:
+    """Accept ``["pos", "neg"]`` or ``[{"name": "pos", "hotkey": "p"}, ...]``; fill in hotkeys."""
+    if not isinstance(labels, list) or not labels:
+        raise InvalidInput.one("labels must be a non-empty list", field="labels")
+    if len(labels) > MAX_LABELS:
+        raise InvalidInput.one(f"at most {MAX_LABELS} labels", field="labels")
+    problems: list[Problem] = []
+    out: list[dict[str, str | None]] = []
+    for i, item in enumerate(labels):
+        name, hotkey = (item, None) if isinstance(item, str) else (
+            (item.get("name"), item.get("hotkey")) if isinstance(item, dict) else (None, None)
+        )
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            problems.append(Problem("a label is a non-empty string of at most 200 characters", field=f"labels[{i}]"))
+            continue
+        if hotkey is not None and (not isinstance(hotkey, str) or len(hotkey) != 1 or not hotkey.isalnum()):
+            problems.append(Problem("a hotkey is one letter or digit", field=f"labels[{i}].hotkey"))
+            continue
+        out.append({"name": name.strip(), "hotkey": hotkey.lower() if hotkey else None})
+    names = [l["name"] for l in out]
+    if len(set(names)) != len(names):
+        problems.append(Problem("label names must be unique", field="labels"))
+    given_keys = [l["hotkey"] for l in out if l["hotkey"]]
+    if len(set(given_keys)) != len(given_keys):
+        problems.append(Problem("hotkeys must be unique", field="labels"))
+    if problems:
+        raise InvalidInput("invalid label set", problems)
+    free = iter(k for k in DEFAULT_HOTKEYS if k not in given_keys)
+    for l in out:
+        if not l["hotkey"]:
+            l["hotkey"] = next(free, None)
+    return out
+
+
+def create_project(
+    session: Session, name: Any, labels: Any, settings: Any = None, *, now: datetime
+) -> Project:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidInput.one("name must be a non-empty string of at most 200 characters", field="name")
+    label_set = validate_label_set(labels)
+    full = validate_settings(settings)
+    if session.scalar(select(Project.id).where(Project.name == name.strip())) is not None:
+        raise InvalidInput.one(f"a project named {name.strip()!r} exists already", field="name")
+    project = Project(name=name.strip(), labels=label_set, settings=full, created_at=now)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def update_settings(session: Session, project: Project, given: Any) -> Project:
+    project.settings = validate_settings(given, current=project.settings)
+    session.flush()
+    return project
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project with id {project_id}")
+    return project
+
+
+def find_project(session: Session, key: str) -> Project:
+    """Find by id (digits) or by name, for the CLI."""
+    project = session.get(Project, int(key)) if key.isdigit() else None
+    if project is None:
+        project = session.scalar(select(Project).where(Project.name == key))
+    if project is None:
+        raise NotFound(f"no project with id or name {key!r}")
+    return project
+
+
+def list_projects(session: Session, *, limit: int = 100, offset: int = 0) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id).limit(limit).offset(offset)))
+
+
+def label_names(project: Project) -> list[str]:
+    return [l["name"] for l in project.labels]
+
+
+def project_counts(session: Session, project_id: int) -> dict[str, int]:
+    """Counts for the project page and API; each is one indexed query."""
+    examples = session.scalar(select(func.count()).where(Example.project_id == project_id)) or 0
+    labeled = session.scalar(
+        select(func.count()).where(Example.project_id == project_id, Example.n_labels > 0)
+    ) or 0
+    labels = session.scalar(
+        select(func.count()).where(Label.project_id == project_id, Label.value.is_not(None))
+    ) or 0
+    open_flags = session.scalar(
+        select(func.count()).where(LabelFlag.project_id == project_id, LabelFlag.status == "open")
+    ) or 0
+    return {"examples": examples, "labeled": labeled, "labels": labels, "open_flags": open_flags}
+
+
+def champion_version(session: Session, project: Project) -> int | None:
+    if project.champion_id is None:
+        return None
+    return session.scalar(select(ModelVersion.version).where(ModelVersion.id == project.champion_id))

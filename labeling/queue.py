@@ -1,0 +1,380 @@
+"""Serving examples to annotators and taking their labels.
+
+Serving is an index search on ``ix_examples_queue`` plus an atomic claim of the lease columns:
+a compare-and-set ``UPDATE ... RETURNING`` (SQLite runs it inside ``BEGIN IMMEDIATE``), with
+``FOR UPDATE SKIP LOCKED`` in the candidate search on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
+from labeling.models import Example, Label, Project, Skip, User
+from labeling.projects import label_names
+from labeling.runs import iso, maybe_request_retrain
+
+CLAIM_ATTEMPTS = 5
+_Replacer = aliased(Label)  # a later event that replaces a label
+
+
+@dataclass(frozen=True)
+class Lease:
+    example_id: int
+    external_id: str
+    data: dict[str, Any]
+    lease_id: int
+    expires_at: datetime
+    strategy: str
+    score: float | None
+    model_version: int | None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    label: Label
+    created: bool
+    warning: dict[str, Any] | None
+    retrain_run_id: int | None
+
+
+def _free(now: datetime):
+    return or_(Example.lease_user_id.is_(None), Example.lease_expires_at < now)
+
+
+def _wanted_by(user_id: int):
+    """The example has no current label from this user and was not skipped by them."""
+    return and_(
+        ~exists().where(
+            Label.example_id == Example.id,
+            Label.annotator_id == user_id,
+            Label.value.is_not(None),
+            ~exists().where(_Replacer.replaces_id == Label.id),
+        ),
+        ~exists().where(Skip.example_id == Example.id, Skip.user_id == user_id),
+    )
+
+
+def current_lease(session: Session, project: Project, user: User, *, now: datetime) -> Example | None:
+    return session.scalar(
+        select(Example).where(
+            Example.project_id == project.id,
+            Example.lease_user_id == user.id,
+            Example.lease_expires_at >= now,
+            Example.needs_labels,
+        ).limit(1)
+    )
+
+
+def lease_next(
+    session: Session,
+    project: Project,
+    user: User,
+    *,
+    now: datetime,
+    lease_seconds: int,
+    random_state: int | np.random.Generator | None = None,
+) -> Lease | None:
+    """Lease the example this user should label next, or return None when there is none.
+
+    The user's own live lease is served again (a reload does not skip an example). Otherwise
+    the highest-priority example that still wants labels, is not leased by anyone (or whose
+    lease expired) and that this user has not labeled or skipped is claimed atomically. A share
+    ``random_share`` of picks (project setting) is taken at random instead, once a model ranks
+    the pool.
+    """
+    rng = np.random.default_rng(random_state)
+    expires = now + timedelta(seconds=lease_seconds)
+    held = current_lease(session, project, user, now=now)
+    if held is not None:
+        held.lease_expires_at = expires
+        session.flush()
+        return _lease_of(project, held.id, held.external_id, held.data, held.lease_id, expires,
+                         held.priority, held.scored_by_version, picked_at_random=False)
+    # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
+    # (chosen at random, not by the queue), ``random_share`` keeps the queue honest.
+    holdout_pick = rng.random() < project.settings.get("holdout_fraction", 0)
+    at_random = holdout_pick or (
+        project.champion_id is not None and rng.random() < project.settings.get("random_share", 0)
+    )
+    for _ in range(CLAIM_ATTEMPTS):
+        candidate = _candidate(session, project, user, now=now, at_random=at_random, rng=rng)
+        if candidate is None:
+            if at_random:
+                at_random = holdout_pick = False
+                continue
+            return None
+        lease_id = secrets.randbits(52)
+        row = session.execute(
+            update(Example)
+            .where(Example.id == candidate, Example.needs_labels, _free(now))
+            .values(lease_id=lease_id, lease_user_id=user.id, lease_expires_at=expires,
+                    in_holdout=case((Example.n_labels == 0, holdout_pick and at_random), else_=Example.in_holdout))
+            .returning(Example.external_id, Example.data, Example.priority, Example.scored_by_version)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is not None:
+            return _lease_of(project, candidate, row.external_id, row.data, lease_id, expires,
+                             row.priority, row.scored_by_version, picked_at_random=at_random,
+                             holdout=holdout_pick and at_random)
+    return None
+
+
+def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,
+               rng: np.random.Generator) -> int | None:
+    query = select(Example.id).where(Example.project_id == project.id, Example.needs_labels, _free(now))
+    if project.settings.get("overlap", 1) > 1 or _has_skips(session, user):
+        query = query.where(_wanted_by(user.id))
+    if at_random:
+        bounds = session.execute(
+            select(func.min(Example.id), func.max(Example.id)).where(Example.project_id == project.id)
+        ).one()
+        if bounds[0] is None:
+            return None
+        pivot = int(rng.integers(bounds[0], bounds[1] + 1))
+        query = query.where(Example.id >= pivot).order_by(Example.id)
+    else:
+        query = query.order_by(Example.priority.desc(), Example.id)
+    query = query.limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
+
+
+def _has_skips(session: Session, user: User) -> bool:
+    return session.scalar(select(Skip.id).where(Skip.user_id == user.id).limit(1)) is not None
+
+
+def _lease_of(project: Project, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
+              expires: datetime, priority: float, version: int | None, *, picked_at_random: bool,
+              holdout: bool = False) -> Lease:
+    if holdout:
+        strategy, score = "holdout", None
+    elif version is None:
+        strategy, score = "cold_start", None
+    elif picked_at_random:
+        strategy, score = "random", None
+    else:
+        strategy, score = project.settings.get("strategy", "margin"), priority
+    return Lease(example_id, external_id, data, lease_id, expires, strategy, score, version)
+
+
+def renew_lease(session: Session, user: User, example_id: int, lease_id: int, *, now: datetime,
+                lease_seconds: int) -> datetime:
+    expires = now + timedelta(seconds=lease_seconds)
+    done = session.execute(
+        update(Example)
+        .where(Example.id == example_id, Example.lease_id == lease_id, Example.lease_user_id == user.id,
+               Example.lease_expires_at >= now)
+        .values(lease_expires_at=expires)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        raise Conflict("this lease has expired or is held by someone else; load the next example")
+    return expires
+
+
+def _current_label_of(session: Session, example_id: int, user_id: int) -> Label | None:
+    return session.scalar(
+        select(Label).where(
+            Label.example_id == example_id,
+            Label.annotator_id == user_id,
+            Label.value.is_not(None),
+            ~exists().where(_Replacer.replaces_id == Label.id),
+        ).order_by(Label.id.desc()).limit(1)
+    )
+
+
+def submit_label(
+    session: Session,
+    project: Project,
+    user: User,
+    example_id: Any,
+    value: Any,
+    *,
+    now: datetime,
+    lease_id: Any = None,
+    idempotency_key: Any = None,
+    duration_ms: Any = None,
+    mistake_confidence: float = 0.9,
+    source: str = "annotator",
+) -> SubmitResult:
+    """Record ``user``'s label for an example, release their lease, request a retrain if due.
+
+    The same ``idempotency_key`` twice returns the first label and writes nothing. A second label
+    by the same user on the same example replaces their first (a correction, a new event).
+
+    Raises
+    ------
+    InvalidInput
+        Unknown label or malformed field.
+    NotFound
+        No such example in this project.
+    Conflict
+        The example is leased to someone else, the given lease is no longer the caller's, or the
+        example has all the labels it wants.
+    """
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100:
+            raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
+        earlier = session.scalar(
+            select(Label).where(Label.annotator_id == user.id, Label.idempotency_key == idempotency_key)
+        )
+        if earlier is not None:
+            return SubmitResult(earlier, False, _warning_of(earlier), None)
+    if isinstance(example_id, bool) or not isinstance(example_id, int):
+        raise InvalidInput.one("must be an integer", field="example_id")
+    if not isinstance(value, str) or value not in label_names(project):
+        raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
+    if lease_id is not None and (isinstance(lease_id, bool) or not isinstance(lease_id, int)):
+        raise InvalidInput.one("must be an integer", field="lease_id")
+    if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or duration_ms < 0):
+        raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
+
+    example = session.get(Example, example_id)
+    if example is None or example.project_id != project.id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    if lease_id is not None and example.lease_id != lease_id:
+        raise Conflict("your lease on this example has expired and someone else holds it now")
+    leased_to_other = (example.lease_user_id not in (None, user.id) and example.lease_expires_at is not None
+                       and example.lease_expires_at >= now)
+    if leased_to_other:
+        raise Conflict("this example is leased to another annotator")
+
+    previous = _current_label_of(session, example.id, user.id)
+    if previous is None:
+        # Count the label only if the example still wants one: compare-and-set on n_labels.
+        overlap = int(project.settings.get("overlap", 1))
+        counted = session.execute(
+            update(Example)
+            .where(Example.id == example.id, Example.n_labels < overlap)
+            .values(n_labels=Example.n_labels + 1, needs_labels=Example.n_labels + 1 < overlap)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not counted:
+            raise Conflict("this example already has all the labels it needs")
+    warning = None
+    if (example.predicted_label is not None and example.confidence is not None
+            and example.predicted_label != value and example.confidence >= mistake_confidence):
+        warning = {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
+    label = Label(
+        project_id=project.id, example_id=example.id, annotator_id=user.id, value=value, created_at=now,
+        duration_ms=duration_ms, replaces_id=previous.id if previous else None, source=source,
+        idempotency_key=idempotency_key,
+        warned_suggestion=warning["suggested"] if warning else None,
+        warned_confidence=warning["confidence"] if warning else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(label)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key, or a concurrent correction, won the race.
+        raise Conflict("this label was submitted twice at the same moment; reload and try again") from None
+    release_lease(session, user, example.id)
+    session.expire(example)
+    run_id = maybe_request_retrain(session, project, now=now)
+    return SubmitResult(label, True, warning, run_id)
+
+
+def _warning_of(label: Label) -> dict[str, Any] | None:
+    if label.warned_suggestion is None:
+        return None
+    return {"suggested": label.warned_suggestion, "confidence": label.warned_confidence}
+
+
+def undo_label(session: Session, user: User, label_id: int, *, now: datetime) -> Label:
+    """Withdraw a current label with a new undo event; the example goes back to the queue."""
+    label = session.get(Label, label_id)
+    if label is None:
+        raise NotFound(f"no label with id {label_id}")
+    if label.annotator_id != user.id and user.role != "admin":
+        raise Forbidden("only the annotator who gave a label (or an admin) can undo it")
+    if label.value is None or session.scalar(select(Label.id).where(Label.replaces_id == label.id)):
+        raise Conflict("this label was already undone or replaced")
+    undo = Label(project_id=label.project_id, example_id=label.example_id, annotator_id=user.id,
+                 value=None, created_at=now, replaces_id=label.id, source="undo")
+    try:
+        with session.begin_nested():
+            session.add(undo)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("this label was already undone or replaced") from None
+    session.execute(
+        update(Example)
+        .where(Example.id == label.example_id)
+        .values(n_labels=Example.n_labels - 1, needs_labels=True)
+        .execution_options(synchronize_session=False)
+    )
+    return undo
+
+
+def skip_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime) -> None:
+    example = session.get(Example, example_id)
+    if example is None or example.project_id != project.id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    if session.scalar(select(Skip.id).where(Skip.example_id == example_id, Skip.user_id == user.id)) is None:
+        session.add(Skip(example_id=example_id, user_id=user.id, created_at=now))
+    release_lease(session, user, example_id)
+    session.flush()
+
+
+def label_as_dict(label: Label, annotator_name: str | None) -> dict[str, Any]:
+    return {
+        "id": label.id,
+        "example_id": label.example_id,
+        "value": label.value,
+        "annotator": annotator_name,
+        "created_at": iso(label.created_at),
+    }
+
+
+def labels_today(session: Session, project: Project, user: User, *, now: datetime) -> int:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return session.scalar(
+        select(func.count()).where(Label.project_id == project.id, Label.annotator_id == user.id,
+                                   Label.value.is_not(None), Label.created_at >= start)
+    ) or 0
+
+
+def get_label(session: Session, label_id: int) -> Label:
+    label = session.get(Label, label_id)
+    if label is None:
+        raise NotFound(f"no label with id {label_id}")
+    return label
+
+
+def lease_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime,
+                  lease_seconds: int) -> Lease | None:
+    """Lease one given example to ``user`` (after an undo), if it is free and still wanted."""
+    lease_id = secrets.randbits(52)
+    expires = now + timedelta(seconds=lease_seconds)
+    row = session.execute(
+        update(Example)
+        .where(Example.id == example_id, Example.project_id == project.id, Example.needs_labels,
+               or_(_free(now), Example.lease_user_id == user.id))
+        .values(lease_id=lease_id, lease_user_id=user.id, lease_expires_at=expires)
+        .returning(Example.external_id, Example.data, Example.priority, Example.scored_by_version)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    return _lease_of(project, example_id, row.external_id, row.data, lease_id, expires, row.priority,
+                     row.scored_by_version, picked_at_random=False)
+
+
+def release_lease(session: Session, user: User, example_id: int) -> None:
+    session.execute(
+        update(Example)
+        .where(Example.id == example_id, Example.lease_user_id == user.id)
+        .values(lease_id=None, lease_user_id=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,47 @@
+"""Snapshots: immutable, numbered label-set versions.
+
+A snapshot is the pair (project, ``max_label_id``): since label rows are append-only, the
+current labels as of that id never change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from labeling.errors import NotFound
+from labeling.models import Label, Project, Snapshot
+
+_Replacer = aliased(Label)
+
+
+def current_labels_query(project_id: int, max_label_id: int | None = None):
+    """Label rows that are current as of ``max_label_id`` (all rows when None)."""
+    replaced = select(_Replacer.id).where(_Replacer.replaces_id == Label.id)
+    query = select(Label).where(Label.project_id == project_id, Label.value.is_not(None))
+    if max_label_id is not None:
+        query = query.where(Label.id <= max_label_id)
+        replaced = replaced.where(_Replacer.id <= max_label_id)
+    return query.where(~replaced.exists())
+
+
+def create_snapshot(session: Session, project: Project, *, now: datetime, reason: str = "manual") -> Snapshot:
+    max_id = session.scalar(select(func.max(Label.id)).where(Label.project_id == project.id)) or 0
+    n_labels = session.scalar(
+        select(func.count()).select_from(current_labels_query(project.id, max_id).subquery())
+    ) or 0
+    number = (session.scalar(select(func.max(Snapshot.number)).where(Snapshot.project_id == project.id)) or 0) + 1
+    snapshot = Snapshot(project_id=project.id, number=number, max_label_id=max_id, n_labels=n_labels,
+                        created_at=now, reason=reason)
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
+def get_snapshot(session: Session, project: Project, number: int) -> Snapshot:
+    snapshot = session.scalar(select(Snapshot).where(Snapshot.project_id == project.id, Snapshot.number == number))
+    if snapshot is None:
+        raise NotFound(f"project {project.id} has no snapshot {number}")
+    return snapshot

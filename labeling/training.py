@@ -1,0 +1,361 @@
+"""Retraining: train a candidate on a frozen snapshot, compare it with the champion on the
+holdout, promote it or not, and re-score the pool so the queue follows the new model.
+
+``execute_run`` is a job, not a verb: it owns its transactions (one to claim the run, one to
+store the model, short ones per re-scored chunk), so annotators are never locked out for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
+
+from active_learning.evaluation import evaluate, predict_with_confidence
+from active_learning.featurize import INPUT_KIND, resolve_featurizer
+from active_learning.models import dump_model, load_model, make_model
+from active_learning.strategies import cold_start_order, informativeness, rank_batch
+from labeling.db import utcnow
+from labeling.errors import Conflict, NotFound
+from labeling.models import Example, Label, ModelVersion, Project, RetrainRun
+from labeling.projects import label_names
+from labeling.runs import iso
+from labeling.snapshots import create_snapshot, current_labels_query
+
+log = logging.getLogger(__name__)
+
+SCORE_CHUNK = 5000
+STALE_AFTER = timedelta(minutes=5)
+BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
+COLD_START_SEEDS = 200
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    example_ids: list[int]
+    inputs: list[Any]
+    labels: list[str]
+    holdout: np.ndarray  # bool mask
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+def featurizer_for(session: Session, project: Project) -> str:
+    has_vectors = session.scalar(
+        select(Example.id).where(Example.project_id == project.id, Example.features.is_not(None)).limit(1)
+    ) is not None
+    return resolve_featurizer(project.settings.get("featurizer", "auto"), has_vectors=has_vectors)
+
+
+def model_inputs(kind: str, rows: Sequence[tuple[dict[str, Any], bytes | None]]) -> Any:
+    """Turn stored examples ``(data, features bytes)`` into what a featurizer of ``kind`` takes."""
+    if kind == "text":
+        return [str(data.get("text") or "") for data, _ in rows]
+    if kind == "vector":
+        if any(raw is None for _, raw in rows):
+            raise ValueError("the 'features' featurizer needs a features vector on every example")
+        return np.vstack([np.frombuffer(raw, dtype=np.float32) for _, raw in rows]) if rows else np.empty((0, 0))
+    return [{k: float(v) for k, v in (data.get("meta") or {}).items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)} for data, _ in rows]
+
+
+def inputs_from_records(kind: str, records: Sequence[dict[str, Any]]) -> Any:
+    """Model inputs for examples sent to ``predict`` (not stored)."""
+    rows = []
+    for record in records:
+        raw = np.asarray(record["features"], dtype=np.float32).tobytes() if record.get("features") is not None else None
+        rows.append(({"text": record.get("text"), "meta": record.get("meta")}, raw))
+    return model_inputs(kind, rows)
+
+
+def load_training_set(session: Session, project: Project, *, max_label_id: int, kind: str) -> TrainingSet:
+    """Gold labels (majority of current labels) as of a snapshot, with inputs and holdout mask."""
+    votes: dict[int, list[str]] = defaultdict(list)
+    for example_id, value in session.execute(
+        current_labels_query(project.id, max_label_id).with_only_columns(Label.example_id, Label.value)
+    ):
+        votes[example_id].append(value)
+    ids = sorted(votes)
+    rows: dict[int, tuple[dict[str, Any], bytes | None, bool]] = {}
+    for start in range(0, len(ids), SCORE_CHUNK):
+        part = ids[start:start + SCORE_CHUNK]
+        for eid, data, raw, holdout in session.execute(
+            select(Example.id, Example.data, Example.features, Example.in_holdout).where(Example.id.in_(part))
+        ):
+            rows[eid] = (data, raw, holdout)
+    inputs = model_inputs(kind, [(rows[i][0], rows[i][1]) for i in ids])
+    labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
+    return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool))
+
+
+def _subset(inputs: Any, mask: np.ndarray) -> Any:
+    if isinstance(inputs, np.ndarray):
+        return inputs[mask]
+    return [x for x, keep in zip(inputs, mask) if keep]
+
+
+# --- the run ------------------------------------------------------------------------------
+
+def claim_run(session: Session, run_id: int, *, now: datetime) -> bool:
+    """queued -> running (or take over a running run whose heartbeat stopped); True if claimed."""
+    claimed = session.execute(
+        update(RetrainRun)
+        .where(RetrainRun.id == run_id, or_(
+            RetrainRun.status == "queued",
+            (RetrainRun.status == "running") & (RetrainRun.heartbeat_at < now - STALE_AFTER),
+        ))
+        .values(status="running", started_at=now, heartbeat_at=now, attempts=RetrainRun.attempts + 1, error=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(claimed)
+
+
+def stale_runs(session: Session, *, now: datetime) -> list[int]:
+    """Runs left ``running`` by a process that died (no heartbeat for ``STALE_AFTER``)."""
+    return list(session.scalars(select(RetrainRun.id).where(
+        RetrainRun.status == "running", RetrainRun.heartbeat_at < now - STALE_AFTER)))
+
+
+def queued_runs(session: Session) -> list[int]:
+    return list(session.scalars(select(RetrainRun.id).where(RetrainRun.status == "queued").order_by(RetrainRun.id)))
+
+
+def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
+                clock: Callable[[], datetime] = utcnow, random_state: int = 0) -> str | None:
+    """Run a queued retrain run end to end; returns its final status, or None if not claimed.
+
+    Safe to call twice: only the caller that claims the run executes it.
+    """
+    with session_factory() as session:
+        if not claim_run(session, run_id, now=clock()):
+            session.rollback()
+            return None
+        session.commit()
+    try:
+        with threadpool_limits(limits=threads):
+            result = _train_and_promote(session_factory, run_id, clock=clock, random_state=random_state)
+    except Exception as exc:
+        log.exception("retrain run %s failed", run_id)
+        with session_factory() as session:
+            session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(
+                status="failed", finished_at=clock(),
+                error=f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:],
+            ))
+            session.commit()
+        return "failed"
+    with session_factory() as session:
+        session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(
+            status="succeeded", finished_at=clock(), result=result,
+        ))
+        session.commit()
+    return "succeeded"
+
+
+def _heartbeat(session: Session, run_id: int, now: datetime) -> None:
+    session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(heartbeat_at=now))
+
+
+def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, clock: Callable[[], datetime],
+                       random_state: int) -> dict[str, Any]:
+    with session_factory() as session:
+        run = session.get(RetrainRun, run_id)
+        project = session.get(Project, run.project_id)
+        snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
+        run.snapshot_id = snapshot.id
+        session.commit()
+        featurizer = featurizer_for(session, project)
+        kind = INPUT_KIND[featurizer]
+        data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=kind)
+        train = ~data.holdout
+        y_train = [l for l, keep in zip(data.labels, train) if keep]
+        if len(set(y_train)) < 2:
+            apply_cold_start(session, project, random_state=random_state)
+            session.commit()
+            return {"skipped": "a model needs labels of at least two classes outside the holdout; "
+                               "the queue uses a diverse cold-start order meanwhile",
+                    "n_labels": len(data.labels), "snapshot": snapshot.number}
+        candidate = make_model(featurizer, random_state=random_state)
+        candidate.fit(_subset(data.inputs, train), y_train)
+        metric = project.settings.get("promotion_metric", "macro_f1")
+        names = label_names(project)
+        y_hold = [l for l, keep in zip(data.labels, data.holdout) if keep]
+        X_hold = _subset(data.inputs, data.holdout)
+        cand_metrics = evaluate(candidate, X_hold, y_hold, labels=names) if y_hold else {}
+        champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
+        champ_metrics: dict[str, Any] = {}
+        if champion is not None and y_hold:
+            try:
+                champ_metrics = evaluate(load_model(champion.artifact, champion.artifact_sha256), X_hold, y_hold, labels=names)
+            except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
+                log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
+        if champion is None:
+            promoted, reason = True, "first model"
+        elif not y_hold:
+            promoted, reason = True, "no holdout labels yet: the model trained on more labels wins"
+        elif not champ_metrics:
+            promoted, reason = True, "the champion could not be evaluated"
+        else:
+            promoted = cand_metrics[metric] >= champ_metrics[metric]
+            reason = (f"{metric} {cand_metrics[metric]:.4f} vs champion {champ_metrics[metric]:.4f}")
+        artifact, digest = dump_model(candidate)
+        version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project.id)) or 0) + 1
+        model = ModelVersion(
+            project_id=project.id, version=version, status="champion" if promoted else "rejected",
+            trained_at=clock(), n_labels=len(data.labels), snapshot_id=snapshot.id, run_id=run_id,
+            metrics={**cand_metrics, "featurizer": featurizer, "n_train": int(train.sum()),
+                     "champion": champ_metrics or None, "decision": reason, "metric": metric},
+            artifact=artifact, artifact_sha256=digest,
+        )
+        session.add(model)
+        session.flush()
+        if promoted:
+            if champion is not None:
+                champion.status = "candidate"
+            project.champion_id = model.id
+        run.model_version_id = model.id
+        _heartbeat(session, run_id, clock())
+        session.commit()
+        scored = 0
+        if promoted:
+            scored = rescore_pool(session, project, candidate, version, kind=kind,
+                                  X_labeled=_subset(data.inputs, train), run_id=run_id, clock=clock,
+                                  random_state=random_state)
+        return {"model_version": version, "promoted": promoted, "decision": reason, "metrics": cand_metrics,
+                "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
+                "snapshot": snapshot.number}
+
+
+# --- scoring the pool ---------------------------------------------------------------------
+
+def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, X_labeled: Any = None,
+                 run_id: int | None = None, clock: Callable[[], datetime] = utcnow, random_state: int = 0) -> int:
+    """Store priority, predicted label, confidence and model version on every unlabeled example.
+
+    Reads and writes in chunks of ``SCORE_CHUNK`` with a commit after each, so no lock is held
+    for long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's
+    ranked batch on a shortlist. Returns the number of examples scored.
+    """
+    strategy = project.settings.get("strategy", "margin")
+    rng = np.random.default_rng(random_state)
+    last_id, total = 0, 0
+    uncertain_ids: list[np.ndarray] = []
+    uncertain_scores: list[np.ndarray] = []
+    while True:
+        rows = session.execute(
+            select(Example.id, Example.data, Example.features)
+            .where(Example.project_id == project.id, Example.needs_labels, Example.id > last_id)
+            .order_by(Example.id).limit(SCORE_CHUNK)
+        ).all()
+        if not rows:
+            break
+        session.rollback()  # end the read before computing: no transaction open while predicting
+        X = model_inputs(kind, [(r.data, r.features) for r in rows])
+        pred_probs, predicted, confidence = predict_with_confidence(model, X)
+        scores = informativeness(pred_probs, strategy, random_state=rng)
+        session.execute(update(Example), [
+            {"id": r.id, "priority": float(s), "predicted_label": str(p), "confidence": float(c),
+             "scored_by_version": version}
+            for r, s, p, c in zip(rows, scores, predicted, confidence)
+        ])
+        if run_id is not None:
+            _heartbeat(session, run_id, clock())
+        session.commit()
+        if strategy == "batch":
+            uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
+            uncertain_scores.append(scores)
+        total += len(rows)
+        last_id = rows[-1].id
+    if strategy == "batch" and total:
+        _rank_batch_top(session, project, model, kind, np.concatenate(uncertain_ids),
+                        np.concatenate(uncertain_scores), X_labeled)
+        session.commit()
+    return total
+
+
+def _rank_batch_top(session: Session, project: Project, model: Any, kind: str, ids: np.ndarray,
+                    scores: np.ndarray, X_labeled: Any) -> None:
+    from active_learning.strategies import top_k
+
+    shortlist = top_k(scores, 2000)
+    short_ids = ids[shortlist].tolist()
+    rows = {r.id: r for r in session.execute(
+        select(Example.id, Example.data, Example.features).where(Example.id.in_(short_ids)))}
+    featurize = model[:-1]
+    X_short = featurize.transform(model_inputs(kind, [(rows[i].data, rows[i].features) for i in short_ids]))
+    X_lab = featurize.transform(X_labeled)
+    order = rank_batch(X_short, scores[shortlist], X_lab, n_instances=BATCH_SIZE, shortlist=len(short_ids))
+    n = len(order)
+    session.execute(update(Example), [
+        {"id": short_ids[int(i)], "priority": 1.0 + (n - rank) / n} for rank, i in enumerate(order)
+    ])
+
+
+def apply_cold_start(session: Session, project: Project, *, random_state: int = 0) -> int:
+    """Before any model: put a diverse set of examples (k-means++ seeding) at the queue's top."""
+    featurizer = featurizer_for(session, project)
+    kind = INPUT_KIND[featurizer]
+    ids = list(session.scalars(
+        select(Example.id).where(Example.project_id == project.id, Example.needs_labels, Example.n_labels == 0)
+    ))
+    if not ids:
+        return 0
+    rng = np.random.default_rng(random_state)
+    sample = sorted(rng.choice(ids, size=min(len(ids), 20000), replace=False).tolist())
+    rows = {}
+    for start in range(0, len(sample), SCORE_CHUNK):
+        part = sample[start:start + SCORE_CHUNK]
+        rows.update({r.id: r for r in session.execute(
+            select(Example.id, Example.data, Example.features).where(Example.id.in_(part)))})
+    X = make_model(featurizer)[:-1].fit_transform(model_inputs(kind, [(rows[i].data, rows[i].features) for i in sample]))
+    order = cold_start_order(X, n_seeds=COLD_START_SEEDS, random_state=rng)
+    n = len(order)
+    session.execute(update(Example), [
+        {"id": sample[int(i)], "priority": 2.0 + (n - rank) / n} for rank, i in enumerate(order)
+    ])
+    return n
+
+
+# --- models -------------------------------------------------------------------------------
+
+def list_models(session: Session, project_id: int, *, limit: int = 100, offset: int = 0) -> list[ModelVersion]:
+    return list(session.scalars(
+        select(ModelVersion).where(ModelVersion.project_id == project_id)
+        .order_by(ModelVersion.version.desc()).limit(limit).offset(offset)
+    ))
+
+
+def model_as_dict(model: ModelVersion) -> dict[str, Any]:
+    metrics = {k: v for k, v in model.metrics.items() if k in ("accuracy", "macro_f1", "n_holdout")}
+    return {
+        "version": model.version, "status": model.status, "trained_at": iso(model.trained_at),
+        "n_labels": model.n_labels, "metrics": metrics, "snapshot": _snapshot_number(model),
+        "details": {k: v for k, v in model.metrics.items() if k not in metrics},
+    }
+
+
+def _snapshot_number(model: ModelVersion) -> int | None:
+    from sqlalchemy.orm import object_session
+
+    from labeling.models import Snapshot
+
+    session = object_session(model)
+    if model.snapshot_id is None or session is None:
+        return None
+    return session.scalar(select(Snapshot.number).where(Snapshot.id == model.snapshot_id))
+
+
+def load_champion(session: Session, project: Project) -> tuple[ModelVersion, Any]:
+    if project.champion_id is None:
+        raise Conflict("no model has been trained for this project yet")
+    model = session.get(ModelVersion, project.champion_id)
+    if model is None:
+        raise NotFound("the champion model is missing")
+    return model, load_model(model.artifact, model.artifact_sha256)

@@ -1,0 +1,49 @@
+// Keyboard-first labeling: a label's key clicks its button; Space skips; Backspace undoes.
+// One request at a time: keys pressed while a request is in flight are dropped, so a double
+// press never sends two labels (the server is idempotent on the view key as well).
+(function () {
+  let busy = false;
+  let shownAt = performance.now();
+  let lastActivity = Date.now();
+
+  document.addEventListener("htmx:beforeRequest", () => { busy = true; });
+  document.addEventListener("htmx:afterRequest", () => { busy = false; });
+  document.addEventListener("htmx:afterSwap", () => { shownAt = performance.now(); });
+  document.addEventListener("htmx:configRequest", (evt) => {
+    if (evt.detail.path.endsWith("/label/submit")) {
+      evt.detail.parameters["duration_ms"] = Math.round(performance.now() - shownAt);
+    }
+  });
+
+  function click(selector) {
+    const el = document.querySelector("#work " + selector);
+    if (el) { el.click(); return true; }
+    return false;
+  }
+
+  document.addEventListener("keydown", (evt) => {
+    lastActivity = Date.now();
+    if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    const tag = (evt.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select") return;
+    if (busy) { evt.preventDefault(); return; }
+    let handled = false;
+    if (evt.key === " ") handled = click('[data-action="skip"]');
+    else if (evt.key === "Backspace") handled = click('[data-action="undo"]');
+    else if (evt.key === "Enter") handled = click('[data-hotkey="Enter"]');
+    else if (evt.key.length === 1) handled = click('[data-hotkey="' + CSS.escape(evt.key.toLowerCase()) + '"]');
+    if (handled) evt.preventDefault();
+  });
+  document.addEventListener("mousemove", () => { lastActivity = Date.now(); });
+
+  // Renew the lease every minute while the annotator is active.
+  setInterval(() => {
+    const work = document.getElementById("work");
+    const form = work && work.querySelector("form.labeling");
+    if (!form || Date.now() - lastActivity > 120000 || !window.htmx) return;
+    htmx.ajax("POST", work.dataset.renewUrl, {
+      source: form, target: "#lease", swap: "innerHTML",
+      values: { example_id: form.elements.example_id.value, lease_id: form.elements.lease_id.value },
+    });
+  }, 60000);
+})();

@@ -1,0 +1,83 @@
+"""Logins, tokens, CSRF and rate limiting."""
+
+from sqlalchemy import select
+
+from labeling.models import ApiToken, User
+from tests.conftest import auth
+
+
+def login(client, name, password):
+    return client.post("/login", data={"name": name, "password": password})
+
+
+def test_login_and_logout(client, make_user):
+    make_user("alice", "admin")
+    response = login(client, "alice", "correct horse")
+    assert response.status_code == 302 and response.location.endswith("/")
+    assert b"alice" in client.get("/").data
+    assert client.post("/logout").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_message(client, make_user):
+    make_user("alice", "admin")
+    response = login(client, "alice", "wrong password")
+    assert response.status_code == 400
+    assert b"Wrong user name or password" in response.data
+    assert client.get("/").status_code == 302
+
+
+def test_login_rejects_an_offsite_next(client, make_user):
+    make_user("alice", "admin")
+    response = client.post("/login?next=https://evil.example/", data={"name": "alice", "password": "correct horse"})
+    assert response.location == "/"
+
+
+def test_passwords_and_tokens_are_stored_hashed(app, make_user, session):
+    _, token = make_user("alice", "admin")
+    user = session.scalar(select(User).where(User.name == "alice"))
+    assert "correct horse" not in user.password_hash and user.password_hash.startswith("scrypt$")
+    stored = session.scalar(select(ApiToken.token_hash))
+    assert token not in stored and len(stored) == 64
+
+
+def test_forms_need_a_csrf_token(app_factory, make_user):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    response = client.post("/login", data={"name": "x", "password": "y"})
+    assert response.status_code == 400
+    assert b"form expired" in response.data
+
+
+def test_login_is_rate_limited(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    codes = [client.post("/login", data={"name": "a", "password": "b"}).status_code for _ in range(5)]
+    assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
+
+
+def test_session_cookie_is_httponly_and_samesite(client, make_user):
+    make_user("alice", "admin")
+    response = login(client, "alice", "correct horse")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_token_page_shows_a_new_token_once(client, make_user):
+    make_user("alice", "annotator")
+    login(client, "alice", "correct horse")
+    page = client.post("/account/tokens", data={"name": "script"}).get_data(as_text=True)
+    token = page.split('data-testid="new-token">')[1].split("<")[0]
+    assert client.get("/api/v1/projects", headers=auth(token)).status_code == 200
+    assert token not in client.get("/account/tokens").get_data(as_text=True)
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["database"] == "ok"
+
+
+def test_healthz_fails_when_the_database_is_unreachable(app_factory):
+    app = app_factory(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
