@@ -1,0 +1,82 @@
+"""The labeling API of docs/api.md: next, labels, undo, with its status codes."""
+
+from tests.conftest import auth
+
+
+def test_next_label_undo_cycle(client, make_user, make_project):
+    project_id = make_project(n=2)
+    _, token = make_user("ann", "annotator")
+    response = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token))
+    assert response.status_code == 200
+    body = response.json
+    assert set(body) == {"example", "lease", "why"}
+    assert set(body["example"]) == {"id", "external_id", "data"} and body["example"]["data"]["text"]
+    assert body["why"]["strategy"] in ("cold_start", "holdout") and body["why"]["model_version"] is None
+    response = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": body["example"]["id"], "label": "pos", "lease_id": body["lease"]["id"], "idempotency_key": "v1"})
+    assert response.status_code == 201
+    label = response.json["label"]
+    assert label["value"] == "pos" and label["annotator"] == "ann" and label["created_at"].endswith("Z")
+    again = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": body["example"]["id"], "label": "neg", "idempotency_key": "v1"})
+    assert again.status_code == 201 and again.json["label"]["id"] == label["id"] and again.json["label"]["value"] == "pos"
+    undo = client.post(f"/api/v1/labels/{label['id']}/undo", headers=auth(token))
+    assert undo.status_code == 200 and undo.json["undone_label_id"] == label["id"]
+    assert client.post(f"/api/v1/labels/{label['id']}/undo", headers=auth(token)).status_code == 409
+
+
+def test_next_is_204_when_nothing_is_left(client, make_user, make_project):
+    project_id = make_project(n=1)
+    _, one = make_user("one")
+    _, two = make_user("two")
+    first = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(one))
+    assert first.status_code == 200
+    response = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(two))
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_labeling_an_example_leased_to_someone_else_is_409(client, make_user, make_project):
+    project_id = make_project(n=1)
+    _, one = make_user("one")
+    _, two = make_user("two")
+    example_id = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(one)).json["example"]["id"]
+    response = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(two),
+                           json={"example_id": example_id, "label": "pos"})
+    assert response.status_code == 409 and "leased to another annotator" in response.json["error"]
+
+
+def test_bad_label_input_is_422_with_the_field(client, make_user, make_project):
+    project_id = make_project(n=1)
+    _, token = make_user("ann")
+    example_id = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["example"]["id"]
+    for body, field in [({"example_id": example_id, "label": "maybe"}, "label"),
+                        ({"example_id": "x", "label": "pos"}, "example_id"),
+                        ({"example_id": example_id, "label": "pos", "lease_id": "x"}, "lease_id")]:
+        response = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json=body)
+        assert response.status_code == 422 and response.json["errors"][0]["field"] == field
+    response = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), data="not json",
+                           content_type="application/json")
+    assert response.status_code == 422
+    assert client.get("/api/v1/projects/999/next", headers=auth(token)).status_code == 404
+
+
+def test_project_shows_counts_and_defaults(client, admin_token, make_project):
+    project_id = make_project(n=3)
+    body = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json
+    assert body["counts"] == {"examples": 3, "labeled": 0, "labels": 0, "open_flags": 0}
+    assert body["champion_model_version"] is None
+    assert body["settings"]["strategy"] == "margin" and body["settings"]["retrain_threshold"] == 20
+    assert body["settings"]["featurizer"] == "auto" and body["settings"]["overlap"] == 1
+
+
+def test_project_settings_are_validated(client, admin_token):
+    response = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "x", "labels": ["a", "b"], "settings": {"retrain_threshold": 0, "webhook_secret": "nope", "colour": 1}})
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json["errors"]}
+    assert fields == {"settings.retrain_threshold", "settings.webhook_secret", "settings.colour"}
+    response = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "y", "labels": ["a", "b"], "settings": {"webhook_url": "https://example.org/hook"}})
+    assert response.status_code == 201 and response.json["settings"]["webhook_secret"].startswith("whsec_")
+    shown = client.get(f"/api/v1/projects/{response.json['id']}", headers=auth(admin_token)).json
+    assert shown["settings"]["webhook_secret"] == "whsec_…"
