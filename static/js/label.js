@@ -16,10 +16,20 @@
   });
 
   function click(selector) {
-    const el = document.querySelector("#work " + selector);
-    if (el) { el.click(); return true; }
-    return false;
+    const work = document.getElementById("work");
+    const el = work && work.querySelector(selector);
+    if (!el) return false;
+    // A fast key can land before htmx has wired up a just-swapped fragment: wire it now
+    // (htmx.process is idempotent), so the click always goes through htmx.
+    if (window.htmx) htmx.process(work);
+    el.click();
+    return true;
   }
+
+  // Never let the labeling forms submit natively (a full page load, and a GET with the label).
+  document.addEventListener("submit", (evt) => {
+    if (evt.target.closest("#work") && !evt.defaultPrevented) evt.preventDefault();
+  });
 
   document.addEventListener("keydown", (evt) => {
     lastActivity = Date.now();

@@ -1,0 +1,127 @@
+"""Annotators in a real browser: keyboard-only labeling, undo, skip, two people, escaping."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
+
+from labeling import projects, users
+from labeling.db import utcnow
+from labeling.examples import import_examples, json_rows
+from labeling.models import Example, Label
+
+pytestmark = pytest.mark.browser
+
+
+def seed(app, rows, *, people=(("ann", "annotator"),), settings=None):
+    with app.extensions["hitl_sessionmaker"]() as s:
+        project = projects.create_project(s, "Reviews", ["pos", "neg"], settings or {"holdout_fraction": 0}, now=utcnow())
+        import_examples(s, project, json_rows(rows), now=utcnow(), random_state=0)
+        for name, role in people:
+            users.create_user(s, name, role, password="correct horse", now=utcnow())
+        s.commit()
+        return project.id
+
+
+def login(page: Page, base: str, name: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+
+
+def current_example(page: Page) -> str:
+    return page.locator("form.labeling").get_attribute("data-example-id")
+
+
+def test_label_twenty_by_keyboard_then_undo_and_skip(page: Page, live_server):
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"review number {i}"} for i in range(30)])
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    seen = []
+    for i in range(20):
+        example = current_example(page)
+        seen.append(example)
+        page.keyboard.press("1" if i % 2 else "2")
+        expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", example)
+    assert len(set(seen)) == 20
+    expect(page.get_by_test_id("progress")).to_contain_text("20 / 30 labeled")
+    page.keyboard.press("Backspace")  # undo the 20th label: its example comes back
+    expect(page.locator("form.labeling")).to_have_attribute("data-example-id", seen[-1])
+    expect(page.get_by_test_id("notice")).to_contain_text("Label undone")
+    page.keyboard.press("Space")  # skip it
+    expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", seen[-1])
+    with app.extensions["hitl_sessionmaker"]() as s:
+        assert s.scalar(select(func.count()).where(Label.value.is_not(None))) == 20
+        assert s.scalar(select(func.count()).where(Label.source == "undo")) == 1
+        assert s.scalar(select(func.count()).where(Example.n_labels > 0)) == 19
+    assert errors == []
+
+
+def test_two_annotators_never_see_the_same_example_at_once(browser, live_server):
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"text {i}"} for i in range(12)],
+                      people=(("ann", "annotator"), ("bob", "annotator")))
+    pages = []
+    for name in ("ann", "bob"):
+        context = browser.new_context()
+        page = context.new_page()
+        login(page, base, name)
+        page.goto(f"{base}/projects/{project_id}/label")
+        pages.append(page)
+    for _ in range(5):
+        shown = [current_example(p) for p in pages]
+        assert shown[0] != shown[1]
+        for page, example in zip(pages, shown):
+            page.keyboard.press("1")
+            expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", example)
+    assert current_example(pages[0]) != current_example(pages[1])
+
+
+def test_hostile_text_is_shown_as_text_and_runs_nothing(page: Page, live_server):
+    base, app = live_server
+    hostile = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+    project_id = seed(app, [{"external_id": "evil", "text": hostile, "meta": {"note": "<b onmouseover=alert(1)>hi</b>"}}])
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    expect(page.get_by_test_id("example-text")).to_have_text(hostile)
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#work img[src=x]").count() == 0
+    expect(page.get_by_test_id("example")).to_contain_text("<b onmouseover=alert(1)>hi</b>")
+
+
+def test_queue_exhausted_and_empty_project_states(page: Page, live_server):
+    base, app = live_server
+    project_id = seed(app, [{"external_id": "only", "text": "one"}])
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    page.keyboard.press("1")
+    expect(page.get_by_test_id("empty")).to_contain_text("Nothing left for you to label")
+
+
+def test_demo_login_shows_the_project_with_its_examples(page: Page, live_server):
+    from click.testing import CliRunner
+
+    base, app = live_server
+    from labeling.demo import DIGIT_LABELS, digit_rows
+
+    with app.extensions["hitl_sessionmaker"]() as s:
+        project = projects.create_project(s, "Digits demo", DIGIT_LABELS, {"featurizer": "features"}, now=utcnow())
+        import_examples(s, project, digit_rows(limit=50), now=utcnow())
+        users.create_user(s, "admin", "admin", password="correct horse", now=utcnow())
+        s.commit()
+    del CliRunner
+    login(page, base, "admin")
+    row = page.get_by_role("row", name=re.compile("Digits demo"))
+    expect(row.get_by_test_id("examples-count")).to_have_text("50")
+    row.get_by_role("link", name="Label").click()
+    expect(page.locator("#work img.image")).to_be_visible()
+    page.keyboard.press("7")
+    expect(page.get_by_test_id("progress")).to_contain_text("1 / 50 labeled")
