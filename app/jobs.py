@@ -71,6 +71,27 @@ def rq_execute_run(run_id: int) -> None:
     execute_run_in_app(create_app(), run_id)
 
 
+class InlineRunner:
+    """Execute the run at once, in the caller (scripts, the CLI, deterministic tests)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def dispatch(self, run_id: int, *, wait: bool = False) -> None:
+        execute_run_in_app(self.app, run_id)
+
+
+RUNNERS = ("auto", "thread", "rq", "inline")
+
+
 def init_jobs(app: Flask) -> None:
+    kind = app.config["JOBS"]
+    if kind not in RUNNERS:
+        raise ValueError(f"LABELING_JOBS must be one of {', '.join(RUNNERS)}, got {kind!r}")
     redis_url = app.config["REDIS_URL"]
-    app.extensions["hitl_jobs"] = RQRunner(app, redis_url) if redis_url else ThreadRunner(app)
+    if kind == "auto":
+        kind = "rq" if redis_url else "thread"
+    if kind == "rq" and not redis_url:
+        raise ValueError("LABELING_JOBS=rq needs LABELING_REDIS_URL")
+    app.extensions["hitl_jobs"] = {"thread": ThreadRunner, "inline": InlineRunner}[kind](app) if kind != "rq" \
+        else RQRunner(app, redis_url)

@@ -50,8 +50,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SQLITE_SYNCHRONOUS", "FULL", "SQLite `synchronous` pragma (`FULL` or `NORMAL`). "
             "With WAL, both keep every committed label through a crash of the process; `FULL` "
             "also through a power loss."),
-    Setting("REDIS_URL", "", "Redis URL for RQ job workers. Empty runs retraining in a thread "
-            "inside the web process."),
+    Setting("REDIS_URL", "", "Redis URL for RQ job workers (`hitl worker`)."),
+    Setting("JOBS", "auto", "Where retrain runs execute: `thread` (a thread in the web process), "
+            "`rq` (RQ workers on Redis), `inline` (inside the request or command that queued them), "
+            "or `auto`: `rq` when REDIS_URL is set, else `thread`."),
     Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
             "small shared machines.", int),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),

@@ -8,6 +8,7 @@ store the model, short ones per re-scored chunk), so annotators are never locked
 from __future__ import annotations
 
 import logging
+import secrets
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -165,15 +166,19 @@ def _heartbeat(session: Session, run_id: int, now: datetime) -> None:
 
 def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, clock: Callable[[], datetime],
                        random_state: int) -> dict[str, Any]:
+    # Three phases, so that no database transaction is open while the model trains:
+    # read (snapshot, labels, champion) -> compute (fit, evaluate) -> write (model, promotion).
     with session_factory() as session:
         run = session.get(RetrainRun, run_id)
         project = session.get(Project, run.project_id)
         snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
         run.snapshot_id = snapshot.id
-        session.commit()
         featurizer = featurizer_for(session, project)
         kind = INPUT_KIND[featurizer]
         data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=kind)
+        champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
+        session.commit()
+
         train = ~data.holdout
         y_train = [l for l, keep in zip(data.labels, train) if keep]
         if len(set(y_train)) < 2:
@@ -189,23 +194,15 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
         y_hold = [l for l, keep in zip(data.labels, data.holdout) if keep]
         X_hold = _subset(data.inputs, data.holdout)
         cand_metrics = evaluate(candidate, X_hold, y_hold, labels=names) if y_hold else {}
-        champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
         champ_metrics: dict[str, Any] = {}
         if champion is not None and y_hold:
             try:
                 champ_metrics = evaluate(load_model(champion.artifact, champion.artifact_sha256), X_hold, y_hold, labels=names)
             except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
                 log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
-        if champion is None:
-            promoted, reason = True, "first model"
-        elif not y_hold:
-            promoted, reason = True, "no holdout labels yet: the model trained on more labels wins"
-        elif not champ_metrics:
-            promoted, reason = True, "the champion could not be evaluated"
-        else:
-            promoted = cand_metrics[metric] >= champ_metrics[metric]
-            reason = (f"{metric} {cand_metrics[metric]:.4f} vs champion {champ_metrics[metric]:.4f}")
+        promoted, reason = _decide(champion is not None, bool(y_hold), cand_metrics, champ_metrics, metric)
         artifact, digest = dump_model(candidate)
+
         version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project.id)) or 0) + 1
         model = ModelVersion(
             project_id=project.id, version=version, status="champion" if promoted else "rejected",
@@ -233,6 +230,18 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                 "snapshot": snapshot.number}
 
 
+def _decide(has_champion: bool, has_holdout: bool, candidate: dict[str, Any], champion: dict[str, Any],
+            metric: str) -> tuple[bool, str]:
+    """Promote when the candidate is at least as good as the champion on the holdout."""
+    if not has_champion:
+        return True, "first model"
+    if not has_holdout:
+        return True, "no holdout labels yet: the model trained on more labels wins"
+    if not champion:
+        return True, "the champion could not be evaluated"
+    return candidate[metric] >= champion[metric], f"{metric} {candidate[metric]:.4f} vs champion {champion[metric]:.4f}"
+
+
 # --- scoring the pool ---------------------------------------------------------------------
 
 def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, X_labeled: Any = None,
@@ -256,7 +265,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         ).all()
         if not rows:
             break
-        session.rollback()  # end the read before computing: no transaction open while predicting
+        session.commit()  # end the read before computing: no transaction open while predicting
         X = model_inputs(kind, [(r.data, r.features) for r in rows])
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)
@@ -359,3 +368,64 @@ def load_champion(session: Session, project: Project) -> tuple[ModelVersion, Any
     if model is None:
         raise NotFound("the champion model is missing")
     return model, load_model(model.artifact, model.artifact_sha256)
+
+
+def predict(session: Session, project: Project, records: Any, *, enqueue_uncertain: bool = False,
+            uncertain_below: float = 0.6, now: datetime) -> dict[str, Any]:
+    """The champion's predictions for ``records``; optionally queue the unsure ones for labeling.
+
+    Raises
+    ------
+    InvalidInput
+        Records that are not objects with ``text`` or ``features`` (by 1-based position).
+    Conflict
+        No model has been trained yet.
+    """
+    from labeling.errors import InvalidInput, Problem
+    from labeling.examples import features_to_bytes
+
+    if not isinstance(records, list) or not records or len(records) > 10000:
+        raise InvalidInput.one("examples must be a list of 1 to 10000 objects", field="examples")
+    problems = [Problem("must be an object with text or features", field="examples", line=i)
+                for i, r in enumerate(records, start=1)
+                if not isinstance(r, dict) or (r.get("text") is None and r.get("features") is None)]
+    if problems:
+        raise InvalidInput("invalid examples", problems)
+    version, model = load_champion(session, project)
+    kind = INPUT_KIND[version.metrics.get("featurizer", "tfidf")]
+    try:
+        X = inputs_from_records(kind, records)
+        pred_probs, predicted, confidence = predict_with_confidence(model, X)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.one(f"the model cannot read these examples: {exc}", field="examples") from None
+    classes = [str(c) for c in model.classes_]
+    enqueued = 0
+    if enqueue_uncertain:
+        strategy = project.settings.get("strategy", "margin")
+        scores = informativeness(pred_probs, strategy if strategy != "random" else "margin")
+        for record, p, c, s in zip(records, predicted, confidence, scores):
+            if c >= uncertain_below:
+                continue
+            external_id = str(record.get("external_id") or f"predict-{secrets.token_hex(8)}")
+            exists = session.scalar(select(Example.id).where(Example.project_id == project.id,
+                                                             Example.external_id == external_id))
+            if exists is not None:
+                continue
+            data = {k: record[k] for k in ("text", "image", "meta") if record.get(k) is not None}
+            session.add(Example(
+                project_id=project.id, external_id=external_id, data=data,
+                features=features_to_bytes(record["features"]) if record.get("features") is not None else None,
+                priority=float(s) + 1.0, scored_by_version=version.version, predicted_label=str(p),
+                confidence=float(c), created_at=now,
+            ))
+            enqueued += 1
+        session.flush()
+    return {
+        "model_version": version.version,
+        "predictions": [
+            {"label": str(p), "confidence": round(float(c), 6),
+             "probabilities": {cls: round(float(v), 6) for cls, v in zip(classes, row)}}
+            for p, c, row in zip(predicted, confidence, pred_probs)
+        ],
+        "enqueued": enqueued,
+    }

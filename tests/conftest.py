@@ -105,7 +105,7 @@ def app_factory(db_url: str, tmp_path: Path):
 
     def make(**overrides: Any):
         config = {"DATABASE_URL": db_url, "TESTING": True, "RATELIMIT_ENABLED": False,
-                  "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}
+                  "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "JOBS": "inline"}
         config.update(overrides)
         app = create_app(config, instance_path=str(tmp_path / "instance"))
         made.append(app)
@@ -128,7 +128,11 @@ def client(app):
 
 @pytest.fixture
 def session(app):
-    s = app.extensions["hitl_sessionmaker"]()
+    """A session for checking the database from a test. Its transactions begin deferred, so a
+    read left open does not hold SQLite's write lock against the app."""
+    from sqlalchemy.orm import Session
+
+    s = Session(bind=app.extensions["hitl_engine"].execution_options(read_only=True), expire_on_commit=False)
     yield s
     s.close()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import current_app, jsonify
 
 from app.api import bp
-from app.api.common import pagination
+from app.api.common import json_body, pagination
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
-from labeling import projects, runs
+from labeling import projects, runs, training
+from labeling.errors import InvalidInput
 from labeling.db import utcnow
 from labeling.training import list_models, model_as_dict
 
@@ -54,3 +55,19 @@ def models(project_id: int):
     projects.get_project(db, project_id)
     return jsonify({"models": [model_as_dict(m) for m in list_models(db, project_id, limit=limit, offset=offset)],
                     "limit": limit, "offset": offset})
+
+
+@bp.post("/projects/<int:project_id>/predict")
+@requires(*ADMINS, api=True)
+def predict(project_id: int):
+    """The champion's predictions; with enqueue_uncertain, unsure examples join the queue."""
+    body = json_body()
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    threshold = body.get("uncertain_below", 0.6)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        raise InvalidInput.one("must be a number in (0, 1]", field="uncertain_below")
+    result = training.predict(db, project, body.get("examples"), enqueue_uncertain=bool(body.get("enqueue_uncertain")),
+                              uncertain_below=float(threshold), now=utcnow())
+    db.commit()
+    return jsonify(result)

@@ -1,0 +1,135 @@
+"""Retraining end to end through the API: threshold, promotion, re-scoring, prediction."""
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sqlalchemy import func, select
+
+from labeling.models import Example, Label, ModelVersion, RetrainRun
+from tests.conftest import auth
+
+
+def digits_rows(n, *, labeled=0, offset=0):
+    digits = load_digits()
+    rows = []
+    for i in range(offset, offset + n):
+        row = {"external_id": f"d{i}", "features": digits.data[i].tolist()}
+        if i - offset < labeled:
+            row["label"] = str(int(digits.target[i]))
+        rows.append(row)
+    return rows
+
+
+LABELS = tuple(str(d) for d in range(10))
+
+
+def test_import_with_labels_trains_a_champion_and_rescores_the_pool(client, admin_token, make_project, make_user, session):
+    project_id = make_project(labels=LABELS, examples=digits_rows(600, labeled=300),
+                              settings={"retrain_threshold": 300, "holdout_fraction": 0.2})
+    runs = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(admin_token)).json["runs"]
+    assert len(runs) == 1 and runs[0]["status"] == "succeeded" and runs[0]["model_version"] == 1
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
+    assert models[0]["status"] == "champion" and models[0]["n_labels"] == 300
+    assert models[0]["metrics"]["accuracy"] > 0.85 and models[0]["snapshot"] == 1
+    unscored = session.scalar(select(func.count()).where(Example.needs_labels, Example.scored_by_version.is_(None)))
+    labeled_scored = session.scalar(select(func.count()).where(~Example.needs_labels, Example.scored_by_version.is_not(None)))
+    assert unscored == 0 and labeled_scored == 0
+    _, token = make_user("ann")
+    body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert body["why"]["model_version"] == 1
+    assert body["why"]["strategy"] in ("margin", "random", "holdout")
+
+
+def test_crossing_the_threshold_through_the_api_makes_exactly_one_run(client, admin_token, make_project, make_user, session):
+    project_id = make_project(labels=LABELS, examples=digits_rows(60), settings={"retrain_threshold": 5})
+    _, token = make_user("ann")
+    before = session.scalar(select(func.count()).select_from(RetrainRun))
+    session.rollback()  # end the read: the next one sees what the app wrote since
+    for _ in range(12):
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        label = str(load_digits().target[int(lease["example"]["external_id"][1:])])
+        client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                    json={"example_id": lease["example"]["id"], "label": label})
+    triggered = session.scalars(select(RetrainRun).where(RetrainRun.trigger == "threshold")).all()
+    assert before == 1  # the cold-start run after the import
+    assert [r.status for r in triggered] == ["succeeded", "succeeded"]  # labels 5 and 10
+
+
+def test_a_worse_candidate_is_rejected_and_the_champion_keeps_serving(client, admin_token, make_project, session):
+    project_id = make_project(labels=LABELS, examples=digits_rows(800, labeled=800),
+                              settings={"retrain_threshold": 100000, "holdout_fraction": 0.3})
+    champion = session.scalar(select(ModelVersion).where(ModelVersion.status == "champion"))
+    assert champion.version == 1
+    # Shuffle the training labels (not the holdout): a new, wrong label event on each.
+    rng = np.random.default_rng(0)
+    train_labels = session.execute(
+        select(Label.id, Label.example_id).join(Example, Example.id == Label.example_id).where(~Example.in_holdout)
+    ).all()
+    for label_id, example_id in train_labels:
+        session.add(Label(project_id=project_id, example_id=example_id, value=str(rng.integers(10)),
+                          replaces_id=label_id, source="test-shuffle", created_at=champion.trained_at))
+    session.commit()
+    response = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
+    assert response.status_code == 202
+    run = client.get(f"/api/v1/runs/{response.json['run_id']}", headers=auth(admin_token)).json
+    assert run["status"] == "succeeded" and run["model_version"] == 2
+    assert run["result"]["promoted"] is False and "vs champion" in run["result"]["decision"]
+    project = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json
+    assert project["champion_model_version"] == 1
+    statuses = {m["version"]: m["status"] for m in client.get(f"/api/v1/projects/{project_id}/models",
+                                                              headers=auth(admin_token)).json["models"]}
+    assert statuses == {1: "champion", 2: "rejected"}
+
+
+def test_predict_and_enqueue_uncertain(client, admin_token, make_project, session):
+    digits = load_digits()
+    project_id = make_project(labels=LABELS, examples=digits_rows(400, labeled=400))
+    response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token), json={
+        "examples": [{"features": digits.data[i].tolist(), "external_id": f"new{i}"} for i in range(1500, 1530)],
+        "enqueue_uncertain": True, "uncertain_below": 0.99})
+    assert response.status_code == 200
+    body = response.json
+    assert body["model_version"] == 1 and len(body["predictions"]) == 30
+    correct = sum(p["label"] == str(digits.target[1500 + i]) for i, p in enumerate(body["predictions"]))
+    assert correct >= 24
+    assert abs(sum(body["predictions"][0]["probabilities"].values()) - 1) < 1e-4
+    assert body["enqueued"] == session.scalar(select(func.count()).where(Example.external_id.like("new%"))) > 0
+
+
+def test_predict_before_any_model_is_409(client, admin_token, make_project):
+    project_id = make_project(n=3)
+    response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
+                           json={"examples": [{"text": "hello"}]})
+    assert response.status_code == 409 and "no model" in response.json["error"]
+
+
+def test_a_run_is_executed_once_even_if_dispatched_twice(app, client, admin_token, make_project, session):
+    from labeling.training import execute_run
+
+    project_id = make_project(labels=LABELS, examples=digits_rows(100))
+    run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
+    assert execute_run(app.extensions["hitl_sessionmaker"], run_id) is None  # already done inline
+    assert session.scalar(select(RetrainRun.attempts).where(RetrainRun.id == run_id)) == 1
+
+
+def test_scoring_a_100k_pool_updates_every_unlabeled_priority(app, session):
+    from labeling import projects
+    from labeling.db import utcnow
+    from labeling.examples import import_examples, json_rows
+    from active_learning.models import make_model
+    from labeling.training import rescore_pool
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100_000, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    project = projects.create_project(session, "big", ["no", "yes"], {"strategy": "margin"}, now=utcnow())
+    rows = [{"external_id": str(i), "features": X[i].tolist(), **({"label": ["no", "yes"][y[i]]} if i < 500 else {})}
+            for i in range(len(X))]
+    import_examples(session, project, json_rows(rows), now=utcnow(), random_state=0)
+    session.commit()
+    model = make_model("features").fit(X[:500], np.array(["no", "yes"])[y[:500]])
+    scored = rescore_pool(session, project, model, 1, kind="vector")
+    assert scored == 99_500
+    assert session.scalar(select(func.count()).where(Example.needs_labels, Example.scored_by_version == 1)) == 99_500
+    assert session.scalar(select(func.count()).where(~Example.needs_labels, Example.scored_by_version.is_not(None))) == 0
+    top = session.scalars(select(Example.features).where(Example.needs_labels).order_by(Example.priority.desc()).limit(50)).all()
+    assert np.mean([abs(np.frombuffer(f, dtype=np.float32)[0]) for f in top]) < 0.2  # near the boundary x0 = 0
