@@ -9,7 +9,8 @@ from labeling.db import make_engine, make_sessionmaker
 
 
 def init_db(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+    engine = make_engine(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
+                         sqlite_write_lock=app.config["SQLITE_WRITE_LOCK"])
     app.extensions["hitl_engine"] = engine
     app.extensions["hitl_sessionmaker"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)

@@ -50,6 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SQLITE_SYNCHRONOUS", "FULL", "SQLite `synchronous` pragma (`FULL` or `NORMAL`). "
             "With WAL, both keep every committed label through a crash of the process; `FULL` "
             "also through a power loss."),
+    Setting("SQLITE_WRITE_LOCK", True, "Queue SQLite write transactions of all processes on a file "
+            "lock (`<database>.lock`), so that no annotator starves under load.", _bool),
     Setting("REDIS_URL", "", "Redis URL for RQ job workers (`hitl worker`)."),
     Setting("JOBS", "auto", "Where retrain runs execute: `thread` (a thread in the web process), "
             "`rq` (RQ workers on Redis), `inline` (inside the request or command that queued them), "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,13 +17,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False) -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock: bool = True,
+                echo: bool = False) -> Engine:
     """Create an engine with the settings this service relies on.
 
     On SQLite: WAL journal, a busy timeout, foreign keys on, and every transaction opened with
     ``BEGIN IMMEDIATE`` so that two writers queue instead of failing on a lock upgrade. A
     connection given the execution option ``read_only=True`` opens a deferred transaction instead,
     for long reads (exports) that must not hold the write lock.
+
+    With ``sqlite_write_lock``, write transactions of every process also queue on an exclusive
+    ``flock`` of ``<database>.lock``: SQLite's own busy handler sleeps and retries, which let one
+    writer starve for seconds under load; a blocked ``flock`` wakes as soon as the lock is free.
     """
     if url.startswith("sqlite"):
         synchronous = sqlite_synchronous.upper()
@@ -32,6 +39,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = Fals
             )
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine, synchronous)
+        database = engine.url.database
+        if sqlite_write_lock and database and database != ":memory:":
+            _queue_writers_on_a_file_lock(engine, database + ".lock")
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
@@ -54,6 +64,28 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _queue_writers_on_a_file_lock(engine: Engine, lock_path: str) -> None:
+    def release(info: dict[str, Any]) -> None:
+        fd = info.pop("hitl_lock_fd", None)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @event.listens_for(engine, "begin", insert=True)  # before BEGIN IMMEDIATE is sent
+    def _acquire(conn: Any) -> None:
+        if conn.get_execution_options().get("read_only") or "hitl_lock_fd" in conn.info:
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        conn.info["hitl_lock_fd"] = fd
+
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, lambda conn: release(conn.info))
+    # A connection returned to the pool mid-transaction is reset (rolled back) without the events above.
+    event.listen(engine.pool, "reset", lambda dbapi_conn, record, reset_state: release(record.info))
+    event.listen(engine.pool, "close", lambda dbapi_conn, record: release(record.info))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

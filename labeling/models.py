@@ -124,8 +124,17 @@ class Example(Base):
             "project_id",
             text("priority DESC"),
             "id",
-            sqlite_where=text("needs_labels"),
+            # SQLite uses a partial index only when the query repeats its WHERE term verbatim,
+            # and SQLAlchemy renders a boolean test there as "needs_labels = 1".
+            sqlite_where=text("needs_labels = 1"),
             postgresql_where=text("needs_labels"),
+        ),
+        # Finding a user's live lease: only leased rows are in it, so it stays tiny.
+        Index(
+            "ix_examples_lease_user",
+            "lease_user_id",
+            sqlite_where=text("lease_user_id IS NOT NULL"),
+            postgresql_where=text("lease_user_id IS NOT NULL"),
         ),
     )
 

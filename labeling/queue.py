@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import case, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -50,16 +51,13 @@ def _free(now: datetime):
     return or_(Example.lease_user_id.is_(None), Example.lease_expires_at < now)
 
 
-def _wanted_by(user_id: int):
-    """The example has no current label from this user and was not skipped by them."""
-    return and_(
-        ~exists().where(
-            Label.example_id == Example.id,
-            Label.annotator_id == user_id,
-            Label.value.is_not(None),
-            ~exists().where(_Replacer.replaces_id == Label.id),
-        ),
-        ~exists().where(Skip.example_id == Example.id, Skip.user_id == user_id),
+def _not_labeled_by(user_id: int):
+    """The example has no current label from this user (for overlap > 1)."""
+    return ~exists().where(
+        Label.example_id == Example.id,
+        Label.annotator_id == user_id,
+        Label.value.is_not(None),
+        ~exists().where(_Replacer.replaces_id == Label.id),
     )
 
 
@@ -130,9 +128,12 @@ def lease_next(
 
 def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,
                rng: np.random.Generator) -> int | None:
-    query = select(Example.id).where(Example.project_id == project.id, Example.needs_labels, _free(now))
-    if project.settings.get("overlap", 1) > 1 or _has_skips(session, user):
-        query = query.where(_wanted_by(user.id))
+    query = select(Example.id).where(
+        Example.project_id == project.id, Example.needs_labels, _free(now),
+        ~exists().where(Skip.example_id == Example.id, Skip.user_id == user.id),
+    )
+    if project.settings.get("overlap", 1) > 1:
+        query = query.where(_not_labeled_by(user.id))
     if at_random:
         bounds = session.execute(
             select(func.min(Example.id), func.max(Example.id)).where(Example.project_id == project.id)
@@ -147,10 +148,6 @@ def _candidate(session: Session, project: Project, user: User, *, now: datetime,
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalar(query)
-
-
-def _has_skips(session: Session, user: User) -> bool:
-    return session.scalar(select(Skip.id).where(Skip.user_id == user.id).limit(1)) is not None
 
 
 def _lease_of(project: Project, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
@@ -272,17 +269,26 @@ def submit_label(
         warned_suggestion=warning["suggested"] if warning else None,
         warned_confidence=warning["confidence"] if warning else None,
     )
-    try:
-        with session.begin_nested():
-            session.add(label)
-            session.flush()
-    except IntegrityError:
-        # A concurrent request with the same key, or a concurrent correction, won the race.
-        raise Conflict("this label was submitted twice at the same moment; reload and try again") from None
+    # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
+    # concurrent correction) makes this insert a no-op rather than an error.
+    values = {c: getattr(label, c) for c in _LABEL_COLUMNS}
+    label_id = session.execute(_insert_ignoring_conflicts(session, Label).values(**values).returning(Label.id)).scalar()
+    if label_id is None:
+        raise Conflict("this label was submitted twice at the same moment; reload and try again")
+    label.id = label_id
     release_lease(session, user, example.id)
     session.expire(example)
     run_id = maybe_request_retrain(session, project, now=now)
     return SubmitResult(label, True, warning, run_id)
+
+
+_LABEL_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
+                  "source", "idempotency_key", "warned_suggestion", "warned_confidence")
+
+
+def _insert_ignoring_conflicts(session: Session, table: Any):
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def _warning_of(label: Label) -> dict[str, Any] | None:

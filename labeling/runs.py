@@ -35,9 +35,10 @@ def maybe_request_retrain(session: Session, project: Project, *, now: datetime) 
     Returns the id of the run that was created, or None. While a run is queued or running the
     request is folded into it, and the labels keep counting towards the next one.
     """
-    if active_run(session, project.id) is not None:
-        return None
+    # The count is an index range over the few labels since the mark: cheap on every submit.
     if new_labels_since_mark(session, project) < project.settings["retrain_threshold"]:
+        return None
+    if active_run(session, project.id) is not None:
         return None
     run, created = request_retrain(session, project, trigger="threshold", now=now)
     return run.id if created else None

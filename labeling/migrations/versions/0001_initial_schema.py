@@ -79,7 +79,11 @@ def upgrade() -> None:
     with op.batch_alter_table('examples', schema=None) as batch_op:
         batch_op.create_index(
             'ix_examples_queue', ['project_id', sa.text('priority DESC'), 'id'], unique=False,
-            sqlite_where=sa.text('needs_labels'), postgresql_where=sa.text('needs_labels'),
+            sqlite_where=sa.text('needs_labels = 1'), postgresql_where=sa.text('needs_labels'),
+        )
+        batch_op.create_index(
+            'ix_examples_lease_user', ['lease_user_id'], unique=False,
+            sqlite_where=sa.text('lease_user_id IS NOT NULL'), postgresql_where=sa.text('lease_user_id IS NOT NULL'),
         )
 
     op.create_table('snapshots',
@@ -275,6 +279,7 @@ def downgrade() -> None:
     op.drop_table('webhook_deliveries')
     op.drop_table('snapshots')
     with op.batch_alter_table('examples', schema=None) as batch_op:
+        batch_op.drop_index('ix_examples_lease_user')
         batch_op.drop_index('ix_examples_queue')
     op.drop_table('examples')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:

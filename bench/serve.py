@@ -1,0 +1,136 @@
+"""Serving benchmark: the real server (gunicorn) over HTTP, annotators doing next + submit.
+
+    .venv/bin/python bench/serve.py --n 10000 100000 1000000 --db sqlite postgresql --clients 1 8
+
+Prints p50/p95/p99 of next and submit, labels per second in total, and how many examples got
+more labels than the overlap allows (must be 0). ``--kill`` SIGKILLs the server mid-run and checks
+that every label acknowledged with a 201 is in the database afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import time
+from http.client import HTTPConnection
+
+from sqlalchemy import create_engine, func, select
+
+from common import fresh_database, machine, percentiles, request, seed, served, today
+
+
+def annotator(host: str, port: int, project_id: int, token: str, seconds: float, out: mp.Queue) -> None:
+    conn = HTTPConnection(host, port, timeout=30)
+    next_ms, submit_ms, acked = [], [], []
+    end = time.perf_counter() + seconds
+    n = 0
+    try:
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            status, body = request(conn, "GET", f"/api/v1/projects/{project_id}/next", token)
+            t1 = time.perf_counter()
+            if status == 204:
+                break
+            if status != 200:
+                raise RuntimeError(f"next answered {status}: {body}")
+            n += 1
+            example_id = body["example"]["id"]
+            status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/labels", token, {
+                "example_id": example_id, "label": "pos" if n % 2 else "neg",
+                "lease_id": body["lease"]["id"], "idempotency_key": f"{token[-8:]}-{example_id}"})
+            t2 = time.perf_counter()
+            if status != 201:
+                raise RuntimeError(f"labels answered {status}: {body}")
+            acked.append(body["label"]["id"])
+            next_ms.append((t1 - t0) * 1000)
+            submit_ms.append((t2 - t1) * 1000)
+    except (OSError, RuntimeError) as exc:
+        out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "error": str(exc)})
+        return
+    out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "error": None})
+
+
+def drive(host: str, port: int, project_id: int, tokens: list[str], clients: int, seconds: float,
+          kill_after: float | None = None, server=None) -> dict:
+    queue: mp.Queue = mp.Queue()
+    procs = [mp.Process(target=annotator, args=(host, port, project_id, tokens[i], seconds, queue)) for i in range(clients)]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    if kill_after is not None:
+        time.sleep(kill_after)
+        os.killpg(server.pid, signal.SIGKILL)
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - start
+    return {
+        "next": [x for r in results for x in r["next"]],
+        "submit": [x for r in results for x in r["submit"]],
+        "acked": [x for r in results for x in r["acked"]],
+        "errors": [r["error"] for r in results if r["error"]],
+        "elapsed": elapsed,
+    }
+
+
+def over_labeled(url: str, project_id: int, overlap: int = 1) -> int:
+    from labeling.models import Label
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        per_example = select(Label.example_id, func.count().label("n")).where(
+            Label.project_id == project_id, Label.value.is_not(None)).group_by(Label.example_id).subquery()
+        value = conn.execute(select(func.count()).where(per_example.c.n > overlap)).scalar()
+    engine.dispose()
+    return value
+
+
+def missing_acked(url: str, acked: list[int]) -> int:
+    from labeling.models import Label
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        found = set()
+        for start in range(0, len(acked), 5000):
+            found.update(conn.execute(select(Label.id).where(Label.id.in_(acked[start:start + 5000]))).scalars())
+    engine.dispose()
+    return len(set(acked) - found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[10000])
+    parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--kill", action="store_true", help="SIGKILL the server mid-run and check durability")
+    args = parser.parse_args()
+    print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}")
+    for kind in args.db:
+        for n in args.n:
+            with fresh_database(kind) as url:
+                t0 = time.perf_counter()
+                # Retraining is measured on its own (--retrain); here the queue is served idle.
+                project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000})
+                print(f"\n## {kind}, {n:,} examples (seeded in {time.perf_counter() - t0:.1f} s)")
+                for clients in args.clients:
+                    with served(url, workers=args.workers) as (host, port, server):
+                        result = drive(host, port, project_id, tokens, clients, args.seconds,
+                                       kill_after=args.seconds / 2 if args.kill else None, server=server)
+                    rate = len(result["acked"]) / result["elapsed"]
+                    print(f"{clients} annotator(s): {len(result['acked'])} labels in {result['elapsed']:.1f} s = {rate:.1f} labels/s")
+                    print(f"  next   {percentiles(result['next'])}")
+                    print(f"  submit {percentiles(result['submit'])}")
+                    print(f"  examples over the overlap: {over_labeled(url, project_id)}")
+                    if args.kill:
+                        print(f"  after SIGKILL: {missing_acked(url, result['acked'])} acknowledged labels missing "
+                              f"(of {len(result['acked'])}); clients saw: {sorted(set(e[:60] for e in result['errors']))}")
+                    elif result["errors"]:
+                        print(f"  errors: {result['errors']}")
+
+
+if __name__ == "__main__":
+    main()
