@@ -211,13 +211,29 @@ def import_command(project: str, file: Path, fmt: str | None, source: str) -> No
                 session.rollback()
                 raise
             bar.update(file.stat().st_size - last[0])
-        run_id = request_after_import(session, proj, labels=result.labels, now=utcnow())
+        run_id = request_after_import(session, proj, labels=result.labels, now=utcnow(),
+                                      public_url=current_app.config["PUBLIC_URL"])
         session.commit()
     finally:
         session.close()
     click.echo(f"imported {result.imported} examples ({result.duplicates} duplicates skipped, {result.labels} labels)")
-    if run_id is not None:
-        current_app.extensions["hitl_jobs"].dispatch(run_id, wait=True)
+    _run_now(run_id)
+
+
+def _run_now(run_id: int | None) -> None:
+    """A CLI process exits when its command ends: run the job to the end here (or hand it to RQ)."""
+    from app.jobs import RQRunner, deliver_webhooks_in_app, execute_run_in_app
+
+    if run_id is None:
+        return
+    runner = current_app.extensions["hitl_jobs"]
+    if isinstance(runner, RQRunner):
+        runner.dispatch(run_id)
+        runner.notify()
+        click.echo(f"run {run_id} queued for the RQ workers")
+        return
+    execute_run_in_app(current_app._get_current_object(), run_id)
+    deliver_webhooks_in_app(current_app._get_current_object())
 
 
 @click.command("export")
@@ -277,6 +293,52 @@ class _count_rows:
             yield row
 
 
+@click.command("retrain")
+@click.argument("project")
+@with_appcontext
+@domain_errors
+def retrain_command(project: str) -> None:
+    """Queue a retrain run and execute it (or hand it to the RQ workers); prints the outcome."""
+    from labeling import runs
+
+    session = _session()
+    try:
+        proj = projects.find_project(session, project)
+        run, created = runs.request_retrain(session, proj, trigger="manual", now=utcnow())
+        session.commit()
+        run_id = run.id
+    finally:
+        session.close()
+    if not created:
+        click.echo(f"run {run_id} is already {run.status}; not starting another")
+        return
+    _run_now(run_id)
+    session = _session()
+    try:
+        outcome = runs.run_as_dict(session, runs.get_run(session, run_id))
+    finally:
+        session.close()
+    click.echo(f"run {run_id}: {outcome['status']}" + (f", model v{outcome['model_version']}" if outcome["model_version"] else "")
+               + (f" ({outcome['result'].get('decision') or outcome['result'].get('skipped')})" if outcome["result"] else "")
+               + (f"\n{outcome['error']}" if outcome["error"] else ""))
+    if outcome["status"] == "failed":
+        sys.exit(EXIT_INVALID)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker for retrain runs and webhook deliveries (needs LABELING_REDIS_URL)."""
+    from app.jobs import run_worker
+
+    try:
+        run_worker(current_app._get_current_object(), burst=burst)
+    except RuntimeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
 @click.command("snapshot")
 @with_appcontext
 @click.argument("project")
@@ -330,8 +392,7 @@ def demo_command(admin_name: str) -> None:
         session.commit()
     finally:
         session.close()
-    if run_id is not None:
-        current_app.extensions["hitl_jobs"].dispatch(run_id, wait=True)
+    _run_now(run_id)
     if password:
         click.echo(f"log in at http://127.0.0.1:5000/login as {admin_name} with password {password}")
     else:
@@ -350,7 +411,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
 
 COMMANDS = (db_group, users_group, projects_group, import_command, export_command, snapshot_command,
-            demo_command, serve_command)
+            retrain_command, worker_command, demo_command, serve_command)
 
 
 def register_flask_cli(app: Flask) -> None:

@@ -1,25 +1,30 @@
-"""Job runners: where retrain runs execute. The RetrainRun row is the record of truth.
+"""Job runners: where retrain runs and webhook deliveries execute. The database rows
+(``RetrainRun``, ``WebhookDelivery``) are the record of truth; a job only names a row.
 
-- ``ThreadRunner`` (the embedded default): a daemon thread in this process.
-- ``RQRunner`` (``LABELING_REDIS_URL`` set): RQ jobs on Redis, run by ``hitl worker``.
+- ``ThreadRunner`` (the embedded default): threads in this process, plus a maintenance thread
+  that retries due webhooks and restarts runs whose process died.
+- ``RQRunner`` (``LABELING_REDIS_URL``): RQ jobs on Redis, executed by ``hitl worker``, which
+  also runs the maintenance loop.
+- ``InlineRunner``: at once, in the caller (scripts and deterministic tests).
 
-Both call ``labeling.training.execute_run``, which claims the run (queued -> running) with a
-compare-and-set, so a run dispatched twice executes once.
+Runs are claimed with a compare-and-set (queued -> running), so a run dispatched twice
+executes once; deliveries likewise.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+import uuid
+from datetime import timedelta
 
 from flask import Flask
 
+from labeling.db import utcnow
+
 log = logging.getLogger(__name__)
-
-
-class JobRunner(Protocol):
-    def dispatch(self, run_id: int, *, wait: bool = False) -> None: ...
+MAINTENANCE_SECONDS = 5.0
+LOST_DISPATCH_AFTER = timedelta(seconds=60)  # a queued run nobody claimed for this long is dispatched again
 
 
 def execute_run_in_app(app: Flask, run_id: int) -> None:
@@ -27,15 +32,36 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
 
     with app.app_context():
         try:
-            execute_run(app.extensions["hitl_sessionmaker"], run_id, threads=app.config["THREADS"])
+            execute_run(app.extensions["hitl_sessionmaker"], run_id, threads=app.config["THREADS"],
+                        public_url=app.config["PUBLIC_URL"])
         except Exception:  # execute_run records failures on the run row; never die silently
             log.exception("retrain run %s failed", run_id)
+
+
+def deliver_webhooks_in_app(app: Flask) -> int:
+    from labeling.webhooks import deliver_due
+
+    try:
+        return deliver_due(app.extensions["hitl_sessionmaker"], clock=utcnow)
+    except Exception:
+        log.exception("webhook delivery failed")
+        return 0
+
+
+def runs_to_restart(app: Flask) -> list[int]:
+    """Runs whose heartbeat stopped, and queued runs nobody picked up."""
+    from labeling.training import lost_runs
+
+    with app.extensions["hitl_sessionmaker"]() as session:
+        return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER)
 
 
 class ThreadRunner:
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._maintenance: threading.Thread | None = None
 
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
         thread = threading.Thread(target=self._run, args=(run_id,), name=f"retrain-{run_id}", daemon=True)
@@ -45,40 +71,113 @@ class ThreadRunner:
 
     def _run(self, run_id: int) -> None:
         # One run at a time per process keeps a small machine responsive while it trains.
-        with self._lock:
+        with self._run_lock:
             execute_run_in_app(self.app, run_id)
+        self.notify()  # its model.trained webhook
 
+    def notify(self) -> None:
+        """Deliver webhooks now (after a commit that wrote some)."""
+        self._ensure_maintenance()
+        self._wake.set()
 
-class RQRunner:
-    def __init__(self, app: Flask, redis_url: str) -> None:
-        from redis import Redis
-        from rq import Queue
+    def _ensure_maintenance(self) -> None:
+        if self._maintenance is None or not self._maintenance.is_alive():
+            self._maintenance = threading.Thread(target=self._maintain, name="hitl-maintenance", daemon=True)
+            self._maintenance.start()
 
-        self.app = app
-        self.queue = Queue("hitl", connection=Redis.from_url(redis_url))
-
-    def dispatch(self, run_id: int, *, wait: bool = False) -> None:
-        from rq import Retry
-
-        self.queue.enqueue("app.jobs.rq_execute_run", run_id, job_id=f"retrain-{run_id}",
-                           retry=Retry(max=3, interval=[5, 30, 120]), job_timeout=3600)
-
-
-def rq_execute_run(run_id: int) -> None:
-    """The RQ job: build the app from the environment, then execute the run."""
-    from app import create_app
-
-    execute_run_in_app(create_app(), run_id)
+    def _maintain(self) -> None:
+        while True:
+            self._wake.wait(MAINTENANCE_SECONDS)
+            self._wake.clear()
+            deliver_webhooks_in_app(self.app)
+            for run_id in runs_to_restart(self.app):
+                self.dispatch(run_id)
 
 
 class InlineRunner:
-    """Execute the run at once, in the caller (scripts, the CLI, deterministic tests)."""
-
     def __init__(self, app: Flask) -> None:
         self.app = app
 
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
         execute_run_in_app(self.app, run_id)
+        deliver_webhooks_in_app(self.app)
+
+    def notify(self) -> None:
+        deliver_webhooks_in_app(self.app)
+
+
+class RQRunner:
+    QUEUE = "hitl"
+
+    def __init__(self, app: Flask, redis_url: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.app = app
+        self.redis = Redis.from_url(redis_url)
+        self.queue = Queue(self.QUEUE, connection=self.redis)
+
+    def dispatch(self, run_id: int, *, wait: bool = False) -> None:
+        from rq import Retry
+
+        self.queue.enqueue_call("app.jobs.rq_execute_run", args=(run_id,), timeout=3600,
+                                job_id=f"retrain-{run_id}-{uuid.uuid4().hex[:8]}",
+                                retry=Retry(max=3, interval=[10, 60, 300]))
+
+    def notify(self) -> None:
+        self.queue.enqueue_call("app.jobs.rq_deliver_webhooks", timeout=600)
+
+
+def queued(run_id: int | None) -> None:
+    """After a commit that queued a run (and maybe wrote webhooks): start both on their way."""
+    from flask import current_app
+
+    if run_id is None:
+        return
+    runner = current_app.extensions["hitl_jobs"]
+    runner.notify()
+    runner.dispatch(run_id)
+
+
+def _worker_app() -> Flask:
+    from app import create_app
+
+    return create_app()
+
+
+def rq_execute_run(run_id: int) -> None:
+    """RQ job: execute a retrain run (the worker process builds the app from the environment)."""
+    app = _worker_app()
+    execute_run_in_app(app, run_id)
+    deliver_webhooks_in_app(app)
+
+
+def rq_deliver_webhooks() -> None:
+    deliver_webhooks_in_app(_worker_app())
+
+
+def run_worker(app: Flask, *, burst: bool = False) -> None:
+    """``hitl worker``: an RQ worker, with the maintenance loop (webhook retries, lost runs) beside it."""
+    from rq import Worker
+
+    runner = app.extensions["hitl_jobs"]
+    if not isinstance(runner, RQRunner):
+        raise RuntimeError("hitl worker needs LABELING_REDIS_URL (and LABELING_JOBS=auto or rq)")
+    stop = threading.Event()
+
+    def maintain() -> None:
+        while not stop.wait(MAINTENANCE_SECONDS):
+            deliver_webhooks_in_app(app)
+            for run_id in runs_to_restart(app):
+                runner.dispatch(run_id)
+
+    thread = threading.Thread(target=maintain, name="hitl-maintenance", daemon=True)
+    thread.start()
+    try:
+        # A short maintenance interval moves jobs of killed workers on quickly (STACK.md).
+        Worker([runner.queue], connection=runner.redis, maintenance_interval=60).work(burst=burst)
+    finally:
+        stop.set()
 
 
 RUNNERS = ("auto", "thread", "rq", "inline")
@@ -91,7 +190,9 @@ def init_jobs(app: Flask) -> None:
     redis_url = app.config["REDIS_URL"]
     if kind == "auto":
         kind = "rq" if redis_url else "thread"
-    if kind == "rq" and not redis_url:
-        raise ValueError("LABELING_JOBS=rq needs LABELING_REDIS_URL")
-    app.extensions["hitl_jobs"] = {"thread": ThreadRunner, "inline": InlineRunner}[kind](app) if kind != "rq" \
-        else RQRunner(app, redis_url)
+    if kind == "rq":
+        if not redis_url:
+            raise ValueError("LABELING_JOBS=rq needs LABELING_REDIS_URL")
+        app.extensions["hitl_jobs"] = RQRunner(app, redis_url)
+    else:
+        app.extensions["hitl_jobs"] = (ThreadRunner if kind == "thread" else InlineRunner)(app)

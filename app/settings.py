@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOBS", "auto", "Where retrain runs execute: `thread` (a thread in the web process), "
             "`rq` (RQ workers on Redis), `inline` (inside the request or command that queued them), "
             "or `auto`: `rq` when REDIS_URL is set, else `thread`."),
+    Setting("PUBLIC_URL", "http://127.0.0.1:5000", "Address of this service as others reach it; "
+            "used for links in webhooks (the export URL)."),
     Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
             "small shared machines.", int),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),

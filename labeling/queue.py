@@ -203,6 +203,7 @@ def submit_label(
     duration_ms: Any = None,
     mistake_confidence: float = 0.9,
     source: str = "annotator",
+    public_url: str = "",
 ) -> SubmitResult:
     """Record ``user``'s label for an example, release their lease, request a retrain if due.
 
@@ -278,7 +279,7 @@ def submit_label(
     label.id = label_id
     release_lease(session, user, example.id)
     session.expire(example)
-    run_id = maybe_request_retrain(session, project, now=now)
+    run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
     return SubmitResult(label, True, warning, run_id)
 
 

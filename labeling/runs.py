@@ -29,25 +29,47 @@ def new_labels_since_mark(session: Session, project: Project) -> int:
     ) or 0
 
 
-def maybe_request_retrain(session: Session, project: Project, *, now: datetime) -> int | None:
+def maybe_request_retrain(session: Session, project: Project, *, now: datetime, public_url: str = "") -> int | None:
     """Request a run when the labels since the last request reach the threshold (``>=``).
 
     Returns the id of the run that was created, or None. While a run is queued or running the
     request is folded into it, and the labels keep counting towards the next one.
     """
     # The count is an index range over the few labels since the mark: cheap on every submit.
-    if new_labels_since_mark(session, project) < project.settings["retrain_threshold"]:
+    new_labels = new_labels_since_mark(session, project)
+    if new_labels < project.settings["retrain_threshold"]:
         return None
     if active_run(session, project.id) is not None:
         return None
     run, created = request_retrain(session, project, trigger="threshold", now=now)
-    return run.id if created else None
+    if not created:
+        return None
+    _announce_threshold(session, project, run, new_labels=new_labels, now=now, public_url=public_url)
+    return run.id
 
 
-def request_after_import(session: Session, project: Project, *, labels: int, now: datetime) -> int | None:
+def _announce_threshold(session: Session, project: Project, run: RetrainRun, *, new_labels: int, now: datetime,
+                        public_url: str) -> None:
+    """Freeze the label set the run will train on, and tell outside pipelines where to get it."""
+    from labeling.snapshots import create_snapshot
+    from labeling.webhooks import enqueue_event
+
+    snapshot = create_snapshot(session, project, now=now, reason="threshold")
+    run.snapshot_id = snapshot.id
+    export_path = f"/api/v1/projects/{project.id}/export?format=jsonl&snapshot={snapshot.number}"
+    enqueue_event(session, project, "labels.threshold_reached", {
+        "project_id": project.id, "project": project.name, "new_labels": new_labels,
+        "threshold": project.settings["retrain_threshold"], "labels": snapshot.n_labels,
+        "snapshot": snapshot.number, "run_id": run.id, "export_url": public_url.rstrip("/") + export_path,
+    }, now=now)
+    session.flush()
+
+
+def request_after_import(session: Session, project: Project, *, labels: int, now: datetime,
+                         public_url: str = "") -> int | None:
     """After an import: a run when imported labels reach the threshold, or, before any model, a
     run that trains if it can and otherwise orders the new pool for a diverse cold start."""
-    if labels and (run_id := maybe_request_retrain(session, project, now=now)) is not None:
+    if labels and (run_id := maybe_request_retrain(session, project, now=now, public_url=public_url)) is not None:
         return run_id
     if project.champion_id is None:
         run, created = request_retrain(session, project, trigger="import", now=now)
@@ -82,6 +104,13 @@ def get_run(session: Session, run_id: int) -> RetrainRun:
     if run is None:
         raise NotFound(f"no run with id {run_id}")
     return run
+
+
+def has_pending_webhooks(session: Session, project_id: int) -> bool:
+    from labeling.models import WebhookDelivery
+
+    return session.scalar(select(WebhookDelivery.id).where(
+        WebhookDelivery.project_id == project_id, WebhookDelivery.status == "pending").limit(1)) is not None
 
 
 def list_runs(session: Session, project_id: int, *, limit: int = 100, offset: int = 0) -> list[RetrainRun]:

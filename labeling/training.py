@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from active_learning.models import dump_model, load_model, make_model
 from active_learning.strategies import cold_start_order, informativeness, rank_batch
 from labeling.db import utcnow
 from labeling.errors import Conflict, NotFound
-from labeling.models import Example, Label, ModelVersion, Project, RetrainRun
+from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling.projects import label_names
 from labeling.runs import iso
 from labeling.snapshots import create_snapshot, current_labels_query
@@ -125,12 +126,14 @@ def stale_runs(session: Session, *, now: datetime) -> list[int]:
         RetrainRun.status == "running", RetrainRun.heartbeat_at < now - STALE_AFTER)))
 
 
-def queued_runs(session: Session) -> list[int]:
-    return list(session.scalars(select(RetrainRun.id).where(RetrainRun.status == "queued").order_by(RetrainRun.id)))
+def lost_runs(session: Session, *, now: datetime, queued_for: timedelta) -> list[int]:
+    """Runs to dispatch again: running with a stopped heartbeat, or queued and never claimed."""
+    return stale_runs(session, now=now) + list(session.scalars(select(RetrainRun.id).where(
+        RetrainRun.status == "queued", RetrainRun.created_at < now - queued_for).order_by(RetrainRun.id)))
 
 
 def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
-                clock: Callable[[], datetime] = utcnow, random_state: int = 0) -> str | None:
+                clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "") -> str | None:
     """Run a queued retrain run end to end; returns its final status, or None if not claimed.
 
     Safe to call twice: only the caller that claims the run executes it.
@@ -140,24 +143,59 @@ def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads:
             session.rollback()
             return None
         session.commit()
+    beating = threading.Event()
+    heart = threading.Thread(target=_beat, args=(session_factory, run_id, clock, beating), daemon=True)
+    heart.start()
     try:
         with threadpool_limits(limits=threads):
             result = _train_and_promote(session_factory, run_id, clock=clock, random_state=random_state)
     except Exception as exc:
         log.exception("retrain run %s failed", run_id)
-        with session_factory() as session:
-            session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(
-                status="failed", finished_at=clock(),
-                error=f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:],
-            ))
-            session.commit()
-        return "failed"
+        status, result = "failed", None
+        error = f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:]
+    else:
+        status, error = "succeeded", None
+    finally:
+        beating.set()
+        heart.join()
     with session_factory() as session:
-        session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(
-            status="succeeded", finished_at=clock(), result=result,
-        ))
+        run = session.get(RetrainRun, run_id)
+        run.status, run.finished_at, run.result, run.error = status, clock(), result, error
+        if result is None or "model_version" in result:
+            _announce_model(session, run, result, public_url=public_url, now=clock())
         session.commit()
-    return "succeeded"
+    return status
+
+
+def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | None, *, public_url: str,
+                    now: datetime) -> None:
+    from labeling.webhooks import enqueue_event
+
+    project = session.get(Project, run.project_id)
+    data: dict[str, Any] = {"project_id": project.id, "project": project.name, "run_id": run.id, "status": run.status}
+    if result is not None:
+        data.update(model_version=result["model_version"], promoted=result["promoted"], decision=result["decision"],
+                    metrics=result["metrics"], champion_metrics=result["champion_metrics"],
+                    n_labels=result["n_labels"], snapshot=result["snapshot"],
+                    models_url=public_url.rstrip("/") + f"/api/v1/projects/{project.id}/models")
+    else:
+        data["error"] = (run.error or "").splitlines()[0] if run.error else None
+    enqueue_event(session, project, "model.trained", data, now=now)
+
+
+HEARTBEAT_SECONDS = 30.0
+
+
+def _beat(session_factory: Callable[[], Session], run_id: int, clock: Callable[[], datetime],
+          stop: threading.Event) -> None:
+    """Keep the run's heartbeat fresh while it trains, so no other process takes it over."""
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            with session_factory() as session:
+                _heartbeat(session, run_id, clock())
+                session.commit()
+        except Exception:  # a missed beat is harmless; the next one retries
+            log.warning("heartbeat of run %s failed", run_id, exc_info=True)
 
 
 def _heartbeat(session: Session, run_id: int, now: datetime) -> None:
@@ -171,8 +209,11 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
     with session_factory() as session:
         run = session.get(RetrainRun, run_id)
         project = session.get(Project, run.project_id)
-        snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
-        run.snapshot_id = snapshot.id
+        # A threshold run trains on the snapshot its webhook announced; others freeze one now.
+        snapshot = session.get(Snapshot, run.snapshot_id) if run.snapshot_id else None
+        if snapshot is None:
+            snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
+            run.snapshot_id = snapshot.id
         featurizer = featurizer_for(session, project)
         kind = INPUT_KIND[featurizer]
         data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, g, jsonify, request, stream_with_context
 
 from app.api import bp
+from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
 from labeling import export, projects
@@ -47,10 +48,10 @@ def import_project_examples(project_id: int):
     except InvalidInput:
         db.rollback()
         raise
-    run_id = request_after_import(db, project, labels=result.labels, now=utcnow())
+    run_id = request_after_import(db, project, labels=result.labels, now=utcnow(),
+                                  public_url=current_app.config["PUBLIC_URL"])
     db.commit()
-    if run_id is not None:
-        current_app.extensions["hitl_jobs"].dispatch(run_id)
+    jobs.queued(run_id)
     return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels}), 201
 
 

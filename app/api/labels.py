@@ -6,6 +6,7 @@ from flask import current_app, g, jsonify
 
 from app.api import bp
 from app.api.common import json_body
+from app import jobs
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from labeling import projects, queue
@@ -41,10 +42,10 @@ def submit(project_id: int):
         db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
         lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),
         duration_ms=body.get("duration_ms"), mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
+        public_url=current_app.config["PUBLIC_URL"],
     )
     db.commit()
-    if result.retrain_run_id is not None:
-        current_app.extensions["hitl_jobs"].dispatch(result.retrain_run_id)
+    jobs.queued(result.retrain_run_id)
     out = {"label": queue.label_as_dict(result.label, g.user.name)}
     if result.warning:
         out["warning"] = result.warning

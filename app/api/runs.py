@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 
 from app.api import bp
 from app.api.common import json_body, pagination
+from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
-from labeling import projects, runs, training
+from labeling import projects, runs, training, webhooks
 from labeling.errors import InvalidInput
 from labeling.db import utcnow
 from labeling.training import list_models, model_as_dict
@@ -22,8 +23,7 @@ def retrain(project_id: int):
     project = projects.get_project(db, project_id)
     run, created = runs.request_retrain(db, project, trigger="manual", now=utcnow())
     db.commit()
-    if created:
-        current_app.extensions["hitl_jobs"].dispatch(run.id)
+    jobs.queued(run.id if created else None)
     return jsonify({"run_id": run.id, "status": run.status, "created": created}), 202
 
 
@@ -71,3 +71,28 @@ def predict(project_id: int):
                               uncertain_below=float(threshold), now=utcnow())
     db.commit()
     return jsonify(result)
+
+
+@bp.get("/projects/<int:project_id>/webhook-deliveries")
+@requires(*ADMINS, api=True)
+def webhook_deliveries(project_id: int):
+    """List a project's webhook deliveries, newest first (?status=pending|delivered|failed)."""
+    limit, offset = pagination()
+    status = request.args.get("status")
+    if status not in (None, "pending", "delivered", "failed"):
+        raise InvalidInput.one("must be pending, delivered or failed", field="status")
+    db = get_session()
+    projects.get_project(db, project_id)
+    items = webhooks.list_deliveries(db, project_id, limit=limit, offset=offset, status=status)
+    return jsonify({"deliveries": [webhooks.delivery_as_dict(d) for d in items], "limit": limit, "offset": offset})
+
+
+@bp.post("/webhook-deliveries/<int:delivery_id>/redeliver")
+@requires(*ADMINS, api=True)
+def redeliver(delivery_id: int):
+    """Send a webhook delivery again."""
+    db = get_session()
+    delivery = webhooks.redeliver(db, delivery_id, now=utcnow())
+    db.commit()
+    current_app.extensions["hitl_jobs"].notify()
+    return jsonify(webhooks.delivery_as_dict(delivery)), 202

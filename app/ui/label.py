@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app, g, render_template, request
 
+from app import jobs
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp
@@ -73,14 +74,14 @@ def label_submit(project_id: int):
             idempotency_key=request.form.get("idempotency_key") or None,
             duration_ms=request.form.get("duration_ms", type=int),
             mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
+            public_url=current_app.config["PUBLIC_URL"],
             source=request.form.get("source") or "annotator",
         )
     except Conflict as exc:
         db.rollback()
         return _render_next(project, notice=f"{exc.message}. Here is the next example.")
     db.commit()
-    if result.retrain_run_id is not None:
-        current_app.extensions["hitl_jobs"].dispatch(result.retrain_run_id)
+    jobs.queued(result.retrain_run_id)
     if result.warning and result.created and result.label.source != "mistake_check":
         return render_template("partials/_warning.html", project=project, label=result.label,
                                warning=result.warning, view_key=secrets.token_urlsafe(12))
