@@ -33,7 +33,7 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
     with app.app_context():
         try:
             execute_run(app.extensions["hitl_sessionmaker"], run_id, threads=app.config["THREADS"],
-                        public_url=app.config["PUBLIC_URL"])
+                        public_url=app.config["PUBLIC_URL"], heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
         except Exception:  # execute_run records failures on the run row; never die silently
             log.exception("retrain run %s failed", run_id)
 
@@ -53,7 +53,8 @@ def runs_to_restart(app: Flask) -> list[int]:
     from labeling.training import lost_runs
 
     with app.extensions["hitl_sessionmaker"]() as session:
-        return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER)
+        return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
+                         heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
 
 class ThreadRunner:

@@ -58,6 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
             "or `auto`: `rq` when REDIS_URL is set, else `thread`."),
     Setting("PUBLIC_URL", "http://127.0.0.1:5000", "Address of this service as others reach it; "
             "used for links in webhooks (the export URL)."),
+    Setting("RUN_HEARTBEAT_SECONDS", 30.0, "How often a running retrain records that it is alive; "
+            "a run silent for four beats is taken to be dead and is run again.", float),
     Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
             "small shared machines.", int),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),

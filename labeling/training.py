@@ -35,7 +35,8 @@ from labeling.snapshots import create_snapshot, current_labels_query
 log = logging.getLogger(__name__)
 
 SCORE_CHUNK = 5000
-STALE_AFTER = timedelta(minutes=5)
+HEARTBEAT_SECONDS = 30.0
+STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
 COLD_START_SEEDS = 200
 
@@ -106,13 +107,17 @@ def _subset(inputs: Any, mask: np.ndarray) -> Any:
 
 # --- the run ------------------------------------------------------------------------------
 
-def claim_run(session: Session, run_id: int, *, now: datetime) -> bool:
+def stale_after(heartbeat_seconds: float) -> timedelta:
+    return timedelta(seconds=heartbeat_seconds * STALE_BEATS)
+
+
+def claim_run(session: Session, run_id: int, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> bool:
     """queued -> running (or take over a running run whose heartbeat stopped); True if claimed."""
     claimed = session.execute(
         update(RetrainRun)
         .where(RetrainRun.id == run_id, or_(
             RetrainRun.status == "queued",
-            (RetrainRun.status == "running") & (RetrainRun.heartbeat_at < now - STALE_AFTER),
+            (RetrainRun.status == "running") & (RetrainRun.heartbeat_at < now - stale_after(heartbeat_seconds)),
         ))
         .values(status="running", started_at=now, heartbeat_at=now, attempts=RetrainRun.attempts + 1, error=None)
         .execution_options(synchronize_session=False)
@@ -120,31 +125,33 @@ def claim_run(session: Session, run_id: int, *, now: datetime) -> bool:
     return bool(claimed)
 
 
-def stale_runs(session: Session, *, now: datetime) -> list[int]:
-    """Runs left ``running`` by a process that died (no heartbeat for ``STALE_AFTER``)."""
+def stale_runs(session: Session, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> list[int]:
+    """Runs left ``running`` by a process that died (no heartbeat for ``STALE_BEATS`` beats)."""
     return list(session.scalars(select(RetrainRun.id).where(
-        RetrainRun.status == "running", RetrainRun.heartbeat_at < now - STALE_AFTER)))
+        RetrainRun.status == "running", RetrainRun.heartbeat_at < now - stale_after(heartbeat_seconds))))
 
 
-def lost_runs(session: Session, *, now: datetime, queued_for: timedelta) -> list[int]:
+def lost_runs(session: Session, *, now: datetime, queued_for: timedelta,
+              heartbeat_seconds: float = HEARTBEAT_SECONDS) -> list[int]:
     """Runs to dispatch again: running with a stopped heartbeat, or queued and never claimed."""
-    return stale_runs(session, now=now) + list(session.scalars(select(RetrainRun.id).where(
+    return stale_runs(session, now=now, heartbeat_seconds=heartbeat_seconds) + list(session.scalars(select(RetrainRun.id).where(
         RetrainRun.status == "queued", RetrainRun.created_at < now - queued_for).order_by(RetrainRun.id)))
 
 
 def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
-                clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "") -> str | None:
+                clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "",
+                heartbeat_seconds: float = HEARTBEAT_SECONDS) -> str | None:
     """Run a queued retrain run end to end; returns its final status, or None if not claimed.
 
     Safe to call twice: only the caller that claims the run executes it.
     """
     with session_factory() as session:
-        if not claim_run(session, run_id, now=clock()):
+        if not claim_run(session, run_id, now=clock(), heartbeat_seconds=heartbeat_seconds):
             session.rollback()
             return None
         session.commit()
     beating = threading.Event()
-    heart = threading.Thread(target=_beat, args=(session_factory, run_id, clock, beating), daemon=True)
+    heart = threading.Thread(target=_beat, args=(session_factory, run_id, clock, beating, heartbeat_seconds), daemon=True)
     heart.start()
     try:
         with threadpool_limits(limits=threads):
@@ -183,13 +190,10 @@ def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | 
     enqueue_event(session, project, "model.trained", data, now=now)
 
 
-HEARTBEAT_SECONDS = 30.0
-
-
 def _beat(session_factory: Callable[[], Session], run_id: int, clock: Callable[[], datetime],
-          stop: threading.Event) -> None:
+          stop: threading.Event, seconds: float) -> None:
     """Keep the run's heartbeat fresh while it trains, so no other process takes it over."""
-    while not stop.wait(HEARTBEAT_SECONDS):
+    while not stop.wait(seconds):
         try:
             with session_factory() as session:
                 _heartbeat(session, run_id, clock())
@@ -266,9 +270,22 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             scored = rescore_pool(session, project, candidate, version, kind=kind,
                                   X_labeled=_subset(data.inputs, train), run_id=run_id, clock=clock,
                                   random_state=random_state)
+        elif champion is not None and _pool_not_scored_by(session, project, champion.version):
+            # An earlier run died while re-scoring: finish the champion's job.
+            scored = rescore_pool(session, project, load_model(champion.artifact, champion.artifact_sha256),
+                                  champion.version, kind=kind, X_labeled=_subset(data.inputs, train),
+                                  run_id=run_id, clock=clock, random_state=random_state)
         return {"model_version": version, "promoted": promoted, "decision": reason, "metrics": cand_metrics,
                 "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
                 "snapshot": snapshot.number}
+
+
+def _pool_not_scored_by(session: Session, project: Project, version: int) -> bool:
+    stale = session.scalar(select(Example.id).where(
+        Example.project_id == project.id, Example.needs_labels,
+        or_(Example.scored_by_version.is_(None), Example.scored_by_version != version)).limit(1))
+    session.commit()
+    return stale is not None
 
 
 def _decide(has_champion: bool, has_holdout: bool, candidate: dict[str, Any], champion: dict[str, Any],
