@@ -140,6 +140,13 @@ def queued(run_id: int | None) -> None:
     runner.dispatch(run_id)
 
 
+def notify() -> None:
+    """After a commit that wrote webhook deliveries: send them."""
+    from flask import current_app
+
+    current_app.extensions["hitl_jobs"].notify()
+
+
 def _worker_app() -> Flask:
     from app import create_app
 

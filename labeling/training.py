@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from active_learning.evaluation import evaluate, predict_with_confidence
 from active_learning.featurize import INPUT_KIND, resolve_featurizer
+from active_learning.label_errors import LabelIssues, find_label_issues
 from active_learning.models import dump_model, load_model, make_model
 from active_learning.strategies import cold_start_order, informativeness, rank_batch
 from labeling.db import utcnow
@@ -39,14 +40,19 @@ HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
 COLD_START_SEEDS = 200
+# Label-error detection: a more regularized model than the one that serves (it must not learn
+# the noise it is looking for) and cleanlab's per-class pruning; see docs/benchmarks.md.
+DETECTION_C = 0.3
+DETECTION_FILTER = "prune_by_class"
 
 
 @dataclass(frozen=True)
 class TrainingSet:
     example_ids: list[int]
     inputs: list[Any]
-    labels: list[str]
+    labels: list[str]  # gold: the majority of the current labels
     holdout: np.ndarray  # bool mask
+    current: list[list[tuple[int, str]]]  # (label id, value) of each current label, per example
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -82,10 +88,12 @@ def inputs_from_records(kind: str, records: Sequence[dict[str, Any]]) -> Any:
 def load_training_set(session: Session, project: Project, *, max_label_id: int, kind: str) -> TrainingSet:
     """Gold labels (majority of current labels) as of a snapshot, with inputs and holdout mask."""
     votes: dict[int, list[str]] = defaultdict(list)
-    for example_id, value in session.execute(
-        current_labels_query(project.id, max_label_id).with_only_columns(Label.example_id, Label.value)
+    current: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for label_id, example_id, value in session.execute(
+        current_labels_query(project.id, max_label_id).with_only_columns(Label.id, Label.example_id, Label.value)
     ):
         votes[example_id].append(value)
+        current[example_id].append((label_id, value))
     ids = sorted(votes)
     rows: dict[int, tuple[dict[str, Any], bytes | None, bool]] = {}
     for start in range(0, len(ids), SCORE_CHUNK):
@@ -96,7 +104,7 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
             rows[eid] = (data, raw, holdout)
     inputs = model_inputs(kind, [(rows[i][0], rows[i][1]) for i in ids])
     labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
-    return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool))
+    return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool), [current[i] for i in ids])
 
 
 def _subset(inputs: Any, mask: np.ndarray) -> Any:
@@ -247,6 +255,8 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                 log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         promoted, reason = _decide(champion is not None, bool(y_hold), cand_metrics, champ_metrics, metric)
         artifact, digest = dump_model(candidate)
+        issues = find_label_issues(lambda: make_model(featurizer, random_state=random_state, C=DETECTION_C),
+                                   data.inputs, data.labels, filter_by=DETECTION_FILTER, random_state=random_state)
 
         version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project.id)) or 0) + 1
         model = ModelVersion(
@@ -263,6 +273,7 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                 champion.status = "candidate"
             project.champion_id = model.id
         run.model_version_id = model.id
+        new_flags = record_flags(session, project, data, issues, run_id=run_id, now=clock())
         _heartbeat(session, run_id, clock())
         session.commit()
         scored = 0
@@ -277,7 +288,46 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                                   run_id=run_id, clock=clock, random_state=random_state)
         return {"model_version": version, "promoted": promoted, "decision": reason, "metrics": cand_metrics,
                 "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
-                "snapshot": snapshot.number}
+                "snapshot": snapshot.number, "new_flags": new_flags,
+                **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
+
+
+def record_flags(session: Session, project: Project, data: TrainingSet, issues: LabelIssues, *,
+                 run_id: int | None, now: datetime) -> int:
+    """Flag each current label the out-of-fold model disagrees with, and the minority labels of
+    examples whose annotators disagree. A label is flagged once per reason. Returns new flags."""
+    from labeling.models import LabelFlag
+
+    wanted: dict[tuple[int, str], LabelFlag] = {}
+    for index, score, suggested in zip(issues.indices, issues.scores, issues.suggested):
+        for label_id, value in data.current[int(index)]:
+            if value != suggested:
+                wanted[(label_id, "model_disagrees")] = LabelFlag(
+                    project_id=project.id, label_id=label_id, example_id=data.example_ids[int(index)], given=value,
+                    suggested=str(suggested), score=float(score), reason="model_disagrees", status="open",
+                    created_at=now, run_id=run_id)
+    for i, labels in enumerate(data.current):
+        if len({v for _, v in labels}) < 2:
+            continue
+        gold = data.labels[i]
+        agreement = sum(v == gold for _, v in labels) / len(labels)
+        for label_id, value in labels:
+            if value != gold:
+                wanted[(label_id, "annotators_disagree")] = LabelFlag(
+                    project_id=project.id, label_id=label_id, example_id=data.example_ids[i], given=value,
+                    suggested=gold, score=round(1.0 - agreement, 4), reason="annotators_disagree", status="open",
+                    created_at=now, run_id=run_id)
+    if not wanted:
+        return 0
+    known = set()
+    ids = sorted({label_id for label_id, _ in wanted})
+    for start in range(0, len(ids), SCORE_CHUNK):
+        known.update(tuple(row) for row in session.execute(select(LabelFlag.label_id, LabelFlag.reason).where(
+            LabelFlag.label_id.in_(ids[start:start + SCORE_CHUNK]))))
+    new = [flag for key, flag in wanted.items() if key not in known]
+    session.add_all(new)
+    session.flush()
+    return len(new)
 
 
 def _pool_not_scored_by(session: Session, project: Project, version: int) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from app.api import bp
 from app.api.common import json_body, pagination
@@ -94,5 +94,5 @@ def redeliver(delivery_id: int):
     db = get_session()
     delivery = webhooks.redeliver(db, delivery_id, now=utcnow())
     db.commit()
-    current_app.extensions["hitl_jobs"].notify()
+    jobs.notify()
     return jsonify(webhooks.delivery_as_dict(delivery)), 202

@@ -1,4 +1,4 @@
-// Keyboard-first labeling: a label's key clicks its button; Space skips; Backspace undoes.
+// Keyboard first: a key clicks the button that names it in data-hotkey (labeling and review).
 // One request at a time: keys pressed while a request is in flight are dropped, so a double
 // press never sends two labels (the server is idempotent on the view key as well).
 (function () {
@@ -37,11 +37,9 @@
     const tag = (evt.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
     if (busy) { evt.preventDefault(); return; }
-    let handled = false;
-    if (evt.key === " ") handled = click('[data-action="skip"]');
-    else if (evt.key === "Backspace") handled = click('[data-action="undo"]');
-    else if (evt.key === "Enter") handled = click('[data-hotkey="Enter"]');
-    else if (evt.key.length === 1) handled = click('[data-hotkey="' + CSS.escape(evt.key.toLowerCase()) + '"]');
+    // Buttons name their key in data-hotkey: a letter or digit, or Space, Enter, Backspace.
+    const key = evt.key === " " ? "Space" : (evt.key.length === 1 ? evt.key.toLowerCase() : evt.key);
+    const handled = click('[data-hotkey="' + CSS.escape(key) + '"]');
     if (handled) evt.preventDefault();
   });
   document.addEventListener("mousemove", () => { lastActivity = Date.now(); });

@@ -3,7 +3,6 @@ library (an independent implementation of the Standard Webhooks algorithm)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

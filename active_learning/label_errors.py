@@ -1,0 +1,70 @@
+"""Finding labels that are probably wrong, with cleanlab on out-of-fold probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+MIN_PER_CLASS = 2  # stratified folds need at least two examples of each class
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+
+
+@dataclass(frozen=True)
+class LabelIssues:
+    """Suspect rows, most suspicious first.
+
+    ``indices`` index the input rows; ``scores`` are in ``[0, 1]`` (higher is more suspicious:
+    one minus cleanlab's self-confidence label quality); ``suggested`` is the most likely class.
+    ``skipped`` says why nothing was checked, when nothing was.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    suggested: list[Any]
+    skipped: str | None = None
+
+
+def out_of_fold_probs(make_model: Callable[[], Any], X: Any, y: Sequence[Any], *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted probabilities for each row from a model that did not see it.
+
+    Folds: stratified, ``min(5, smallest class count)``. Returns ``(pred_probs, classes)`` with
+    ``pred_probs`` of shape ``(n, n_classes)`` in the order of ``classes``.
+    """
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    folds = StratifiedKFold(n_splits=int(min(5, counts.min())), shuffle=True, random_state=random_state)
+    pred_probs = cross_val_predict(make_model(), X, y, cv=folds, method="predict_proba")
+    return pred_probs, classes
+
+
+def find_label_issues(make_model: Callable[[], Any], X: Any, y: Sequence[Any], *, filter_by: str = "both",
+                      random_state: int = 0) -> LabelIssues:
+    """Rows of ``(X, y)`` whose given label is probably wrong.
+
+    Skips (with the reason) when fewer than two classes, or a class with fewer than
+    ``MIN_PER_CLASS`` labels, are present.
+    """
+    if filter_by not in FILTERS:
+        raise ValueError(f"unknown filter {filter_by!r}; valid ones are {', '.join(FILTERS)}")
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    empty = LabelIssues(np.empty(0, dtype=int), np.empty(0), [])
+    if len(classes) < 2:
+        return LabelIssues(empty.indices, empty.scores, [], skipped="fewer than two classes are labeled")
+    if counts.min() < MIN_PER_CLASS:
+        rare = [str(c) for c, n in zip(classes, counts) if n < MIN_PER_CLASS]
+        return LabelIssues(empty.indices, empty.scores, [],
+                           skipped=f"too few labels to check class(es) {', '.join(rare)} (need {MIN_PER_CLASS} each)")
+    pred_probs, classes = out_of_fold_probs(make_model, X, y, random_state=random_state)
+    given = np.searchsorted(classes, y)
+    indices = cleanlab_find_label_issues(given, pred_probs, filter_by=filter_by,
+                                         return_indices_ranked_by="self_confidence")
+    quality = get_label_quality_scores(given, pred_probs, method="self_confidence")
+    scores = 1.0 - quality[indices]
+    suggested = [classes[i] for i in pred_probs[indices].argmax(axis=1)]
+    return LabelIssues(np.asarray(indices, dtype=int), scores, suggested)

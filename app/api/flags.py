@@ -1,0 +1,39 @@
+"""Label-quality flags in the API."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from app.api import bp
+from app.api.common import json_body, pagination
+from app.auth import REVIEWERS, requires
+from app.db import get_session
+from labeling import projects, quality
+from labeling.db import utcnow
+from labeling.errors import InvalidInput
+from labeling.models import FLAG_STATUSES, Example
+
+
+@bp.get("/projects/<int:project_id>/flags")
+@requires(*REVIEWERS, api=True)
+def list_flags(project_id: int):
+    """List flags, most suspicious first (?status=open by default; ?status=all for every one)."""
+    limit, offset = pagination()
+    status = request.args.get("status", "open")
+    if status not in (*FLAG_STATUSES, "all"):
+        raise InvalidInput.one(f"must be one of {', '.join(FLAG_STATUSES)} or all", field="status")
+    db = get_session()
+    projects.get_project(db, project_id)
+    rows = quality.list_flags(db, project_id, status=None if status == "all" else status, limit=limit, offset=offset)
+    return jsonify({"flags": [quality.flag_as_dict(f, ext) for f, ext in rows], "limit": limit, "offset": offset})
+
+
+@bp.post("/flags/<int:flag_id>")
+@requires(*REVIEWERS, api=True)
+def resolve(flag_id: int):
+    """Confirm (the suggestion is right), correct (with "label") or dismiss a flag."""
+    body = json_body()
+    db = get_session()
+    flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), body.get("label"), now=utcnow())
+    db.commit()
+    return jsonify({"flag": quality.flag_as_dict(flag, db.get(Example, flag.example_id).external_id)})

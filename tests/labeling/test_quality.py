@@ -1,0 +1,98 @@
+"""Label quality: planted noise is found, clean data is left alone, reviewers settle flags."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_blobs
+
+from active_learning.label_errors import find_label_issues
+from active_learning.models import make_model
+from tests.conftest import auth
+
+LABELS = tuple(str(d) for d in range(10))
+
+
+def noisy_digits(n, fraction, seed=0):
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    rows, flipped = [], set()
+    for i in range(n):
+        label = int(digits.target[i])
+        if rng.random() < fraction:
+            label = int(rng.choice([c for c in range(10) if c != label]))
+            flipped.add(f"d{i}")
+        rows.append({"external_id": f"d{i}", "features": digits.data[i].tolist(), "label": str(label)})
+    return rows, flipped
+
+
+def test_planted_flips_rank_at_the_top_of_the_flags(client, admin_token, make_project):
+    rows, flipped = noisy_digits(900, 0.1)
+    project_id = make_project(labels=LABELS, examples=rows)
+    flags = client.get(f"/api/v1/projects/{project_id}/flags?limit=1000", headers=auth(admin_token)).json["flags"]
+    found = [f["external_id"] for f in flags]
+    top = found[: len(flipped)]
+    assert len(set(top) & flipped) / len(flipped) >= 0.75
+    recall = len(set(found) & flipped) / len(flipped)
+    precision = len(set(found) & flipped) / len(found)
+    assert recall >= 0.8 and precision >= 0.7
+    assert [f["score"] for f in flags] == sorted((f["score"] for f in flags), reverse=True)
+    assert all(f["reason"] == "model_disagrees" and f["suggested"] != f["given"] for f in flags)
+
+
+def test_clean_data_gets_few_flags(client, admin_token, make_project):
+    rows, _ = noisy_digits(900, 0.0)
+    project_id = make_project(labels=LABELS, examples=rows)
+    flags = client.get(f"/api/v1/projects/{project_id}/flags?limit=1000", headers=auth(admin_token)).json["flags"]
+    assert len(flags) <= 0.03 * 900
+
+
+def test_a_class_with_two_labels_does_not_crash_and_one_label_is_skipped_with_a_reason():
+    X, y = make_blobs(n_samples=[40, 40, 2], centers=None, random_state=0)
+    y = np.array(["a", "b", "c"])[y]
+    issues = find_label_issues(lambda: make_model("features"), X, y)
+    assert issues.skipped is None
+    y[np.where(y == "c")[0][0]] = "a"
+    issues = find_label_issues(lambda: make_model("features"), X, y)
+    assert issues.skipped and "c" in issues.skipped and len(issues.indices) == 0
+
+
+def test_reviewer_confirms_corrects_and_dismisses(client, admin_token, make_user, make_project):
+    rows, flipped = noisy_digits(600, 0.1, seed=1)
+    project_id = make_project(labels=LABELS, examples=rows)
+    _, reviewer = make_user("rev", "reviewer")
+    _, annotator = make_user("ann", "annotator")
+    flags = client.get(f"/api/v1/projects/{project_id}/flags", headers=auth(reviewer)).json["flags"]
+    assert len(flags) >= 3
+    assert client.get(f"/api/v1/projects/{project_id}/flags", headers=auth(annotator)).status_code == 403
+    first, second, third = flags[:3]
+    ok = client.post(f"/api/v1/flags/{first['id']}", headers=auth(reviewer), json={"action": "confirm"})
+    assert ok.status_code == 200 and ok.json["flag"]["status"] == "confirmed"
+    truth = str(load_digits().target[int(second["external_id"][1:])])
+    ok = client.post(f"/api/v1/flags/{second['id']}", headers=auth(reviewer), json={"action": "correct", "label": truth})
+    assert ok.json["flag"]["status"] == "corrected"
+    assert client.post(f"/api/v1/flags/{third['id']}", headers=auth(reviewer), json={"action": "dismiss"}).json["flag"]["status"] == "dismissed"
+    again = client.post(f"/api/v1/flags/{first['id']}", headers=auth(reviewer), json={"action": "dismiss"})
+    assert again.status_code == 409 and "already resolved" in again.json["error"]
+    bad = client.post(f"/api/v1/flags/{flags[3]['id']}", headers=auth(reviewer), json={"action": "correct", "label": "eleven"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "label"
+    bad = client.post(f"/api/v1/flags/{flags[3]['id']}", headers=auth(reviewer), json={"action": "shrug"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "action"
+    gold = {r["external_id"]: r for r in map(json.loads, client.get(
+        f"/api/v1/projects/{project_id}/export?format=jsonl", headers=auth(admin_token)).data.decode().splitlines())}
+    assert gold[first["external_id"]]["label"] == first["suggested"] and gold[first["external_id"]]["flag_status"] == "confirmed"
+    assert gold[second["external_id"]]["label"] == truth and gold[second["external_id"]]["flag_status"] == "corrected"
+    assert gold[third["external_id"]]["label"] == third["given"] and gold[third["external_id"]]["flag_status"] == "dismissed"
+    events = [json.loads(l) for l in client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&annotations=all",
+                                                headers=auth(admin_token)).data.decode().splitlines()]
+    history = [e for e in events if e["external_id"] == second["external_id"]]
+    assert [e["source"] for e in history] == ["import", "review"] and history[1]["replaces"] == history[0]["label_id"]
+    history = client.get(f"/api/v1/projects/{project_id}/flags?status=all", headers=auth(reviewer)).json["flags"]
+    assert {f["status"] for f in history} >= {"confirmed", "corrected", "dismissed", "open"}
+
+
+@pytest.mark.parametrize("status", ["bogus"])
+def test_flag_status_filter_is_validated(client, admin_token, make_project, status):
+    project_id = make_project(n=2)
+    response = client.get(f"/api/v1/projects/{project_id}/flags?status={status}", headers=auth(admin_token))
+    assert response.status_code == 422 and response.json["errors"][0]["field"] == "status"
