@@ -10,8 +10,15 @@ from typing import Any
 from flask import Flask
 from flask_htmx import HTMX
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (werkzeug's name)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 csrf = CSRFProtect()
 htmx = HTMX()
 
@@ -30,6 +37,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # Ids in URLs fit the database's 64-bit integers: a larger one is a 404, not an overflow.
+    app.url_map.converters["int"] = BoundedInt
     load_config(app, overrides)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     init_db(app)

@@ -23,6 +23,7 @@ MAX_TEXT = 1_000_000  # characters
 MAX_IMAGE = 5_000_000  # characters of a URL or data: URI
 MAX_FEATURES = 100_000
 CHUNK = 2000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,9 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
     vector = None
     if features is not None:
         if (not isinstance(features, list) or not features or len(features) > MAX_FEATURES
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in features)):
-            bad("features", "must be a non-empty list of finite numbers")
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           and abs(v) <= FLOAT32_MAX for v in features)):
+            bad("features", "must be a non-empty list of finite numbers (stored as 32-bit floats)")
         elif dim[0] is not None and len(features) != dim[0]:
             bad("features", f"has {len(features)} values; this project's vectors have {dim[0]}")
         else:
@@ -104,7 +106,7 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
     if text is None and image is None and features is None:
         bad("text", "each example needs text, image or features")
     label = record.get("label")
-    if label is not None and label not in labels:
+    if label is not None and (not isinstance(label, str) or label not in labels):
         bad("label", f"{str(label)[:100]!r} is not one of the project's labels")
     if problems:
         return None, problems

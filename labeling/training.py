@@ -240,8 +240,13 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             return {"skipped": "a model needs labels of at least two classes outside the holdout; "
                                "the queue uses a diverse cold-start order meanwhile",
                     "n_labels": len(data.labels), "snapshot": snapshot.number}
+        # Two fits: one on the training labels only, which is what the holdout can judge fairly,
+        # and one on every label (holdout included), which serves if this version is promoted.
         candidate = make_model(featurizer, random_state=random_state)
         candidate.fit(_subset(data.inputs, train), y_train)
+        serving = candidate
+        if data.holdout.any():
+            serving = make_model(featurizer, random_state=random_state).fit(data.inputs, data.labels)
         metric = project.settings.get("promotion_metric", "macro_f1")
         names = label_names(project)
         y_hold = [l for l, keep in zip(data.labels, data.holdout) if keep]
@@ -250,11 +255,12 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
         champ_metrics: dict[str, Any] = {}
         if champion is not None and y_hold:
             try:
-                champ_metrics = evaluate(load_model(champion.artifact, champion.artifact_sha256), X_hold, y_hold, labels=names)
+                champ_metrics = evaluate(unpack(load_model(champion.artifact, champion.artifact_sha256))[1],
+                                         X_hold, y_hold, labels=names)
             except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
                 log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         promoted, reason = _decide(champion is not None, bool(y_hold), cand_metrics, champ_metrics, metric)
-        artifact, digest = dump_model(candidate)
+        artifact, digest = dump_model({"serve": serving, "evaluate": candidate})
         issues = find_label_issues(lambda: make_model(featurizer, random_state=random_state, C=DETECTION_C),
                                    data.inputs, data.labels, filter_by=DETECTION_FILTER, random_state=random_state)
 
@@ -278,13 +284,12 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
         session.commit()
         scored = 0
         if promoted:
-            scored = rescore_pool(session, project, candidate, version, kind=kind,
-                                  X_labeled=_subset(data.inputs, train), run_id=run_id, clock=clock,
-                                  random_state=random_state)
+            scored = rescore_pool(session, project, serving, version, kind=kind, X_labeled=data.inputs,
+                                  run_id=run_id, clock=clock, random_state=random_state)
         elif champion is not None and _pool_not_scored_by(session, project, champion.version):
             # An earlier run died while re-scoring: finish the champion's job.
-            scored = rescore_pool(session, project, load_model(champion.artifact, champion.artifact_sha256),
-                                  champion.version, kind=kind, X_labeled=_subset(data.inputs, train),
+            scored = rescore_pool(session, project, unpack(load_model(champion.artifact, champion.artifact_sha256))[0],
+                                  champion.version, kind=kind, X_labeled=data.inputs,
                                   run_id=run_id, clock=clock, random_state=random_state)
         return {"model_version": version, "promoted": promoted, "decision": reason, "metrics": cand_metrics,
                 "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
@@ -469,13 +474,19 @@ def _snapshot_number(model: ModelVersion) -> int | None:
     return session.scalar(select(Snapshot.number).where(Snapshot.id == model.snapshot_id))
 
 
+def unpack(stored: Any) -> tuple[Any, Any]:
+    """``(serving model, evaluation model)`` of a stored artifact."""
+    return stored["serve"], stored["evaluate"]
+
+
 def load_champion(session: Session, project: Project) -> tuple[ModelVersion, Any]:
+    """The champion version and its serving model (trained on every label of its snapshot)."""
     if project.champion_id is None:
         raise Conflict("no model has been trained for this project yet")
     model = session.get(ModelVersion, project.champion_id)
     if model is None:
         raise NotFound("the champion model is missing")
-    return model, load_model(model.artifact, model.artifact_sha256)
+    return model, unpack(load_model(model.artifact, model.artifact_sha256))[0]
 
 
 def predict(session: Session, project: Project, records: Any, *, enqueue_uncertain: bool = False,

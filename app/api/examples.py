@@ -102,7 +102,7 @@ def export_labels(project_id: int):
     max_label_id = None
     snapshot_arg = request.args.get("snapshot")
     if snapshot_arg is not None:
-        if not snapshot_arg.isdigit():
+        if not snapshot_arg.isdigit() or not 1 <= int(snapshot_arg) <= 2**31 - 1:
             raise InvalidInput.one("must be a snapshot number", field="snapshot")
         max_label_id = get_snapshot(db, project, int(snapshot_arg)).max_label_id
     project_id, name = project.id, project.name

@@ -110,7 +110,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_corrupt_and_the_run_completes(ap
         run = s.get(RetrainRun, run_id)
         assert run.attempts >= 2
         champion = s.get(ModelVersion, s.scalar(select(Project.champion_id).where(Project.id == project_id)))
-        model = load_model(champion.artifact, champion.artifact_sha256)
+        model = load_model(champion.artifact, champion.artifact_sha256)["serve"]
         assert model.score(X[30000:31000], y[30000:31000]) > 0.9
         assert s.scalar(select(func.count()).where(ModelVersion.status == "champion")) == 1
         unscored = s.scalar(select(func.count()).where(

@@ -1,0 +1,211 @@
+"""The OpenAPI 3.1 document of /api/v1. ``tests/app/test_openapi.py`` checks that every API
+route is in it (and nothing else), and runs schemathesis against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from app.api import bp
+from app.auth import public
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+ID = {"type": "integer", "minimum": 1}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, *, tag: str, ok: int = 200, ok_schema: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = (401, 403, 404, 422),
+        ok_content: dict[str, Any] | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": "OK", **(ok_content or (_json(ok_schema) if ok_schema else {}))}}
+    for code in errors:
+        responses[str(code)] = {"description": {400: "Bad request", 401: "No or bad token", 403: "Role not allowed",
+                                                404: "Not found", 409: "Conflict", 422: "Invalid input"}[code], **_json(ERROR)}
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": ID}
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        _query("offset", {"type": "integer", "minimum": 0, "default": 0})]
+PROJECT = [_path_id("project_id")]
+
+
+def document() -> dict[str, Any]:
+    schemas = {
+        "Error": {"type": "object", "required": ["error", "errors"], "properties": {
+            "error": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["message"], "properties": {
+                "field": {"type": "string"}, "line": {"type": "integer"}, "message": {"type": "string"}}}}}},
+        "ProjectIn": {"type": "object", "required": ["name", "labels"], "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "labels": {"type": "array", "minItems": 1, "items": {"oneOf": [
+                {"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"}, "hotkey": {"type": "string", "maxLength": 1}}}]}},
+            "settings": _ref("Settings")}},
+        "Settings": {"type": "object", "additionalProperties": False, "properties": {
+            "strategy": {"enum": ["uncertainty", "margin", "entropy", "random", "batch"]},
+            "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
+            "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
+            "featurizer": {"enum": ["auto", "tfidf", "hashing", "features", "numeric", "embeddings"]},
+            "holdout_fraction": {"type": "number", "minimum": 0, "maximum": 0.5},
+            "random_share": {"type": "number", "minimum": 0, "maximum": 1},
+            "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
+            "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}},
+        "Project": {"type": "object", "required": ["id", "name", "labels", "settings"], "properties": {
+            "id": ID, "name": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
+            "settings": {"type": "object"}, "counts": {"type": "object", "properties": {
+                "examples": {"type": "integer"}, "labeled": {"type": "integer"}, "labels": {"type": "integer"},
+                "open_flags": {"type": "integer"}}},
+            "champion_model_version": {"type": ["integer", "null"]}}},
+        "ExampleIn": {"type": "object", "required": ["external_id"], "properties": {
+            "external_id": {"type": ["string", "integer"]}, "text": {"type": "string"}, "image": {"type": "string"},
+            "features": {"type": "array", "items": {"type": "number"}}, "meta": {"type": "object"},
+            "label": {"type": "string"}}},
+        "ImportResult": {"type": "object", "required": ["imported", "duplicates"], "properties": {
+            "imported": {"type": "integer"}, "duplicates": {"type": "integer"}, "labels": {"type": "integer"}}},
+        "Next": {"type": "object", "required": ["example", "lease", "why"], "properties": {
+            "example": {"type": "object", "required": ["id", "external_id", "data"]},
+            "lease": {"type": "object", "required": ["id", "expires_at"]},
+            "why": {"type": "object", "required": ["strategy", "score", "model_version"]}}},
+        "LabelIn": {"type": "object", "required": ["example_id", "label"], "properties": {
+            "example_id": ID, "label": {"type": "string"}, "lease_id": {"type": "integer"},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
+            "duration_ms": {"type": "integer", "minimum": 0}}},
+        "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
+        "Run": {"type": "object", "required": ["id", "status", "trigger", "started_at", "finished_at", "model_version", "error"],
+                "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]}}},
+        "Model": {"type": "object", "required": ["version", "status", "trained_at", "n_labels", "metrics", "snapshot"],
+                  "properties": {"status": {"enum": ["champion", "candidate", "rejected"]}}},
+        "Flag": {"type": "object", "required": ["id", "label_id", "example_id", "external_id", "given", "suggested", "score", "reason"]},
+        "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
+    }
+    export_params = [
+        _query("format", {"enum": ["jsonl", "csv", "parquet"], "default": "jsonl"}),
+        _query("snapshot", {"type": "integer", "minimum": 1}),
+        _query("annotations", {"enum": ["gold", "all"], "default": "gold"}),
+        _query("include_unlabeled", {"type": "boolean", "default": False}),
+    ]
+    paths = {
+        "/api/v1/projects": {
+            "get": _op("List projects", tag="projects", ok_schema={"type": "object", "required": ["projects"]}, params=PAGE, errors=(401, 422)),
+            "post": _op("Create a project", tag="projects", ok=201, ok_schema=_ref("Project"), body=_ref("ProjectIn"), errors=(401, 403, 422)),
+        },
+        "/api/v1/projects/{project_id}": {
+            "get": _op("A project with its counts", tag="projects", ok_schema=_ref("Project"), params=PROJECT, errors=(401, 403, 404)),
+            "patch": _op("Change a project's settings", tag="projects", ok_schema=_ref("Project"), params=PROJECT,
+                         body={"type": "object", "properties": {"settings": _ref("Settings")}}),
+        },
+        "/api/v1/projects/{project_id}/examples": {
+            "post": _op("Import examples (JSON body, or a multipart file .jsonl/.csv/.parquet); all or nothing",
+                        tag="examples", ok=201, ok_schema=_ref("ImportResult"), params=PROJECT,
+                        body={"type": "object", "required": ["examples"], "properties": {
+                            "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"}}}),
+        },
+        "/api/v1/examples/{example_id}": {
+            "get": _op("An example with its label events", tag="examples", ok_schema={"type": "object"},
+                       params=[_path_id("example_id")], errors=(401, 403, 404)),
+        },
+        "/api/v1/projects/{project_id}/next": {
+            "get": {**_op("Lease the next example to label", tag="labeling", ok_schema=_ref("Next"), params=PROJECT,
+                          errors=(401, 404)),
+                    "responses": {**_op("", tag="labeling", ok_schema=_ref("Next"), errors=(401, 404))["responses"],
+                                  "204": {"description": "Nothing to label for this user right now"}}},
+        },
+        "/api/v1/projects/{project_id}/labels": {
+            "post": _op("Submit a label (idempotent on idempotency_key)", tag="labeling", ok=201,
+                        ok_schema={"type": "object", "required": ["label"], "properties": {"label": _ref("Label"), "warning": {
+                            "type": "object", "properties": {"suggested": {"type": "string"}, "confidence": {"type": "number"}}}}},
+                        params=PROJECT, body=_ref("LabelIn"), errors=(401, 404, 409, 422)),
+        },
+        "/api/v1/labels/{label_id}/undo": {
+            "post": _op("Undo a label (a new event)", tag="labeling", ok_schema={"type": "object"},
+                        params=[_path_id("label_id")], errors=(401, 403, 404, 409)),
+        },
+        "/api/v1/projects/{project_id}/retrain": {
+            "post": _op("Queue a retrain run", tag="training", ok=202, ok_schema={"type": "object", "required": ["run_id"]},
+                        params=PROJECT, errors=(401, 403, 404)),
+        },
+        "/api/v1/projects/{project_id}/runs": {
+            "get": _op("Retrain runs", tag="training", ok_schema={"type": "object", "required": ["runs"], "properties": {
+                "runs": {"type": "array", "items": _ref("Run")}}}, params=PROJECT + PAGE),
+        },
+        "/api/v1/runs/{run_id}": {
+            "get": _op("A retrain run", tag="training", ok_schema=_ref("Run"), params=[_path_id("run_id")], errors=(401, 403, 404)),
+        },
+        "/api/v1/projects/{project_id}/models": {
+            "get": _op("Model versions", tag="training", ok_schema={"type": "object", "required": ["models"], "properties": {
+                "models": {"type": "array", "items": _ref("Model")}}}, params=PROJECT + PAGE),
+        },
+        "/api/v1/projects/{project_id}/predict": {
+            "post": _op("The champion's predictions", tag="training", ok_schema={"type": "object", "required": ["model_version", "predictions"]},
+                        params=PROJECT, body={"type": "object", "required": ["examples"], "properties": {
+                            "examples": {"type": "array", "items": {"type": "object"}},
+                            "enqueue_uncertain": {"type": "boolean"}, "uncertain_below": {"type": "number"}}},
+                        errors=(401, 403, 404, 409, 422)),
+        },
+        "/api/v1/projects/{project_id}/flags": {
+            "get": _op("Flags on probably wrong labels, most suspicious first", tag="quality",
+                       ok_schema={"type": "object", "required": ["flags"], "properties": {"flags": {"type": "array", "items": _ref("Flag")}}},
+                       params=PROJECT + PAGE + [_query("status", {"enum": ["open", "confirmed", "corrected", "dismissed", "all"], "default": "open"})]),
+        },
+        "/api/v1/flags/{flag_id}": {
+            "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],
+                        body={"type": "object", "required": ["action"], "properties": {
+                            "action": {"enum": ["confirm", "correct", "dismiss"]}, "label": {"type": "string"}}},
+                        errors=(401, 403, 404, 409, 422)),
+        },
+        "/api/v1/projects/{project_id}/snapshots": {
+            "post": _op("Freeze the current labels as a numbered snapshot", tag="label sets", ok=201,
+                        ok_schema={"type": "object", "required": ["snapshot", "labels"]}, params=PROJECT, errors=(401, 403, 404)),
+        },
+        "/api/v1/projects/{project_id}/export": {
+            "get": _op("Stream the label set", tag="label sets", params=PROJECT + export_params,
+                       ok_content={"content": {"application/x-ndjson": {}, "text/csv": {}, "application/vnd.apache.parquet": {}}}),
+        },
+        "/api/v1/projects/{project_id}/webhook-deliveries": {
+            "get": _op("Webhook deliveries", tag="webhooks", ok_schema={"type": "object", "required": ["deliveries"]},
+                       params=PROJECT + PAGE + [_query("status", {"enum": ["pending", "delivered", "failed"]})]),
+        },
+        "/api/v1/webhook-deliveries/{delivery_id}/redeliver": {
+            "post": _op("Send a delivery again", tag="webhooks", ok=202, ok_schema=_ref("Delivery"),
+                        params=[_path_id("delivery_id")], errors=(401, 403, 404)),
+        },
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "tags": ["meta"], "security": [],
+                                         "responses": {"200": {"description": "OK"}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hitl-labeling API", "version": "1",
+                 "description": "Human-in-the-loop labeling service. Errors: one shape, `Error`."},
+        "servers": [{"url": "/"}],
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+@bp.get("/openapi.json")
+@public
+def openapi():
+    """Serve the OpenAPI document."""
+    return jsonify(document())
