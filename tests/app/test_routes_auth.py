@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import auth
 
-PUBLIC = {"static", "auth.login", "health.healthz"}
+PUBLIC = {"static", "auth.login", "health.healthz", "api.openapi"}
 
 
 def _routes(app):
