@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     from app.db import init_db
     from app.errors import register_error_handlers
     from app.jobs import init_jobs
+    from app.metrics import init_metrics
 
     app = Flask(
         __name__,
@@ -51,6 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     app.register_blueprint(ui.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    init_metrics(app)
     csrf.exempt(api.bp)  # bearer tokens, never cookies: no cross-site request can carry them
     register_error_handlers(app)
 

@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
             "a run silent for four beats is taken to be dead and is run again.", float),
     Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
             "small shared machines.", int),
+    Setting("METRICS_TOKEN", "", "When set, /metrics answers only requests with "
+            "`Authorization: Bearer <this token>`; empty leaves it open (bind to a private address)."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
     Setting("DEMO_ADMIN_PASSWORD", "", "Password of the `admin` user that `hitl demo` creates. "
             "Empty means a random one, printed once."),

@@ -1,28 +1,24 @@
-"""Run the app under gunicorn from Python, for ``hitl serve``."""
+"""``hitl serve``: run gunicorn in a fresh process with the right environment."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from gunicorn.app.base import BaseApplication
-
-
-class _Server(BaseApplication):
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):  # type: ignore[no-untyped-def]
-        from app import create_app
-
-        return create_app()
+import os
+import shutil
+import sys
+import tempfile
 
 
 def serve(*, host: str, port: int, workers: int) -> None:
-    # sync workers: gthread with SQLAlchemy measured 10x worse tail latency here (STACK.md).
-    _Server({"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync", "timeout": 120,
-             "accesslog": None, "graceful_timeout": 10}).run()
+    """Replace this process with gunicorn (sync workers: gthread with SQLAlchemy measured ten
+    times worse tail latency on these machines, STACK.md)."""
+    env = dict(os.environ)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics adds up every worker through this folder; it must exist before they start.
+        folder = os.path.join(tempfile.gettempdir(), f"hitl-prometheus-{port}")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+    args = [sys.executable, "-m", "gunicorn", "app.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--worker-class", "sync", "--timeout", "120", "--graceful-timeout", "10",
+            "--config", "python:app.gunicorn_conf"]
+    os.execve(sys.executable, args, env)

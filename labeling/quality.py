@@ -106,13 +106,13 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
     labels = dict(session.execute(
         select(Label.annotator_id, func.count()).where(Label.project_id == project_id, Label.value.is_not(None),
                                                        Label.source.in_(("annotator", "mistake_check")))
-        .group_by(Label.annotator_id)))
+        .group_by(Label.annotator_id)).all())
     flags = defaultdict(lambda: {"open": 0, "confirmed": 0, "corrected": 0, "dismissed": 0})
     for annotator_id, status, n in session.execute(
         select(Label.annotator_id, LabelFlag.status, func.count()).join(Label, Label.id == LabelFlag.label_id)
         .where(LabelFlag.project_id == project_id).group_by(Label.annotator_id, LabelFlag.status)):
         flags[annotator_id][status] = n
-    names = dict(session.execute(select(User.id, User.name)))
+    names = dict(session.execute(select(User.id, User.name)).all())
     out = []
     for annotator_id, n in sorted(labels.items(), key=lambda kv: -kv[1]):
         f = flags[annotator_id]

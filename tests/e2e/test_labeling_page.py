@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -125,3 +126,5 @@ def test_demo_login_shows_the_project_with_its_examples(page: Page, live_server)
     expect(page.locator("#work img.image")).to_be_visible()
     page.keyboard.press("7")
     expect(page.get_by_test_id("progress")).to_contain_text("1 / 50 labeled")
+    if os.environ.get("LABELING_SCREENSHOTS_DIR"):
+        page.screenshot(path=os.path.join(os.environ["LABELING_SCREENSHOTS_DIR"], "labeling.png"))

@@ -1,0 +1,41 @@
+"""Server-drawn SVG charts: no JavaScript, no CDN, numbers also given as a table beside them."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+WIDTH, HEIGHT, PAD = 560, 220, 36
+
+
+def bar_chart(items: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """Geometry for a bar chart of ``(label, value)``, for templates/partials/_bar_chart.svg."""
+    top = max((v for _, v in items), default=0) or 1
+    step = (WIDTH - 2 * PAD) / max(1, len(items))
+    bars = [{"x": PAD + i * step + step * 0.1, "width": step * 0.8, "height": (HEIGHT - 2 * PAD) * v / top,
+             "y": HEIGHT - PAD - (HEIGHT - 2 * PAD) * v / top, "label": label, "value": v}
+            for i, (label, v) in enumerate(items)]
+    return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "bars": bars, "top": top}
+
+
+def line_chart(points: Sequence[dict[str, Any]], series: Sequence[tuple[str, str]], *, x: str) -> dict[str, Any]:
+    """Geometry for lines of ``series`` (key, name) over ``x``; y is in [0, 1]."""
+    if not points:
+        return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "lines": [], "xticks": []}
+    xs = [p[x] for p in points]
+    lo, hi = min(xs), max(xs)
+    span = (hi - lo) or 1
+
+    def px(value: float) -> float:
+        return PAD + (WIDTH - 2 * PAD) * ((value - lo) / span if hi != lo else 0.5)
+
+    def py(value: float) -> float:
+        return HEIGHT - PAD - (HEIGHT - 2 * PAD) * value
+
+    lines = []
+    for index, (key, name) in enumerate(series):
+        dots = [{"x": round(px(p[x]), 1), "y": round(py(p[key]), 1), "value": p[key], "at": p[x]} for p in points
+                if p.get(key) is not None]
+        lines.append({"name": name, "key": key, "dots": dots, "dash": "" if index == 0 else "6 4",
+                      "path": " ".join(f"{'M' if i == 0 else 'L'}{d['x']},{d['y']}" for i, d in enumerate(dots))})
+    return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "lines": lines,
+            "xticks": [{"x": round(px(v), 1), "label": v} for v in sorted(set(xs))]}

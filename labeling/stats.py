@@ -1,0 +1,88 @@
+"""Numbers for the project dashboard. Each is one indexed query (or a few), never a scan of
+the whole pool per view."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from labeling.models import Example, Label, ModelVersion, User
+from labeling.snapshots import current_labels_query
+
+UNSURE_BELOW = 0.6
+
+
+def progress_by_label(session, project_id: int) -> dict[str, int]:
+    return {value: n for value, n in session.execute(
+        current_labels_query(project_id).with_only_columns(Label.value, func.count()).group_by(Label.value))}
+
+
+def labels_per_day(session, project_id: int, *, now: datetime, days: int = 14) -> list[tuple[str, int]]:
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_id = session.scalar(select(func.min(Label.id)).where(Label.project_id == project_id, Label.created_at >= since))
+    counts: Counter[str] = Counter()
+    if first_id is not None:
+        # Label ids grow with time: the range scan on (project_id, id) starts at the window.
+        for (created,) in session.execute(select(Label.created_at).where(
+                Label.project_id == project_id, Label.id >= first_id, Label.value.is_not(None))):
+            counts[created.date().isoformat()] += 1
+    return [((since + timedelta(days=i)).date().isoformat(), counts.get((since + timedelta(days=i)).date().isoformat(), 0))
+            for i in range(days)]
+
+
+def learning_curve(session, project_id: int) -> list[dict[str, Any]]:
+    """Holdout accuracy and macro-F1 of each model version against the labels it was trained on."""
+    points = []
+    for version, n_labels, metrics, status in session.execute(
+        select(ModelVersion.version, ModelVersion.n_labels, ModelVersion.metrics, ModelVersion.status)
+        .where(ModelVersion.project_id == project_id).order_by(ModelVersion.version)):
+        if "accuracy" in metrics:
+            points.append({"version": version, "n_labels": n_labels, "accuracy": metrics["accuracy"],
+                           "macro_f1": metrics["macro_f1"], "status": status})
+    return points
+
+
+def gain_of_next(points: list[dict[str, Any]], *, labels: int = 100, window: int = 4) -> float | None:
+    """Expected accuracy gain of the next ``labels`` labels: a log-linear fit to the last points
+    of the learning curve (accuracy grows about linearly in the log of the labels)."""
+    recent = [p for p in points if p["n_labels"] > 0][-window:]
+    if len(recent) < 3:
+        return None
+    x = np.log([p["n_labels"] for p in recent])
+    y = np.array([p["accuracy"] for p in recent])
+    if np.ptp(x) == 0:
+        return None
+    slope = np.polyfit(x, y, 1)[0]
+    last = recent[-1]["n_labels"]
+    gain = float(slope * (np.log(last + labels) - np.log(last)))
+    return max(0.0, min(gain, 1.0 - recent[-1]["accuracy"]))
+
+
+def unsure_share(session, project_id: int) -> float | None:
+    """Share of the unlabeled pool the champion predicts with confidence below ``UNSURE_BELOW``."""
+    total = session.scalar(select(func.count()).where(Example.project_id == project_id, Example.needs_labels,
+                                                      Example.confidence.is_not(None)))
+    if not total:
+        return None
+    unsure = session.scalar(select(func.count()).where(Example.project_id == project_id, Example.needs_labels,
+                                                       Example.confidence < UNSURE_BELOW))
+    return unsure / total
+
+
+def throughput(session, project_id: int, *, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
+    """Labels per annotator in the last ``hours``, with their median time per label."""
+    since = now - timedelta(hours=hours)
+    first_id = session.scalar(select(func.min(Label.id)).where(Label.project_id == project_id, Label.created_at >= since))
+    if first_id is None:
+        return []
+    per: dict[str, list[int]] = {}
+    for name, duration in session.execute(
+        select(User.name, Label.duration_ms).join(User, User.id == Label.annotator_id)
+        .where(Label.project_id == project_id, Label.id >= first_id, Label.value.is_not(None))):
+        per.setdefault(name, []).append(duration or 0)
+    return [{"annotator": name, "labels": len(d), "median_seconds": round(float(np.median(d)) / 1000, 1)}
+            for name, d in sorted(per.items(), key=lambda kv: -len(kv[1]))]
