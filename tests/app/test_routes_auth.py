@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import auth
 
-PUBLIC = {"static", "auth.login", "health.healthz", "api.openapi"}
+PUBLIC = {"static", "auth.login", "health.healthz", "api.openapi", "metrics.metrics"}  # metrics: token optional
 
 
 def _routes(app):
