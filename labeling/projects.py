@@ -17,7 +17,7 @@ from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
 
 STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
-FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric", "embeddings")
+FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric")
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
 

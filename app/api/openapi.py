@@ -66,7 +66,7 @@ def document() -> dict[str, Any]:
             "strategy": {"enum": ["uncertainty", "margin", "entropy", "random", "batch"]},
             "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
             "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
-            "featurizer": {"enum": ["auto", "tfidf", "hashing", "features", "numeric", "embeddings"]},
+            "featurizer": {"enum": ["auto", "tfidf", "hashing", "features", "numeric"]},
             "holdout_fraction": {"type": "number", "minimum": 0, "maximum": 0.5},
             "random_share": {"type": "number", "minimum": 0, "maximum": 1},
             "promotion_metric": {"enum": ["accuracy", "macro_f1"]},

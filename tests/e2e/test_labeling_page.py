@@ -128,3 +128,32 @@ def test_demo_login_shows_the_project_with_its_examples(page: Page, live_server)
     expect(page.get_by_test_id("progress")).to_contain_text("1 / 50 labeled")
     if os.environ.get("LABELING_SCREENSHOTS_DIR"):
         page.screenshot(path=os.path.join(os.environ["LABELING_SCREENSHOTS_DIR"], "labeling.png"))
+
+
+def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key(page: Page, live_server):
+    from sqlalchemy import update
+
+    from labeling.models import LabelFlag
+
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"text {i}"} for i in range(2)])
+    with app.extensions["hitl_sessionmaker"]() as s:
+        # As if the champion had scored the pool: it is sure both are "pos".
+        s.execute(update(Example).values(predicted_label="pos", confidence=0.97, scored_by_version=1))
+        s.commit()
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    page.keyboard.press("2")  # "neg"
+    expect(page.get_by_test_id("warning")).to_contain_text("It seems you made a mistake here")
+    expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
+    page.keyboard.press("Enter")  # keep "neg"
+    expect(page.locator("form.labeling")).to_be_visible()
+    page.keyboard.press("2")
+    expect(page.get_by_test_id("warning")).to_be_visible()
+    page.keyboard.press("1")  # change to "pos"
+    expect(page.get_by_test_id("empty")).to_be_visible()
+    with app.extensions["hitl_sessionmaker"]() as s:
+        events = s.execute(select(Label.example_id, Label.value, Label.source, Label.replaces_id).order_by(Label.id)).all()
+        flags = s.scalars(select(LabelFlag.reason)).all()
+    assert [(v, src) for _, v, src, _ in events] == [("neg", "annotator"), ("neg", "annotator"), ("pos", "mistake_check")]
+    assert events[2].replaces_id is not None and flags == ["kept_warning"]
