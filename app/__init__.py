@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     app.url_map.converters["int"] = BoundedInt
     load_config(app, overrides)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
     init_db(app)
     init_jobs(app)
     csrf.init_app(app)

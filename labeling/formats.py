@@ -36,14 +36,49 @@ def format_for_filename(filename: str) -> str | None:
     return None
 
 
-def read_rows(stream: IO[bytes], fmt: str) -> Iterator[RawRow]:
-    if fmt == "jsonl":
-        return _read_jsonl(stream)
+def read_rows(stream: IO[bytes], fmt: str, *, rename: dict[str, str] | None = None) -> Iterator[RawRow]:
+    """Rows of a file; ``rename`` maps the file's column names to the import fields
+    (``{"id": "external_id", "review": "text"}``), for files that name them otherwise."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid ones are {', '.join(FORMATS)}")
     if fmt == "csv":
-        return _read_csv(stream)
+        return _read_csv(stream, rename or {})
+    rows = _read_jsonl(stream) if fmt == "jsonl" else _read_parquet(stream, rename or {})
+    return _renamed(rows, rename) if rename and fmt == "jsonl" else rows
+
+
+def _renamed(rows: Iterator[RawRow], rename: dict[str, str]) -> Iterator[RawRow]:
+    for row in rows:
+        if row.record is not None:
+            row = RawRow(row.line, {rename.get(k, k): v for k, v in row.record.items()}, row.problem)
+        yield row
+
+
+def peek_columns(stream: IO[bytes], fmt: str, *, rows: int = 5) -> tuple[list[str], list[dict[str, Any]]]:
+    """The column names and the first few raw rows of a file, for a preview before importing."""
+    if fmt == "csv":
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.DictReader(text)
+        sample = [dict(r) for _, r in zip(range(rows), reader)]
+        return list(reader.fieldnames or []), sample
     if fmt == "parquet":
-        return _read_parquet(stream)
-    raise ValueError(f"unknown format {fmt!r}; valid ones are {', '.join(FORMATS)}")
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(stream)
+        first = next(parquet.iter_batches(batch_size=rows), None)
+        return parquet.schema_arrow.names, (first.to_pylist() if first is not None else [])
+    sample, columns = [], []
+    for raw in stream:
+        if len(sample) >= rows:
+            break
+        try:
+            record = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict):
+            sample.append(record)
+            columns += [k for k in record if k not in columns]
+    return columns, sample
 
 
 def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
@@ -72,7 +107,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
         yield RawRow(1, None, Problem("the file is empty", line=1))
 
 
-def _read_csv(stream: IO[bytes]) -> Iterator[RawRow]:
+def _read_csv(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
@@ -86,7 +121,7 @@ def _read_csv(stream: IO[bytes]) -> Iterator[RawRow]:
     if not header:
         yield RawRow(1, None, Problem("the file is empty", line=1))
         return
-    header = [h.strip() for h in header]
+    header = [rename.get(h.strip(), h.strip()) for h in header]
     if "external_id" not in header:
         yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
         return
@@ -135,7 +170,7 @@ def _csv_record(line: int, header: list[str], values: list[str]) -> RawRow:
     return RawRow(line, record)
 
 
-def _read_parquet(stream: IO[bytes]) -> Iterator[RawRow]:
+def _read_parquet(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,7 +179,7 @@ def _read_parquet(stream: IO[bytes]) -> Iterator[RawRow]:
     except (pa.ArrowInvalid, OSError) as exc:
         yield RawRow(1, None, Problem(f"not a Parquet file: {exc}", line=1))
         return
-    if "external_id" not in parquet.schema_arrow.names:
+    if "external_id" not in [rename.get(n, n) for n in parquet.schema_arrow.names]:
         yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
         return
     if parquet.metadata.num_rows == 0:
@@ -154,7 +189,7 @@ def _read_parquet(stream: IO[bytes]) -> Iterator[RawRow]:
     for batch in parquet.iter_batches(batch_size=5000):
         for record in batch.to_pylist():
             row_no += 1
-            record = {k: v for k, v in record.items() if v is not None}
+            record = {rename.get(k, k): v for k, v in record.items() if v is not None}
             if isinstance(record.get("meta"), str):
                 try:
                     record["meta"] = json.loads(record["meta"])

@@ -1,0 +1,41 @@
+"""Importing from the browser: preview, field mapping, all-or-nothing."""
+
+import io
+
+from tests.conftest import auth
+
+
+def login_admin(client, make_user):
+    make_user("boss", "admin")
+    client.post("/login", data={"name": "boss", "password": "correct horse"})
+
+
+def test_preview_then_import_with_a_mapping(client, make_user, make_project, admin_token):
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    data = b"id,review,sentiment,stars\n1,great,pos,5\n2,bad,neg,1\n"
+    page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.csv")},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert 'name="map:review"' in page and "great · bad" in page
+    token = page.split('name="token" value="')[1].split('"')[0]
+    response = client.post(f"/projects/{project_id}/import/confirm", data={
+        "token": token, "map:id": "external_id", "map:review": "text", "map:sentiment": "label", "map:stars": ""})
+    assert response.status_code == 302
+    exported = client.get(f"/api/v1/projects/{project_id}/export?format=csv", headers=auth(admin_token)).data.decode()
+    assert "1,great,,,\"{\"\"stars\"\": \"\"5\"\"}\",pos" in exported
+
+
+def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, make_project, admin_token):
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    data = b'{"external_id": "1", "text": "ok"}\n{"external_id": "2", "text": "x", "label": "maybe"}\n'
+    page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.jsonl")},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    token = page.split('name="token" value="')[1].split('"')[0]
+    response = client.post(f"/projects/{project_id}/import/confirm", data={
+        "token": token, "map:external_id": "external_id", "map:text": "text", "map:label": "label"})
+    assert response.status_code == 422 and "line 2, field &#39;label&#39;" in response.get_data(as_text=True)
+    assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
+    again = client.post(f"/projects/{project_id}/import/confirm", data={"token": token, "map:external_id": "external_id"})
+    assert again.status_code == 422  # the staged file is gone: choose it again
+    assert client.post(f"/projects/{project_id}/import/confirm", data={"token": "../../etc/passwd"}).status_code == 422
