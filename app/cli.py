@@ -256,12 +256,8 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
         session.connection(execution_options={"read_only": True})
         proj = projects.find_project(session, project)
         max_label_id = get_snapshot(session, proj, snapshot).max_label_id if snapshot is not None else None
-        if annotations == "gold":
-            rows = export.iter_gold(session, proj, max_label_id=max_label_id, include_unlabeled=include_unlabeled)
-            columns = export.GOLD_COLUMNS
-        else:
-            rows = export.iter_events(session, proj, max_label_id=max_label_id)
-            columns = export.ALL_COLUMNS
+        rows, columns = export.rows_and_columns(session, proj, annotations=annotations, max_label_id=max_label_id,
+                                                include_unlabeled=include_unlabeled)
         counted = _count_rows(rows)
         target = output.open("wb") if output else sys.stdout.buffer
         tmp_ok = False

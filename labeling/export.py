@@ -116,6 +116,14 @@ def iter_events(session: Session, project: Project, *, max_label_id: int | None 
         session.expunge_all()
 
 
+def rows_and_columns(session: Session, project: Project, *, annotations: str, max_label_id: int | None,
+                     include_unlabeled: bool = False) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
+    """The rows of an export (``gold`` or ``all`` annotations) and their columns."""
+    if annotations == "gold":
+        return iter_gold(session, project, max_label_id=max_label_id, include_unlabeled=include_unlabeled), GOLD_COLUMNS
+    return iter_events(session, project, max_label_id=max_label_id), ALL_COLUMNS
+
+
 def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> Iterator[bytes]:
     """Turn rows into chunks of file bytes."""
     if fmt == "jsonl":

@@ -113,13 +113,9 @@ def export_labels(project_id: int):
         session = new_session()
         try:
             session.connection(execution_options={"read_only": True})
-            proj = projects.get_project(session, project_id)
-            if annotations == "gold":
-                rows = export.iter_gold(session, proj, max_label_id=max_label_id, include_unlabeled=include_unlabeled)
-                columns = export.GOLD_COLUMNS
-            else:
-                rows = export.iter_events(session, proj, max_label_id=max_label_id)
-                columns = export.ALL_COLUMNS
+            rows, columns = export.rows_and_columns(session, projects.get_project(session, project_id),
+                                                    annotations=annotations, max_label_id=max_label_id,
+                                                    include_unlabeled=include_unlabeled)
             yield from export.encode(rows, fmt, columns)
         finally:
             session.close()
