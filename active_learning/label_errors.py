@@ -62,8 +62,10 @@ def find_label_issues(make_model: Callable[[], Any], X: Any, y: Sequence[Any], *
                            skipped=f"too few labels to check class(es) {', '.join(rare)} (need {MIN_PER_CLASS} each)")
     pred_probs, classes = out_of_fold_probs(make_model, X, y, random_state=random_state)
     given = np.searchsorted(classes, y)
+    # n_jobs=1: cleanlab would otherwise fork a multiprocessing pool, and forking a threaded
+    # server process (the retrain runs in a thread) can deadlock the children.
     indices = cleanlab_find_label_issues(given, pred_probs, filter_by=filter_by,
-                                         return_indices_ranked_by="self_confidence")
+                                         return_indices_ranked_by="self_confidence", n_jobs=1)
     quality = get_label_quality_scores(given, pred_probs, method="self_confidence")
     scores = 1.0 - quality[indices]
     suggested = [classes[i] for i in pred_probs[indices].argmax(axis=1)]
