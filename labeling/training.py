@@ -41,9 +41,9 @@ STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be d
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
 COLD_START_SEEDS = 200
 # Label-error detection: a more regularized model than the one that serves (it must not learn
-# the noise it is looking for) and cleanlab's per-class pruning; see docs/benchmarks.md.
+# the noise it is looking for), and cleanlab's two pruning rules must agree; see docs/benchmarks.md.
 DETECTION_C = 0.3
-DETECTION_FILTER = "prune_by_class"
+DETECTION_FILTER = "both"
 
 
 @dataclass(frozen=True)
