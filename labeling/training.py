@@ -40,6 +40,7 @@ HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
 COLD_START_SEEDS = 200
+MIN_HOLDOUT_TO_REJECT = 30  # below this many holdout labels, the newer model is promoted
 # Label-error detection: a more regularized model than the one that serves (it must not learn
 # the noise it is looking for), and cleanlab's two pruning rules must agree; see docs/benchmarks.md.
 DETECTION_C = 0.3
@@ -352,7 +353,12 @@ def _decide(has_champion: bool, has_holdout: bool, candidate: dict[str, Any], ch
         return True, "no holdout labels yet: the model trained on more labels wins"
     if not champion:
         return True, "the champion could not be evaluated"
-    return candidate[metric] >= champion[metric], f"{metric} {candidate[metric]:.4f} vs champion {champion[metric]:.4f}"
+    scores = f"{metric} {candidate[metric]:.4f} vs champion {champion[metric]:.4f}"
+    if candidate["n_holdout"] < MIN_HOLDOUT_TO_REJECT:
+        # On a handful of examples the scores differ by chance: rejecting a model trained on more
+        # labels would freeze the queue on an older one.
+        return True, f"{scores}, but {candidate['n_holdout']} holdout labels are too few to judge: more labels win"
+    return candidate[metric] >= champion[metric], scores
 
 
 # --- scoring the pool ---------------------------------------------------------------------
