@@ -91,11 +91,13 @@ def seed(url: str, *, n: int, n_users: int = 8, dim: int = 0, labels=("pos", "ne
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
             prio = rng.random(size)
+            keys = rng.random(size)
             feats = rng.normal(size=(size, dim)).astype(np.float32) if dim else None
             conn.execute(insert(Example), [
                 {"project_id": project_id, "external_id": f"x{start + i}",
                  "data": {"text": f"example text number {start + i} about topic {(start + i) % 97}"} if texts else {},
                  "features": feats[i].tobytes() if dim else None, "priority": float(prio[i]),
+                 "random_key": float(keys[i]),
                  "created_at": now}
                 for i in range(size)
             ])

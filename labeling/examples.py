@@ -174,13 +174,14 @@ def import_examples(
                 "data": r["data"],
                 "features": r["features"],
                 "priority": float(p),
+                "random_key": float(k),
                 "n_labels": 1 if r["label"] else 0,
                 "needs_labels": (1 if r["label"] else 0) < overlap,
                 # Imported labels were not chosen by the queue: a random share evaluates models.
                 "in_holdout": bool(r["label"]) and h < holdout_fraction,
                 "created_at": now,
             }
-            for r, p, h in zip(chunk, priorities, rng.random(len(chunk)))
+            for r, p, h, k in zip(chunk, priorities, rng.random(len(chunk)), rng.random(len(chunk)))
         ]
         stmt = _insert_ignoring_duplicates(session).returning(Example.id, Example.external_id)
         inserted = dict((ext, eid) for eid, ext in session.execute(stmt, rows_to_insert).all())

@@ -38,12 +38,17 @@ def check_export_args(fmt: str, annotations: str) -> None:
         raise InvalidInput("invalid export options", [Problem(m, field=f) for f, m in problems])
 
 
-def _example_chunks(session: Session, project_id: int, only_labeled: bool) -> Iterator[list[Example]]:
+def _example_chunks(session: Session, project_id: int, only_labeled: bool,
+                    max_label_id: int | None = None) -> Iterator[list[Example]]:
     last_id = 0
     while True:
         query = select(Example).where(Example.project_id == project_id, Example.id > last_id)
         if only_labeled:
-            query = query.where(Example.id.in_(select(Label.example_id).where(Label.project_id == project_id)))
+            # A correlated EXISTS is one index probe per example (ix_labels_example_annotator).
+            labeled = select(Label.id).where(Label.example_id == Example.id, Label.value.is_not(None))
+            if max_label_id is not None:
+                labeled = labeled.where(Label.id <= max_label_id)
+            query = query.where(labeled.exists())
         chunk = list(session.scalars(query.order_by(Example.id).limit(CHUNK)))
         if not chunk:
             return
@@ -55,7 +60,7 @@ def _example_chunks(session: Session, project_id: int, only_labeled: bool) -> It
 def iter_gold(session: Session, project: Project, *, max_label_id: int | None = None,
               include_unlabeled: bool = False) -> Iterator[dict[str, Any]]:
     """One row per example with at least one current label: majority label and agreement."""
-    for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled):
+    for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, max_label_id=max_label_id):
         ids = [e.id for e in chunk]
         by_example: dict[int, list[str]] = defaultdict(list)
         for label in session.scalars(current_labels_query(project.id, max_label_id).where(Label.example_id.in_(ids))):

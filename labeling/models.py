@@ -129,6 +129,14 @@ class Example(Base):
             sqlite_where=text("needs_labels = 1"),
             postgresql_where=text("needs_labels"),
         ),
+        # Random picks (holdout, random share): a uniform draw is an index search on random_key.
+        Index(
+            "ix_examples_random",
+            "project_id",
+            "random_key",
+            sqlite_where=text("needs_labels = 1"),
+            postgresql_where=text("needs_labels"),
+        ),
         # Finding a user's live lease: only leased rows are in it, so it stays tiny.
         Index(
             "ix_examples_lease_user",
@@ -146,6 +154,8 @@ class Example(Base):
     # float32 vector as raw bytes: cheap to load for a million rows.
     features: Mapped[bytes | None] = mapped_column(LargeBinary)
     priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Uniform in [0, 1), drawn once: the order of random picks.
+    random_key: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     scored_by_version: Mapped[int | None] = mapped_column(Integer)
     predicted_label: Mapped[str | None] = mapped_column(String(200))
     confidence: Mapped[float | None] = mapped_column(Float)

@@ -135,19 +135,22 @@ def _candidate(session: Session, project: Project, user: User, *, now: datetime,
     if project.settings.get("overlap", 1) > 1:
         query = query.where(_not_labeled_by(user.id))
     if at_random:
-        bounds = session.execute(
-            select(func.min(Example.id), func.max(Example.id)).where(Example.project_id == project.id)
-        ).one()
-        if bounds[0] is None:
-            return None
-        pivot = int(rng.integers(bounds[0], bounds[1] + 1))
-        query = query.where(Example.id >= pivot).order_by(Example.id)
+        # The first example at or after a uniform draw on random_key (an index search), wrapping round.
+        draw = float(rng.random())
+        found = session.scalar(_lock(session, query.where(Example.random_key >= draw).order_by(Example.random_key).limit(1)))
+        if found is not None:
+            return found
+        query = query.order_by(Example.random_key)
     else:
         query = query.order_by(Example.priority.desc(), Example.id)
-    query = query.limit(1)
+    return session.scalar(_lock(session, query.limit(1)))
+
+
+def _lock(session: Session, query):
+    """On PostgreSQL, skip rows another transaction is claiming (SQLite serializes writers)."""
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalar(query)
+        return query.with_for_update(skip_locked=True)
+    return query
 
 
 def _lease_of(project: Project, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,

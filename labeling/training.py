@@ -540,7 +540,8 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
             session.add(Example(
                 project_id=project.id, external_id=external_id, data=data,
                 features=features_to_bytes(record["features"]) if record.get("features") is not None else None,
-                priority=float(s) + 1.0, scored_by_version=version.version, predicted_label=str(p),
+                priority=float(s) + 1.0, random_key=float(np.random.default_rng().random()),
+                scored_by_version=version.version, predicted_label=str(p),
                 confidence=float(c), created_at=now,
             ))
             enqueued += 1
