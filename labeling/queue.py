@@ -62,14 +62,14 @@ def _not_labeled_by(user_id: int):
 
 
 def current_lease(session: Session, project: Project, user: User, *, now: datetime) -> Example | None:
-    return session.scalar(
-        select(Example).where(
-            Example.project_id == project.id,
-            Example.lease_user_id == user.id,
-            Example.lease_expires_at >= now,
-            Example.needs_labels,
-        ).limit(1)
-    )
+    # Filter on the lease holder alone, so SQLite searches the tiny ix_examples_lease_user (with a
+    # project_id term it prefers an index on project_id and scans the whole project).
+    for example in session.scalars(
+        select(Example).where(Example.lease_user_id == user.id, Example.lease_expires_at >= now, Example.needs_labels)
+    ):
+        if example.project_id == project.id:
+            return example
+    return None
 
 
 def lease_next(
