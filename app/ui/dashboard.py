@@ -17,7 +17,6 @@ from labeling.db import utcnow
 def dashboard(project_id: int):
     """Progress, learning curve, when to stop, queue, flags, runs and annotators."""
     db = get_session()
-    db.connection(execution_options={"read_only": True})
     project = projects.get_project(db, project_id)
     now = utcnow()
     counts = projects.project_counts(db, project.id)
