@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -376,23 +376,22 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     last_id, total = 0, 0
     uncertain_ids: list[np.ndarray] = []
     uncertain_scores: list[np.ndarray] = []
+    # Read only what the featurizer needs: decoding every row's JSON costs as much as predicting.
+    columns = (Example.id, Example.features, literal(None)) if kind == "vector" else (Example.id, literal(None), Example.data)
     while True:
         rows = session.execute(
-            select(Example.id, Example.data, Example.features)
+            select(*columns)
             .where(Example.project_id == project.id, Example.needs_labels, Example.id > last_id)
             .order_by(Example.id).limit(SCORE_CHUNK)
         ).all()
         if not rows:
             break
         session.commit()  # end the read before computing: no transaction open while predicting
-        X = model_inputs(kind, [(r.data, r.features) for r in rows])
+        X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)
-        session.execute(update(Example), [
-            {"id": r.id, "priority": float(s), "predicted_label": str(p), "confidence": float(c),
-             "scored_by_version": version}
-            for r, s, p, c in zip(rows, scores, predicted, confidence)
-        ])
+        _write_scores(session, [(float(s), str(p), float(c), version, r[0])
+                                for r, s, p, c in zip(rows, scores, predicted, confidence)])
         if run_id is not None:
             _heartbeat(session, run_id, clock())
         session.commit()
@@ -400,12 +399,26 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
             uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
             uncertain_scores.append(scores)
         total += len(rows)
-        last_id = rows[-1].id
+        last_id = rows[-1][0]
     if strategy == "batch" and total:
         _rank_batch_top(session, project, model, kind, np.concatenate(uncertain_ids),
                         np.concatenate(uncertain_scores), X_labeled)
         session.commit()
     return total
+
+
+def _write_scores(session: Session, rows: list[tuple[float, str, float, int, int]]) -> None:
+    """Bulk-write (priority, predicted label, confidence, version, id) with the driver's executemany:
+    SQLAlchemy's per-row parameter handling took longer than the database."""
+    dialect = session.get_bind().dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"UPDATE examples SET priority = {mark}, predicted_label = {mark}, confidence = {mark}, "
+           f"scored_by_version = {mark} WHERE id = {mark}")
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def _rank_batch_top(session: Session, project: Project, model: Any, kind: str, ids: np.ndarray,
