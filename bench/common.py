@@ -105,6 +105,19 @@ def seed(url: str, *, n: int, n_users: int = 8, dim: int = 0, labels=("pos", "ne
     return project_id, tokens
 
 
+def admin_token(url: str, name: str = "admin") -> str:
+    """Create an admin user in the database at ``url`` and return its API token."""
+    from labeling import users
+    from labeling.db import make_engine, make_sessionmaker, utcnow
+
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        token = users.create_token(s, users.create_user(s, name, "admin", password=None, now=utcnow()), now=utcnow())
+        s.commit()
+    engine.dispose()
+    return token
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

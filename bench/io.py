@@ -18,7 +18,7 @@ import time
 import uuid
 from http.client import HTTPConnection
 
-from common import OUT, fresh_database, machine, request, served, today
+from common import OUT, admin_token, fresh_database, machine, request, served, today
 
 
 def rss_mb(pid: int) -> float:
@@ -87,13 +87,7 @@ def main() -> None:
         for n in args.n:
             path = write_file(n)
             with fresh_database(kind) as url:
-                from labeling import users
-                from labeling.db import make_engine, make_sessionmaker, utcnow
-
-                maker = make_sessionmaker(make_engine(url))
-                with maker() as s:
-                    token = users.create_token(s, users.create_user(s, "admin", "admin", password=None, now=utcnow()), now=utcnow())
-                    s.commit()
+                token = admin_token(url)
                 # The import queues a training run (its labels, or the cold start): it runs in the
                 # background and is waited for before the export is timed.
                 with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, server):

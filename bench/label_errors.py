@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from common import fresh_database, machine, request, served, today
+from common import admin_token, fresh_database, machine, request, served, today
 
 
 def flip(y: np.ndarray, fraction: float, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -43,13 +43,7 @@ def prf(found: set[int], truth: set[int]) -> tuple[float, float, float]:
 
 
 def service_flags(url: str, X: np.ndarray, noisy: np.ndarray) -> set[int]:
-    from labeling import users
-    from labeling.db import make_engine, make_sessionmaker, utcnow
-
-    maker = make_sessionmaker(make_engine(url))
-    with maker() as s:
-        token = users.create_token(s, users.create_user(s, "admin", "admin", password=None, now=utcnow()), now=utcnow())
-        s.commit()
+    token = admin_token(url)
     with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
         conn = HTTPConnection(host, port, timeout=600)
         status, body = request(conn, "POST", "/api/v1/projects", token, {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from common import fresh_database, machine, request, served, today
+from common import admin_token, fresh_database, machine, request, served, today
 
 from active_learning.featurize import INPUT_KIND, resolve_featurizer  # noqa: E402
 from active_learning.models import make_model  # noqa: E402
@@ -51,14 +51,7 @@ def full_pool_accuracy(pool: list[dict], test: list[dict], featurizer: str) -> f
 
 def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], *, strategy: str, threshold: int,
              budget: int, seed: int) -> list[tuple[int, float]]:
-    from labeling import users
-    from labeling.db import make_engine, make_sessionmaker, utcnow
-
-    maker = make_sessionmaker(make_engine(url))
-    with maker() as s:
-        admin = users.create_user(s, f"admin{seed}{strategy}", "admin", password=None, now=utcnow())
-        token = users.create_token(s, admin, now=utcnow())
-        s.commit()
+    token = admin_token(url, name=f"admin{seed}{strategy}")
     truth = {r["external_id"]: r["label"] for r in pool}
     curve: list[tuple[int, float]] = []
     with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
