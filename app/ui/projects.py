@@ -18,12 +18,16 @@ PAGE_SIZE = 50
 @requires(*ANY_ROLE)
 def index():
     """List projects with their progress."""
+    return _index()
+
+
+def _index(errors: list[str] | None = None, status: int = 200):
     db = get_session()
     page = max(1, request.args.get("page", 1, type=int) or 1)
     items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     has_more = len(items) > PAGE_SIZE
     rows = [(p, projects.project_counts(db, p.id)) for p in items[:PAGE_SIZE]]
-    return render_template("pages/index.html", rows=rows, page=page, has_more=has_more)
+    return render_template("pages/index.html", rows=rows, page=page, has_more=has_more, errors=errors), status
 
 
 @bp.post("/projects")
@@ -37,8 +41,7 @@ def create_project():
         project = projects.create_project(db, name, labels, {}, now=utcnow())
     except InvalidInput as exc:
         db.rollback()
-        flash("Project not created: " + "; ".join(str(p) for p in exc.problems), "error")
-        return redirect(url_for("ui.index"))
+        return _index(errors=[str(p) for p in exc.problems], status=422)
     db.commit()
     flash(f"Project {project.name!r} created.")
     return redirect(url_for("ui.project", project_id=project.id))

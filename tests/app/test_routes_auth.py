@@ -72,3 +72,12 @@ def test_page_form_roles(app, make_user, role, status):
     client.post("/login", data={"name": "u1", "password": "correct horse"})
     response = client.post("/projects", data={"name": "x", "labels": "a,b"})
     assert response.status_code == status
+
+
+def test_project_form_with_bad_input_is_a_422_that_names_the_problem(app, make_user):
+    make_user("boss", "admin")
+    client = app.test_client()
+    client.post("/login", data={"name": "boss", "password": "correct horse"})
+    response = client.post("/projects", data={"name": "Dupes", "labels": "a,a"})
+    assert response.status_code == 422 and "label names must be unique" in response.get_data(as_text=True)
+    assert "Dupes" not in client.get("/").get_data(as_text=True).split("New project")[0]
