@@ -17,6 +17,7 @@ from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
 from labeling.projects import label_names
+from labeling.validation import is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
 MAX_TEXT = 1_000_000  # characters
@@ -65,6 +66,11 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
     for key in record:
         if key not in ROW_FIELDS:
             bad(key, f"unknown field; valid ones are {', '.join(ROW_FIELDS)}")
+    for field in ("external_id", "text", "image", "label"):
+        if isinstance(record.get(field), str) and not is_storable_text(record[field]):
+            bad(field, "not valid Unicode text (a lone surrogate or a NUL character)")
+    if problems:
+        return None, problems
     ext = record.get("external_id")
     if isinstance(ext, bool) or not isinstance(ext, (str, int)) or str(ext).strip() == "":
         bad("external_id", "required: a non-empty string or integer")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
+from labeling.validation import is_storable_text
 
 STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
 FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric")
@@ -134,7 +135,7 @@ def validate_label_set(labels: Any) -> list[dict[str, str | None]]:
         name, hotkey = (item, None) if isinstance(item, str) else (
             (item.get("name"), item.get("hotkey")) if isinstance(item, dict) else (None, None)
         )
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        if not isinstance(name, str) or not name.strip() or len(name) > 200 or not is_storable_text(name):
             problems.append(Problem("a label is a non-empty string of at most 200 characters", field=f"labels[{i}]"))
             continue
         if hotkey is not None and (not isinstance(hotkey, str) or len(hotkey) != 1 or not hotkey.isalnum()):
@@ -159,7 +160,7 @@ def validate_label_set(labels: Any) -> list[dict[str, str | None]]:
 def create_project(
     session: Session, name: Any, labels: Any, settings: Any = None, *, now: datetime
 ) -> Project:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not is_storable_text(name):
         raise InvalidInput.one("name must be a non-empty string of at most 200 characters", field="name")
     label_set = validate_label_set(labels)
     full = validate_settings(settings)

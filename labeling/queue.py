@@ -22,6 +22,7 @@ from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import label_names
 from labeling.runs import iso, maybe_request_retrain
+from labeling.validation import is_db_int, is_storable_text
 
 CLAIM_ATTEMPTS = 5
 _Replacer = aliased(Label)  # a later event that replaces a label
@@ -224,20 +225,22 @@ def submit_label(
         example has all the labels it wants.
     """
     if idempotency_key is not None:
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100:
+        if (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100
+                or not is_storable_text(idempotency_key)):
             raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
         earlier = session.scalar(
             select(Label).where(Label.annotator_id == user.id, Label.idempotency_key == idempotency_key)
         )
         if earlier is not None:
             return SubmitResult(earlier, False, _warning_of(earlier), None)
-    if isinstance(example_id, bool) or not isinstance(example_id, int):
-        raise InvalidInput.one("must be an integer", field="example_id")
+    if not is_db_int(example_id):
+        raise InvalidInput.one("must be a positive integer id", field="example_id")
     if not isinstance(value, str) or value not in label_names(project):
         raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
-    if lease_id is not None and (isinstance(lease_id, bool) or not isinstance(lease_id, int)):
-        raise InvalidInput.one("must be an integer", field="lease_id")
-    if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or duration_ms < 0):
+    if lease_id is not None and not is_db_int(lease_id):
+        raise InvalidInput.one("must be a positive integer id", field="lease_id")
+    if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
+                                    or not 0 <= duration_ms <= 2**31 - 1):
         raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
 
     example = session.get(Example, example_id)
