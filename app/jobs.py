@@ -57,6 +57,17 @@ def runs_to_restart(app: Flask) -> list[int]:
                          heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
 
+def maintain_once(app: Flask, dispatch) -> None:  # type: ignore[no-untyped-def]
+    """One pass of the maintenance loop: due webhooks, then runs to restart. A failure (the
+    database away for a moment) is logged and the loop goes on."""
+    try:
+        deliver_webhooks_in_app(app)
+        for run_id in runs_to_restart(app):
+            dispatch(run_id)
+    except Exception:
+        log.exception("maintenance pass failed; retrying in %s s", MAINTENANCE_SECONDS)
+
+
 class ThreadRunner:
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -78,10 +89,10 @@ class ThreadRunner:
 
     def notify(self) -> None:
         """Deliver webhooks now (after a commit that wrote some)."""
-        self._ensure_maintenance()
+        self.ensure_maintenance()
         self._wake.set()
 
-    def _ensure_maintenance(self) -> None:
+    def ensure_maintenance(self) -> None:
         if self._maintenance is None or not self._maintenance.is_alive():
             self._maintenance = threading.Thread(target=self._maintain, name="hitl-maintenance", daemon=True)
             self._maintenance.start()
@@ -90,9 +101,7 @@ class ThreadRunner:
         while True:
             self._wake.wait(MAINTENANCE_SECONDS)
             self._wake.clear()
-            deliver_webhooks_in_app(self.app)
-            for run_id in runs_to_restart(self.app):
-                self.dispatch(run_id)
+            maintain_once(self.app, self.dispatch)
 
 
 class InlineRunner:
@@ -175,9 +184,7 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
 
     def maintain() -> None:
         while not stop.wait(MAINTENANCE_SECONDS):
-            deliver_webhooks_in_app(app)
-            for run_id in runs_to_restart(app):
-                runner.dispatch(run_id)
+            maintain_once(app, runner.dispatch)
 
     thread = threading.Thread(target=maintain, name="hitl-maintenance", daemon=True)
     thread.start()
@@ -202,5 +209,10 @@ def init_jobs(app: Flask) -> None:
         if not redis_url:
             raise ValueError("LABELING_JOBS=rq needs LABELING_REDIS_URL")
         app.extensions["hitl_jobs"] = RQRunner(app, redis_url)
+    elif kind == "inline":
+        app.extensions["hitl_jobs"] = InlineRunner(app)
     else:
-        app.extensions["hitl_jobs"] = (ThreadRunner if kind == "thread" else InlineRunner)(app)
+        runner = app.extensions["hitl_jobs"] = ThreadRunner(app)
+        # Web processes (not CLI commands) keep the maintenance loop going from their first
+        # request, so a run whose process died is taken over even if nothing new is queued.
+        app.before_request(runner.ensure_maintenance)
