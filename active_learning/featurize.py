@@ -7,9 +7,6 @@ list of dicts of numeric fields).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer

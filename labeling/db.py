@@ -90,6 +90,14 @@ def _queue_writers_on_a_file_lock(engine: Engine, lock_path: str) -> None:
     event.listen(engine.pool, "close", lambda dbapi_conn, record: release(record.info))
 
 
+def insert_ignoring_conflicts(session: Session, table: Any, *, index_elements: list[str] | None = None) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's database (SQLite or PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: views render objects after committing without reloading them.
     return sessionmaker(bind=engine, expire_on_commit=False)

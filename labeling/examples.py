@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from labeling.db import insert_ignoring_conflicts
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
@@ -126,12 +126,6 @@ def _is_image_ref(value: str) -> bool:
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
-def _insert_ignoring_duplicates(session: Session):
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Example).on_conflict_do_nothing(index_elements=["project_id", "external_id"])
-
-
 def project_feature_dim(session: Session, project_id: int) -> int | None:
     raw = session.scalar(
         select(Example.features).where(Example.project_id == project_id, Example.features.is_not(None)).limit(1)
@@ -189,7 +183,8 @@ def import_examples(
             }
             for r, p, h, k in zip(chunk, priorities, rng.random(len(chunk)), rng.random(len(chunk)))
         ]
-        stmt = _insert_ignoring_duplicates(session).returning(Example.id, Example.external_id)
+        stmt = insert_ignoring_conflicts(session, Example, index_elements=["project_id", "external_id"]).returning(
+            Example.id, Example.external_id)
         inserted = dict((ext, eid) for eid, ext in session.execute(stmt, rows_to_insert).all())
         label_rows = [
             {

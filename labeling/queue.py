@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import case, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from labeling.db import insert_ignoring_conflicts
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import label_names
@@ -279,7 +279,7 @@ def submit_label(
     # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
     # concurrent correction) makes this insert a no-op rather than an error.
     values = {c: getattr(label, c) for c in _LABEL_COLUMNS}
-    label_id = session.execute(_insert_ignoring_conflicts(session, Label).values(**values).returning(Label.id)).scalar()
+    label_id = session.execute(insert_ignoring_conflicts(session, Label).values(**values).returning(Label.id)).scalar()
     if label_id is None:
         raise Conflict("this label was submitted twice at the same moment; reload and try again")
     label.id = label_id
@@ -291,11 +291,6 @@ def submit_label(
 
 _LABEL_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
                   "source", "idempotency_key", "warned_suggestion", "warned_confidence")
-
-
-def _insert_ignoring_conflicts(session: Session, table: Any):
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def _warning_of(label: Label) -> dict[str, Any] | None:
