@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-# BLAS thread pools thrash on small machines (see docs/operations.md).
+# BLAS thread pools thrash on small machines (see LABELING_THREADS in docs/configuration.md).
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 

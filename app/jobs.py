@@ -33,7 +33,8 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
     with app.app_context():
         try:
             execute_run(app.extensions["hitl_sessionmaker"], run_id, threads=app.config["THREADS"],
-                        public_url=app.config["PUBLIC_URL"], heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
+                        public_url=app.config["PUBLIC_URL"], heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"],
+                        mlflow_tracking_uri=app.config["MLFLOW_TRACKING_URI"])
         except Exception:  # execute_run records failures on the run row; never die silently
             log.exception("retrain run %s failed", run_id)
 
@@ -54,7 +55,8 @@ def runs_to_restart(app: Flask) -> list[int]:
 
     with app.extensions["hitl_sessionmaker"]() as session:
         return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
-                         heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
+                         heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"],
+                        mlflow_tracking_uri=app.config["MLFLOW_TRACKING_URI"])
 
 
 def maintain_once(app: Flask, dispatch) -> None:  # type: ignore[no-untyped-def]

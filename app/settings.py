@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a run silent for four beats is taken to be dead and is run again.", float),
     Setting("THREADS", 1, "Threads that numpy/scikit-learn may use in a retrain job. Keep 1 on "
             "small shared machines.", int),
+    Setting("MLFLOW_TRACKING_URI", "", "When set (and the `mlflow` extra is installed), each "
+            "finished retrain run is logged to this MLflow tracking server or store: params, "
+            "holdout metrics, the promotion decision and the model artifact."),
     Setting("METRICS_TOKEN", "", "When set, /metrics answers only requests with "
             "`Authorization: Bearer <this token>`; empty leaves it open (bind to a private address)."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),

@@ -149,10 +149,11 @@ def lost_runs(session: Session, *, now: datetime, queued_for: timedelta,
 
 def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
                 clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "",
-                heartbeat_seconds: float = HEARTBEAT_SECONDS) -> str | None:
+                heartbeat_seconds: float = HEARTBEAT_SECONDS, mlflow_tracking_uri: str = "") -> str | None:
     """Run a queued retrain run end to end; returns its final status, or None if not claimed.
 
-    Safe to call twice: only the caller that claims the run executes it.
+    Safe to call twice: only the caller that claims the run executes it. With an MLflow tracking
+    URI, the finished run is also logged there (after it is committed here).
     """
     with session_factory() as session:
         if not claim_run(session, run_id, now=clock(), heartbeat_seconds=heartbeat_seconds):
@@ -180,7 +181,20 @@ def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads:
         if result is None or "model_version" in result:
             _announce_model(session, run, result, public_url=public_url, now=clock())
         session.commit()
+    if mlflow_tracking_uri:
+        _track(session_factory, run_id, mlflow_tracking_uri)
     return status
+
+
+def _track(session_factory: Callable[[], Session], run_id: int, tracking_uri: str) -> None:
+    from labeling.tracking import track_run
+
+    with session_factory() as session:
+        mlflow_run_id = track_run(session, run_id, tracking_uri)
+        if mlflow_run_id is not None:
+            run = session.get(RetrainRun, run_id)
+            run.result = {**(run.result or {}), "mlflow_run_id": mlflow_run_id}
+            session.commit()
 
 
 def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | None, *, public_url: str,

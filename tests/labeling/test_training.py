@@ -133,3 +133,40 @@ def test_scoring_a_100k_pool_updates_every_unlabeled_priority(app, session):
     assert session.scalar(select(func.count()).where(~Example.needs_labels, Example.scored_by_version.is_not(None))) == 0
     top = session.scalars(select(Example.features).where(Example.needs_labels).order_by(Example.priority.desc()).limit(50)).all()
     assert np.mean([abs(np.frombuffer(f, dtype=np.float32)[0]) for f in top]) < 0.2  # near the boundary x0 = 0
+
+
+def test_each_run_is_logged_to_mlflow_when_a_tracking_uri_is_set(app, client, admin_token, make_project, tmp_path,
+                                                                   monkeypatch):
+    from mlflow import MlflowClient
+
+    from active_learning.models import load_model
+
+    monkeypatch.chdir(tmp_path)  # MLflow's local store keeps artifacts under the working folder
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    app.config["MLFLOW_TRACKING_URI"] = tracking_uri
+    project_id = make_project(labels=LABELS, examples=digits_rows(400, labeled=300),
+                              settings={"retrain_threshold": 300, "holdout_fraction": 0.2})
+    run = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(admin_token)).json["runs"][0]
+    mlflow_run_id = client.get(f"/api/v1/runs/{run['id']}", headers=auth(admin_token)).json["result"]["mlflow_run_id"]
+
+    mlflow = MlflowClient(tracking_uri)
+    tracked = mlflow.get_run(mlflow_run_id)
+    name = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["name"]
+    assert mlflow.get_experiment(tracked.info.experiment_id).name == f"hitl/{name}"
+    assert tracked.info.status == "FINISHED"
+    assert tracked.data.params["model_version"] == "1" and tracked.data.params["n_labels"] == "300"
+    assert tracked.data.params["project.retrain_threshold"] == "300"
+    assert 0.85 < tracked.data.metrics["accuracy"] <= 1.0
+    assert tracked.data.tags["hitl.promoted"] == "true"
+    artifact = mlflow.download_artifacts(mlflow_run_id, "model/model-v1.joblib", str(tmp_path / "download"))
+    stored = open(artifact, "rb").read()
+    assert load_model(stored, tracked.data.tags["hitl.artifact_sha256"])  # the very bytes the service serves
+
+
+def test_an_unreachable_tracking_server_does_not_fail_the_run(app, client, admin_token, make_project, caplog):
+    app.config["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9/"  # discard port: nothing answers
+    project_id = make_project(labels=LABELS, examples=digits_rows(200, labeled=100),
+                              settings={"retrain_threshold": 100})
+    run = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(admin_token)).json["runs"][0]
+    assert run["status"] == "succeeded" and run["model_version"] == 1
+    assert any("could not log retrain run" in r.getMessage() for r in caplog.records)
