@@ -55,8 +55,7 @@ def runs_to_restart(app: Flask) -> list[int]:
 
     with app.extensions["hitl_sessionmaker"]() as session:
         return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
-                         heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"],
-                        mlflow_tracking_uri=app.config["MLFLOW_TRACKING_URI"])
+                         heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
 
 def maintain_once(app: Flask, dispatch) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,10 @@
 
 Prints p50/p95/p99 of next and submit, labels per second in total, and how many examples got
 more labels than the overlap allows (must be 0). ``--kill`` SIGKILLs the server mid-run and checks
-that every label acknowledged with a 201 is in the database afterwards.
+that every label acknowledged with a 201 is in the database afterwards. ``--retrain`` serves the
+annotators idle, then again while a retrain run (train + re-score the whole pool, in the web
+process's job thread) is running, and prints both. ``--dashboard`` times the project dashboard
+page (logged in through the login form, like a browser) on the seeded project.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from http.client import HTTPConnection
 
 from sqlalchemy import create_engine, func, select
 
+import numpy as np
+
 from common import fresh_database, machine, percentiles, request, seed, served, today
 
 
 def annotator(host: str, port: int, project_id: int, token: str, seconds: float, out: mp.Queue) -> None:
     conn = HTTPConnection(host, port, timeout=30)
-    next_ms, submit_ms, acked = [], [], []
+    next_ms, submit_ms, acked, stamps = [], [], [], []
     end = time.perf_counter() + seconds
     n = 0
     try:
@@ -46,10 +51,11 @@ def annotator(host: str, port: int, project_id: int, token: str, seconds: float,
             acked.append(body["label"]["id"])
             next_ms.append((t1 - t0) * 1000)
             submit_ms.append((t2 - t1) * 1000)
+            stamps.append(time.time())
     except (OSError, RuntimeError) as exc:
-        out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "error": str(exc)})
+        out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "stamps": stamps, "error": str(exc)})
         return
-    out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "error": None})
+    out.put({"next": next_ms, "submit": submit_ms, "acked": acked, "stamps": stamps, "error": None})
 
 
 def drive(host: str, port: int, project_id: int, tokens: list[str], clients: int, seconds: float,
@@ -70,6 +76,7 @@ def drive(host: str, port: int, project_id: int, tokens: list[str], clients: int
         "next": [x for r in results for x in r["next"]],
         "submit": [x for r in results for x in r["submit"]],
         "acked": [x for r in results for x in r["acked"]],
+        "stamps": [x for r in results for x in r["stamps"]],
         "errors": [r["error"] for r in results if r["error"]],
         "elapsed": elapsed,
     }
@@ -99,6 +106,86 @@ def missing_acked(url: str, acked: list[int]) -> int:
     return len(set(acked) - found)
 
 
+def during(result: dict, begin: float, end: float) -> dict:
+    """The samples of ``result`` whose request finished between ``begin`` and ``end`` (epoch s)."""
+    keep = [begin <= t <= end for t in result["stamps"]]
+    return {key: [x for x, k in zip(result[key], keep) if k] for key in ("next", "submit")}
+
+
+def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: int, seconds: float, workers: int) -> None:
+    """Idle latency, then latency while a retrain run trains and re-scores the pool."""
+    import threading
+
+    with served(url, workers=workers) as (host, port, _):
+        idle = drive(host, port, project_id, tokens, clients, seconds)  # also gives the model labels to learn
+        print(f"{clients} annotator(s), idle: {len(idle['acked'])} labels in {idle['elapsed']:.1f} s")
+        print(f"  next   {percentiles(idle['next'])}")
+        print(f"  submit {percentiles(idle['submit'])}")
+        busy: dict = {}
+        driver = threading.Thread(target=lambda: busy.update(drive(host, port, project_id, tokens, clients, seconds * 3)))
+        driver.start()
+        time.sleep(1)
+        conn = HTTPConnection(host, port, timeout=30)
+        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/retrain", tokens[-1])
+        if status != 202:
+            raise RuntimeError(f"retrain answered {status}: {body}")
+        begin = time.time()
+        while True:
+            time.sleep(0.2)
+            _, run = request(conn, "GET", f"/api/v1/runs/{body['run_id']}", tokens[-1])
+            if run["status"] in ("succeeded", "failed"):
+                break
+        end = time.time()
+        driver.join()
+        window = during(busy, begin, end)
+        result = run.get("result") or {}
+        print(f"{clients} annotator(s), during a retrain run ({run['status']}, {end - begin:.1f} s, "
+              f"{result.get('n_labels')} labels, {result.get('rescored')} examples re-scored):")
+        print(f"  next   {percentiles(window['next'])}")
+        print(f"  submit {percentiles(window['submit'])}")
+        for key in ("next", "submit"):
+            if idle[key] and window[key]:
+                ratio = [np.percentile(window[key], q) / np.percentile(idle[key], q) for q in (50, 95, 99)]
+                print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
+
+
+def time_dashboard(url: str, project_id: int, workers: int, repeats: int = 20) -> None:
+    """Log in through the form like a browser, then time GET /projects/<id>/dashboard."""
+    import re
+
+    import requests
+
+    password = login_user(url)
+    with served(url, workers=workers) as (host, port, _):
+        web = requests.Session()
+        base = f"http://{host}:{port}"
+        form = web.get(f"{base}/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        web.post(f"{base}/login", data={"name": "benchreviewer", "password": password, "csrf_token": csrf},
+                 allow_redirects=False).raise_for_status()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            page = web.get(f"{base}/projects/{project_id}/dashboard")
+            times.append((time.perf_counter() - t0) * 1000)
+            if page.status_code != 200 or "Learning curve" not in page.text:
+                raise RuntimeError(f"dashboard answered {page.status_code}")
+        print(f"dashboard page: {percentiles(times)}")
+
+
+def login_user(url: str) -> str:
+    from labeling import users
+    from labeling.db import make_engine, make_sessionmaker, utcnow
+
+    password = "bench-password-123"
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        users.create_user(s, "benchreviewer", "reviewer", password=password, now=utcnow())
+        s.commit()
+    engine.dispose()
+    return password
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[10000])
@@ -107,6 +194,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kill", action="store_true", help="SIGKILL the server mid-run and check durability")
+    parser.add_argument("--retrain", action="store_true", help="latency idle and while a retrain run re-scores the pool")
+    parser.add_argument("--dashboard", action="store_true", help="time the dashboard page of the seeded project")
     args = parser.parse_args()
     print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}")
     for kind in args.db:
@@ -116,6 +205,13 @@ def main() -> None:
                 # Retraining is measured on its own (--retrain); here the queue is served idle.
                 project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000})
                 print(f"\n## {kind}, {n:,} examples (seeded in {time.perf_counter() - t0:.1f} s)")
+                if args.dashboard:
+                    time_dashboard(url, project_id, args.workers)
+                    continue
+                if args.retrain:
+                    for clients in args.clients:
+                        serve_during_retrain(url, project_id, tokens, clients, args.seconds, args.workers)
+                    continue
                 for clients in args.clients:
                     with served(url, workers=args.workers) as (host, port, server):
                         result = drive(host, port, project_id, tokens, clients, args.seconds,

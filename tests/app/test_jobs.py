@@ -1,0 +1,37 @@
+"""The maintenance pass of the job runners: runs nobody finished are dispatched again."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.jobs import maintain_once
+from labeling.db import utcnow
+from labeling.models import RetrainRun
+
+
+def test_a_dead_run_and_a_forgotten_queued_run_are_dispatched_again(app, make_project, session, caplog):
+    project_id = make_project(n=3)
+    long_ago = utcnow() - timedelta(hours=1)
+    dead = RetrainRun(project_id=project_id, trigger="manual", status="running", created_at=long_ago,
+                      started_at=long_ago, heartbeat_at=long_ago, attempts=1)
+    session.add(dead)
+    session.commit()
+    forgotten = RetrainRun(project_id=make_project(n=3), trigger="manual", status="queued", created_at=long_ago)
+    fresh = RetrainRun(project_id=make_project(n=3), trigger="manual", status="queued", created_at=utcnow())
+    session.add_all([forgotten, fresh])
+    session.commit()
+    dispatched = []
+
+    maintain_once(app, dispatched.append)
+
+    assert sorted(dispatched) == sorted([dead.id, forgotten.id])  # not the run queued a moment ago
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_failing_pass_is_logged_and_does_not_raise(app, caplog):
+    def broken_dispatch(run_id):
+        raise AssertionError("never reached: there is no run to dispatch")
+
+    app.extensions["hitl_sessionmaker"] = None  # the database is away
+    maintain_once(app, broken_dispatch)
+    assert any("maintenance pass failed" in r.getMessage() for r in caplog.records)
