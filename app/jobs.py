@@ -1,8 +1,10 @@
 """Job runners: where retrain runs and webhook deliveries execute. The database rows
 (``RetrainRun``, ``WebhookDelivery``) are the record of truth; a job only names a row.
 
-- ``ThreadRunner`` (the embedded default): threads in this process, plus a maintenance thread
-  that retries due webhooks and restarts runs whose process died.
+- ``ThreadRunner`` (the embedded default): a thread in this process starts each run in a child
+  process at low CPU priority (a CPU-bound job in a web process's own thread would hold the GIL
+  against the requests it serves), plus a maintenance thread that retries due webhooks and
+  restarts runs whose process died.
 - ``RQRunner`` (``LABELING_REDIS_URL``): RQ jobs on Redis, executed by ``hitl worker``, which
   also runs the maintenance loop.
 - ``InlineRunner``: at once, in the caller (scripts and deterministic tests).
@@ -14,6 +16,8 @@ executes once; deliveries likewise.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import uuid
 from datetime import timedelta
@@ -25,6 +29,7 @@ from labeling.db import utcnow
 log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 5.0
 LOST_DISPATCH_AFTER = timedelta(seconds=60)  # a queued run nobody claimed for this long is dispatched again
+JOB_NICENESS = 10  # retrain children yield the CPU to the web processes serving annotators
 
 
 def execute_run_in_app(app: Flask, run_id: int) -> None:
@@ -37,6 +42,25 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
                         mlflow_tracking_uri=app.config["MLFLOW_TRACKING_URI"])
         except Exception:  # execute_run records failures on the run row; never die silently
             log.exception("retrain run %s failed", run_id)
+
+
+def execute_run_in_child(app: Flask, run_id: int) -> int:
+    """Execute a run in a fresh child process (same settings, lower CPU priority); its exit code."""
+    from app.settings import SETTINGS
+
+    settings = {s.name: app.config[s.name] for s in SETTINGS}
+    child = multiprocessing.get_context("spawn").Process(
+        target=_child_main, args=(settings, app.instance_path, run_id), name=f"retrain-{run_id}", daemon=True)
+    child.start()
+    child.join()
+    return child.exitcode
+
+
+def _child_main(settings: dict, instance_path: str, run_id: int) -> None:
+    os.nice(JOB_NICENESS)
+    from app import create_app
+
+    execute_run_in_app(create_app({**settings, "JOBS": "inline"}, instance_path=instance_path), run_id)
 
 
 def deliver_webhooks_in_app(app: Flask) -> int:
@@ -85,7 +109,9 @@ class ThreadRunner:
     def _run(self, run_id: int) -> None:
         # One run at a time per process keeps a small machine responsive while it trains.
         with self._run_lock:
-            execute_run_in_app(self.app, run_id)
+            code = execute_run_in_child(self.app, run_id)
+        if code != 0:  # the run row says failed, or stays running until the maintenance loop retries it
+            log.error("retrain run %s: child process exited with %s", run_id, code)
         self.notify()  # its model.trained webhook
 
     def notify(self) -> None:

@@ -83,8 +83,20 @@ def _queue_writers_on_a_file_lock(engine: Engine, lock_path: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         conn.info["hitl_lock_fd"] = fd
 
-    for name in ("commit", "rollback"):
-        event.listen(engine, name, lambda conn: release(conn.info))
+    def finish(conn: Any, end: str) -> None:
+        # The "commit"/"rollback" events fire *before* SQLAlchemy ends the transaction. Ending it
+        # here first (SQLAlchemy's own COMMIT then finds none open) keeps the lock until SQLite
+        # has let go: released earlier, the next writer's BEGIN IMMEDIATE could meet the database
+        # still locked and sleep in SQLite's busy handler.
+        if "hitl_lock_fd" not in conn.info:
+            return
+        try:
+            getattr(conn.connection.dbapi_connection, end)()
+        finally:
+            release(conn.info)
+
+    event.listen(engine, "commit", lambda conn: finish(conn, "commit"))
+    event.listen(engine, "rollback", lambda conn: finish(conn, "rollback"))
     # A connection returned to the pool mid-transaction is reset (rolled back) without the events above.
     event.listen(engine.pool, "reset", lambda dbapi_conn, record, reset_state: release(record.info))
     event.listen(engine.pool, "close", lambda dbapi_conn, record: release(record.info))
@@ -101,3 +113,19 @@ def insert_ignoring_conflicts(session: Session, table: Any, *, index_elements: l
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: views render objects after committing without reloading them.
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def checkpoint_wal(session: Any) -> None:
+    """On SQLite, copy the write-ahead log into the database now (PASSIVE: blocks no one).
+
+    A bulk writer calls this after its chunks, so that it pays for the checkpoint; otherwise
+    the commit that crosses SQLite's auto-checkpoint size pays, often an annotator's submit.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        raw.close()

@@ -26,7 +26,7 @@ from active_learning.featurize import INPUT_KIND, resolve_featurizer
 from active_learning.label_errors import LabelIssues, find_label_issues
 from active_learning.models import dump_model, load_model, make_model
 from active_learning.strategies import cold_start_order, informativeness, rank_batch
-from labeling.db import utcnow
+from labeling.db import checkpoint_wal, utcnow
 from labeling.errors import Conflict, NotFound
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling.projects import label_names
@@ -36,6 +36,9 @@ from labeling.snapshots import create_snapshot, current_labels_query
 log = logging.getLogger(__name__)
 
 SCORE_CHUNK = 5000
+# Scores are written in short transactions: on SQLite a write holds the database's one write
+# lock, and an annotator's submit waits behind it (docs/benchmarks.md, "serving while retraining").
+WRITE_CHUNK = 500
 HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
@@ -381,8 +384,8 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
                  run_id: int | None = None, clock: Callable[[], datetime] = utcnow, random_state: int = 0) -> int:
     """Store priority, predicted label, confidence and model version on every unlabeled example.
 
-    Reads and writes in chunks of ``SCORE_CHUNK`` with a commit after each, so no lock is held
-    for long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's
+    Reads in chunks of ``SCORE_CHUNK`` and writes in chunks of ``WRITE_CHUNK`` with a commit
+    after each, so no lock is held for long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's
     ranked batch on a shortlist. Returns the number of examples scored.
     """
     strategy = project.settings.get("strategy", "margin")
@@ -404,11 +407,14 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)
-        _write_scores(session, [(float(s), str(p), float(c), version, r[0])
-                                for r, s, p, c in zip(rows, scores, predicted, confidence)])
+        scored = [(float(s), str(p), float(c), version, r[0]) for r, s, p, c in zip(rows, scores, predicted, confidence)]
+        for start in range(0, len(scored), WRITE_CHUNK):
+            _write_scores(session, scored[start:start + WRITE_CHUNK])
+            session.commit()
+        checkpoint_wal(session)
         if run_id is not None:
             _heartbeat(session, run_id, clock())
-        session.commit()
+            session.commit()
         if strategy == "batch":
             uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
             uncertain_scores.append(scores)
