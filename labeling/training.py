@@ -396,6 +396,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     # Read only what the featurizer needs: decoding every row's JSON costs as much as predicting.
     columns = (Example.id, Example.features, literal(None)) if kind == "vector" else (Example.id, literal(None), Example.data)
     while True:
+        session.connection(execution_options={"read_only": True})  # a read must not hold the write lock
         rows = session.execute(
             select(*columns)
             .where(Example.project_id == project.id, Example.needs_labels, Example.id > last_id)
