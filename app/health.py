@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from app.auth import public
@@ -14,9 +14,17 @@ bp = Blueprint("health", __name__)
 @bp.route("/healthz")
 @public
 def healthz():
-    """Answer 200 when the database answers."""
+    """200 when the database answers and, when one is configured (RQ), a job worker listens."""
+    body, healthy = {"status": "ok", "database": "ok"}, True
     try:
         get_session().execute(text("SELECT 1"))
     except Exception as exc:  # any failure of the database means unhealthy
-        return jsonify({"status": "unhealthy", "database": f"error: {type(exc).__name__}"}), 503
-    return jsonify({"status": "ok", "database": "ok"})
+        body["database"], healthy = f"error: {type(exc).__name__}", False
+    runner = current_app.extensions["hitl_jobs"]
+    problem = runner.health()
+    body["worker"] = problem or "ok"
+    if problem:
+        healthy = False
+    if not healthy:
+        body["status"] = "unhealthy"
+    return jsonify(body), 200 if healthy else 503

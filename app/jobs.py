@@ -124,6 +124,10 @@ class ThreadRunner:
             self._maintenance = threading.Thread(target=self._maintain, name="hitl-maintenance", daemon=True)
             self._maintenance.start()
 
+    def health(self) -> str | None:
+        """None when runs can execute; else what is wrong (for /healthz)."""
+        return None  # runs start in a child of this very process
+
     def _maintain(self) -> None:
         while True:
             self._wake.wait(MAINTENANCE_SECONDS)
@@ -142,6 +146,9 @@ class InlineRunner:
     def notify(self) -> None:
         deliver_webhooks_in_app(self.app)
 
+    def health(self) -> str | None:
+        return None
+
 
 class RQRunner:
     QUEUE = "hitl"
@@ -153,6 +160,17 @@ class RQRunner:
         self.app = app
         self.redis = Redis.from_url(redis_url)
         self.queue = Queue(self.QUEUE, connection=self.redis)
+
+    def health(self) -> str | None:
+        """Redis answers and at least one ``hitl worker`` listens on the queue."""
+        from rq import Worker
+
+        try:
+            self.redis.ping()
+            workers = Worker.count(queue=self.queue)
+        except Exception as exc:  # Redis away: nobody will execute runs
+            return f"error: Redis: {type(exc).__name__}"
+        return None if workers else f"error: no worker listens on the RQ queue {self.QUEUE!r} (start `hitl worker`)"
 
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
         from rq import Retry

@@ -116,3 +116,24 @@ def test_a_worker_killed_mid_run_leaves_nothing_corrupt_and_the_run_completes(ap
         unscored = s.scalar(select(func.count()).where(
             Example.needs_labels, Example.scored_by_version != champion.version))
         assert unscored == 0
+
+
+def test_healthz_reports_the_rq_worker(app_factory, db_url, redis_url, tmp_path):
+    client = app_factory(JOBS="rq", REDIS_URL=redis_url).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and "no worker listens" in response.json["worker"]
+    assert response.json["database"] == "ok"
+    env = {**os.environ, "LABELING_DATABASE_URL": db_url, "LABELING_REDIS_URL": redis_url,
+           "LABELING_INSTANCE_PATH": str(tmp_path / "instance"), "LABELING_SECRET_KEY": "t"}
+    worker = start_worker(env)
+    try:
+        wait_for(lambda: client.get("/healthz").status_code == 200, 60, "the worker to register")
+        assert client.get("/healthz").json == {"status": "ok", "database": "ok", "worker": "ok"}
+    finally:
+        kill_worker(worker)
+
+
+def test_healthz_fails_when_redis_is_unreachable(app_factory):
+    client = app_factory(JOBS="rq", REDIS_URL="redis://127.0.0.1:9/0").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["worker"] == "error: Redis: ConnectionError"
