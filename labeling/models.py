@@ -137,6 +137,14 @@ class Example(Base):
             sqlite_where=text("needs_labels = 1"),
             postgresql_where=text("needs_labels"),
         ),
+        # The dashboard's "labeled" count reads only labeled rows (the query says "n_labels > 0"
+        # literally, for SQLite's partial-index matching).
+        Index(
+            "ix_examples_labeled",
+            "project_id",
+            sqlite_where=text("n_labels > 0"),
+            postgresql_where=text("n_labels > 0"),
+        ),
         # Finding a user's live lease: only leased rows are in it, so it stays tiny.
         Index(
             "ix_examples_lease_user",
@@ -162,6 +170,9 @@ class Example(Base):
     n_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     needs_labels: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     in_holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Served by a random pick (``random_share``), not by the model: what the learning curve's
+    # random-sampling baseline is trained on.
+    random_pick: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     lease_id: Mapped[int | None] = mapped_column(BigInteger)
     lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from labeling.errors import InvalidInput, NotFound, Problem
@@ -207,7 +207,7 @@ def project_counts(session: Session, project_id: int) -> dict[str, int]:
     """Counts for the project page and API; each is one indexed query."""
     examples = session.scalar(select(func.count()).where(Example.project_id == project_id)) or 0
     labeled = session.scalar(
-        select(func.count()).where(Example.project_id == project_id, Example.n_labels > 0)
+        select(func.count()).where(Example.project_id == project_id, Example.n_labels > literal_column("0"))
     ) or 0
     labels = session.scalar(
         select(func.count()).where(Label.project_id == project_id, Label.value.is_not(None))

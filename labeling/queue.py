@@ -116,7 +116,8 @@ def lease_next(
             update(Example)
             .where(Example.id == candidate, Example.needs_labels, _free(now))
             .values(lease_id=lease_id, lease_user_id=user.id, lease_expires_at=expires,
-                    in_holdout=case((Example.n_labels == 0, holdout_pick and at_random), else_=Example.in_holdout))
+                    in_holdout=case((Example.n_labels == 0, holdout_pick and at_random), else_=Example.in_holdout),
+                    random_pick=case((Example.n_labels == 0, at_random and not holdout_pick), else_=Example.random_pick))
             .returning(Example.external_id, Example.data, Example.priority, Example.scored_by_version)
             .execution_options(synchronize_session=False)
         ).first()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from labeling.models import Example, Label, ModelVersion, User
+from labeling.models import Label, ModelVersion, Project, User
 from labeling.snapshots import current_labels_query
 
 UNSURE_BELOW = 0.6
@@ -35,14 +35,17 @@ def labels_per_day(session, project_id: int, *, now: datetime, days: int = 14) -
 
 
 def learning_curve(session, project_id: int) -> list[dict[str, Any]]:
-    """Holdout accuracy and macro-F1 of each model version against the labels it was trained on."""
+    """Holdout accuracy and macro-F1 of each model version against the labels it was trained on,
+    with the random-sampling baseline of the same run (``random_*``) where random picks allowed one."""
     points = []
     for version, n_labels, metrics, status in session.execute(
         select(ModelVersion.version, ModelVersion.n_labels, ModelVersion.metrics, ModelVersion.status)
         .where(ModelVersion.project_id == project_id).order_by(ModelVersion.version)):
         if "accuracy" in metrics:
+            baseline = metrics.get("random_baseline") or {}
             points.append({"version": version, "n_labels": n_labels, "accuracy": metrics["accuracy"],
-                           "macro_f1": metrics["macro_f1"], "status": status})
+                           "macro_f1": metrics["macro_f1"], "status": status,
+                           "random_n_labels": baseline.get("n_labels"), "random_accuracy": baseline.get("accuracy")})
     return points
 
 
@@ -63,14 +66,13 @@ def gain_of_next(points: list[dict[str, Any]], *, labels: int = 100, window: int
 
 
 def unsure_share(session, project_id: int) -> float | None:
-    """Share of the unlabeled pool the champion predicts with confidence below ``UNSURE_BELOW``."""
-    total = session.scalar(select(func.count()).where(Example.project_id == project_id, Example.needs_labels,
-                                                      Example.confidence.is_not(None)))
-    if not total:
+    """Share of the unlabeled pool the champion predicted with confidence below ``UNSURE_BELOW``
+    when it last scored the pool (the retrain job counts it; a view never scans the pool)."""
+    metrics = session.scalar(select(ModelVersion.metrics).join(Project, Project.champion_id == ModelVersion.id)
+                             .where(Project.id == project_id))
+    if not metrics or not metrics.get("pool_scored"):
         return None
-    unsure = session.scalar(select(func.count()).where(Example.project_id == project_id, Example.needs_labels,
-                                                       Example.confidence < UNSURE_BELOW))
-    return unsure / total
+    return metrics["pool_unsure"] / metrics["pool_scored"]
 
 
 def throughput(session, project_id: int, *, now: datetime, hours: int = 24) -> list[dict[str, Any]]:

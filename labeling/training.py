@@ -32,6 +32,7 @@ from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, S
 from labeling.projects import label_names
 from labeling.runs import iso
 from labeling.snapshots import create_snapshot, current_labels_query
+from labeling.stats import UNSURE_BELOW
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class TrainingSet:
     labels: list[str]  # gold: the majority of the current labels
     holdout: np.ndarray  # bool mask
     current: list[list[tuple[int, str]]]  # (label id, value) of each current label, per example
+    random_pick: np.ndarray  # bool mask: served by a random pick, not chosen by the model
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -99,16 +101,18 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
         votes[example_id].append(value)
         current[example_id].append((label_id, value))
     ids = sorted(votes)
-    rows: dict[int, tuple[dict[str, Any], bytes | None, bool]] = {}
+    rows: dict[int, tuple[dict[str, Any], bytes | None, bool, bool]] = {}
     for start in range(0, len(ids), SCORE_CHUNK):
         part = ids[start:start + SCORE_CHUNK]
-        for eid, data, raw, holdout in session.execute(
-            select(Example.id, Example.data, Example.features, Example.in_holdout).where(Example.id.in_(part))
+        for eid, data, raw, holdout, random_pick in session.execute(
+            select(Example.id, Example.data, Example.features, Example.in_holdout, Example.random_pick)
+            .where(Example.id.in_(part))
         ):
-            rows[eid] = (data, raw, holdout)
+            rows[eid] = (data, raw, holdout, random_pick)
     inputs = model_inputs(kind, [(rows[i][0], rows[i][1]) for i in ids])
     labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
-    return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool), [current[i] for i in ids])
+    return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool), [current[i] for i in ids],
+                       np.array([rows[i][3] for i in ids], dtype=bool))
 
 
 def _subset(inputs: Any, mask: np.ndarray) -> Any:
@@ -278,6 +282,7 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
                 log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         promoted, reason = _decide(champion is not None, bool(y_hold), cand_metrics, champ_metrics, metric)
+        baseline = random_baseline(featurizer, data, X_hold, y_hold, names, random_state=random_state)
         artifact, digest = dump_model({"serve": serving, "evaluate": candidate})
         issues = find_label_issues(lambda: make_model(featurizer, random_state=random_state, C=DETECTION_C),
                                    data.inputs, data.labels, filter_by=DETECTION_FILTER, random_state=random_state)
@@ -287,7 +292,8 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             project_id=project.id, version=version, status="champion" if promoted else "rejected",
             trained_at=clock(), n_labels=len(data.labels), snapshot_id=snapshot.id, run_id=run_id,
             metrics={**cand_metrics, "featurizer": featurizer, "n_train": int(train.sum()),
-                     "champion": champ_metrics or None, "decision": reason, "metric": metric},
+                     "champion": champ_metrics or None, "decision": reason, "metric": metric,
+                     "random_baseline": baseline},
             artifact=artifact, artifact_sha256=digest,
         )
         session.add(model)
@@ -313,6 +319,20 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                 "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
                 "snapshot": snapshot.number, "new_flags": new_flags,
                 **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
+
+
+def random_baseline(featurizer: str, data: TrainingSet, X_hold: Any, y_hold: list[str], names: list[str], *,
+                    random_state: int) -> dict[str, Any] | None:
+    """The learning curve's random-sampling expectation: the same model trained only on the labels
+    that random picks chose, scored on the same holdout. ``n_labels`` counts the holdout too, like
+    the model versions' own points. None until random picks cover two classes."""
+    mask = data.random_pick & ~data.holdout
+    y = [l for l, keep in zip(data.labels, mask) if keep]
+    if not y_hold or len(set(y)) < 2:
+        return None
+    model = make_model(featurizer, random_state=random_state).fit(_subset(data.inputs, mask), y)
+    scores = evaluate(model, X_hold, y_hold, labels=names)
+    return {"n_labels": len(y) + len(y_hold), "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
 
 def record_flags(session: Session, project: Project, data: TrainingSet, issues: LabelIssues, *,
@@ -390,7 +410,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     """
     strategy = project.settings.get("strategy", "margin")
     rng = np.random.default_rng(random_state)
-    last_id, total = 0, 0
+    last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
     uncertain_scores: list[np.ndarray] = []
     # Read only what the featurizer needs: decoding every row's JSON costs as much as predicting.
@@ -420,10 +440,17 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
             uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
             uncertain_scores.append(scores)
         total += len(rows)
+        unsure += int((np.asarray(confidence) < UNSURE_BELOW).sum())
         last_id = rows[-1][0]
     if strategy == "batch" and total:
         _rank_batch_top(session, project, model, kind, np.concatenate(uncertain_ids),
                         np.concatenate(uncertain_scores), X_labeled)
+        session.commit()
+    # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
+    scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
+                                                          ModelVersion.version == version))
+    if scored_by is not None:
+        scored_by.metrics = {**scored_by.metrics, "pool_scored": total, "pool_unsure": unsure}
         session.commit()
     return total
 

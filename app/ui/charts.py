@@ -17,11 +17,13 @@ def bar_chart(items: Sequence[tuple[str, int]]) -> dict[str, Any]:
     return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "bars": bars, "top": top}
 
 
-def line_chart(points: Sequence[dict[str, Any]], series: Sequence[tuple[str, str]], *, x: str) -> dict[str, Any]:
-    """Geometry for lines of ``series`` (key, name) over ``x``; y is in [0, 1]."""
-    if not points:
+def line_chart(points: Sequence[dict[str, Any]], series: Sequence[tuple[str, ...]], *, x: str) -> dict[str, Any]:
+    """Geometry for lines of ``series`` over ``x``; y is in [0, 1]. A series is ``(key, name)``, or
+    ``(key, name, x_key)`` when its points sit at other x values (a baseline)."""
+    placed = [(key, name, rest[0] if rest else x) for key, name, *rest in series]
+    xs = [p[xk] for _, _, xk in placed for p in points if p.get(xk) is not None]
+    if not xs:
         return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "lines": [], "xticks": []}
-    xs = [p[x] for p in points]
     lo, hi = min(xs), max(xs)
     span = (hi - lo) or 1
 
@@ -32,10 +34,10 @@ def line_chart(points: Sequence[dict[str, Any]], series: Sequence[tuple[str, str
         return HEIGHT - PAD - (HEIGHT - 2 * PAD) * value
 
     lines = []
-    for index, (key, name) in enumerate(series):
-        dots = [{"x": round(px(p[x]), 1), "y": round(py(p[key]), 1), "value": p[key], "at": p[x]} for p in points
-                if p.get(key) is not None]
-        lines.append({"name": name, "key": key, "dots": dots, "dash": "" if index == 0 else "6 4",
+    for index, (key, name, xk) in enumerate(placed):
+        dots = [{"x": round(px(p[xk]), 1), "y": round(py(p[key]), 1), "value": p[key], "at": p[xk]}
+                for p in sorted(points, key=lambda p: p.get(xk) or 0) if p.get(key) is not None and p.get(xk) is not None]
+        lines.append({"name": name, "key": key, "dots": dots, "dash": ("", "6 4", "2 3")[min(index, 2)],
                       "path": " ".join(f"{'M' if i == 0 else 'L'}{d['x']},{d['y']}" for i, d in enumerate(dots))})
     return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "lines": lines,
-            "xticks": [{"x": round(px(v), 1), "label": v} for v in sorted(set(xs))]}
+            "xticks": [{"x": round(px(v), 1), "label": v} for v in sorted(set(p[x] for p in points))]}

@@ -170,3 +170,35 @@ def test_an_unreachable_tracking_server_does_not_fail_the_run(app, client, admin
     run = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(admin_token)).json["runs"][0]
     assert run["status"] == "succeeded" and run["model_version"] == 1
     assert any("could not log retrain run" in r.getMessage() for r in caplog.records)
+
+
+def test_random_picks_give_the_learning_curve_a_random_sampling_baseline(client, admin_token, make_project, make_user,
+                                                                          session):
+    from labeling import stats
+
+    project_id = make_project(labels=LABELS, examples=digits_rows(500, labeled=100),
+                              settings={"retrain_threshold": 100000, "holdout_fraction": 0.2, "random_share": 1.0})
+    _, token = make_user("ann")
+    target = load_digits().target
+    for _ in range(80):  # with a champion and random_share 1, every pick is random (or a holdout pick)
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        assert lease["why"]["strategy"] in ("random", "holdout")
+        client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                    json={"example_id": lease["example"]["id"], "label": str(target[int(lease["example"]["external_id"][1:])])})
+    run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth(admin_token)).json["status"] == "succeeded"
+
+    session.rollback()
+    labeled = (Example.project_id == project_id) & (Example.n_labels > 0)
+    random_train = session.scalar(select(func.count()).where(labeled, Example.random_pick, ~Example.in_holdout))
+    holdout = session.scalar(select(func.count()).where(labeled, Example.in_holdout))
+    assert 40 <= random_train <= 80 and not session.scalar(select(func.count()).where(labeled, Example.random_pick,
+                                                                                        Example.in_holdout))
+    curve = stats.learning_curve(session, project_id)
+    assert curve[0]["random_accuracy"] is None  # v1 was trained on imported labels only: no random picks yet
+    assert curve[-1]["random_n_labels"] == random_train + holdout
+    assert 0.3 < curve[-1]["random_accuracy"] <= 1.0
+
+    pool = (Example.project_id == project_id) & Example.needs_labels
+    unsure = session.scalar(select(func.count()).where(pool, Example.confidence < stats.UNSURE_BELOW))
+    assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(pool))

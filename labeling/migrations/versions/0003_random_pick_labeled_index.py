@@ -1,0 +1,29 @@
+"""examples.random_pick (the random-sampling baseline) and a partial index of labeled examples
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("random_pick", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        batch_op.create_index(
+            "ix_examples_labeled", ["project_id"], unique=False,
+            sqlite_where=sa.text("n_labels > 0"), postgresql_where=sa.text("n_labels > 0"),
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.drop_index("ix_examples_labeled")
+        batch_op.drop_column("random_pick")
