@@ -101,6 +101,7 @@ def seed(url: str, *, n: int, n_users: int = 8, dim: int = 0, labels=("pos", "ne
                  "created_at": now}
                 for i in range(size)
             ])
+        conn.execute(text("UPDATE projects SET n_examples = :n WHERE id = :p"), {"n": n, "p": project_id})
     engine.dispose()
     return project_id, tokens
 

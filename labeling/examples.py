@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from labeling.db import insert_ignoring_conflicts
@@ -20,6 +20,8 @@ from labeling.projects import label_names
 from labeling.validation import is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
+# Columns a gold export adds; accepted and ignored, so an export imports straight back.
+EXPORT_ONLY_FIELDS = ("n_annotations", "agreement", "flag_status")
 MAX_TEXT = 1_000_000  # characters
 MAX_IMAGE = 5_000_000  # characters of a URL or data: URI
 MAX_FEATURES = 100_000
@@ -63,6 +65,8 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
     def bad(field: str, message: str) -> None:
         problems.append(Problem(message, field=field, line=line))
 
+    for key in [k for k in record if k in EXPORT_ONLY_FIELDS]:
+        del record[key]
     for key in record:
         if key not in ROW_FIELDS:
             bad(key, f"unknown field; valid ones are {', '.join(ROW_FIELDS)}")
@@ -227,7 +231,15 @@ def import_examples(
             f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems
         )
     flush()
+    count_new_examples(session, project.id, counts["imported"])
     return ImportResult(counts["imported"], counts["valid"] - counts["imported"], counts["labels"])
+
+
+def count_new_examples(session: Session, project_id: int, n: int) -> None:
+    """Keep ``Project.n_examples`` in step, in the transaction that inserted the examples."""
+    if n:
+        session.execute(update(Project).where(Project.id == project_id).values(n_examples=Project.n_examples + n)
+                        .execution_options(synchronize_session=False))
 
 
 def get_example(session: Session, example_id: int) -> Example:

@@ -109,6 +109,9 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
     # Highest label id already counted towards a retrain request (threshold is ">=" on the rest).
     retrain_label_mark: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Examples in the project, kept by every insert (import, predict's enqueue) in its own
+    # transaction: counting a million rows on every dashboard view is too slow.
+    n_examples: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     champion_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
     )

@@ -205,7 +205,7 @@ def label_names(project: Project) -> list[str]:
 
 def project_counts(session: Session, project_id: int) -> dict[str, int]:
     """Counts for the project page and API; each is one indexed query."""
-    examples = session.scalar(select(func.count()).where(Example.project_id == project_id)) or 0
+    examples = session.scalar(select(Project.n_examples).where(Project.id == project_id)) or 0
     labeled = session.scalar(
         select(func.count()).where(Example.project_id == project_id, Example.n_labels > literal_column("0"))
     ) or 0

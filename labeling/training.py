@@ -28,6 +28,7 @@ from active_learning.models import dump_model, load_model, make_model
 from active_learning.strategies import cold_start_order, informativeness, rank_batch
 from labeling.db import checkpoint_wal, utcnow
 from labeling.errors import Conflict, NotFound
+from labeling.examples import count_new_examples
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling.projects import label_names
 from labeling.runs import iso
@@ -607,6 +608,7 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
             ))
             enqueued += 1
         session.flush()
+        count_new_examples(session, project.id, enqueued)
     return {
         "model_version": version.version,
         "predictions": [

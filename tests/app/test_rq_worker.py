@@ -86,16 +86,22 @@ def test_a_worker_killed_mid_run_leaves_nothing_corrupt_and_the_run_completes(ap
         with maker() as s:
             return s.scalar(select(RetrainRun.status).where(RetrainRun.id == run_id))
 
+    def scored_by(version):
+        with maker() as s:
+            return s.scalar(select(func.count()).where(Example.scored_by_version == version))
+
     first = start_worker(env)
     try:
         run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(token)).json["run_id"]
         wait_for(lambda: run_status(run_id) == "running", 60, "the run to start")
-        time.sleep(1.0)  # well inside training or re-scoring
+        # Kill it mid-way through re-scoring: the new champion is stored, the pool half scored.
+        wait_for(lambda: scored_by(1) > 0, 60, "re-scoring to begin")
         kill_worker(first)
     finally:
         if first.poll() is None:
             kill_worker(first)
     assert run_status(run_id) == "running"  # left behind by the dead worker
+    assert 0 < scored_by(1) < 38_000
     with maker() as s:  # whatever was written is whole: every stored model loads
         for model in s.scalars(select(ModelVersion)):
             load_model(model.artifact, model.artifact_sha256)

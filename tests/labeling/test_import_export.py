@@ -3,6 +3,8 @@
 import io
 import json
 
+from sqlalchemy import func, select
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -91,3 +93,75 @@ def test_export_formats_and_snapshots(client, admin_token, make_user, make_proje
     bad = client.get(base + "?format=xml", headers=auth(admin_token))
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "format"
     assert client.get(base + "?snapshot=9", headers=auth(admin_token)).status_code == 404
+
+
+def test_the_kept_example_count_follows_imports_and_predict_enqueues(client, admin_token, make_project, session):
+    from labeling.models import Example, Project
+
+    project_id = make_project(labels=("a", "b"), examples=[
+        {"external_id": str(i), "features": [float(i % 2), float(i)], "label": "ab"[i % 2] if i < 20 else None}
+        for i in range(50)])
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                json={"examples": [{"external_id": "1", "features": [1.0, 1.0]}, {"external_id": "new", "features": [0.0, 2.0]}]})
+    response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token), json={
+        "examples": [{"external_id": f"p{i}", "features": [0.5, float(i)]} for i in range(5)], "enqueue_uncertain": True,
+        "uncertain_below": 1.0})
+    assert response.status_code == 200, response.json
+    session.rollback()
+    actual = session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id))
+    assert actual == 56  # 50 + "new" + 5 enqueued ("1" was a duplicate)
+    assert session.get(Project, project_id).n_examples == actual
+    assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == actual
+
+
+def _export(client, token, project_id, query):
+    response = client.get(f"/api/v1/projects/{project_id}/export?{query}", headers=auth(token))
+    assert response.status_code == 200, response.data[:300]
+    return response.data
+
+
+def _gold(jsonl: bytes) -> dict:
+    return {r["external_id"]: (r.get("text"), r.get("features"), r.get("meta"), r["label"])
+            for r in map(json.loads, jsonl.decode().splitlines())}
+
+
+def test_round_trip_and_snapshots_through_export_and_reimport(client, admin_token, make_user, make_project, tmp_path):
+    import datasets
+
+    source = [{"external_id": f"t{i}", "text": f"text «{i}»\nsecond line", "meta": {"i": i},
+               **({"label": "pos"} if i >= 6 else {})} for i in range(9)]
+    project_id = make_project(n=0, examples=source)
+    _, token = make_user("ann")
+
+    def label(n):
+        for _ in range(n):
+            lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+            client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                        json={"example_id": lease["example"]["id"], "label": "neg"})
+
+    label(2)
+    snapshot = client.post(f"/api/v1/projects/{project_id}/snapshots", headers=auth(admin_token)).json["snapshot"]
+    live_before = _gold(_export(client, admin_token, project_id, "format=jsonl"))
+    frozen_before = _export(client, admin_token, project_id, f"format=jsonl&snapshot={snapshot}")
+    label(2)
+    live_after = _gold(_export(client, admin_token, project_id, "format=jsonl"))
+    assert _export(client, admin_token, project_id, f"format=jsonl&snapshot={snapshot}") == frozen_before
+    assert len(live_before) == 5 and all(live_after[k] == v for k, v in live_before.items())
+    new = set(live_after) - set(live_before)
+    assert len(new) == 2 and all(live_after[k][3] == "neg" for k in new)  # only the new labels differ
+
+    # Re-import the whole export into a new project: the same examples with the same labels.
+    exported = _export(client, admin_token, project_id, "format=jsonl&include_unlabeled=true")
+    copy_id = make_project(n=0, examples=[json.loads(line) for line in exported.decode().splitlines()])
+    everything = _gold(exported)
+    assert len(everything) == 9 and sum(v[3] is not None for v in everything.values()) == 7
+    assert _gold(_export(client, admin_token, copy_id, "format=jsonl&include_unlabeled=true")) == everything
+
+    # Hugging Face datasets reads both file formats straight back.
+    (tmp_path / "gold.jsonl").write_bytes(exported)
+    (tmp_path / "gold.parquet").write_bytes(_export(client, admin_token, project_id, "format=parquet&include_unlabeled=true"))
+    for kind, name in (("json", "gold.jsonl"), ("parquet", "gold.parquet")):
+        table = datasets.load_dataset(kind, data_files=str(tmp_path / name), split="train",
+                                      cache_dir=str(tmp_path / f"hf-{kind}"))
+        assert {r["external_id"]: r["label"] for r in table} == {k: v[3] for k, v in everything.items()}
+        assert {r["external_id"]: r["text"] for r in table} == {k: v[0] for k, v in everything.items()}

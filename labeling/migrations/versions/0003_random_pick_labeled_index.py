@@ -1,4 +1,5 @@
-"""examples.random_pick (the random-sampling baseline) and a partial index of labeled examples
+"""examples.random_pick (the random-sampling baseline), a partial index of labeled examples,
+and projects.n_examples (a maintained count)
 
 Revision ID: 0003
 Revises: 0002
@@ -23,7 +24,14 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("n_examples", sa.BigInteger(), server_default="0", nullable=False))
+    op.execute("UPDATE projects SET n_examples = (SELECT count(*) FROM examples WHERE examples.project_id = projects.id)")
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.drop_column("n_examples")
     with op.batch_alter_table("examples", schema=None) as batch_op:
         batch_op.drop_index("ix_examples_labeled")
         batch_op.drop_column("random_pick")
