@@ -182,8 +182,10 @@ def projects_list() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), help="Default: from the file name.")
 @click.option("--source", default="import", show_default=True, help="Name recorded on labels in the file.")
+@click.option("--update-duplicates", is_flag=True,
+              help="Replace the text/image/features/meta of examples whose external id exists (default: skip them).")
 @domain_errors
-def import_command(project: str, file: Path, fmt: str | None, source: str) -> None:
+def import_command(project: str, file: Path, fmt: str | None, source: str, update_duplicates: bool) -> None:
     """Import examples (and any labels) from a JSONL, CSV or Parquet file; all or nothing."""
     from labeling.examples import import_examples
     from labeling.formats import format_for_filename, read_rows
@@ -206,7 +208,7 @@ def import_command(project: str, file: Path, fmt: str | None, source: str) -> No
 
             try:
                 result = import_examples(session, proj, read_rows(stream, fmt), source=source, now=utcnow(),
-                                         on_progress=progress)
+                                         on_progress=progress, update_duplicates=update_duplicates)
             except InvalidInput:
                 session.rollback()
                 raise
@@ -216,7 +218,8 @@ def import_command(project: str, file: Path, fmt: str | None, source: str) -> No
         session.commit()
     finally:
         session.close()
-    click.echo(f"imported {result.imported} examples ({result.duplicates} duplicates skipped, {result.labels} labels)")
+    dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
+    click.echo(f"imported {result.imported} examples ({dealt}, {result.labels} labels)")
     _run_now(run_id)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from labeling.db import insert_ignoring_conflicts
@@ -34,6 +34,7 @@ class ImportResult:
     imported: int
     duplicates: int
     labels: int
+    updated: int = 0  # duplicates whose content was replaced (``update_duplicates``)
 
 
 def json_rows(examples: Any) -> Iterator[RawRow]:
@@ -146,8 +147,13 @@ def import_examples(
     now: datetime,
     random_state: int | np.random.Generator | None = None,
     on_progress: Any = None,
+    update_duplicates: bool = False,
 ) -> ImportResult:
     """Validate and insert ``rows``; on any problem insert nothing and raise.
+
+    A row whose external id the project already has is a duplicate: skipped, or with
+    ``update_duplicates`` its text, image, features and meta replace the stored ones (its label,
+    if any, is not imported: labels are events, added through labeling or review).
 
     Rows are inserted in chunks while reading, so memory stays flat; the caller's transaction
     makes the whole import one unit (rolled back on error).
@@ -165,7 +171,7 @@ def import_examples(
     problems: list[Problem] = []
     total_problems = 0
     chunk: list[dict[str, Any]] = []
-    counts = {"valid": 0, "imported": 0, "labels": 0}
+    counts = {"valid": 0, "imported": 0, "labels": 0, "updated": 0}
 
     def flush() -> None:
         if not chunk:
@@ -190,6 +196,8 @@ def import_examples(
         stmt = insert_ignoring_conflicts(session, Example, index_elements=["project_id", "external_id"]).returning(
             Example.id, Example.external_id)
         inserted = dict((ext, eid) for eid, ext in session.execute(stmt, rows_to_insert).all())
+        if update_duplicates:
+            counts["updated"] += _update_existing(session, project.id, [r for r in chunk if r["external_id"] not in inserted])
         label_rows = [
             {
                 "project_id": project.id,
@@ -232,7 +240,20 @@ def import_examples(
         )
     flush()
     count_new_examples(session, project.id, counts["imported"])
-    return ImportResult(counts["imported"], counts["valid"] - counts["imported"], counts["labels"])
+    return ImportResult(counts["imported"], counts["valid"] - counts["imported"], counts["labels"], counts["updated"])
+
+
+def _update_existing(session: Session, project_id: int, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    table = Example.__table__
+    session.execute(
+        table.update()
+        .where(table.c.project_id == project_id, table.c.external_id == bindparam("b_external_id"))
+        .values(data=bindparam("b_data"), features=bindparam("b_features")),
+        [{"b_external_id": r["external_id"], "b_data": r["data"], "b_features": r["features"]} for r in rows],
+    )
+    return len(rows)
 
 
 def count_new_examples(session: Session, project_id: int, n: int) -> None:

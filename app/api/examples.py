@@ -37,14 +37,19 @@ def import_project_examples(project_id: int):
             raise InvalidInput.one("the file must end in .jsonl, .csv or .parquet (or pass format)", field="file")
         rows = read_rows(upload.stream, fmt)
         source = request.form.get("source") or "import"
+        on_duplicate = request.form.get("on_duplicate", "skip")
     else:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or "examples" not in body:
             raise InvalidInput.one('send {"examples": [...]} as JSON, or a multipart file', field="examples")
         rows = json_rows(body["examples"])
         source = body.get("source") if isinstance(body.get("source"), str) else "import"
+        on_duplicate = body.get("on_duplicate", "skip")
+    if on_duplicate not in ("skip", "update"):
+        raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
     try:
-        result = import_examples(db, project, rows, source=source[:80], now=utcnow())
+        result = import_examples(db, project, rows, source=source[:80], now=utcnow(),
+                                 update_duplicates=on_duplicate == "update")
     except InvalidInput:
         db.rollback()
         raise
@@ -52,7 +57,8 @@ def import_project_examples(project_id: int):
                                   public_url=current_app.config["PUBLIC_URL"])
     db.commit()
     jobs.queued(run_id)
-    return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels}), 201
+    return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels,
+                    "updated": result.updated}), 201
 
 
 @bp.get("/examples/<int:example_id>")

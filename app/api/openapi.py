@@ -82,7 +82,8 @@ def document() -> dict[str, Any]:
             "features": {"type": "array", "items": {"type": "number"}}, "meta": {"type": "object"},
             "label": {"type": "string"}}},
         "ImportResult": {"type": "object", "required": ["imported", "duplicates"], "properties": {
-            "imported": {"type": "integer"}, "duplicates": {"type": "integer"}, "labels": {"type": "integer"}}},
+            "imported": {"type": "integer"}, "duplicates": {"type": "integer"}, "labels": {"type": "integer"},
+            "updated": {"type": "integer", "description": "duplicates whose content was replaced (on_duplicate=update)"}}},
         "Next": {"type": "object", "required": ["example", "lease", "why"], "properties": {
             "example": {"type": "object", "required": ["id", "external_id", "data"]},
             "lease": {"type": "object", "required": ["id", "expires_at"]},
@@ -119,7 +120,8 @@ def document() -> dict[str, Any]:
             "post": _op("Import examples (JSON body, or a multipart file .jsonl/.csv/.parquet); all or nothing",
                         tag="examples", ok=201, ok_schema=_ref("ImportResult"), params=PROJECT,
                         body={"type": "object", "required": ["examples"], "properties": {
-                            "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"}}}),
+                            "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
+                            "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"}}}),
         },
         "/api/v1/examples/{example_id}": {
             "get": _op("An example with its label events", tag="examples", ok_schema={"type": "object"},
