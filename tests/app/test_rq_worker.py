@@ -34,10 +34,10 @@ def redis_url():
     Redis.from_url(REDIS_URL).flushdb()
 
 
-def start_worker(env):
+def start_worker(env, log=None):
     hitl = os.path.join(os.path.dirname(sys.executable), "hitl")
     return subprocess.Popen([hitl, "worker"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
 
 
 def kill_worker(process):
@@ -106,14 +106,17 @@ def test_a_worker_killed_mid_run_leaves_nothing_corrupt_and_the_run_completes(ap
         for model in s.scalars(select(ModelVersion)):
             load_model(model.artifact, model.artifact_sha256)
 
-    second = start_worker(env)
+    log = open(tmp_path / "second-worker.log", "w+")
+    second = start_worker(env, log)
     try:
         wait_for(lambda: run_status(run_id) in ("succeeded", "failed"), 120, "the run to be taken over")
     finally:
         kill_worker(second)
-    assert run_status(run_id) == "succeeded"
+    log.seek(0)
+    print(log.read()[-5000:])  # shown by pytest if an assertion below fails
     with maker() as s:
         run = s.get(RetrainRun, run_id)
+        assert run.status == "succeeded", run.error
         assert run.attempts >= 2
         champion = s.get(ModelVersion, s.scalar(select(Project.champion_id).where(Project.id == project_id)))
         model = load_model(champion.artifact, champion.artifact_sha256)["serve"]
