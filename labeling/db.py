@@ -7,6 +7,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,13 +38,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock
                 f"SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS_VALUES)}, "
                 f"got {sqlite_synchronous!r}"
             )
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
         _configure_sqlite(engine, synchronous)
         database = engine.url.database
         if sqlite_write_lock and database and database != ":memory:":
             _queue_writers_on_a_file_lock(engine, database + ".lock")
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_deserializer=orjson.loads)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

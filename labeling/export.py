@@ -11,6 +11,7 @@ import json
 from collections import Counter, defaultdict
 from typing import Any, Iterator
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -51,7 +52,8 @@ def _example_chunks(session: Session, project_id: int, only_labeled: bool,
             if max_label_id is not None:
                 labeled = labeled.where(Label.id <= max_label_id)
             query = query.where(labeled.exists())
-        chunk = session.execute(query.order_by(Example.id).limit(CHUNK)).all()
+        # Core execution: the ORM's per-row result machinery cost more than SQLite did.
+        chunk = session.connection().execute(query.order_by(Example.id).limit(CHUNK)).all()
         if not chunk:
             return
         yield chunk
@@ -64,9 +66,9 @@ def iter_gold(session: Session, project: Project, *, max_label_id: int | None = 
     for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, max_label_id=max_label_id):
         ids = [e.id for e in chunk]
         by_example: dict[int, list[str]] = defaultdict(list)
-        for example_id, value in session.execute(current_labels_query(project.id, max_label_id)
-                                                 .with_only_columns(Label.example_id, Label.value)
-                                                 .where(Label.example_id.in_(ids))):
+        for example_id, value in session.connection().execute(
+                current_labels_query(project.id, max_label_id, example_ids=ids)
+                .with_only_columns(Label.example_id, Label.value)):
             by_example[example_id].append(value)
         flags: dict[int, str] = {}
         flag_query = select(LabelFlag.example_id, LabelFlag.status).where(LabelFlag.example_id.in_(ids))
@@ -79,7 +81,9 @@ def iter_gold(session: Session, project: Project, *, max_label_id: int | None = 
             if not values and not include_unlabeled:
                 continue
             label, agreement = None, None
-            if values:
+            if len(values) == 1:  # the common case, without a Counter
+                label, agreement = values[0], 1.0
+            elif values:
                 label, top = Counter(values).most_common(1)[0]
                 agreement = round(top / len(values), 4)
             yield {
@@ -141,14 +145,14 @@ def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -
 
 
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer: list[str] = []
+    buffer: list[bytes] = []
     for row in rows:
-        buffer.append(json.dumps(row, ensure_ascii=False))
+        buffer.append(orjson.dumps(row))  # UTF-8, like json.dumps(ensure_ascii=False), ~5x faster
         if len(buffer) >= 1000:
-            yield ("\n".join(buffer) + "\n").encode()
+            yield b"\n".join(buffer) + b"\n"
             buffer.clear()
     if buffer:
-        yield ("\n".join(buffer) + "\n").encode()
+        yield b"\n".join(buffer) + b"\n"
 
 
 def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[bytes]:

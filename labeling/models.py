@@ -148,6 +148,9 @@ class Example(Base):
             sqlite_where=text("n_labels > 0"),
             postgresql_where=text("n_labels > 0"),
         ),
+        # Reading a project's examples in id order, a chunk at a time (export, re-scoring): a
+        # range scan. Without it both databases scanned the project and sorted, once per chunk.
+        Index("ix_examples_project_id_id", "project_id", "id"),
         # Finding a user's live lease: only leased rows are in it, so it stays tiny.
         Index(
             "ix_examples_lease_user",
@@ -272,7 +275,8 @@ class RetrainRun(Base):
 
 class LabelFlag(Base):
     __tablename__ = "label_flags"
-    __table_args__ = (Index("ix_flags_project_status_score", "project_id", "status", "score"),)
+    __table_args__ = (Index("ix_flags_project_status_score", "project_id", "status", "score"),
+                      Index("ix_flags_example_id", "example_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

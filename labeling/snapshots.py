@@ -17,10 +17,15 @@ from labeling.models import Label, Project, Snapshot
 _Replacer = aliased(Label)
 
 
-def current_labels_query(project_id: int, max_label_id: int | None = None):
-    """Label rows that are current as of ``max_label_id`` (all rows when None)."""
+def current_labels_query(project_id: int, max_label_id: int | None = None, *, example_ids: list[int] | None = None):
+    """Label rows that are current as of ``max_label_id`` (all rows when None).
+
+    With ``example_ids`` (of this project), only theirs, found through the example index rather
+    than by scanning the project's labels: what a chunked reader wants.
+    """
     replaced = select(_Replacer.id).where(_Replacer.replaces_id == Label.id)
-    query = select(Label).where(Label.project_id == project_id, Label.value.is_not(None))
+    where = Label.example_id.in_(example_ids) if example_ids is not None else Label.project_id == project_id
+    query = select(Label).where(where, Label.value.is_not(None))
     if max_label_id is not None:
         query = query.where(Label.id <= max_label_id)
         replaced = replaced.where(_Replacer.id <= max_label_id)

@@ -199,6 +199,8 @@ def test_random_picks_give_the_learning_curve_a_random_sampling_baseline(client,
     assert curve[-1]["random_n_labels"] == random_train + holdout
     assert 0.3 < curve[-1]["random_accuracy"] <= 1.0
 
-    pool = (Example.project_id == project_id) & Example.needs_labels
-    unsure = session.scalar(select(func.count()).where(pool, Example.confidence < stats.UNSURE_BELOW))
-    assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(pool))
+    # The share the champion saw when it scored the pool (rows keep its scores after being labeled).
+    champion = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["champion_model_version"]
+    scored = (Example.project_id == project_id) & (Example.scored_by_version == champion)
+    unsure = session.scalar(select(func.count()).where(scored, Example.confidence < stats.UNSURE_BELOW))
+    assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(scored))

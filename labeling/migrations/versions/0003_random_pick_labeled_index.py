@@ -1,5 +1,6 @@
 """examples.random_pick (the random-sampling baseline), a partial index of labeled examples,
-and projects.n_examples (a maintained count)
+projects.n_examples (a maintained count), and indexes for reading a project in id order and
+flags by example
 
 Revision ID: 0003
 Revises: 0002
@@ -24,6 +25,10 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.create_index("ix_examples_project_id_id", ["project_id", "id"], unique=False)
+    with op.batch_alter_table("label_flags", schema=None) as batch_op:
+        batch_op.create_index("ix_flags_example_id", ["example_id"], unique=False)
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.add_column(sa.Column("n_examples", sa.BigInteger(), server_default="0", nullable=False))
     op.execute("UPDATE projects SET n_examples = (SELECT count(*) FROM examples WHERE examples.project_id = projects.id)")
@@ -32,6 +37,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_column("n_examples")
+    with op.batch_alter_table("label_flags", schema=None) as batch_op:
+        batch_op.drop_index("ix_flags_example_id")
+    with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.drop_index("ix_examples_project_id_id")
     with op.batch_alter_table("examples", schema=None) as batch_op:
         batch_op.drop_index("ix_examples_labeled")
         batch_op.drop_column("random_pick")
