@@ -193,9 +193,12 @@ def import_examples(
             }
             for r, p, h, k in zip(chunk, priorities, rng.random(len(chunk)), rng.random(len(chunk)))
         ]
-        stmt = insert_ignoring_conflicts(session, Example, index_elements=["project_id", "external_id"]).returning(
-            Example.id, Example.external_id)
-        inserted = dict((ext, eid) for eid, ext in session.execute(stmt, rows_to_insert).all())
+        # Core statements on the tables, not the ORM's bulk path: per-row ORM bookkeeping took
+        # longer than the database did (profiled on 100k rows).
+        examples = Example.__table__
+        stmt = insert_ignoring_conflicts(session, examples, index_elements=["project_id", "external_id"]).returning(
+            examples.c.id, examples.c.external_id)
+        inserted = dict((ext, eid) for eid, ext in session.connection().execute(stmt, rows_to_insert).all())
         if update_duplicates:
             counts["updated"] += _update_existing(session, project.id, [r for r in chunk if r["external_id"] not in inserted])
         label_rows = [
@@ -210,7 +213,7 @@ def import_examples(
             if r["label"] and r["external_id"] in inserted
         ]
         if label_rows:
-            session.execute(insert(Label), label_rows)
+            session.connection().execute(insert(Label.__table__), label_rows)
         counts["imported"] += len(inserted)
         counts["labels"] += len(label_rows)
         chunk.clear()

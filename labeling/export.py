@@ -147,7 +147,10 @@ def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     buffer: list[bytes] = []
     for row in rows:
-        buffer.append(orjson.dumps(row))  # UTF-8, like json.dumps(ensure_ascii=False), ~5x faster
+        try:
+            buffer.append(orjson.dumps(row))  # UTF-8, like json.dumps(ensure_ascii=False), ~5x faster
+        except orjson.JSONEncodeError:  # integers beyond 64 bits in a meta field
+            buffer.append(json.dumps(row, ensure_ascii=False).encode())
         if len(buffer) >= 1000:
             yield b"\n".join(buffer) + b"\n"
             buffer.clear()

@@ -181,3 +181,12 @@ def test_round_trip_and_snapshots_through_export_and_reimport(client, admin_toke
                                       cache_dir=str(tmp_path / f"hf-{kind}"))
         assert {r["external_id"]: r["label"] for r in table} == {k: v[3] for k, v in everything.items()}
         assert {r["external_id"]: r["text"] for r in table} == {k: v[0] for k, v in everything.items()}
+
+
+def test_meta_with_an_integer_beyond_64_bits_round_trips(client, admin_token, make_project):
+    big = 2**70 + 1
+    project_id = make_project(n=0, examples=[{"external_id": "x", "text": "t", "label": "pos", "meta": {"n": big}}])
+    rows = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl", headers=auth(admin_token)).data
+    assert json.loads(rows)["meta"] == {"n": big}
+    shown = client.get(f"/api/v1/projects/{project_id}/export?format=csv", headers=auth(admin_token)).data.decode()
+    assert str(big) in shown
