@@ -85,9 +85,11 @@ def import_confirm(project_id: int):
         flash("Choose exactly one column as the external id.", "error")
         return redirect(url_for("ui.import_page", project_id=project_id))
     source = (request.form.get("source") or "import").strip()[:80]
+    update_duplicates = request.form.get("update_duplicates") == "1"
     try:
         with path.open("rb") as stream:
-            result = import_examples(db, project, read_rows(stream, fmt, rename=rename), source=source, now=utcnow())
+            result = import_examples(db, project, read_rows(stream, fmt, rename=rename), source=source, now=utcnow(),
+                                     update_duplicates=update_duplicates)
     except InvalidInput as exc:
         db.rollback()
         return render_template("pages/import.html", project=project, preview=None, problems=exc.problems,
@@ -97,5 +99,6 @@ def import_confirm(project_id: int):
     run_id = request_after_import(db, project, labels=result.labels, now=utcnow(), public_url=current_app.config["PUBLIC_URL"])
     db.commit()
     jobs.queued(run_id)
-    flash(f"Imported {result.imported} examples ({result.duplicates} duplicates skipped, {result.labels} labels).")
+    dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
+    flash(f"Imported {result.imported} examples ({dealt}, {result.labels} labels).")
     return redirect(url_for("ui.project", project_id=project_id))

@@ -39,3 +39,22 @@ def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, ma
     again = client.post(f"/projects/{project_id}/import/confirm", data={"token": token, "map:external_id": "external_id"})
     assert again.status_code == 422  # the staged file is gone: choose it again
     assert client.post(f"/projects/{project_id}/import/confirm", data={"token": "../../etc/passwd"}).status_code == 422
+
+
+def test_the_page_can_update_duplicates(client, make_user, make_project, admin_token):
+    project_id = make_project(n=0, examples=[{"external_id": "1", "text": "old text"}])
+    login_admin(client, make_user)
+
+    def upload(data: bytes, **form):
+        page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.csv")},
+                           content_type="multipart/form-data").get_data(as_text=True)
+        assert 'name="update_duplicates"' in page
+        token = page.split('name="token" value="')[1].split('"')[0]
+        return client.post(f"/projects/{project_id}/import/confirm", follow_redirects=True,
+                           data={"token": token, "map:id": "external_id", "map:review": "text", **form})
+
+    assert "1 duplicates skipped" in upload(b"id,review\n1,new text\n").get_data(as_text=True)
+    assert "1 duplicates updated" in upload(b"id,review\n1,new text\n", update_duplicates="1").get_data(as_text=True)
+    exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
+                          headers=auth(admin_token)).data.decode()
+    assert '"text":"new text"' in exported
