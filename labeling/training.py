@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 SCORE_CHUNK = 5000
 # Scores are written in short transactions: on SQLite a write holds the database's one write
 # lock, and an annotator's submit waits behind it (docs/benchmarks.md, "serving while retraining").
-WRITE_CHUNK = 500
+WRITE_CHUNK = 1000
 HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
