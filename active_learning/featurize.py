@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer,
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields"}
+INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields", "embeddings": "text"}
 FEATURIZERS = tuple(INPUT_KIND)
 
 
@@ -38,4 +38,8 @@ def make_featurizer(name: str) -> Pipeline | BaseEstimator:
         return StandardScaler()
     if name == "numeric":
         return make_pipeline(DictVectorizer(sparse=False), StandardScaler())
+    if name == "embeddings":  # the optional extra; see active_learning/embeddings.py
+        from active_learning.embeddings import SentenceEmbedder
+
+        return SentenceEmbedder()
     raise ValueError(f"unknown featurizer {name!r}; valid ones are {', '.join(FEATURIZERS)}")

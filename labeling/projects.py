@@ -18,7 +18,7 @@ from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
 from labeling.validation import is_storable_text
 
 STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
-FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric")
+FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric", "embeddings")
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
 
@@ -32,6 +32,15 @@ class ProjectSetting:
 
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str | None]:
     return lambda v: None if v in options else f"must be one of {', '.join(options)}"
+
+
+def _featurizer_choice(value: Any) -> str | None:
+    problem = _choice(FEATURIZERS)(value)
+    if problem is None and value == "embeddings":
+        from active_learning import embeddings
+
+        return None if embeddings.available() else embeddings.MISSING
+    return problem
 
 
 def _int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
@@ -77,7 +86,7 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "strategy": ProjectSetting("margin", _choice(STRATEGIES), "how the queue picks the next example"),
     "retrain_threshold": ProjectSetting(20, _int_range(1, 100000), "new labels that trigger a retrain"),
     "overlap": ProjectSetting(1, _int_range(1, 50), "labels wanted per example, from different people"),
-    "featurizer": ProjectSetting("auto", _choice(FEATURIZERS), "how examples become model inputs"),
+    "featurizer": ProjectSetting("auto", _featurizer_choice, "how examples become model inputs"),
     "holdout_fraction": ProjectSetting(0.1, _float_range(0.0, 0.5), "share of labeled examples kept for evaluation"),
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
     "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")), "holdout metric a candidate must match or beat"),

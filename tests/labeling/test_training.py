@@ -204,3 +204,19 @@ def test_random_picks_give_the_learning_curve_a_random_sampling_baseline(client,
     scored = (Example.project_id == project_id) & (Example.scored_by_version == champion)
     unsure = session.scalar(select(func.count()).where(scored, Example.confidence < stats.UNSURE_BELOW))
     assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(scored))
+
+
+def test_a_project_can_train_on_sentence_embeddings(client, admin_token, make_project, monkeypatch):
+    from active_learning import embeddings
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    project_id = make_project(examples=rows, settings={"featurizer": "embeddings", "retrain_threshold": 40})
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
+    assert models[0]["details"]["featurizer"] == "embeddings"
+
+    monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
+    response = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                            json={"settings": {"featurizer": "embeddings"}})
+    assert response.status_code == 422 and "pip install -e '.[embeddings]'" in response.json["errors"][0]["message"]
