@@ -138,9 +138,6 @@ def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: 
         end = time.time()
         driver.join()
         window = during(busy, begin, end)
-        if os.environ.get("BENCH_DEBUG"):
-            slow = [(round(t - begin, 2), round(a), round(b)) for t, a, b in zip(busy["stamps"], busy["next"], busy["submit"]) if begin <= t <= end and a + b > 40]
-            print("slow (s after request, next ms, submit ms):", slow, run)
         result = run.get("result") or {}
         print(f"{clients} annotator(s), during a retrain run ({run['status']}, {end - begin:.1f} s, "
               f"{result.get('n_labels')} labels, {result.get('rescored')} examples re-scored):")
