@@ -173,6 +173,16 @@ def test_round_trip_and_snapshots_through_export_and_reimport(client, admin_toke
     assert len(everything) == 9 and sum(v[3] is not None for v in everything.values()) == 7
     assert _gold(_export(client, admin_token, copy_id, "format=jsonl&include_unlabeled=true")) == everything
 
+    # pandas reads all three formats straight back.
+    import pandas as pd
+
+    csv_bytes = _export(client, admin_token, project_id, "format=csv&include_unlabeled=true")
+    for frame in (pd.read_json(io.BytesIO(exported), lines=True, dtype={"external_id": str}),
+                  pd.read_csv(io.BytesIO(csv_bytes), dtype={"external_id": str}),
+                  pd.read_parquet(io.BytesIO(_export(client, admin_token, project_id, "format=parquet&include_unlabeled=true")))):
+        labels = {row.external_id: (None if pd.isna(row.label) else row.label) for row in frame.itertuples()}
+        assert labels == {k: v[3] for k, v in everything.items()}
+
     # Hugging Face datasets reads both file formats straight back.
     (tmp_path / "gold.jsonl").write_bytes(exported)
     (tmp_path / "gold.parquet").write_bytes(_export(client, admin_token, project_id, "format=parquet&include_unlabeled=true"))
