@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -27,6 +28,23 @@ class LabelIssues:
     scores: np.ndarray
     suggested: list[Any]
     skipped: str | None = None
+    pred_probs: np.ndarray | None = None  # the out-of-fold probabilities behind the verdicts
+    classes: np.ndarray | None = None  # their column order
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """Gold labels of examples with several annotators, weighted by each annotator's quality.
+
+    Per example (in input order): ``labels`` (the consensus), ``agreement`` (share of its
+    annotators who gave it) and ``quality`` (cleanlab's confidence that it is right); per
+    annotator key, ``annotator_quality`` in ``[0, 1]``.
+    """
+
+    labels: list[Any]
+    agreement: list[float]
+    quality: list[float]
+    annotator_quality: dict[Any, float]
 
 
 def out_of_fold_probs(make_model: Callable[[], Any], X: Any, y: Sequence[Any], *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -69,4 +87,35 @@ def find_label_issues(make_model: Callable[[], Any], X: Any, y: Sequence[Any], *
     quality = get_label_quality_scores(given, pred_probs, method="self_confidence")
     scores = 1.0 - quality[indices]
     suggested = [classes[i] for i in pred_probs[indices].argmax(axis=1)]
-    return LabelIssues(np.asarray(indices, dtype=int), scores, suggested)
+    return LabelIssues(np.asarray(indices, dtype=int), scores, suggested, pred_probs=pred_probs, classes=classes)
+
+
+def weighted_consensus(annotations: Sequence[Sequence[tuple[Any, Any]]], pred_probs: np.ndarray,
+                       classes: np.ndarray) -> Consensus:
+    """Consensus labels with cleanlab's CROWDLAB: each annotator's vote is weighted by their
+    measured quality (agreement with the others and with a model), and the model's out-of-fold
+    ``pred_probs`` (rows aligned with ``annotations``) break what the votes cannot.
+
+    ``annotations`` holds, per example, ``(annotator key, label)`` pairs; labels outside
+    ``classes`` (a class too rare for the model to know) are left out of the vote.
+    """
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    index = {c: i for i, c in enumerate(classes)}
+    annotators = sorted({key for pairs in annotations for key, label in pairs if label in index}, key=str)
+    column = {key: j for j, key in enumerate(annotators)}
+    votes = np.full((len(annotations), len(annotators)), np.nan)
+    for i, pairs in enumerate(annotations):
+        for key, label in pairs:
+            if label in index:
+                votes[i, column[key]] = index[label]
+    frame = pd.DataFrame(votes, columns=[str(a) for a in annotators])
+    result = get_label_quality_multiannotator(frame, pred_probs, verbose=False)
+    per_example = result["label_quality"]
+    stats = result["annotator_stats"]
+    return Consensus(
+        labels=[classes[int(i)] for i in per_example["consensus_label"]],
+        agreement=[round(float(a), 4) for a in per_example["annotator_agreement"]],
+        quality=[round(float(q), 4) for q in per_example["consensus_quality_score"]],
+        annotator_quality={key: round(float(stats.loc[str(key), "annotator_quality"]), 4) for key in annotators},
+    )

@@ -44,7 +44,8 @@ def _example_chunks(session: Session, project_id: int, only_labeled: bool,
     last_id = 0
     while True:
         # Columns, not ORM objects: building an object per row was most of an export's time.
-        query = select(Example.id, Example.external_id, Example.data, Example.features).where(
+        query = select(Example.id, Example.external_id, Example.data, Example.features, Example.gold_label,
+                       Example.gold_n).where(
             Example.project_id == project_id, Example.id > last_id)
         if only_labeled:
             # A correlated EXISTS is one index probe per example (ix_labels_example_annotator).
@@ -62,7 +63,9 @@ def _example_chunks(session: Session, project_id: int, only_labeled: bool,
 
 def iter_gold(session: Session, project: Project, *, max_label_id: int | None = None,
               include_unlabeled: bool = False) -> Iterator[dict[str, Any]]:
-    """One row per example with at least one current label: majority label and agreement."""
+    """One row per example with at least one current label: its gold label (the retrain's
+    quality-weighted consensus for several annotators, else the majority) and the share of its
+    labels that agree with it."""
     for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, max_label_id=max_label_id):
         ids = [e.id for e in chunk]
         by_example: dict[int, list[str]] = defaultdict(list)
@@ -85,6 +88,9 @@ def iter_gold(session: Session, project: Project, *, max_label_id: int | None = 
                 label, agreement = values[0], 1.0
             elif values:
                 label, top = Counter(values).most_common(1)[0]
+                if example.gold_label in values and example.gold_n == len(values):
+                    # The retrain's quality-weighted consensus, while its labels are still current.
+                    label, top = example.gold_label, values.count(example.gold_label)
                 agreement = round(top / len(values), 4)
             yield {
                 "external_id": example.external_id,

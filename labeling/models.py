@@ -179,6 +179,10 @@ class Example(Base):
     # Served by a random pick (``random_share``), not by the model: what the learning curve's
     # random-sampling baseline is trained on.
     random_pick: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Quality-weighted consensus of several annotators (set by a retrain), and over how many
+    # current labels it was taken: exports use it while that is still the number of labels.
+    gold_label: Mapped[str | None] = mapped_column(String(200))
+    gold_n: Mapped[int | None] = mapped_column(Integer)
     lease_id: Mapped[int | None] = mapped_column(BigInteger)
     lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, InvalidInput, NotFound
-from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
 from labeling.runs import iso
 
@@ -113,6 +113,13 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
         .where(LabelFlag.project_id == project_id).group_by(Label.annotator_id, LabelFlag.status)):
         flags[annotator_id][status] = n
     names = dict(session.execute(select(User.id, User.name)).all())
+    # Measured by the last retrain that had several annotators on some examples (CROWDLAB).
+    measured: dict[str, float] = {}
+    for metrics in session.scalars(select(ModelVersion.metrics).where(ModelVersion.project_id == project_id)
+                                   .order_by(ModelVersion.version.desc()).limit(20)):
+        if metrics.get("annotator_quality"):
+            measured = metrics["annotator_quality"]
+            break
     out = []
     for annotator_id, n in sorted(labels.items(), key=lambda kv: -kv[1]):
         f = flags[annotator_id]
@@ -122,5 +129,6 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
             "flags": sum(f.values()), "flag_rate": round(sum(f.values()) / n, 4) if n else 0.0,
             "reviewed": reviewed,
             "agreement_with_review": round(f["dismissed"] / reviewed, 4) if reviewed else None,
+            "measured_quality": measured.get(str(annotator_id)),
         })
     return out

@@ -12,18 +12,18 @@ import secrets
 import threading
 import traceback
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from active_learning.evaluation import evaluate, predict_with_confidence
 from active_learning.featurize import INPUT_KIND, resolve_featurizer
-from active_learning.label_errors import LabelIssues, find_label_issues
+from active_learning.label_errors import Consensus, LabelIssues, find_label_issues, weighted_consensus
 from active_learning.models import dump_model, load_model, make_model
 from active_learning.strategies import cold_start_order, informativeness, rank_batch
 from labeling.db import checkpoint_wal, utcnow
@@ -60,6 +60,7 @@ class TrainingSet:
     holdout: np.ndarray  # bool mask
     current: list[list[tuple[int, str]]]  # (label id, value) of each current label, per example
     random_pick: np.ndarray  # bool mask: served by a random pick, not chosen by the model
+    voters: list[list[Any]]  # annotator id (None: imported) of each current label, per example
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -96,11 +97,14 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
     """Gold labels (majority of current labels) as of a snapshot, with inputs and holdout mask."""
     votes: dict[int, list[str]] = defaultdict(list)
     current: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for label_id, example_id, value in session.execute(
-        current_labels_query(project.id, max_label_id).with_only_columns(Label.id, Label.example_id, Label.value)
+    voters: dict[int, list[Any]] = defaultdict(list)
+    for label_id, example_id, value, annotator_id in session.execute(
+        current_labels_query(project.id, max_label_id).with_only_columns(Label.id, Label.example_id, Label.value,
+                                                                          Label.annotator_id)
     ):
         votes[example_id].append(value)
         current[example_id].append((label_id, value))
+        voters[example_id].append(annotator_id)
     ids = sorted(votes)
     rows: dict[int, tuple[dict[str, Any], bytes | None, bool, bool]] = {}
     for start in range(0, len(ids), SCORE_CHUNK):
@@ -113,7 +117,7 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
     inputs = model_inputs(kind, [(rows[i][0], rows[i][1]) for i in ids])
     labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
     return TrainingSet(ids, inputs, labels, np.array([rows[i][2] for i in ids], dtype=bool), [current[i] for i in ids],
-                       np.array([rows[i][3] for i in ids], dtype=bool))
+                       np.array([rows[i][3] for i in ids], dtype=bool), [voters[i] for i in ids])
 
 
 def _subset(inputs: Any, mask: np.ndarray) -> Any:
@@ -263,6 +267,12 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             return {"skipped": "a model needs labels of at least two classes outside the holdout; "
                                "the queue uses a diverse cold-start order meanwhile",
                     "n_labels": len(data.labels), "snapshot": snapshot.number}
+        # Out-of-fold probabilities first: they find suspect labels, and they let examples with
+        # several annotators take a quality-weighted consensus as gold before anything trains.
+        issues = find_label_issues(lambda: make_model(featurizer, random_state=random_state, C=DETECTION_C),
+                                   data.inputs, data.labels, filter_by=DETECTION_FILTER, random_state=random_state)
+        data, consensus = consensus_gold(data, issues)
+        y_train = [l for l, keep in zip(data.labels, train) if keep]
         # Two fits: one on the training labels only, which is what the holdout can judge fairly,
         # and one on every label (holdout included), which serves if this version is promoted.
         candidate = make_model(featurizer, random_state=random_state)
@@ -285,8 +295,6 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
         promoted, reason = _decide(champion is not None, bool(y_hold), cand_metrics, champ_metrics, metric)
         baseline = random_baseline(featurizer, data, X_hold, y_hold, names, random_state=random_state)
         artifact, digest = dump_model({"serve": serving, "evaluate": candidate})
-        issues = find_label_issues(lambda: make_model(featurizer, random_state=random_state, C=DETECTION_C),
-                                   data.inputs, data.labels, filter_by=DETECTION_FILTER, random_state=random_state)
 
         version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project.id)) or 0) + 1
         model = ModelVersion(
@@ -294,7 +302,8 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             trained_at=clock(), n_labels=len(data.labels), snapshot_id=snapshot.id, run_id=run_id,
             metrics={**cand_metrics, "featurizer": featurizer, "n_train": int(train.sum()),
                      "champion": champ_metrics or None, "decision": reason, "metric": metric,
-                     "random_baseline": baseline},
+                     "random_baseline": baseline,
+                     "annotator_quality": consensus.annotator_quality if consensus else None},
             artifact=artifact, artifact_sha256=digest,
         )
         session.add(model)
@@ -305,6 +314,8 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
             project.champion_id = model.id
         run.model_version_id = model.id
         new_flags = record_flags(session, project, data, issues, run_id=run_id, now=clock())
+        if consensus is not None:
+            _store_gold(session, data)
         _heartbeat(session, run_id, clock())
         session.commit()
         scored = 0
@@ -320,6 +331,47 @@ def _train_and_promote(session_factory: Callable[[], Session], run_id: int, *, c
                 "champion_metrics": champ_metrics or None, "n_labels": len(data.labels), "rescored": scored,
                 "snapshot": snapshot.number, "new_flags": new_flags,
                 **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
+
+
+def consensus_gold(data: TrainingSet, issues: LabelIssues) -> tuple[TrainingSet, Consensus | None]:
+    """Gold of the examples with several current labels: cleanlab's CROWDLAB consensus, each vote
+    weighted by its annotator's measured quality (imported labels vote as "import"). Examples
+    with one label keep it. Without such examples, or if the consensus cannot be computed, the
+    plain majority stays."""
+    multi = [i for i, voters in enumerate(data.voters) if len(voters) >= 2]
+    if not multi or issues.pred_probs is None:
+        return data, None
+    annotations = [[("import" if a is None else a, value) for a, (_, value) in zip(voters, current)]
+                   for voters, current in zip(data.voters, data.current)]
+    try:
+        consensus = weighted_consensus(annotations, issues.pred_probs, issues.classes)
+    except Exception:  # a degenerate case for cleanlab: majority gold is still a gold
+        log.warning("multi-annotator consensus failed; keeping the majority labels", exc_info=True)
+        return data, None
+    labels = list(data.labels)
+    for i in multi:
+        given = annotations[i]
+        if consensus.labels[i] in {value for _, value in given}:
+            labels[i] = consensus.labels[i]
+        else:
+            # Gold is one of the labels given (CROWDLAB may side with the model against every
+            # annotator: that is a label-error flag's job): the one with most annotator quality.
+            weight: Counter[str] = Counter()
+            for key, value in given:
+                weight[value] += consensus.annotator_quality.get(key, 0.0)
+            labels[i] = weight.most_common(1)[0][0]
+    return replace(data, labels=labels), consensus
+
+
+def _store_gold(session: Session, data: TrainingSet) -> None:
+    """Keep the consensus of multi-annotated examples, with how many labels it was taken over,
+    so exports show it while those labels are still the current ones."""
+    rows = [{"b_id": eid, "b_gold": label, "b_n": len(current)}
+            for eid, label, current in zip(data.example_ids, data.labels, data.current) if len(current) >= 2]
+    table = Example.__table__
+    session.connection().execute(
+        table.update().where(table.c.id == bindparam("b_id")).values(gold_label=bindparam("b_gold"), gold_n=bindparam("b_n")),
+        rows)
 
 
 def random_baseline(featurizer: str, data: TrainingSet, X_hold: Any, y_hold: list[str], names: list[str], *,

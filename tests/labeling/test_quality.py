@@ -96,3 +96,67 @@ def test_flag_status_filter_is_validated(client, admin_token, make_project, stat
     project_id = make_project(n=2)
     response = client.get(f"/api/v1/projects/{project_id}/flags?status={status}", headers=auth(admin_token))
     assert response.status_code == 422 and response.json["errors"][0]["field"] == "status"
+
+
+def test_gold_of_several_annotators_is_weighted_by_their_measured_quality(client, admin_token, make_project, make_user,
+                                                                          session):
+    """A careful and a sloppy annotator label every example. Where they disagree, the sloppy label
+    comes first, so a plain majority (a tie) would keep it; the consensus must side with the one
+    whose labels agree with the model and with the other annotator more often."""
+    from sqlalchemy import select, update
+
+    from labeling.db import utcnow
+    from labeling.models import Example, Label, ModelVersion
+
+    digits = load_digits()
+    n = 400
+    project_id = make_project(labels=LABELS, examples=[{"external_id": f"d{i}", "features": digits.data[i].tolist()}
+                                                       for i in range(n)],
+                              settings={"overlap": 2, "retrain_threshold": 100000, "holdout_fraction": 0.0})
+    careful, _ = make_user("careful")
+    sloppy, _ = make_user("sloppy")
+    rng = np.random.default_rng(0)
+    truth = {f"d{i}": str(digits.target[i]) for i in range(n)}
+    ids = dict(session.execute(select(Example.external_id, Example.id).where(Example.project_id == project_id)).all())
+    disagree, first = set(), {}
+    for ext, example_id in sorted(ids.items()):
+        right = truth[ext]
+        good = right if rng.random() < 0.95 else str(rng.integers(10))
+        bad = right if rng.random() < 0.4 else str(rng.integers(10))
+        if good != bad:
+            disagree.add(ext)
+        first[ext] = bad
+        for user, value in ((sloppy, bad), (careful, good)):  # the sloppy label first: it wins a tie
+            session.add(Label(project_id=project_id, example_id=example_id, annotator_id=user.id, value=value,
+                              source="annotator", created_at=utcnow()))
+    session.execute(update(Example).where(Example.project_id == project_id).values(n_labels=2, needs_labels=False))
+    session.commit()
+
+    run = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json
+    assert client.get(f"/api/v1/runs/{run['run_id']}", headers=auth(admin_token)).json["status"] == "succeeded"
+    session.rollback()
+    quality = session.scalar(select(ModelVersion.metrics).where(ModelVersion.project_id == project_id)
+                             .order_by(ModelVersion.version.desc()).limit(1))["annotator_quality"]
+    assert quality[str(careful.id)] > quality[str(sloppy.id)] + 0.1
+    from labeling.quality import annotator_quality
+
+    shown = {row["annotator"]: row["measured_quality"] for row in annotator_quality(session, project_id)}
+    assert shown == {"careful": quality[str(careful.id)], "sloppy": quality[str(sloppy.id)]}
+
+    rows = [json.loads(line) for line in client.get(f"/api/v1/projects/{project_id}/export?format=jsonl",
+                                                    headers=auth(admin_token)).data.decode().splitlines()]
+    gold = {r["external_id"]: r for r in rows}
+    assert len(disagree) > 150
+    right = sum(gold[ext]["label"] == truth[ext] for ext in disagree) / len(disagree)
+    majority_right = sum(first[ext] == truth[ext] for ext in disagree) / len(disagree)  # a tie keeps the first
+    assert right > 0.8 and right > majority_right + 0.5
+    assert all(gold[ext]["agreement"] == 0.5 for ext in disagree)
+    # Disagreement flags point at the sloppy labels, suggesting the consensus.
+    from labeling.models import LabelFlag
+
+    flagged = session.execute(select(Label.annotator_id, LabelFlag.suggested, Example.external_id)
+                              .join(Label, Label.id == LabelFlag.label_id).join(Example, Example.id == LabelFlag.example_id)
+                              .where(LabelFlag.project_id == project_id, LabelFlag.reason == "annotators_disagree")).all()
+    assert {ext for _, _, ext in flagged} == disagree  # the labels against the consensus, on every disagreement
+    assert all(suggested == gold[ext]["label"] for _, suggested, ext in flagged)
+    assert sum(annotator == sloppy.id for annotator, _, _ in flagged) / len(flagged) > 0.8

@@ -1,4 +1,5 @@
-"""examples.random_pick (the random-sampling baseline), a partial index of labeled examples,
+"""examples.random_pick (the random-sampling baseline), examples.gold_label/gold_n (multi-annotator
+consensus), a partial index of labeled examples,
 projects.n_examples (a maintained count), and indexes for reading a project in id order and
 flags by example
 
@@ -19,6 +20,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("examples", schema=None) as batch_op:
         batch_op.add_column(sa.Column("random_pick", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        batch_op.add_column(sa.Column("gold_label", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("gold_n", sa.Integer(), nullable=True))
         batch_op.create_index(
             "ix_examples_labeled", ["project_id"], unique=False,
             sqlite_where=sa.text("n_labels > 0"), postgresql_where=sa.text("n_labels > 0"),
@@ -43,4 +46,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_examples_project_id_id")
     with op.batch_alter_table("examples", schema=None) as batch_op:
         batch_op.drop_index("ix_examples_labeled")
+        batch_op.drop_column("gold_n")
+        batch_op.drop_column("gold_label")
         batch_op.drop_column("random_pick")
