@@ -475,9 +475,11 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
             .where(Example.project_id == project.id, Example.needs_labels, Example.id > last_id)
             .order_by(Example.id).limit(SCORE_CHUNK)
         ).all()
+        # End the read before computing (no transaction open while predicting) and before any
+        # write: a write inside this deferred transaction would not hold the write lock.
+        session.commit()
         if not rows:
             break
-        session.commit()  # end the read before computing: no transaction open while predicting
         X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)

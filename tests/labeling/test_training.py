@@ -220,3 +220,29 @@ def test_a_project_can_train_on_sentence_embeddings(client, admin_token, make_pr
     response = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
                             json={"settings": {"featurizer": "embeddings"}})
     assert response.status_code == 422 and "pip install -e '.[embeddings]'" in response.json["errors"][0]["message"]
+
+
+def test_every_write_of_a_retrain_holds_the_sqlite_write_lock(app, client, admin_token, make_project, db_url):
+    """On SQLite, writers queue on a file lock taken when a write transaction begins; a write inside
+    a read-only (deferred) transaction would skip it and fail with "database is locked" under load."""
+    import pytest
+    from sqlalchemy import event
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the file lock is SQLite's")
+    unlocked = []
+
+    def check(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") and "hitl_lock_fd" not in conn.info:
+            unlocked.append(statement[:80])
+
+    engine = app.extensions["hitl_engine"]
+    event.listen(engine, "before_cursor_execute", check)
+    try:
+        for strategy in ("margin", "batch"):
+            project_id = make_project(labels=LABELS, examples=digits_rows(300, labeled=100),
+                                      settings={"retrain_threshold": 100000, "strategy": strategy})
+            assert client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).status_code == 202
+    finally:
+        event.remove(engine, "before_cursor_execute", check)
+    assert unlocked == []
