@@ -110,8 +110,9 @@ class ThreadRunner:
         # One run at a time per process keeps a small machine responsive while it trains.
         with self._run_lock:
             code = execute_run_in_child(self.app, run_id)
-        if code != 0:  # the run row says failed, or stays running until the maintenance loop retries it
-            log.error("retrain run %s: child process exited with %s", run_id, code)
+        if code:  # None: this process is exiting and took the child with it
+            log.warning("retrain run %s: its process ended with exit code %s; a run cut short is "
+                        "taken over once its heartbeat stops", run_id, code)
         self.notify()  # its model.trained webhook
 
     def notify(self) -> None:
