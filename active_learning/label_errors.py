@@ -34,16 +34,10 @@ class LabelIssues:
 
 @dataclass(frozen=True)
 class Consensus:
-    """Gold labels of examples with several annotators, weighted by each annotator's quality.
-
-    Per example (in input order): ``labels`` (the consensus), ``agreement`` (share of its
-    annotators who gave it) and ``quality`` (cleanlab's confidence that it is right); per
-    annotator key, ``annotator_quality`` in ``[0, 1]``.
-    """
+    """Gold labels weighted by each annotator's quality: ``labels`` per example (in input order),
+    ``annotator_quality`` in ``[0, 1]`` per annotator key."""
 
     labels: list[Any]
-    agreement: list[float]
-    quality: list[float]
     annotator_quality: dict[Any, float]
 
 
@@ -111,11 +105,8 @@ def weighted_consensus(annotations: Sequence[Sequence[tuple[Any, Any]]], pred_pr
                 votes[i, column[key]] = index[label]
     frame = pd.DataFrame(votes, columns=[str(a) for a in annotators])
     result = get_label_quality_multiannotator(frame, pred_probs, verbose=False)
-    per_example = result["label_quality"]
     stats = result["annotator_stats"]
     return Consensus(
-        labels=[classes[int(i)] for i in per_example["consensus_label"]],
-        agreement=[round(float(a), 4) for a in per_example["annotator_agreement"]],
-        quality=[round(float(q), 4) for q in per_example["consensus_quality_score"]],
+        labels=[classes[int(i)] for i in result["label_quality"]["consensus_label"]],
         annotator_quality={key: round(float(stats.loc[str(key), "annotator_quality"]), 4) for key in annotators},
     )

@@ -15,16 +15,12 @@ bp = Blueprint("health", __name__)
 @public
 def healthz():
     """200 when the database answers and, when one is configured (RQ), a job worker listens."""
-    body, healthy = {"status": "ok", "database": "ok"}, True
+    body = {"database": "ok"}
     try:
         get_session().execute(text("SELECT 1"))
     except Exception as exc:  # any failure of the database means unhealthy
-        body["database"], healthy = f"error: {type(exc).__name__}", False
-    runner = current_app.extensions["hitl_jobs"]
-    problem = runner.health()
-    body["worker"] = problem or "ok"
-    if problem:
-        healthy = False
-    if not healthy:
-        body["status"] = "unhealthy"
+        body["database"] = f"error: {type(exc).__name__}"
+    body["worker"] = current_app.extensions["hitl_jobs"].health() or "ok"
+    healthy = body["database"] == body["worker"] == "ok"
+    body["status"] = "ok" if healthy else "unhealthy"
     return jsonify(body), 200 if healthy else 503

@@ -56,7 +56,7 @@ DETECTION_FILTER = "both"
 class TrainingSet:
     example_ids: list[int]
     inputs: list[Any]
-    labels: list[str]  # gold: the majority of the current labels
+    labels: list[str]  # gold: the majority of the current labels (see consensus_gold for several annotators)
     holdout: np.ndarray  # bool mask
     current: list[list[tuple[int, str]]]  # (label id, value) of each current label, per example
     random_pick: np.ndarray  # bool mask: served by a random pick, not chosen by the model
@@ -458,8 +458,8 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     """Store priority, predicted label, confidence and model version on every unlabeled example.
 
     Reads in chunks of ``SCORE_CHUNK`` and writes in chunks of ``WRITE_CHUNK`` with a commit
-    after each, so no lock is held for long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's
-    ranked batch on a shortlist. Returns the number of examples scored.
+    after each, so no lock is held for long. With the ``batch`` strategy, the top of the queue is
+    then reordered by modAL's ranked batch on a shortlist. Returns the number of examples scored.
     """
     strategy = project.settings.get("strategy", "margin")
     rng = np.random.default_rng(random_state)

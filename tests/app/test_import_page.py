@@ -10,14 +10,19 @@ def login_admin(client, make_user):
     client.post("/login", data={"name": "boss", "password": "correct horse"})
 
 
+def upload(client, project_id, data: bytes, filename: str) -> tuple[str, str]:
+    """Upload a file to the preview step; returns the preview page and the staged file's token."""
+    page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), filename)},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    return page, page.split('name="token" value="')[1].split('"')[0]
+
+
 def test_preview_then_import_with_a_mapping(client, make_user, make_project, admin_token):
     project_id = make_project(n=0)
     login_admin(client, make_user)
     data = b"id,review,sentiment,stars\n1,great,pos,5\n2,bad,neg,1\n"
-    page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.csv")},
-                       content_type="multipart/form-data").get_data(as_text=True)
+    page, token = upload(client, project_id, data, "r.csv")
     assert 'name="map:review"' in page and "great · bad" in page
-    token = page.split('name="token" value="')[1].split('"')[0]
     response = client.post(f"/projects/{project_id}/import/confirm", data={
         "token": token, "map:id": "external_id", "map:review": "text", "map:sentiment": "label", "map:stars": ""})
     assert response.status_code == 302
@@ -29,9 +34,7 @@ def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, ma
     project_id = make_project(n=0)
     login_admin(client, make_user)
     data = b'{"external_id": "1", "text": "ok"}\n{"external_id": "2", "text": "x", "label": "maybe"}\n'
-    page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.jsonl")},
-                       content_type="multipart/form-data").get_data(as_text=True)
-    token = page.split('name="token" value="')[1].split('"')[0]
+    _, token = upload(client, project_id, data, "r.jsonl")
     response = client.post(f"/projects/{project_id}/import/confirm", data={
         "token": token, "map:external_id": "external_id", "map:text": "text", "map:label": "label"})
     assert response.status_code == 422 and "line 2, field &#39;label&#39;" in response.get_data(as_text=True)
@@ -45,16 +48,14 @@ def test_the_page_can_update_duplicates(client, make_user, make_project, admin_t
     project_id = make_project(n=0, examples=[{"external_id": "1", "text": "old text"}])
     login_admin(client, make_user)
 
-    def upload(data: bytes, **form):
-        page = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), "r.csv")},
-                           content_type="multipart/form-data").get_data(as_text=True)
+    def import_csv(data: bytes, **form):
+        page, token = upload(client, project_id, data, "r.csv")
         assert 'name="update_duplicates"' in page
-        token = page.split('name="token" value="')[1].split('"')[0]
         return client.post(f"/projects/{project_id}/import/confirm", follow_redirects=True,
                            data={"token": token, "map:id": "external_id", "map:review": "text", **form})
 
-    assert "1 duplicates skipped" in upload(b"id,review\n1,new text\n").get_data(as_text=True)
-    assert "1 duplicates updated" in upload(b"id,review\n1,new text\n", update_duplicates="1").get_data(as_text=True)
+    assert "1 duplicates skipped" in import_csv(b"id,review\n1,new text\n").get_data(as_text=True)
+    assert "1 duplicates updated" in import_csv(b"id,review\n1,new text\n", update_duplicates="1").get_data(as_text=True)
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
                           headers=auth(admin_token)).data.decode()
     assert '"text":"new text"' in exported
