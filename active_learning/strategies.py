@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from modAL.batch import ranked_batch
-from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
 from sklearn.metrics.pairwise import euclidean_distances
 
 STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
@@ -34,16 +32,26 @@ def _n_rows(X: Any) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
+# modAL is imported where it is used: it imports torch whenever torch is installed (seconds and
+# hundreds of MB), which every web worker would pay at start without ever ranking a pool.
+
+
 def _least_confidence(pred_probs: np.ndarray) -> np.ndarray:
+    from modAL.uncertainty import classifier_uncertainty
+
     return classifier_uncertainty(_Probabilities(pred_probs), pred_probs)
 
 
 def _margin(pred_probs: np.ndarray) -> np.ndarray:
+    from modAL.uncertainty import classifier_margin
+
     # modAL's margin is small when uncertain; flip it so that higher is more informative.
     return 1.0 - classifier_margin(_Probabilities(pred_probs), pred_probs)
 
 
 def _entropy(pred_probs: np.ndarray) -> np.ndarray:
+    from modAL.uncertainty import classifier_entropy
+
     n_classes = pred_probs.shape[1]
     entropy = classifier_entropy(_Probabilities(pred_probs), pred_probs)
     return entropy / np.log(n_classes) if n_classes > 1 else entropy
@@ -92,12 +100,14 @@ def rank_batch(X_pool: Any, uncertainty: np.ndarray, X_labeled: Any, *, n_instan
     Runs on a shortlist of the most uncertain rows, so its cost stays bounded at any pool size.
     Returns pool indices, best first.
     """
+    from modAL.batch import ranked_batch
+
     candidates = top_k(uncertainty, shortlist)
     if len(candidates) == 0:
         return candidates
     probe = _Probabilities(np.zeros((len(candidates), 1)), X_training=X_labeled)
     order, _scores = ranked_batch(probe, unlabeled=X_pool[candidates], uncertainty_scores=uncertainty[candidates],
-                         n_instances=min(n_instances, len(candidates)), metric="euclidean", n_jobs=1)
+                                  n_instances=min(n_instances, len(candidates)), metric="euclidean", n_jobs=1)
     return candidates[np.asarray(order, dtype=int)]
 
 

@@ -42,10 +42,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock
             )
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=_json_text,
                                json_deserializer=_json_value)
-        _configure_sqlite(engine, synchronous)
         database = engine.url.database
-        if sqlite_write_lock and database and database != ":memory:":
-            _queue_writers_on_a_file_lock(engine, database + ".lock")
+        lock_path = database + ".lock" if sqlite_write_lock and database and database != ":memory:" else None
+        _configure_sqlite(engine, synchronous, lock_path)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json_text,
                          json_deserializer=_json_value)
@@ -73,7 +72,7 @@ def _json_value(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself.
@@ -91,24 +90,26 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get("read_only"):
             conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # The file lock first, then SQLite's: a writer waiting for the file lock must not hold
+        # SQLite's write lock (one listener, because SQLAlchemy runs "begin" listeners in the
+        # order they were added, whatever ``insert=True`` asks).
+        if lock_path is not None and "hitl_lock_fd" not in conn.info:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            conn.info["hitl_lock_fd"] = fd
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    if lock_path is not None:
+        _release_the_file_lock_after_each_transaction(engine)
 
 
-def _queue_writers_on_a_file_lock(engine: Engine, lock_path: str) -> None:
+def _release_the_file_lock_after_each_transaction(engine: Engine) -> None:
     def release(info: dict[str, Any]) -> None:
         fd = info.pop("hitl_lock_fd", None)
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-
-    @event.listens_for(engine, "begin", insert=True)  # before BEGIN IMMEDIATE is sent
-    def _acquire(conn: Any) -> None:
-        if conn.get_execution_options().get("read_only") or "hitl_lock_fd" in conn.info:
-            return
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        conn.info["hitl_lock_fd"] = fd
 
     def finish(conn: Any, end: str) -> None:
         # The "commit"/"rollback" events fire *before* SQLAlchemy ends the transaction. Ending it
@@ -129,12 +130,16 @@ def _queue_writers_on_a_file_lock(engine: Engine, lock_path: str) -> None:
     event.listen(engine.pool, "close", lambda dbapi_conn, record: release(record.info))
 
 
-def insert_ignoring_conflicts(session: Session, table: Any, *, index_elements: list[str] | None = None) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the session's database (SQLite or PostgreSQL)."""
+def dialect_insert(dialect_name: str, table: Any) -> Any:
+    """An INSERT with the dialect's ``on_conflict_do_nothing`` (SQLite or PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
+def insert_ignoring_conflicts(session: Session, table: Any, *, index_elements: list[str] | None = None) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's database (SQLite or PostgreSQL)."""
+    return dialect_insert(session.get_bind().dialect.name, table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

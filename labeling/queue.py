@@ -7,17 +7,18 @@ a compare-and-set ``UPDATE ... RETURNING`` (SQLite runs it inside ``BEGIN IMMEDI
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, exists, func, or_, select, update
+from sqlalchemy import Boolean, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from labeling.db import insert_ignoring_conflicts
+from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import label_names
@@ -25,7 +26,6 @@ from labeling.runs import iso, maybe_request_retrain
 from labeling.validation import is_db_int, is_storable_text
 
 CLAIM_ATTEMPTS = 5
-_Replacer = aliased(Label)  # a later event that replaces a label
 
 
 @dataclass(frozen=True)
@@ -48,29 +48,97 @@ class SubmitResult:
     retrain_run_id: int | None
 
 
-def _free(now: datetime):
-    return or_(Example.lease_user_id.is_(None), Example.lease_expires_at < now)
-
-
-def _not_labeled_by(user_id: int):
-    """The example has no current label from this user (for overlap > 1)."""
-    return ~exists().where(
-        Label.example_id == Example.id,
-        Label.annotator_id == user_id,
-        Label.value.is_not(None),
-        ~exists().where(_Replacer.replaces_id == Label.id),
-    )
-
-
-def current_lease(session: Session, project: Project, user: User, *, now: datetime) -> Example | None:
+# Serving runs about a dozen statements per label. They are built once, here, with bound
+# parameters, and run on the session's connection: building them per call (and the ORM's
+# bookkeeping around them) cost several times more than the queries themselves.
+_EX, _LB, _SK = Example.__table__, Label.__table__, Skip.__table__
+_REPLACER = _LB.alias("replacer")
+_FREE = or_(_EX.c.lease_user_id.is_(None), _EX.c.lease_expires_at < bindparam("now"))
+_HELD = select(
+    _EX.c.id, _EX.c.project_id, _EX.c.external_id, _EX.c.data, _EX.c.lease_id, _EX.c.priority,
+    _EX.c.scored_by_version,
+).where(
     # Filter on the lease holder alone, so SQLite searches the tiny ix_examples_lease_user (with a
     # project_id term it prefers an index on project_id and scans the whole project).
-    for example in session.scalars(
-        select(Example).where(Example.lease_user_id == user.id, Example.lease_expires_at >= now, Example.needs_labels)
-    ):
-        if example.project_id == project.id:
-            return example
-    return None
+    _EX.c.lease_user_id == bindparam("user_id"), _EX.c.lease_expires_at >= bindparam("now"), _EX.c.needs_labels,
+)
+_RENEW_HELD = update(_EX).where(_EX.c.id == bindparam("example_id")).values(lease_expires_at=bindparam("expires"))
+_CLAIM = (
+    update(_EX)
+    .where(_EX.c.id == bindparam("example_id"), _EX.c.needs_labels, _FREE)
+    .values(
+        lease_id=bindparam("new_lease_id"), lease_user_id=bindparam("user_id"), lease_expires_at=bindparam("expires"),
+        # Only a first pick decides whether an example is a holdout or a random pick.
+        in_holdout=case((_EX.c.n_labels == 0, bindparam("holdout", type_=Boolean)), else_=_EX.c.in_holdout),
+        random_pick=case((_EX.c.n_labels == 0, bindparam("random", type_=Boolean)), else_=_EX.c.random_pick),
+    )
+    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version)
+)
+_RELEASE = (
+    update(_EX)
+    .where(_EX.c.id == bindparam("example_id"), _EX.c.lease_user_id == bindparam("user_id"))
+    .values(lease_id=None, lease_user_id=None, lease_expires_at=None)
+)
+_EXAMPLE_TO_LABEL = select(
+    _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
+    _EX.c.confidence,
+).where(_EX.c.id == bindparam("example_id"))
+_LABEL_BY_KEY = select(_LB.c.id).where(
+    _LB.c.annotator_id == bindparam("user_id"), _LB.c.idempotency_key == bindparam("key"))
+_CURRENT_LABEL_OF = (
+    select(_LB.c.id)
+    .where(
+        _LB.c.example_id == bindparam("example_id"), _LB.c.annotator_id == bindparam("user_id"),
+        _LB.c.value.is_not(None), ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
+    )
+    .order_by(_LB.c.id.desc())
+    .limit(1)
+)
+# Count a label only if the example still wants one: compare-and-set on n_labels.
+_COUNT_LABEL = (
+    update(_EX)
+    .where(_EX.c.id == bindparam("example_id"), _EX.c.n_labels < bindparam("overlap"))
+    .values(n_labels=_EX.c.n_labels + 1, needs_labels=_EX.c.n_labels + 1 < bindparam("overlap"))
+)
+
+
+def _run(session: Session, statement: Any, **params: Any):
+    return session.connection().execute(statement, params)
+
+
+@functools.cache
+def _candidate_statement(postgresql: bool, overlap: bool, order: str):
+    """The search for the next example to claim. ``order``: "priority", "draw" (the first at or
+    after a uniform draw on random_key, an index search) or "random_key" (the wrap-round)."""
+    query = select(_EX.c.id).where(
+        _EX.c.project_id == bindparam("project_id"), _EX.c.needs_labels, _FREE,
+        ~exists().where(_SK.c.example_id == _EX.c.id, _SK.c.user_id == bindparam("user_id")),
+    )
+    if overlap:  # the example has no current label from this user
+        query = query.where(~exists().where(
+            _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"), _LB.c.value.is_not(None),
+            ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
+        ))
+    if order == "draw":
+        query = query.where(_EX.c.random_key >= bindparam("draw")).order_by(_EX.c.random_key)
+    elif order == "random_key":
+        query = query.order_by(_EX.c.random_key)
+    else:
+        query = query.order_by(_EX.c.priority.desc(), _EX.c.id)
+    query = query.limit(1)
+    # On PostgreSQL, skip rows another transaction is claiming (SQLite serializes writers).
+    return query.with_for_update(skip_locked=True) if postgresql else query
+
+
+@functools.cache
+def _insert_label_statement(dialect: str):
+    # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
+    # concurrent correction) makes this insert a no-op rather than an error.
+    return dialect_insert(dialect, _LB).on_conflict_do_nothing().returning(_LB.c.id)
+
+
+def _free(now: datetime):
+    return or_(Example.lease_user_id.is_(None), Example.lease_expires_at < now)
 
 
 def lease_next(
@@ -92,12 +160,11 @@ def lease_next(
     """
     rng = np.random.default_rng(random_state)
     expires = now + timedelta(seconds=lease_seconds)
-    held = current_lease(session, project, user, now=now)
-    if held is not None:
-        held.lease_expires_at = expires
-        session.flush()
-        return _lease_of(project, held.id, held.external_id, held.data, held.lease_id, expires,
-                         held.priority, held.scored_by_version, picked_at_random=False)
+    for held in _run(session, _HELD, user_id=user.id, now=now):
+        if held.project_id == project.id:
+            _run(session, _RENEW_HELD, example_id=held.id, expires=expires)
+            return _lease_of(project, held.id, held.external_id, held.data, held.lease_id, expires,
+                             held.priority, held.scored_by_version, picked_at_random=False)
     # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
     # (chosen at random, not by the queue), ``random_share`` keeps the queue honest.
     holdout_pick = rng.random() < project.settings.get("holdout_fraction", 0)
@@ -112,15 +179,9 @@ def lease_next(
                 continue
             return None
         lease_id = secrets.randbits(52)
-        row = session.execute(
-            update(Example)
-            .where(Example.id == candidate, Example.needs_labels, _free(now))
-            .values(lease_id=lease_id, lease_user_id=user.id, lease_expires_at=expires,
-                    in_holdout=case((Example.n_labels == 0, holdout_pick and at_random), else_=Example.in_holdout),
-                    random_pick=case((Example.n_labels == 0, at_random and not holdout_pick), else_=Example.random_pick))
-            .returning(Example.external_id, Example.data, Example.priority, Example.scored_by_version)
-            .execution_options(synchronize_session=False)
-        ).first()
+        row = _run(session, _CLAIM, example_id=candidate, now=now, new_lease_id=lease_id, user_id=user.id,
+                   expires=expires, holdout=holdout_pick and at_random,
+                   random=at_random and not holdout_pick).first()
         if row is not None:
             return _lease_of(project, candidate, row.external_id, row.data, lease_id, expires,
                              row.priority, row.scored_by_version, picked_at_random=at_random,
@@ -130,29 +191,16 @@ def lease_next(
 
 def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,
                rng: np.random.Generator) -> int | None:
-    query = select(Example.id).where(
-        Example.project_id == project.id, Example.needs_labels, _free(now),
-        ~exists().where(Skip.example_id == Example.id, Skip.user_id == user.id),
-    )
-    if project.settings.get("overlap", 1) > 1:
-        query = query.where(_not_labeled_by(user.id))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    overlap = project.settings.get("overlap", 1) > 1
+    params = {"project_id": project.id, "user_id": user.id, "now": now}
     if at_random:
-        # The first example at or after a uniform draw on random_key (an index search), wrapping round.
-        draw = float(rng.random())
-        found = session.scalar(_lock(session, query.where(Example.random_key >= draw).order_by(Example.random_key).limit(1)))
+        found = _run(session, _candidate_statement(postgresql, overlap, "draw"), draw=float(rng.random()),
+                     **params).scalar()
         if found is not None:
             return found
-        query = query.order_by(Example.random_key)
-    else:
-        query = query.order_by(Example.priority.desc(), Example.id)
-    return session.scalar(_lock(session, query.limit(1)))
-
-
-def _lock(session: Session, query):
-    """On PostgreSQL, skip rows another transaction is claiming (SQLite serializes writers)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
+        return _run(session, _candidate_statement(postgresql, overlap, "random_key"), **params).scalar()
+    return _run(session, _candidate_statement(postgresql, overlap, "priority"), **params).scalar()
 
 
 def _lease_of(project: Project, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
@@ -182,17 +230,6 @@ def renew_lease(session: Session, user: User, example_id: int, lease_id: int, *,
     if not done:
         raise Conflict("this lease has expired or is held by someone else; load the next example")
     return expires
-
-
-def _current_label_of(session: Session, example_id: int, user_id: int) -> Label | None:
-    return session.scalar(
-        select(Label).where(
-            Label.example_id == example_id,
-            Label.annotator_id == user_id,
-            Label.value.is_not(None),
-            ~exists().where(_Replacer.replaces_id == Label.id),
-        ).order_by(Label.id.desc()).limit(1)
-    )
 
 
 def submit_label(
@@ -229,10 +266,9 @@ def submit_label(
         if (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100
                 or not is_storable_text(idempotency_key)):
             raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
-        earlier = session.scalar(
-            select(Label).where(Label.annotator_id == user.id, Label.idempotency_key == idempotency_key)
-        )
-        if earlier is not None:
+        earlier_id = _run(session, _LABEL_BY_KEY, user_id=user.id, key=idempotency_key).scalar()
+        if earlier_id is not None:
+            earlier = session.get(Label, earlier_id)
             return SubmitResult(earlier, False, _warning_of(earlier), None)
     if not is_db_int(example_id):
         raise InvalidInput.one("must be a positive integer id", field="example_id")
@@ -244,7 +280,7 @@ def submit_label(
                                     or not 0 <= duration_ms <= 2**31 - 1):
         raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
 
-    example = session.get(Example, example_id)
+    example = _run(session, _EXAMPLE_TO_LABEL, example_id=example_id).first()
     if example is None or example.project_id != project.id:
         raise NotFound(f"no example with id {example_id} in this project")
     if lease_id is not None and example.lease_id != lease_id:
@@ -254,44 +290,29 @@ def submit_label(
     if leased_to_other:
         raise Conflict("this example is leased to another annotator")
 
-    previous = _current_label_of(session, example.id, user.id)
-    if previous is None:
-        # Count the label only if the example still wants one: compare-and-set on n_labels.
-        overlap = int(project.settings.get("overlap", 1))
-        counted = session.execute(
-            update(Example)
-            .where(Example.id == example.id, Example.n_labels < overlap)
-            .values(n_labels=Example.n_labels + 1, needs_labels=Example.n_labels + 1 < overlap)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    previous_id = _run(session, _CURRENT_LABEL_OF, example_id=example_id, user_id=user.id).scalar()
+    if previous_id is None:
+        counted = _run(session, _COUNT_LABEL, example_id=example_id,
+                       overlap=int(project.settings.get("overlap", 1))).rowcount
         if not counted:
             raise Conflict("this example already has all the labels it needs")
     warning = None
     if (example.predicted_label is not None and example.confidence is not None
             and example.predicted_label != value and example.confidence >= mistake_confidence):
         warning = {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
-    label = Label(
-        project_id=project.id, example_id=example.id, annotator_id=user.id, value=value, created_at=now,
-        duration_ms=duration_ms, replaces_id=previous.id if previous else None, source=source,
-        idempotency_key=idempotency_key,
-        warned_suggestion=warning["suggested"] if warning else None,
-        warned_confidence=warning["confidence"] if warning else None,
-    )
-    # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
-    # concurrent correction) makes this insert a no-op rather than an error.
-    values = {c: getattr(label, c) for c in _LABEL_COLUMNS}
-    label_id = session.execute(insert_ignoring_conflicts(session, Label).values(**values).returning(Label.id)).scalar()
+    values = {
+        "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
+        "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
+        "idempotency_key": idempotency_key,
+        "warned_suggestion": warning["suggested"] if warning else None,
+        "warned_confidence": warning["confidence"] if warning else None,
+    }
+    label_id = _run(session, _insert_label_statement(session.get_bind().dialect.name), **values).scalar()
     if label_id is None:
         raise Conflict("this label was submitted twice at the same moment; reload and try again")
-    label.id = label_id
-    release_lease(session, user, example.id)
-    session.expire(example)
+    release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
-    return SubmitResult(label, True, warning, run_id)
-
-
-_LABEL_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
-                  "source", "idempotency_key", "warned_suggestion", "warned_confidence")
+    return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
 
 
 def _warning_of(label: Label) -> dict[str, Any] | None:
@@ -381,9 +402,4 @@ def lease_example(session: Session, project: Project, user: User, example_id: in
 
 
 def release_lease(session: Session, user: User, example_id: int) -> None:
-    session.execute(
-        update(Example)
-        .where(Example.id == example_id, Example.lease_user_id == user.id)
-        .values(lease_id=None, lease_user_id=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    _run(session, _RELEASE, example_id=example_id, user_id=user.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,12 +21,17 @@ def active_run(session: Session, project_id: int) -> RetrainRun | None:
     )
 
 
+# Counted on every submit, so built once: an index range over the few labels since the mark.
+_NEW_LABELS_SINCE_MARK = select(func.count()).where(
+    Label.__table__.c.project_id == bindparam("project_id"), Label.__table__.c.id > bindparam("mark"),
+    Label.__table__.c.value.is_not(None),
+)
+
+
 def new_labels_since_mark(session: Session, project: Project) -> int:
-    return session.scalar(
-        select(func.count()).where(
-            Label.project_id == project.id, Label.id > project.retrain_label_mark, Label.value.is_not(None)
-        )
-    ) or 0
+    return session.connection().execute(
+        _NEW_LABELS_SINCE_MARK, {"project_id": project.id, "mark": project.retrain_label_mark}
+    ).scalar() or 0
 
 
 def maybe_request_retrain(session: Session, project: Project, *, now: datetime, public_url: str = "") -> int | None:
@@ -35,7 +40,6 @@ def maybe_request_retrain(session: Session, project: Project, *, now: datetime, 
     Returns the id of the run that was created, or None. While a run is queued or running the
     request is folded into it, and the labels keep counting towards the next one.
     """
-    # The count is an index range over the few labels since the mark: cheap on every submit.
     new_labels = new_labels_since_mark(session, project)
     if new_labels < project.settings["retrain_threshold"]:
         return None

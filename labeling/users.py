@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, InvalidInput
@@ -61,11 +61,13 @@ def create_token(session: Session, user: User, *, name: str = "", now: datetime)
     return token
 
 
+# Looked up on every API request, so built once.
+_USER_BY_TOKEN_HASH = select(User).join(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.execute(
-        select(User).join(ApiToken).where(ApiToken.token_hash == hash_token(token))
-    ).scalar_one_or_none()
-    return row if row is not None and row.active else None
+    user = session.execute(_USER_BY_TOKEN_HASH, {"token_hash": hash_token(token)}).scalar_one_or_none()
+    return user if user is not None and user.active else None
 
 
 def get_user(session: Session, user_id: int) -> User | None:

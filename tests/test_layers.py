@@ -36,3 +36,16 @@ def test_the_checker_catches_a_bad_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from flask import Flask\nimport app.cli\n")
     assert imported_roots(bad) & FORBIDDEN["labeling"] == {"flask", "app"}
+
+
+def test_the_web_app_starts_without_importing_torch():
+    """modAL imports torch whenever it is installed; a web worker must not pay that at start."""
+    import subprocess
+    import sys
+
+    code = "import sys, app; app.create_app(); print('torch' in sys.modules, 'modAL' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "LABELING_DATABASE_URL": "sqlite://",
+                              "LABELING_SECRET_KEY": "x" * 32, "LABELING_JOBS": "inline"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "False"]
