@@ -16,7 +16,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from app.db import get_session
+from app.db import get_session, reading
 from labeling import users
 from labeling.db import utcnow
 from labeling.models import ROLES, User
@@ -89,7 +89,8 @@ def _api_user() -> User:
     token = _bearer_token()
     if token is None:
         abort(401, description="send an API token as 'Authorization: Bearer <token>'")
-    user = users.user_for_token(get_session(), token)
+    with reading(get_session()) as db:
+        user = users.user_for_token(db, token)
     if user is None:
         abort(401, description="the API token is not valid")
     return user
@@ -98,7 +99,8 @@ def _api_user() -> User:
 def _page_user() -> User:
     if not current_user.is_authenticated:
         abort(401)
-    user = users.get_user(get_session(), current_user.id)
+    with reading(get_session()) as db:
+        user = users.get_user(db, current_user.id)
     if user is None or not user.active:
         logout_user()
         abort(401)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
@@ -31,3 +34,23 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db", None)
     if session is not None:
         session.close()
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """Run a request's first reads (who is calling, which project) in a transaction of their own.
+
+    On SQLite a transaction that may write holds the write lock every writer queues on from its
+    first statement; reads done first in a read-only transaction keep that lock for the writes
+    alone. Inside a transaction already begun this changes nothing.
+    """
+    if session.in_transaction():
+        yield session
+        return
+    session.connection(execution_options={"read_only": True})
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()  # nothing was written: this only ends the read transaction
