@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields", "embeddings": "text"}
 FEATURIZERS = tuple(INPUT_KIND)
@@ -35,7 +35,10 @@ def make_featurizer(name: str) -> Pipeline | BaseEstimator:
         return make_pipeline(HashingVectorizer(n_features=2**18, alternate_sign=False, ngram_range=(1, 2)),
                              TfidfTransformer(sublinear_tf=True))
     if name == "features":
-        return StandardScaler()
+        # Max-abs, not standard, scaling: a feature that is rarely non-zero (an edge pixel) would be
+        # blown up to large values by its tiny standard deviation and dominate a model fit on a few
+        # labels. On digits this cut the labels to 95% of full-pool accuracy from ~120 to ~100.
+        return MaxAbsScaler()
     if name == "numeric":
         return make_pipeline(DictVectorizer(sparse=False), StandardScaler())
     if name == "embeddings":  # the optional extra; see active_learning/embeddings.py
