@@ -1,9 +1,9 @@
 """Job runners: where retrain runs and webhook deliveries execute. The database rows
 (``RetrainRun``, ``WebhookDelivery``) are the record of truth; a job only names a row.
 
-- ``ThreadRunner`` (the embedded default): a thread in this process starts each run in a child
-  process at low CPU priority (a CPU-bound job in a web process's own thread would hold the GIL
-  against the requests it serves), plus a maintenance thread that retries due webhooks and
+- ``ThreadRunner`` (the embedded default): a thread in this process hands each run to a
+  long-lived child process at low CPU priority (a CPU-bound job in a web process's own thread
+  would hold the GIL against the requests it serves), plus a maintenance thread that retries due webhooks and
   restarts runs whose process died.
 - ``RQRunner`` (``LABELING_REDIS_URL``): RQ jobs on Redis, executed by ``hitl worker``, which
   also runs the maintenance loop.
@@ -44,23 +44,72 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
             log.exception("retrain run %s failed", run_id)
 
 
-def execute_run_in_child(app: Flask, run_id: int) -> int:
-    """Execute a run in a fresh child process (same settings, lower CPU priority); its exit code."""
-    from app.settings import SETTINGS
+class RunProcess:
+    """A long-lived child process (spawned on first use, at low CPU priority) that executes the
+    runs sent to it, one at a time. Started once rather than per run: importing the service and
+    its ML stack took longer than a small project's whole run. It is started again after
+    ``RUNS_PER_PROCESS`` runs (memory a long-lived process accumulates) or when it died.
+    """
 
-    settings = {s.name: app.config[s.name] for s in SETTINGS}
-    child = multiprocessing.get_context("spawn").Process(
-        target=_child_main, args=(settings, app.instance_path, run_id), name=f"retrain-{run_id}", daemon=True)
-    child.start()
-    child.join()
-    return child.exitcode
+    RUNS_PER_PROCESS = 50
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn = None
+        self._runs = 0
+
+    def execute(self, run_id: int) -> int | None:
+        """Execute a run in the child; 0 when it finished, else the child's exit code (None: it
+        was killed as this process exits)."""
+        if self._process is None or not self._process.is_alive() or self._runs >= self.RUNS_PER_PROCESS:
+            self._start()
+        self._runs += 1
+        try:
+            self._conn.send(run_id)
+            self._conn.recv()
+            return 0
+        except (EOFError, OSError):  # the child died mid-run
+            self._process.join(5)
+            code = self._process.exitcode
+            self._process = None
+            return code if code is not None else -1
+
+    def _start(self) -> None:
+        from app.settings import SETTINGS
+
+        self.stop()
+        settings = {s.name: self.app.config[s.name] for s in SETTINGS}
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        self._process = context.Process(target=_run_process_main, args=(settings, self.app.instance_path, child),
+                                        name="hitl-runs", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn, self._runs = parent, 0
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the child sees EOF and exits
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.kill()
+        self._process = self._conn = None
 
 
-def _child_main(settings: dict, instance_path: str, run_id: int) -> None:
+def _run_process_main(settings: dict, instance_path: str, conn) -> None:  # type: ignore[no-untyped-def]
     os.nice(JOB_NICENESS)
     from app import create_app
 
-    execute_run_in_app(create_app({**settings, "JOBS": "inline"}, instance_path=instance_path), run_id)
+    app = create_app({**settings, "JOBS": "inline"}, instance_path=instance_path)
+    while True:
+        try:
+            run_id = conn.recv()
+        except EOFError:  # the web process is gone or replaced this child
+            return
+        execute_run_in_app(app, run_id)
+        conn.send(run_id)
 
 
 def deliver_webhooks_in_app(app: Flask) -> int:
@@ -97,6 +146,7 @@ class ThreadRunner:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._run_lock = threading.Lock()
+        self._run_process = RunProcess(app)
         self._wake = threading.Event()
         self._maintenance: threading.Thread | None = None
 
@@ -109,7 +159,7 @@ class ThreadRunner:
     def _run(self, run_id: int) -> None:
         # One run at a time per process keeps a small machine responsive while it trains.
         with self._run_lock:
-            code = execute_run_in_child(self.app, run_id)
+            code = self._run_process.execute(run_id)
         if code:  # None: this process is exiting and took the child with it
             log.warning("retrain run %s: its process ended with exit code %s; a run cut short is "
                         "taken over once its heartbeat stops", run_id, code)

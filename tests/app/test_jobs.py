@@ -37,9 +37,10 @@ def test_a_failing_pass_is_logged_and_does_not_raise(app, caplog):
     assert any("maintenance pass failed" in r.getMessage() for r in caplog.records)
 
 
-def test_the_thread_runner_executes_a_run_in_a_low_priority_child_process(app_factory):
+def test_the_thread_runner_executes_runs_in_one_low_priority_child_process(app_factory):
+    """Runs go to one long-lived child at low priority; a child that died is replaced."""
     import os
-    import time
+    import signal
 
     from app.jobs import JOB_NICENESS
     from tests.conftest import auth
@@ -57,11 +58,38 @@ def test_the_thread_runner_executes_a_run_in_a_low_priority_child_process(app_fa
     rows = [{"external_id": str(i), "features": [float(i % 2), float(i)], "label": "ab"[i % 2]} for i in range(40)]
     assert client.post(f"/api/v1/projects/{project['id']}/examples", json={"examples": rows},
                        headers=auth(token)).status_code == 201
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        runs = client.get(f"/api/v1/projects/{project['id']}/runs", headers=auth(token)).json["runs"]
-        if runs and runs[0]["status"] in ("succeeded", "failed"):
-            break
-        time.sleep(0.2)
-    assert runs[0]["status"] == "succeeded" and runs[0]["model_version"] == 1
+    runs = _wait_for_run(client, project["id"], token, version=1)
+    assert runs[0]["status"] == "succeeded"
     assert os.nice(0) < JOB_NICENESS  # the niceness went to the child, not to this process
+    child = app.extensions["hitl_jobs"]._run_process._process
+    assert child.is_alive() and _niceness(child.pid) == JOB_NICENESS
+
+    assert client.post(f"/api/v1/projects/{project['id']}/retrain", headers=auth(token)).status_code == 202
+    assert _wait_for_run(client, project["id"], token, version=2)[0]["status"] == "succeeded"
+    assert app.extensions["hitl_jobs"]._run_process._process.pid == child.pid  # started once
+
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert client.post(f"/api/v1/projects/{project['id']}/retrain", headers=auth(token)).status_code == 202
+    assert _wait_for_run(client, project["id"], token, version=3)[0]["status"] == "succeeded"
+    assert app.extensions["hitl_jobs"]._run_process._process.pid != child.pid
+    app.extensions["hitl_jobs"]._run_process.stop()
+
+
+def _wait_for_run(client, project_id: int, token: str, *, version: int) -> list[dict]:
+    import time
+
+    from tests.conftest import auth
+
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        runs = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(token)).json["runs"]
+        if runs and runs[0]["status"] in ("succeeded", "failed") and runs[0]["model_version"] == version:
+            return runs
+        time.sleep(0.2)
+    raise AssertionError(f"no finished run with model version {version}: {runs}")
+
+
+def _niceness(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[16])
