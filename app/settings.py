@@ -53,8 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SQLITE_WRITE_LOCK", True, "Queue SQLite write transactions of all processes on a file "
             "lock (`<database>.lock`), so that no annotator starves under load.", _bool),
     Setting("REDIS_URL", "", "Redis URL for RQ job workers (`hitl worker`)."),
-    Setting("JOBS", "auto", "Where retrain runs execute: `thread` (a thread in the web process runs each "
-            "in a child process at low CPU priority), "
+    Setting("JOBS", "auto", "Where retrain runs execute: `thread` (a thread in the web process hands them to one "
+            "long-lived child process at low CPU priority), "
             "`rq` (RQ workers on Redis), `inline` (inside the request or command that queued them), "
             "or `auto`: `rq` when REDIS_URL is set, else `thread`."),
     Setting("PUBLIC_URL", "http://127.0.0.1:5000", "Address of this service as others reach it; "
