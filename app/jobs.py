@@ -47,11 +47,14 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
 class RunProcess:
     """A long-lived child process (spawned on first use, at low CPU priority) that executes the
     runs sent to it, one at a time. Started once rather than per run: importing the service and
-    its ML stack took longer than a small project's whole run. It is started again after
-    ``RUNS_PER_PROCESS`` runs (memory a long-lived process accumulates) or when it died.
+    its ML stack took longer than a small project's whole run. It leaves after ``IDLE_SECONDS``
+    without a run (each web worker has one, and an idle one holds hundreds of MB) and is started
+    again when needed, after ``RUNS_PER_PROCESS`` runs (memory a long-lived process accumulates),
+    or when it died.
     """
 
     RUNS_PER_PROCESS = 50
+    IDLE_SECONDS = 300.0
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -60,20 +63,23 @@ class RunProcess:
         self._runs = 0
 
     def execute(self, run_id: int) -> int | None:
-        """Execute a run in the child; 0 when it finished, else the child's exit code (None: it
-        was killed as this process exits)."""
-        if self._process is None or not self._process.is_alive() or self._runs >= self.RUNS_PER_PROCESS:
-            self._start()
-        self._runs += 1
-        try:
-            self._conn.send(run_id)
-            self._conn.recv()
-            return 0
-        except (EOFError, OSError):  # the child died mid-run
-            self._process.join(5)
-            code = self._process.exitcode
-            self._process = None
-            return code if code is not None else -1
+        """Execute a run in the child; 0 when it finished, else the child's exit code (-1 unknown)."""
+        for attempt in range(2):
+            if self._process is None or not self._process.is_alive() or self._runs >= self.RUNS_PER_PROCESS:
+                self._start()
+            self._runs += 1
+            try:
+                self._conn.send(run_id)
+                self._conn.recv()
+                return 0
+            except (EOFError, OSError):
+                self._process.join(5)
+                code = self._process.exitcode
+                self._process = None
+                # Exit code 0: it left, idle, just as the run was sent (unread): give it to a new one.
+                if code != 0 or attempt:
+                    return code if code is not None else -1
+        return -1
 
     def _start(self) -> None:
         from app.settings import SETTINGS
@@ -82,8 +88,8 @@ class RunProcess:
         settings = {s.name: self.app.config[s.name] for s in SETTINGS}
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_run_process_main, args=(settings, self.app.instance_path, child),
-                                        name="hitl-runs", daemon=True)
+        self._process = context.Process(target=_run_process_main, name="hitl-runs", daemon=True,
+                                        args=(settings, self.app.instance_path, child, self.IDLE_SECONDS))
         self._process.start()
         child.close()
         self._conn, self._runs = parent, 0
@@ -98,13 +104,15 @@ class RunProcess:
         self._process = self._conn = None
 
 
-def _run_process_main(settings: dict, instance_path: str, conn) -> None:  # type: ignore[no-untyped-def]
+def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: float) -> None:  # type: ignore[no-untyped-def]
     os.nice(JOB_NICENESS)
     from app import create_app
 
     app = create_app({**settings, "JOBS": "inline"}, instance_path=instance_path)
     while True:
         try:
+            if not conn.poll(idle_seconds):
+                return  # idle: free the memory; the web process starts another when needed
             run_id = conn.recv()
         except EOFError:  # the web process is gone or replaced this child
             return

@@ -38,7 +38,7 @@ def test_a_failing_pass_is_logged_and_does_not_raise(app, caplog):
 
 
 def test_the_thread_runner_executes_runs_in_one_low_priority_child_process(app_factory):
-    """Runs go to one long-lived child at low priority; a child that died is replaced."""
+    """Runs go to one long-lived child at low priority; a child that died or left idle is replaced."""
     import os
     import signal
 
@@ -70,10 +70,17 @@ def test_the_thread_runner_executes_runs_in_one_low_priority_child_process(app_f
 
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
+    runner = app.extensions["hitl_jobs"]._run_process
+    runner.IDLE_SECONDS = 1.0  # the next child leaves after a second without work
     assert client.post(f"/api/v1/projects/{project['id']}/retrain", headers=auth(token)).status_code == 202
     assert _wait_for_run(client, project["id"], token, version=3)[0]["status"] == "succeeded"
-    assert app.extensions["hitl_jobs"]._run_process._process.pid != child.pid
-    app.extensions["hitl_jobs"]._run_process.stop()
+    replacement = runner._process
+    assert replacement.pid != child.pid
+    replacement.join(30)
+    assert replacement.exitcode == 0  # left on its own, idle
+    assert client.post(f"/api/v1/projects/{project['id']}/retrain", headers=auth(token)).status_code == 202
+    assert _wait_for_run(client, project["id"], token, version=4)[0]["status"] == "succeeded"
+    runner.stop()
 
 
 def _wait_for_run(client, project_id: int, token: str, *, version: int) -> list[dict]:
