@@ -42,9 +42,10 @@ def reading(session: Session) -> Iterator[Session]:
 
     On SQLite a transaction that may write holds the write lock every writer queues on from its
     first statement; reads done first in a read-only transaction keep that lock for the writes
-    alone. Inside a transaction already begun this changes nothing.
+    alone. Inside a transaction already begun, and on PostgreSQL (row locks, no such lock; a
+    second transaction would only add a round trip), this changes nothing.
     """
-    if session.in_transaction():
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield session
         return
     session.connection(execution_options={"read_only": True})
