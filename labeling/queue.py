@@ -79,26 +79,37 @@ _RELEASE = (
     .where(_EX.c.id == bindparam("example_id"), _EX.c.lease_user_id == bindparam("user_id"))
     .values(lease_id=None, lease_user_id=None, lease_expires_at=None)
 )
-_EXAMPLE_TO_LABEL = select(
-    _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
-    _EX.c.confidence,
-).where(_EX.c.id == bindparam("example_id"))
-_LABEL_BY_KEY = select(_LB.c.id).where(
-    _LB.c.annotator_id == bindparam("user_id"), _LB.c.idempotency_key == bindparam("key"))
-_CURRENT_LABEL_OF = (
+_CURRENT_LABEL_OF = (  # this user's current label of the example, if any
     select(_LB.c.id)
     .where(
-        _LB.c.example_id == bindparam("example_id"), _LB.c.annotator_id == bindparam("user_id"),
+        _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"),
         _LB.c.value.is_not(None), ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
     )
     .order_by(_LB.c.id.desc())
     .limit(1)
+    .scalar_subquery()
 )
-# Count a label only if the example still wants one: compare-and-set on n_labels.
-_COUNT_LABEL = (
+_EXAMPLE_TO_LABEL = select(
+    _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
+    _EX.c.confidence, _CURRENT_LABEL_OF.label("previous_id"),
+).where(_EX.c.id == bindparam("example_id"))
+_LABEL_BY_KEY = select(_LB.c.id).where(
+    _LB.c.annotator_id == bindparam("user_id"), _LB.c.idempotency_key == bindparam("key"))
+
+
+def _unless_mine(column):
+    """Keep a lease column unless the lease is this user's (SET sees the row as it was)."""
+    return case((_EX.c.lease_user_id == bindparam("user_id"), None), else_=column)
+
+
+# A first label: count it only if the example still wants one (compare-and-set on n_labels), and
+# release the labeler's lease, in one statement.
+_COUNT_LABEL_AND_RELEASE = (
     update(_EX)
     .where(_EX.c.id == bindparam("example_id"), _EX.c.n_labels < bindparam("overlap"))
-    .values(n_labels=_EX.c.n_labels + 1, needs_labels=_EX.c.n_labels + 1 < bindparam("overlap"))
+    .values(n_labels=_EX.c.n_labels + 1, needs_labels=_EX.c.n_labels + 1 < bindparam("overlap"),
+            lease_id=_unless_mine(_EX.c.lease_id), lease_user_id=_unless_mine(_EX.c.lease_user_id),
+            lease_expires_at=_unless_mine(_EX.c.lease_expires_at))
 )
 
 
@@ -280,7 +291,7 @@ def submit_label(
                                     or not 0 <= duration_ms <= 2**31 - 1):
         raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
 
-    example = _run(session, _EXAMPLE_TO_LABEL, example_id=example_id).first()
+    example = _run(session, _EXAMPLE_TO_LABEL, example_id=example_id, user_id=user.id).first()
     if example is None or example.project_id != project.id:
         raise NotFound(f"no example with id {example_id} in this project")
     if lease_id is not None and example.lease_id != lease_id:
@@ -290,9 +301,9 @@ def submit_label(
     if leased_to_other:
         raise Conflict("this example is leased to another annotator")
 
-    previous_id = _run(session, _CURRENT_LABEL_OF, example_id=example_id, user_id=user.id).scalar()
+    previous_id = example.previous_id
     if previous_id is None:
-        counted = _run(session, _COUNT_LABEL, example_id=example_id,
+        counted = _run(session, _COUNT_LABEL_AND_RELEASE, example_id=example_id, user_id=user.id,
                        overlap=int(project.settings.get("overlap", 1))).rowcount
         if not counted:
             raise Conflict("this example already has all the labels it needs")
@@ -310,7 +321,8 @@ def submit_label(
     label_id = _run(session, _insert_label_statement(session.get_bind().dialect.name), **values).scalar()
     if label_id is None:
         raise Conflict("this label was submitted twice at the same moment; reload and try again")
-    release_lease(session, user, example_id)
+    if previous_id is not None:  # a correction: the count stands, the lease goes
+        release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
 
