@@ -3,8 +3,8 @@
 
 - ``ThreadRunner`` (the embedded default): a thread in this process hands each run to a
   long-lived child process at low CPU priority (a CPU-bound job in a web process's own thread
-  would hold the GIL against the requests it serves), plus a maintenance thread that retries due webhooks and
-  restarts runs whose process died.
+  would hold the GIL against the requests it serves), plus a maintenance thread that retries
+  due webhooks and restarts runs whose process died.
 - ``RQRunner`` (``LABELING_REDIS_URL``): RQ jobs on Redis, executed by ``hitl worker``, which
   also runs the maintenance loop.
 - ``InlineRunner``: at once, in the caller (scripts and deterministic tests).
@@ -62,7 +62,7 @@ class RunProcess:
         self._conn = None
         self._runs = 0
 
-    def execute(self, run_id: int) -> int | None:
+    def execute(self, run_id: int) -> int:
         """Execute a run in the child; 0 when it finished, else the child's exit code (-1 unknown)."""
         for attempt in range(2):
             if self._process is None or not self._process.is_alive() or self._runs >= self.RUNS_PER_PROCESS:
