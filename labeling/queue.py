@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Boolean, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,21 +74,24 @@ _CLAIM = (
     )
     .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version)
 )
+_LEASE_GIVEN = (  # one given example, if it is free (or already this user's) and still wanted
+    update(_EX)
+    .where(_EX.c.id == bindparam("example_id"), _EX.c.project_id == bindparam("in_project"), _EX.c.needs_labels,
+           or_(_FREE, _EX.c.lease_user_id == bindparam("user_id")))
+    .values(lease_id=bindparam("new_lease_id"), lease_user_id=bindparam("user_id"), lease_expires_at=bindparam("expires"))
+    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version)
+)
 _RELEASE = (
     update(_EX)
     .where(_EX.c.id == bindparam("example_id"), _EX.c.lease_user_id == bindparam("user_id"))
     .values(lease_id=None, lease_user_id=None, lease_expires_at=None)
 )
-_CURRENT_LABEL_OF = (  # this user's current label of the example, if any
-    select(_LB.c.id)
-    .where(
-        _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"),
-        _LB.c.value.is_not(None), ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
-    )
-    .order_by(_LB.c.id.desc())
-    .limit(1)
-    .scalar_subquery()
+# A label row that is this user's current label of the example (not undone, not replaced).
+_USERS_CURRENT_LABEL = and_(
+    _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"),
+    _LB.c.value.is_not(None), ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
 )
+_CURRENT_LABEL_OF = select(_LB.c.id).where(_USERS_CURRENT_LABEL).order_by(_LB.c.id.desc()).limit(1).scalar_subquery()
 _EXAMPLE_TO_LABEL = select(
     _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
     _EX.c.confidence, _CURRENT_LABEL_OF.label("previous_id"),
@@ -126,10 +129,7 @@ def _candidate_statement(postgresql: bool, overlap: bool, order: str):
         ~exists().where(_SK.c.example_id == _EX.c.id, _SK.c.user_id == bindparam("user_id")),
     )
     if overlap:  # the example has no current label from this user
-        query = query.where(~exists().where(
-            _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"), _LB.c.value.is_not(None),
-            ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
-        ))
+        query = query.where(~exists().where(_USERS_CURRENT_LABEL))
     if order == "draw":
         query = query.where(_EX.c.random_key >= bindparam("draw")).order_by(_EX.c.random_key)
     elif order == "random_key":
@@ -146,10 +146,6 @@ def _insert_label_statement(dialect: str):
     # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
     # concurrent correction) makes this insert a no-op rather than an error.
     return dialect_insert(dialect, _LB).on_conflict_do_nothing().returning(_LB.c.id)
-
-
-def _free(now: datetime):
-    return or_(Example.lease_user_id.is_(None), Example.lease_expires_at < now)
 
 
 def lease_next(
@@ -399,14 +395,8 @@ def lease_example(session: Session, project: Project, user: User, example_id: in
     """Lease one given example to ``user`` (after an undo), if it is free and still wanted."""
     lease_id = secrets.randbits(52)
     expires = now + timedelta(seconds=lease_seconds)
-    row = session.execute(
-        update(Example)
-        .where(Example.id == example_id, Example.project_id == project.id, Example.needs_labels,
-               or_(_free(now), Example.lease_user_id == user.id))
-        .values(lease_id=lease_id, lease_user_id=user.id, lease_expires_at=expires)
-        .returning(Example.external_id, Example.data, Example.priority, Example.scored_by_version)
-        .execution_options(synchronize_session=False)
-    ).first()
+    row = _run(session, _LEASE_GIVEN, example_id=example_id, in_project=project.id, user_id=user.id, now=now,
+               new_lease_id=lease_id, expires=expires).first()
     if row is None:
         return None
     return _lease_of(project, example_id, row.external_id, row.data, lease_id, expires, row.priority,
