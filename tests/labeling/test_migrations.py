@@ -25,3 +25,22 @@ def test_upgrade_creates_every_table_and_the_queue_index(db_url):
     assert "ix_examples_queue" in {ix["name"] for ix in inspector.get_indexes("examples")}
     assert "uq_runs_one_active" in {ix["name"] for ix in inspector.get_indexes("retrain_runs")}
     engine.dispose()
+
+
+def test_the_queue_search_reads_its_index_in_order(db_url):
+    """Serving orders by priority DESC, id: the index must hold that order, or the database reads
+    every example tied on the top priority and sorts them, on every lease (migration 0004)."""
+    from labeling.queue import _candidate_statement
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            compiled = _candidate_statement(False, False, "priority").compile(dialect=engine.dialect)
+            plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(compiled), tuple(1 for _ in compiled.positiontup)))
+            assert "ix_examples_queue" in plan and "TEMP B-TREE" not in plan, plan
+        else:
+            definition = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_examples_queue'").scalar()
+            assert "(project_id, priority DESC, id)" in definition, definition
+    engine.dispose()
