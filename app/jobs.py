@@ -108,7 +108,10 @@ def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: fl
     os.nice(JOB_NICENESS)
     from app import create_app
 
-    app = create_app({**settings, "JOBS": "inline"}, instance_path=instance_path)
+    # A run writes only what it can write again (a run cut short is re-run): on SQLite its commits
+    # skip the fsync (WAL with synchronous=NORMAL survives a crash of the process, and the
+    # annotators' FULL commits sync the log for everyone), so it holds the write lock less long.
+    app = create_app({**settings, "JOBS": "inline", "SQLITE_SYNCHRONOUS": "NORMAL"}, instance_path=instance_path)
     while True:
         try:
             if not conn.poll(idle_seconds):

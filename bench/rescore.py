@@ -41,7 +41,7 @@ def main() -> None:
                     texts = [f"example text number {i} about topic {i % 97}" for i in range(500)]
                     model = make_model("tfidf").fit(texts, [str(i % 2) for i in range(500)])
                     input_kind = "text"
-                engine = make_engine(url)
+                engine = make_engine(url, sqlite_synchronous="NORMAL")  # as in the run process (app/jobs.py)
                 with make_sessionmaker(engine)() as session, threadpool_limits(1):
                     project = session.get(Project, project_id)
                     t0 = time.perf_counter()

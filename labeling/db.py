@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_SYNCHRONOUS_VALUES = ("FULL", "NORMAL", "EXTRA")
+# A connection checkpoints the log after this many of its write transactions (about 5-20 pages each).
+CHECKPOINT_EVERY = 50
 
 
 def utcnow() -> datetime:
@@ -84,6 +87,11 @@ def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         # 64 MiB of page cache (the default is 2 MiB): a million-row pool's indexes must stay in memory.
         cursor.execute("PRAGMA cache_size=-65536")
+        if lock_path is not None:
+            # SQLite's automatic checkpoint runs inside the commit that crosses 1,000 pages of log,
+            # while that writer still holds the file lock: every writer queued behind it waited.
+            # Checkpoints run after the file lock is released instead (below).
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -118,10 +126,14 @@ def _release_the_file_lock_after_each_transaction(engine: Engine) -> None:
         # still locked and sleep in SQLite's busy handler.
         if "hitl_lock_fd" not in conn.info:
             return
+        dbapi_connection = conn.connection.dbapi_connection
         try:
-            getattr(conn.connection.dbapi_connection, end)()
+            getattr(dbapi_connection, end)()
         finally:
             release(conn.info)
+        commits = conn.info["hitl_commits"] = conn.info.get("hitl_commits", 0) + 1
+        if commits % CHECKPOINT_EVERY == 0:
+            _checkpoint(dbapi_connection)
 
     event.listen(engine, "commit", lambda conn: finish(conn, "commit"))
     event.listen(engine, "rollback", lambda conn: finish(conn, "rollback"))
@@ -158,6 +170,13 @@ def checkpoint_wal(session: Any) -> None:
         return
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _checkpoint(raw.driver_connection)
     finally:
         raw.close()
+
+
+def _checkpoint(dbapi_connection: Any) -> None:
+    try:
+        dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.OperationalError:  # another connection is checkpointing: it does the work
+        pass

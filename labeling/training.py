@@ -7,9 +7,11 @@ store the model, short ones per re-scored chunk), so annotators are never locked
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import threading
+import time
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
@@ -40,7 +42,10 @@ log = logging.getLogger(__name__)
 SCORE_CHUNK = 5000
 # Scores are written in short transactions: on SQLite a write holds the database's one write
 # lock, and an annotator's submit waits behind it (docs/benchmarks.md, "serving while retraining").
-WRITE_CHUNK = 1000
+WRITE_CHUNK = 250
+# A pause after each one hands the lock to a writer queued on it: a released flock is not passed
+# on, and the scorer, straight back for its next chunk, would often take it again first.
+WRITE_PAUSE_SECONDS = 0.0002
 HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
@@ -483,10 +488,14 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)
-        scored = [(float(s), str(p), float(c), version, r[0]) for r, s, p, c in zip(rows, scores, predicted, confidence)]
+        # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
+        scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
+                          np.asarray(confidence, dtype=float).tolist(), itertools.repeat(version, len(rows)),
+                          [r[0] for r in rows]))
         for start in range(0, len(scored), WRITE_CHUNK):
             _write_scores(session, scored[start:start + WRITE_CHUNK])
             session.commit()
+            time.sleep(WRITE_PAUSE_SECONDS)
         checkpoint_wal(session)
         if run_id is not None:
             _heartbeat(session, run_id, clock())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import sys
 import threading
 import time
 
@@ -46,4 +47,34 @@ def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp
     assert written.is_set()
     with engine.connect() as conn:
         assert sorted(conn.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
+    engine.dispose()
+
+
+def test_the_log_is_checkpointed_after_the_file_lock_not_inside_a_commit(tmp_path):
+    """SQLite's automatic checkpoint would run inside the commit that crosses its size, with the
+    file lock still held; instead each connection checkpoints after every CHECKPOINT_EVERY
+    write transactions, once the lock is released."""
+    from labeling.db import CHECKPOINT_EVERY
+
+    path = tmp_path / "log.db"
+    engine = make_engine(f"sqlite:///{path}")
+    raw = engine.raw_connection()
+    assert raw.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    raw.close()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x BLOB)"))
+
+    def frames_not_checkpointed() -> int:
+        # The WAL index (-shm) header: mxFrame (frames in the log) at byte 16, nBackfill (frames
+        # copied into the database) at byte 96 (sqlite.org/walformat.html).
+        header = (tmp_path / "log.db-shm").read_bytes()[:100]
+        return int.from_bytes(header[16:20], sys.byteorder) - int.from_bytes(header[96:100], sys.byteorder)
+
+    for i in range(2, CHECKPOINT_EVERY):  # the CREATE TABLE was write transaction 1
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (zeroblob(100000))"))
+    assert frames_not_checkpointed() > 1000  # past SQLite's automatic size: nobody checkpointed
+    with engine.begin() as conn:  # write transaction CHECKPOINT_EVERY
+        conn.execute(text("INSERT INTO t VALUES (zeroblob(100000))"))
+    assert frames_not_checkpointed() == 0
     engine.dispose()
