@@ -159,6 +159,7 @@ class ThreadRunner:
         self._run_lock = threading.Lock()
         self._run_process = RunProcess(app)
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._maintenance: threading.Thread | None = None
 
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
@@ -182,6 +183,8 @@ class ThreadRunner:
         self._wake.set()
 
     def ensure_maintenance(self) -> None:
+        if self._stopped.is_set():
+            return
         if self._maintenance is None or not self._maintenance.is_alive():
             self._maintenance = threading.Thread(target=self._maintain, name="hitl-maintenance", daemon=True)
             self._maintenance.start()
@@ -190,11 +193,22 @@ class ThreadRunner:
         """None when runs can execute; else what is wrong (for /healthz)."""
         return None  # runs start in a child of this very process
 
+    def stop(self) -> None:
+        """End the maintenance loop and the run process (an app that is done, e.g. in tests: its
+        loop would otherwise go on polling a database that may be gone)."""
+        self._stopped.set()
+        self._wake.set()
+        if self._maintenance is not None:
+            self._maintenance.join(MAINTENANCE_SECONDS)
+        with self._run_lock:
+            self._run_process.stop()
+
     def _maintain(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             self._wake.wait(MAINTENANCE_SECONDS)
             self._wake.clear()
-            maintain_once(self.app, self.dispatch)
+            if not self._stopped.is_set():
+                maintain_once(self.app, self.dispatch)
 
 
 class InlineRunner:
@@ -210,6 +224,9 @@ class InlineRunner:
 
     def health(self) -> str | None:
         return None
+
+    def stop(self) -> None:
+        pass
 
 
 class RQRunner:
@@ -243,6 +260,9 @@ class RQRunner:
 
     def notify(self) -> None:
         self.queue.enqueue_call("app.jobs.rq_deliver_webhooks", timeout=600)
+
+    def stop(self) -> None:
+        self.redis.close()
 
 
 def queued(run_id: int | None) -> None:

@@ -113,6 +113,7 @@ def app_factory(db_url: str, tmp_path: Path):
 
     yield make
     for app in made:
+        app.extensions["hitl_jobs"].stop()
         app.extensions["hitl_engine"].dispose()
 
 

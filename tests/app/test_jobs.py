@@ -80,7 +80,13 @@ def test_the_thread_runner_executes_runs_in_one_low_priority_child_process(app_f
     assert replacement.exitcode == 0  # left on its own, idle
     assert client.post(f"/api/v1/projects/{project['id']}/retrain", headers=auth(token)).status_code == 202
     assert _wait_for_run(client, project["id"], token, version=4)[0]["status"] == "succeeded"
-    runner.stop()
+    last = runner._process
+    jobs = app.extensions["hitl_jobs"]
+    assert jobs._maintenance.is_alive()
+    jobs.stop()  # an app that is done: no loop left polling its database, no child left
+    assert not jobs._maintenance.is_alive() and not last.is_alive()
+    jobs.ensure_maintenance()
+    assert not jobs._maintenance.is_alive()
 
 
 def _wait_for_run(client, project_id: int, token: str, *, version: int) -> list[dict]:
