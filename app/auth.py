@@ -19,7 +19,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from app.db import get_session, reading
 from labeling import users
 from labeling.db import utcnow
-from labeling.models import ROLES, User
+from labeling.models import ROLES, Project, User
 
 ANY_ROLE = ROLES
 REVIEWERS = ("admin", "reviewer")
@@ -54,11 +54,14 @@ def _bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def requires(*roles: str, api: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def requires(*roles: str, api: bool = False,
+             read_project: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Let only users with one of ``roles`` in; sets ``g.user`` to the domain user.
 
     API views authenticate with a bearer token and answer 401/403 in the API error shape; page
-    views use the login session and send anonymous visitors to the login page.
+    views use the login session and send anonymous visitors to the login page. With
+    ``read_project`` (an API view on ``<project_id>`` that only reads the project), the project
+    is read together with the caller, in one read transaction.
     """
     for role in roles:
         if role not in ROLES:
@@ -67,7 +70,7 @@ def requires(*roles: str, api: bool = False) -> Callable[[Callable[..., Any]], C
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user = _api_user() if api else _page_user()
+            user = _api_user(read_project) if api else _page_user()
             if user.role not in roles:
                 abort(403, description=f"this needs the role {' or '.join(roles)}; you are {user.role}")
             g.user = user
@@ -85,12 +88,16 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def _api_user() -> User:
+def _api_user(read_project: bool = False) -> User:
     token = _bearer_token()
     if token is None:
         abort(401, description="send an API token as 'Authorization: Bearer <token>'")
     with reading(get_session()) as db:
         user = users.user_for_token(db, token)
+        if user is not None and read_project:
+            # The view's ``get_project`` then finds it in the session without a query or a
+            # transaction of its own (held on ``g``: the identity map keeps only referenced objects).
+            g.project_in_url = db.get(Project, request.view_args["project_id"])
     if user is None:
         abort(401, description="the API token is not valid")
     return user

@@ -8,18 +8,18 @@ from app.api import bp
 from app.api.common import json_body
 from app import jobs
 from app.auth import ANY_ROLE, requires
-from app.db import get_session, reading
+from app.db import get_session
 from labeling import projects, queue
 from labeling.db import utcnow
 from labeling.runs import iso
 
 
 @bp.get("/projects/<int:project_id>/next")
-@requires(*ANY_ROLE, api=True)
+@requires(*ANY_ROLE, api=True, read_project=True)
 def next_example(project_id: int):
     """Lease the next example to label; 204 when there is none for this user now."""
-    with reading(get_session()) as db:
-        project = projects.get_project(db, project_id)
+    db = get_session()
+    project = projects.get_project(db, project_id)  # read with the caller (app.auth)
     lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()
     if lease is None:
@@ -32,12 +32,12 @@ def next_example(project_id: int):
 
 
 @bp.post("/projects/<int:project_id>/labels")
-@requires(*ANY_ROLE, api=True)
+@requires(*ANY_ROLE, api=True, read_project=True)
 def submit(project_id: int):
     """Label an example (idempotent on idempotency_key)."""
     body = json_body()
-    with reading(get_session()) as db:
-        project = projects.get_project(db, project_id)
+    db = get_session()
+    project = projects.get_project(db, project_id)  # read with the caller (app.auth)
     result = queue.submit_label(
         db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
         lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),

@@ -80,3 +80,24 @@ def test_project_settings_are_validated(client, admin_token):
     assert response.status_code == 201 and response.json["settings"]["webhook_secret"].startswith("whsec_")
     shown = client.get(f"/api/v1/projects/{response.json['id']}", headers=auth(admin_token)).json
     assert shown["settings"]["webhook_secret"] == "whsec_…"
+
+
+def test_next_and_submit_take_one_read_and_one_write_transaction(app, client, make_user, make_project):
+    """The caller and the project are read together, the rest is written in one transaction: on
+    SQLite (where reads run apart from the write lock) a read and a write transaction, on
+    PostgreSQL one transaction. Each costs a BEGIN and a COMMIT on the hot path."""
+    from sqlalchemy import event
+
+    engine = app.extensions["hitl_engine"]
+    expected = 2 if engine.dialect.name == "sqlite" else 1
+    project_id = make_project(n=3)
+    _, token = make_user("ann", "annotator")
+    ended: list[int] = []
+    event.listen(engine, "commit", lambda conn: ended.append(1))
+    body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert len(ended) == expected
+    ended.clear()
+    response = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": body["example"]["id"], "label": "pos", "lease_id": body["lease"]["id"]})
+    assert response.status_code == 201 and len(ended) == expected
+    assert client.get(f"/api/v1/projects/{project_id + 1000}/next", headers=auth(token)).status_code == 404
