@@ -70,6 +70,12 @@ def _webhook_url(v: Any) -> str | None:
     return None
 
 
+def _optional_seed(v: Any) -> str | None:
+    if v in ("", None) or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**63 - 1):
+        return None
+    return "must be a whole number from 0 to 2^63-1, or empty"
+
+
 def _webhook_secret(v: Any) -> str | None:
     if v in ("", None):
         return None
@@ -90,6 +96,8 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "holdout_fraction": ProjectSetting(0.1, _float_range(0.0, 0.5), "share of labeled examples kept for evaluation"),
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
     "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")), "holdout metric a candidate must match or beat"),
+    "queue_seed": ProjectSetting("", _optional_seed, "repeats the queue's random picks for the same labels "
+                                 "(simulations); empty: fresh randomness"),
     "webhook_url": ProjectSetting("", _webhook_url, "where signed webhooks are sent"),
     "webhook_secret": ProjectSetting("", _webhook_secret, "Standard Webhooks secret (whsec_...)"),
 }

@@ -96,6 +96,8 @@ _EXAMPLE_TO_LABEL = select(
     _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
     _EX.c.confidence, _CURRENT_LABEL_OF.label("previous_id"),
 ).where(_EX.c.id == bindparam("example_id"))
+_LABEL_EVENTS_OF_USER = select(func.count()).where(
+    _LB.c.project_id == bindparam("project_id"), _LB.c.annotator_id == bindparam("user_id"))
 _LABEL_BY_KEY = select(_LB.c.id).where(
     _LB.c.annotator_id == bindparam("user_id"), _LB.c.idempotency_key == bindparam("key"))
 
@@ -165,13 +167,13 @@ def lease_next(
     ``random_share`` of picks (project setting) is taken at random instead, once a model ranks
     the pool.
     """
-    rng = np.random.default_rng(random_state)
     expires = now + timedelta(seconds=lease_seconds)
     for held in _run(session, _HELD, user_id=user.id, now=now):
         if held.project_id == project.id:
             _run(session, _RENEW_HELD, example_id=held.id, expires=expires)
             return _lease_of(project, held.id, held.external_id, held.data, held.lease_id, expires,
                              held.priority, held.scored_by_version, picked_at_random=False)
+    rng = np.random.default_rng(random_state if random_state is not None else _seeded(session, project, user))
     # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
     # (chosen at random, not by the queue), ``random_share`` keeps the queue honest.
     holdout_pick = rng.random() < project.settings.get("holdout_fraction", 0)
@@ -194,6 +196,15 @@ def lease_next(
                              row.priority, row.scored_by_version, picked_at_random=at_random,
                              holdout=holdout_pick and at_random)
     return None
+
+
+def _seeded(session: Session, project: Project, user: User) -> list[int] | None:
+    """With the project's ``queue_seed``, the picks depend only on the seed, the user and how many
+    label events they have given here, so a simulation replays exactly; else None (fresh)."""
+    seed = project.settings.get("queue_seed")
+    if seed in ("", None):
+        return None
+    return [seed, user.id, _run(session, _LABEL_EVENTS_OF_USER, project_id=project.id, user_id=user.id).scalar()]
 
 
 def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,

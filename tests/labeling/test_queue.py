@@ -21,10 +21,10 @@ def db(db_url):
     engine.dispose()
 
 
-def setup_project(maker, n=10, settings=None, annotators=("a", "b")):
+def setup_project(maker, n=10, settings=None, annotators=("a", "b"), name="P"):
     now = utcnow()
     with maker() as s:
-        project = projects.create_project(s, "P", ["pos", "neg"], settings or {}, now=now)
+        project = projects.create_project(s, name, ["pos", "neg"], settings or {}, now=now)
         import_examples(s, project, json_rows([{"external_id": str(i), "text": f"t{i}"} for i in range(n)]),
                         now=now, random_state=0)
         people = [users.create_user(s, name, "annotator", password=None, now=now) for name in annotators]
@@ -57,6 +57,23 @@ def test_serves_highest_priority_first_and_never_the_same_to_two(db):
     assert first.example_id == expected
     assert second.example_id != first.example_id
     assert lease(db, project_id, a).example_id == first.example_id  # a reload serves the same lease
+
+
+def test_a_queue_seed_replays_the_random_picks_for_the_same_labels(db):
+    def picks(name, annotators):
+        project_id, people = setup_project(db, n=30, settings={"holdout_fraction": 0.5, "queue_seed": 7},
+                                           annotators=annotators, name=name)
+        a = people[0] if people else user
+        served = []
+        for _ in range(12):
+            got = lease(db, project_id, a)
+            served.append((got.external_id, got.strategy))
+            submit(db, project_id, a, got.example_id)
+        return served, a
+
+    first, user = picks("P1", ("a",))
+    assert picks("P2", ())[0] == first  # the same person labeling a copy of the project
+    assert {strategy for _, strategy in first} == {"holdout", "cold_start"}  # both kinds of pick were drawn
 
 
 def test_expired_lease_returns_to_the_queue_and_old_holder_gets_409(db):
