@@ -16,7 +16,7 @@ from labeling.db import insert_ignoring_conflicts
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
-from labeling.projects import label_names
+from labeling.projects import label_names, queue_seed
 from labeling.validation import is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
@@ -163,6 +163,8 @@ def import_examples(
     InvalidInput
         Listing the first problems by line and field, with the total count.
     """
+    if random_state is None and (seed := queue_seed(project)) is not None:
+        random_state = [seed, project.n_examples]  # a replay of the same imports draws the same keys
     rng = np.random.default_rng(random_state)
     labels = set(label_names(project))
     dim = [project_feature_dim(session, project.id)]

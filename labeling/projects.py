@@ -103,6 +103,13 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
 }
 
 
+def queue_seed(project: Project) -> int | None:
+    """The project's ``queue_seed``: numpy seeds made of it (and of what tells one draw from the
+    next) make imports and the queue's random picks replay exactly. None: fresh randomness."""
+    seed = project.settings.get("queue_seed")
+    return None if seed in ("", None) else int(seed)
+
+
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
-from labeling.projects import label_names
+from labeling.projects import label_names, queue_seed
 from labeling.runs import iso, maybe_request_retrain
 from labeling.validation import is_db_int, is_storable_text
 
@@ -201,8 +201,8 @@ def lease_next(
 def _seeded(session: Session, project: Project, user: User) -> list[int] | None:
     """With the project's ``queue_seed``, the picks depend only on the seed, the user and how many
     label events they have given here, so a simulation replays exactly; else None (fresh)."""
-    seed = project.settings.get("queue_seed")
-    if seed in ("", None):
+    seed = queue_seed(project)
+    if seed is None:
         return None
     return [seed, user.id, _run(session, _LABEL_EVENTS_OF_USER, project_id=project.id, user_id=user.id).scalar()]
 
