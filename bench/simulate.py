@@ -58,7 +58,7 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], *,
         conn = HTTPConnection(host, port, timeout=120)
         status, body = request(conn, "POST", "/api/v1/projects", token, {
             "name": f"sim-{strategy}-{seed}", "labels": labels,
-            # queue_seed: the queue's random picks (holdout, random share) replay with the seed.
+            # queue_seed: the import's random keys and the queue's random picks replay with the seed.
             "settings": {"strategy": strategy, "retrain_threshold": threshold, "queue_seed": seed}})
         assert status == 201, body
         project_id = body["id"]

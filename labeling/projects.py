@@ -96,8 +96,8 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "holdout_fraction": ProjectSetting(0.1, _float_range(0.0, 0.5), "share of labeled examples kept for evaluation"),
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
     "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")), "holdout metric a candidate must match or beat"),
-    "queue_seed": ProjectSetting("", _optional_seed, "repeats the queue's random picks for the same labels "
-                                 "(simulations); empty: fresh randomness"),
+    "queue_seed": ProjectSetting("", _optional_seed, "replays imports' random keys and the queue's random "
+                                 "picks for the same labels (simulations); empty: fresh randomness"),
     "webhook_url": ProjectSetting("", _webhook_url, "where signed webhooks are sent"),
     "webhook_secret": ProjectSetting("", _webhook_secret, "Standard Webhooks secret (whsec_...)"),
 }
