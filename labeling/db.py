@@ -162,8 +162,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def checkpoint_wal(session: Any) -> None:
     """On SQLite, copy the write-ahead log into the database now (PASSIVE: blocks no one).
 
-    A bulk writer calls this after its chunks, so that it pays for the checkpoint; otherwise
-    the commit that crosses SQLite's auto-checkpoint size pays, often an annotator's submit.
+    A bulk writer calls this after its chunks, so that it pays for copying the log it wrote;
+    otherwise the next connection to reach ``CHECKPOINT_EVERY`` write transactions pays, often
+    an annotator's request.
     """
     engine = session.get_bind()
     if engine.dialect.name != "sqlite":
