@@ -30,6 +30,8 @@ class LabelIssues:
     skipped: str | None = None
     pred_probs: np.ndarray | None = None  # the out-of-fold probabilities behind the verdicts
     classes: np.ndarray | None = None  # their column order
+    noise: "NoiseEstimate | None" = None  # the annotators' estimated error rate behind the verdicts
+    expected_precision: float | None = None  # the share of these rows estimated to be real mistakes
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,81 @@ def weighted_consensus(annotations: Sequence[Sequence[tuple[Any, Any]]], pred_pr
         labels=[classes[int(i)] for i in result["label_quality"]["consensus_label"]],
         annotator_quality={key: round(float(stats.loc[str(key), "annotator_quality"]), 4) for key in annotators},
     )
+
+
+# --- noise-aware flags ------------------------------------------------------------------
+
+MIN_LABELS_TO_FLAG = 100  # below this, a model's disagreement says more about the model than the label
+PRECISION_TARGET = 0.8  # a flag is raised only when it is at least this likely to be a real mistake
+_TEMPERATURES = np.geomspace(0.25, 4.0, 17)
+_NOISE_RATES = np.linspace(0.0, 0.5, 101)
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """The annotators' error ``rate`` in ``[0, 0.5]`` and the ``temperature`` that calibrates the
+    out-of-fold probabilities (``p ** (1 / temperature)``, renormalized), fitted together."""
+
+    rate: float
+    temperature: float
+
+
+def _tempered(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
+    logits = np.log(np.clip(pred_probs, 1e-15, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    q = np.exp(logits)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def estimate_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
+    """Maximum-likelihood annotator error rate under uniform label noise, with a temperature.
+
+    Model of a given label ``g``: ``(1 - rate) * q[g] + rate * (1 - q[g]) / (K - 1)``, where ``q``
+    are the tempered out-of-fold probabilities of the true class. A perfect annotator and a
+    calibrated model give a rate near 0; wrong labels show up as confident disagreements at a rate
+    the temperature cannot explain. ``given`` holds column indices into ``pred_probs``.
+    """
+    n, k = pred_probs.shape
+    best = (-np.inf, 0.0, 1.0)
+    for temperature in _TEMPERATURES:
+        q_given = _tempered(pred_probs, temperature)[np.arange(n), given]
+        likelihood = (np.outer(1.0 - _NOISE_RATES, q_given)
+                      + np.outer(_NOISE_RATES, (1.0 - q_given) / max(k - 1, 1)))
+        total = np.log(np.clip(likelihood, 1e-300, None)).sum(axis=1)
+        i = int(total.argmax())
+        if total[i] > best[0]:
+            best = (float(total[i]), float(_NOISE_RATES[i]), float(temperature))
+    return NoiseEstimate(rate=best[1], temperature=best[2])
+
+
+def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any], *,
+                    precision: float = PRECISION_TARGET, min_labels: int = MIN_LABELS_TO_FLAG) -> LabelIssues:
+    """Rows whose given label is wrong with probability at least ``precision``, most likely first.
+
+    The probability is a posterior: the annotators' error rate (:func:`estimate_noise`) is the
+    prior, the calibrated out-of-fold probabilities the evidence. ``scores`` are those posteriors
+    (in ``[0, 1]``, higher is more suspicious), so flags come out at the precision asked for when
+    the model is calibrated; when the labels are few, or look clean, nothing is flagged.
+    ``pred_probs``: out-of-fold, shape ``(n, n_classes)`` in the order of ``classes``.
+    """
+    y = np.asarray(y)
+    none = np.empty(0, dtype=int)
+    if len(y) < min_labels:
+        return LabelIssues(none, np.empty(0), [], skipped=f"{len(y)} labels are too few to judge a label "
+                                                          f"(flags start at {min_labels})", pred_probs=pred_probs,
+                           classes=classes)
+    given = np.searchsorted(classes, y)
+    noise = estimate_noise(pred_probs, given)
+    n, k = pred_probs.shape
+    q = _tempered(pred_probs, noise.temperature)
+    q_given = q[np.arange(n), given]
+    wrong = noise.rate * (1.0 - q_given) / max(k - 1, 1)
+    posterior = wrong / np.clip((1.0 - noise.rate) * q_given + wrong, 1e-300, None)
+    chosen = np.where(posterior >= precision)[0]
+    chosen = chosen[np.argsort(-posterior[chosen], kind="stable")]
+    others = q.copy()
+    others[np.arange(n), given] = -1.0
+    suggested = [classes[i] for i in others[chosen].argmax(axis=1)]
+    expected = float(posterior[chosen].mean()) if len(chosen) else None
+    return LabelIssues(chosen, posterior[chosen], suggested, pred_probs=pred_probs, classes=classes, noise=noise,
+                       expected_precision=expected)

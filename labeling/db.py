@@ -23,6 +23,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as the API writes every time."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock: bool = True,
                 echo: bool = False) -> Engine:
     """Create an engine with the settings this service relies on.

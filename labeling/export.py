@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from labeling.errors import InvalidInput, Problem
 from labeling.examples import features_from_bytes
 from labeling.models import Example, Label, LabelFlag, Project, User
-from labeling.runs import iso
+from labeling.db import iso
 from labeling.snapshots import current_labels_query
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")

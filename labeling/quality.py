@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
-from labeling.runs import iso
+from labeling.db import iso
 
 
 def flag_kept_warning(session: Session, label: Label, *, now: datetime) -> LabelFlag | None:

@@ -22,7 +22,8 @@ from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import label_names, queue_seed
-from labeling.runs import iso, maybe_request_retrain
+from labeling.db import iso
+from labeling.runs import maybe_request_retrain
 from labeling.validation import is_db_int, is_storable_text
 
 CLAIM_ATTEMPTS = 5

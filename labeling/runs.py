@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labeling.db import iso
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
 
@@ -140,7 +141,3 @@ def run_as_dict(session: Session, run: RetrainRun) -> dict[str, Any]:
         "error": run.error,
         "result": run.result,
     }
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

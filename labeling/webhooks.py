@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import NotFound
 from labeling.models import Project, WebhookAttempt, WebhookDelivery
-from labeling.runs import iso
+from labeling.db import iso
 
 log = logging.getLogger(__name__)
 

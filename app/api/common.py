@@ -8,7 +8,7 @@ from flask import request
 
 from labeling.errors import InvalidInput, Problem
 from labeling.models import Project
-from labeling.runs import iso
+from labeling.db import iso
 
 MAX_LIMIT = 1000
 

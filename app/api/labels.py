@@ -11,7 +11,7 @@ from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from labeling import projects, queue
 from labeling.db import utcnow
-from labeling.runs import iso
+from labeling.db import iso
 
 
 @bp.get("/projects/<int:project_id>/next")
