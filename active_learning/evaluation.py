@@ -12,7 +12,11 @@ METRICS = ("accuracy", "macro_f1")
 
 def evaluate(model: Any, X: Any, y: Sequence[str], *, labels: Sequence[str]) -> dict[str, float]:
     """Accuracy and macro-F1 (over the project's ``labels``) of ``model`` on ``(X, y)``; higher is better."""
-    predicted = model.predict(X)
+    return score_predictions(y, model.predict(X), labels=labels)
+
+
+def score_predictions(y: Sequence[str], predicted: Sequence[str], *, labels: Sequence[str]) -> dict[str, float]:
+    """Accuracy and macro-F1 (over ``labels``) of ``predicted`` against ``y``; higher is better."""
     return {
         "accuracy": float(accuracy_score(y, predicted)),
         "macro_f1": float(f1_score(y, predicted, labels=list(labels), average="macro", zero_division=0)),

@@ -7,6 +7,8 @@ list of dicts of numeric fields).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
@@ -26,10 +28,10 @@ def resolve_featurizer(name: str, *, has_vectors: bool) -> str:
     return name
 
 
-def make_featurizer(name: str) -> Pipeline | BaseEstimator:
+def make_featurizer(name: str, *, min_df: int = 1) -> Pipeline | BaseEstimator:
     """A fresh, unfitted featurizer. Outputs are scaled so that lbfgs converges."""
     if name == "tfidf":
-        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, max_features=200_000)
+        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=200_000)
     if name == "hashing":
         # No vocabulary to hold: constant memory for very large pools.
         return make_pipeline(HashingVectorizer(n_features=2**18, alternate_sign=False, ngram_range=(1, 2)),
@@ -46,3 +48,17 @@ def make_featurizer(name: str) -> Pipeline | BaseEstimator:
 
         return SentenceEmbedder()
     raise ValueError(f"unknown featurizer {name!r}; valid ones are {', '.join(FEATURIZERS)}")
+
+
+def fit_featurizer(name: str, pool: Any) -> Pipeline | BaseEstimator:
+    """A featurizer fitted without labels on a pool of inputs (vocabulary, IDF, scales).
+
+    TF-IDF on a pool keeps terms seen in at least two of its examples (a term seen once cannot
+    help a model generalize); a pool too small for that keeps every term.
+    """
+    if name == "tfidf":
+        try:
+            return make_featurizer(name, min_df=2).fit(pool)
+        except ValueError:  # no term in two examples: a tiny pool
+            return make_featurizer(name).fit(pool)
+    return make_featurizer(name).fit(pool)

@@ -7,18 +7,24 @@ import io
 from typing import Any
 
 import joblib
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from active_learning.featurize import make_featurizer
+from active_learning.model_selection import make_classifier
 
 
 def make_model(featurizer: str, *, random_state: int | None = 0, C: float = 1.0) -> Pipeline:
     """Featurizer + logistic regression, unfitted."""
     return Pipeline([
         ("features", make_featurizer(featurizer)),
-        ("classifier", LogisticRegression(C=C, max_iter=2000, random_state=random_state)),
+        ("classifier", make_classifier(C=C, random_state=random_state)),
     ])
+
+
+def assemble(features: Any, classifier: Any) -> Pipeline:
+    """A serving model from a fitted featurizer and a classifier fitted on its output: it reads
+    raw inputs (texts, vectors, fields) like a pipeline fitted end to end."""
+    return Pipeline([("features", features), ("classifier", classifier)])
 
 
 def dump_model(model: Any) -> tuple[bytes, str]:

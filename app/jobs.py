@@ -33,7 +33,7 @@ JOB_NICENESS = 10  # retrain children yield the CPU to the web processes serving
 
 
 def execute_run_in_app(app: Flask, run_id: int) -> None:
-    from labeling.training import execute_run
+    from labeling.runs import execute_run
 
     with app.app_context():
         try:
@@ -135,7 +135,7 @@ def deliver_webhooks_in_app(app: Flask) -> int:
 
 def runs_to_restart(app: Flask) -> list[int]:
     """Runs whose heartbeat stopped, and queued runs nobody picked up."""
-    from labeling.training import lost_runs
+    from labeling.runs import lost_runs
 
     with app.extensions["hitl_sessionmaker"]() as session:
         return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,

@@ -24,7 +24,7 @@ def main() -> None:
     from active_learning.models import make_model
     from labeling.db import make_engine, make_sessionmaker
     from labeling.models import Project
-    from labeling.training import rescore_pool
+    from labeling.rescoring import rescore_pool
 
     print(f"# bench/rescore.py on {machine()}, {today()}; one thread")
     for kind in args.db:

@@ -186,3 +186,40 @@ def _checkpoint(dbapi_connection: Any) -> None:
         dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     except sqlite3.OperationalError:  # another connection is checkpointing: it does the work
         pass
+
+
+# Bulk writes go in short transactions: on SQLite a write holds the database's one write lock, and
+# an annotator's submit waits behind it (docs/benchmarks.md, "serving while retraining").
+WRITE_CHUNK = 250
+# A pause after each one hands the lock to a writer queued on it: a released flock is not passed
+# on, and a bulk writer, straight back for its next chunk, would often take it again first.
+WRITE_PAUSE_SECONDS = 0.0002
+
+
+def write_many_in_short_transactions(session: Session, sql: str, rows: list[tuple], *,
+                                     chunk: int = WRITE_CHUNK) -> None:
+    """Run ``sql`` (``?`` placeholders) for every row with the driver's executemany, committing
+    every ``chunk`` rows and pausing after each commit so that annotators' writes get in between.
+
+    SQLAlchemy's per-row parameter handling took longer than the database, hence the raw cursor.
+    This is the one place that commits on behalf of its caller: a long bulk write must not hold
+    the lock from start to end.
+    """
+    import time
+
+    if session.get_bind().dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    for start in range(0, len(rows), chunk):
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.executemany(sql, rows[start:start + chunk])
+        finally:
+            cursor.close()
+        session.commit()
+        time.sleep(WRITE_PAUSE_SECONDS)
+
+
+def read_in_own_transaction(session: Session) -> None:
+    """Mark the session's next transaction read-only: on SQLite it then takes no write lock
+    (ended by the caller's commit before any write)."""
+    session.connection(execution_options={"read_only": True})

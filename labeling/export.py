@@ -26,7 +26,7 @@ ANNOTATIONS = ("gold", "all")
 GOLD_COLUMNS = ("external_id", "text", "image", "features", "meta", "label", "n_annotations", "agreement", "flag_status")
 ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source")
 CHUNK = 2000
-FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed")
+FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed", "superseded")
 
 
 def check_export_args(fmt: str, annotations: str) -> None:

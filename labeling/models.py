@@ -41,7 +41,8 @@ NAMING = {
 ROLES = ("admin", "reviewer", "annotator")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
-FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed")
+# superseded: closed by itself when its label was undone or replaced (no verdict on the label).
+FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed", "superseded")
 
 
 class Base(DeclarativeBase):

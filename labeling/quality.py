@@ -6,13 +6,18 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
 from labeling.db import iso
+
+if TYPE_CHECKING:  # the ML stack stays out of web workers, which import this module to label
+    from active_learning.label_errors import LabelIssues
 
 
 def flag_kept_warning(session: Session, label: Label, *, now: datetime) -> LabelFlag | None:
@@ -51,6 +56,8 @@ def flag_as_dict(flag: LabelFlag, external_id: str) -> dict[str, Any]:
         "id": flag.id, "label_id": flag.label_id, "example_id": flag.example_id, "external_id": external_id,
         "given": flag.given, "suggested": flag.suggested, "score": round(flag.score, 6), "reason": flag.reason,
         "status": flag.status, "created_at": iso(flag.created_at), "resolved_at": iso(flag.resolved_at),
+        **({"closed_because": "the label was undone or replaced after it was flagged"}
+           if flag.status == "superseded" else {}),
     }
 
 
@@ -91,8 +98,10 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
     flagged = session.get(Label, flag.label_id)
     if flagged is None or flagged.value is None:
         raise Conflict("the flagged label no longer exists")
-    if session.scalar(select(Label.id).where(Label.replaces_id == flagged.id)) is not None:
-        raise Conflict("the flagged label was changed since it was flagged; reload")
+    replacement = session.scalar(select(Label.id).where(Label.replaces_id == flagged.id))
+    if replacement is not None:  # missed by the sweep: close it now, it is not the reviewer's to judge
+        close_flags_of_replaced_label(session, flagged.id, replacement, now=now)
+        raise Conflict("the flagged label was undone or replaced since it was flagged: the flag is closed")
     correction = Label(project_id=flagged.project_id, example_id=flagged.example_id, annotator_id=reviewer.id,
                        value=value, created_at=now, replaces_id=flagged.id, source="review")
     session.add(correction)
@@ -107,7 +116,7 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
         select(Label.annotator_id, func.count()).where(Label.project_id == project_id, Label.value.is_not(None),
                                                        Label.source.in_(("annotator", "mistake_check")))
         .group_by(Label.annotator_id)).all())
-    flags = defaultdict(lambda: {"open": 0, "confirmed": 0, "corrected": 0, "dismissed": 0})
+    flags = defaultdict(lambda: {"open": 0, "confirmed": 0, "corrected": 0, "dismissed": 0, "superseded": 0})
     for annotator_id, status, n in session.execute(
         select(Label.annotator_id, LabelFlag.status, func.count()).join(Label, Label.id == LabelFlag.label_id)
         .where(LabelFlag.project_id == project_id).group_by(Label.annotator_id, LabelFlag.status)):
@@ -124,11 +133,76 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
     for annotator_id, n in sorted(labels.items(), key=lambda kv: -kv[1]):
         f = flags[annotator_id]
         reviewed = f["confirmed"] + f["corrected"] + f["dismissed"]
+        mistakes = f["confirmed"] + f["corrected"]
         out.append({
+            # flag_rate: confirmed mistakes per label; open flags are suspicions, not mistakes.
             "annotator": names.get(annotator_id, "(deleted)"), "labels": n,
-            "flags": sum(f.values()), "flag_rate": round(sum(f.values()) / n, 4) if n else 0.0,
+            "flags": sum(f.values()), "open_flags": f["open"], "mistakes": mistakes,
+            "flag_rate": round(mistakes / n, 4) if n else 0.0,
             "reviewed": reviewed,
             "agreement_with_review": round(f["dismissed"] / reviewed, 4) if reviewed else None,
             "measured_quality": measured.get(str(annotator_id)),
         })
     return out
+
+
+def record_flags(session: Session, project: Project, example_ids: Sequence[int], current: Sequence[Sequence[tuple[int, str]]],
+                 gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime) -> int:
+    """Flag each current label the out-of-fold model finds probably wrong, and the minority labels
+    of examples whose annotators disagree. A label is flagged at most once, ever: a label with any
+    flag (open or judged) is left alone. Returns the number of new flags.
+
+    ``example_ids``, ``current`` (``(label id, value)`` pairs) and ``gold`` are aligned per example;
+    ``issues.indices`` index them.
+    """
+    # Annotators who disagree are a fact, the model's doubt an estimate: that reason goes first.
+    wanted: dict[int, LabelFlag] = {}
+    for i, labels in enumerate(current):
+        if len({v for _, v in labels}) < 2:
+            continue
+        agreement = sum(v == gold[i] for _, v in labels) / len(labels)
+        for label_id, value in labels:
+            if value != gold[i]:
+                wanted[label_id] = LabelFlag(
+                    project_id=project.id, label_id=label_id, example_id=example_ids[i], given=value,
+                    suggested=gold[i], score=round(1.0 - agreement, 4), reason="annotators_disagree", status="open",
+                    created_at=now, run_id=run_id)
+    for index, score, suggested in zip(issues.indices, issues.scores, issues.suggested):
+        for label_id, value in current[int(index)]:
+            if value != suggested and label_id not in wanted:
+                wanted[label_id] = LabelFlag(
+                    project_id=project.id, label_id=label_id, example_id=example_ids[int(index)], given=value,
+                    suggested=str(suggested), score=float(score), reason="model_disagrees", status="open",
+                    created_at=now, run_id=run_id)
+    if not wanted:
+        return 0
+    known: set[int] = set()
+    ids = sorted(wanted)
+    for start in range(0, len(ids), 5000):
+        known.update(session.scalars(select(LabelFlag.label_id).where(LabelFlag.label_id.in_(ids[start:start + 5000]))))
+    new = [flag for label_id, flag in wanted.items() if label_id not in known]
+    session.add_all(new)
+    session.flush()
+    return len(new)
+
+
+def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
+    """Close the open flags of a label that was just undone or replaced (status ``superseded``,
+    the replacing event as their resolution): the label they doubt is no longer current."""
+    return session.execute(
+        update(LabelFlag).where(LabelFlag.label_id == label_id, LabelFlag.status == "open")
+        .values(status="superseded", resolved_at=now, resolution_label_id=replacement_id)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def close_stale_flags(session: Session, project_id: int, *, now: datetime) -> int:
+    """Close every open flag of the project whose label is no longer current (a sweep, for
+    replacements made by paths that did not close their flags themselves). Returns how many."""
+    replacing = aliased(Label)
+    stale = session.execute(
+        select(LabelFlag.label_id, func.min(replacing.id))
+        .join(replacing, replacing.replaces_id == LabelFlag.label_id)
+        .where(LabelFlag.project_id == project_id, LabelFlag.status == "open")
+        .group_by(LabelFlag.label_id)).all()
+    return sum(close_flags_of_replaced_label(session, label_id, replacement, now=now) for label_id, replacement in stale)
+

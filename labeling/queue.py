@@ -23,6 +23,7 @@ from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import label_names, queue_seed
 from labeling.db import iso
+from labeling.quality import close_flags_of_replaced_label
 from labeling.runs import maybe_request_retrain
 from labeling.validation import is_db_int, is_storable_text
 
@@ -329,8 +330,9 @@ def submit_label(
     label_id = _run(session, _insert_label_statement(session.get_bind().dialect.name), **values).scalar()
     if label_id is None:
         raise Conflict("this label was submitted twice at the same moment; reload and try again")
-    if previous_id is not None:  # a correction: the count stands, the lease goes
+    if previous_id is not None:  # a correction: the count stands, the lease goes, its flags close
         release_lease(session, user, example_id)
+        close_flags_of_replaced_label(session, previous_id, label_id, now=now)
     run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
 
@@ -358,6 +360,7 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
             session.flush()
     except IntegrityError:
         raise Conflict("this label was already undone or replaced") from None
+    close_flags_of_replaced_label(session, label.id, undo.id, now=now)
     session.execute(
         update(Example)
         .where(Example.id == label.example_id)

@@ -1,17 +1,28 @@
-"""Retrain runs: requesting them (at most one queued or running per project) and reading them."""
+"""Retrain runs, their whole lifecycle: requested (at most one queued or running per project),
+claimed by one worker, kept alive by a heartbeat, taken over when that stops, executed (the
+training itself is ``labeling.training``), announced by webhook, and read."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import logging
+import threading
+import traceback
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
-from labeling.db import iso
+from labeling.db import iso, utcnow
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 30.0
+STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 
 ACTIVE = ("queued", "running")
 
@@ -141,3 +152,126 @@ def run_as_dict(session: Session, run: RetrainRun) -> dict[str, Any]:
         "error": run.error,
         "result": run.result,
     }
+
+
+# --- executing a run ----------------------------------------------------------------------
+
+def stale_after(heartbeat_seconds: float) -> timedelta:
+    return timedelta(seconds=heartbeat_seconds * STALE_BEATS)
+
+
+def claim_run(session: Session, run_id: int, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> bool:
+    """queued -> running (or take over a running run whose heartbeat stopped); True if claimed."""
+    claimed = session.execute(
+        update(RetrainRun)
+        .where(RetrainRun.id == run_id, or_(
+            RetrainRun.status == "queued",
+            (RetrainRun.status == "running") & (RetrainRun.heartbeat_at < now - stale_after(heartbeat_seconds)),
+        ))
+        .values(status="running", started_at=now, heartbeat_at=now, attempts=RetrainRun.attempts + 1, error=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(claimed)
+
+
+def stale_runs(session: Session, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> list[int]:
+    """Runs left ``running`` by a process that died (no heartbeat for ``STALE_BEATS`` beats)."""
+    return list(session.scalars(select(RetrainRun.id).where(
+        RetrainRun.status == "running", RetrainRun.heartbeat_at < now - stale_after(heartbeat_seconds))))
+
+
+def lost_runs(session: Session, *, now: datetime, queued_for: timedelta,
+              heartbeat_seconds: float = HEARTBEAT_SECONDS) -> list[int]:
+    """Runs to dispatch again: running with a stopped heartbeat, or queued and never claimed."""
+    return stale_runs(session, now=now, heartbeat_seconds=heartbeat_seconds) + list(session.scalars(select(RetrainRun.id).where(
+        RetrainRun.status == "queued", RetrainRun.created_at < now - queued_for).order_by(RetrainRun.id)))
+
+
+def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
+                clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "",
+                heartbeat_seconds: float = HEARTBEAT_SECONDS, mlflow_tracking_uri: str = "") -> str | None:
+    """Run a queued retrain run end to end; returns its final status, or None if not claimed.
+
+    Safe to call twice: only the caller that claims the run executes it. With an MLflow tracking
+    URI, the finished run is also logged there (after it is committed here).
+    """
+    with session_factory() as session:
+        if not claim_run(session, run_id, now=clock(), heartbeat_seconds=heartbeat_seconds):
+            session.rollback()
+            return None
+        session.commit()
+    beating = threading.Event()
+    heart = threading.Thread(target=_beat, args=(session_factory, run_id, clock, beating, heartbeat_seconds), daemon=True)
+    heart.start()
+
+    # Imported here: training brings the ML stack, which web workers only need if they run jobs.
+    from labeling.training import train_and_promote
+
+    def beat(session: Session) -> None:
+        _heartbeat(session, run_id, clock())
+        session.commit()
+
+    try:
+        with threadpool_limits(limits=threads):
+            result = train_and_promote(session_factory, run_id, clock=clock, random_state=random_state, heartbeat=beat)
+    except Exception as exc:
+        log.exception("retrain run %s failed", run_id)
+        status, result = "failed", None
+        error = f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:]
+    else:
+        status, error = "succeeded", None
+    finally:
+        beating.set()
+        heart.join()
+    with session_factory() as session:
+        run = session.get(RetrainRun, run_id)
+        run.status, run.finished_at, run.result, run.error = status, clock(), result, error
+        if result is None or "model_version" in result:
+            _announce_model(session, run, result, public_url=public_url, now=clock())
+        session.commit()
+    if mlflow_tracking_uri:
+        _track(session_factory, run_id, mlflow_tracking_uri)
+    return status
+
+
+def _track(session_factory: Callable[[], Session], run_id: int, tracking_uri: str) -> None:
+    from labeling.tracking import track_run
+
+    with session_factory() as session:
+        mlflow_run_id = track_run(session, run_id, tracking_uri)
+        if mlflow_run_id is not None:
+            run = session.get(RetrainRun, run_id)
+            run.result = {**(run.result or {}), "mlflow_run_id": mlflow_run_id}
+            session.commit()
+
+
+def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | None, *, public_url: str,
+                    now: datetime) -> None:
+    from labeling.webhooks import enqueue_event
+
+    project = session.get(Project, run.project_id)
+    data: dict[str, Any] = {"project_id": project.id, "project": project.name, "run_id": run.id, "status": run.status}
+    if result is not None:
+        data.update(model_version=result["model_version"], promoted=result["promoted"], decision=result["decision"],
+                    metrics=result["metrics"], champion_metrics=result["champion_metrics"],
+                    n_labels=result["n_labels"], snapshot=result["snapshot"],
+                    models_url=public_url.rstrip("/") + f"/api/v1/projects/{project.id}/models")
+    else:
+        data["error"] = (run.error or "").splitlines()[0] if run.error else None
+    enqueue_event(session, project, "model.trained", data, now=now)
+
+
+def _beat(session_factory: Callable[[], Session], run_id: int, clock: Callable[[], datetime],
+          stop: threading.Event, seconds: float) -> None:
+    """Keep the run's heartbeat fresh while it trains, so no other process takes it over."""
+    while not stop.wait(seconds):
+        try:
+            with session_factory() as session:
+                _heartbeat(session, run_id, clock())
+                session.commit()
+        except Exception:  # a missed beat is harmless; the next one retries
+            log.warning("heartbeat of run %s failed", run_id, exc_info=True)
+
+
+def _heartbeat(session: Session, run_id: int, now: datetime) -> None:
+    session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(heartbeat_at=now))

@@ -168,7 +168,7 @@ def document() -> dict[str, Any]:
         "/api/v1/projects/{project_id}/flags": {
             "get": _op("Flags on probably wrong labels, most suspicious first", tag="quality",
                        ok_schema={"type": "object", "required": ["flags"], "properties": {"flags": {"type": "array", "items": _ref("Flag")}}},
-                       params=PROJECT + PAGE + [_query("status", {"enum": ["open", "confirmed", "corrected", "dismissed", "all"], "default": "open"})]),
+                       params=PROJECT + PAGE + [_query("status", {"enum": ["open", "confirmed", "corrected", "dismissed", "superseded", "all"], "default": "open"})]),
         },
         "/api/v1/flags/{flag_id}": {
             "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],

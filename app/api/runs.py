@@ -9,10 +9,11 @@ from app.api.common import json_body, pagination
 from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
-from labeling import projects, runs, training, webhooks
+from labeling import projects, runs, webhooks
+from labeling.predict import predict as champion_predictions
 from labeling.errors import InvalidInput
 from labeling.db import utcnow
-from labeling.training import list_models, model_as_dict
+from labeling.registry import list_models, model_as_dict
 
 
 @bp.post("/projects/<int:project_id>/retrain")
@@ -67,7 +68,7 @@ def predict(project_id: int):
     threshold = body.get("uncertain_below", 0.6)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         raise InvalidInput.one("must be a number in (0, 1]", field="uncertain_below")
-    result = training.predict(db, project, body.get("examples"), enqueue_uncertain=bool(body.get("enqueue_uncertain")),
+    result = champion_predictions(db, project, body.get("examples"), enqueue_uncertain=bool(body.get("enqueue_uncertain")),
                               uncertain_below=float(threshold), now=utcnow())
     db.commit()
     return jsonify(result)

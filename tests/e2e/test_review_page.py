@@ -12,7 +12,7 @@ from labeling import projects, users
 from labeling.db import utcnow
 from labeling.examples import import_examples, json_rows
 from labeling.models import Example, LabelFlag
-from labeling.training import execute_run
+from labeling.runs import execute_run
 from labeling.runs import request_retrain
 from tests.e2e.test_labeling_page import login
 

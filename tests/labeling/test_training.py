@@ -103,7 +103,7 @@ def test_predict_before_any_model_is_409(client, admin_token, make_project):
 
 
 def test_a_run_is_executed_once_even_if_dispatched_twice(app, client, admin_token, make_project, session):
-    from labeling.training import execute_run
+    from labeling.runs import execute_run
 
     project_id = make_project(labels=LABELS, examples=digits_rows(100))
     run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
@@ -116,7 +116,7 @@ def test_scoring_a_100k_pool_updates_every_unlabeled_priority(app, session):
     from labeling.db import utcnow
     from labeling.examples import import_examples, json_rows
     from active_learning.models import make_model
-    from labeling.training import rescore_pool
+    from labeling.rescoring import rescore_pool
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100_000, 8)).astype(np.float32)

@@ -1,0 +1,100 @@
+"""Predictions of the champion for examples sent by a caller, optionally queued for labeling."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from active_learning.evaluation import predict_with_confidence
+from active_learning.featurize import INPUT_KIND
+from active_learning.strategies import informativeness
+from labeling.errors import InvalidInput, Problem
+from labeling.examples import count_new_examples, features_to_bytes
+from labeling.features import inputs_from_records
+from labeling.models import Example, Project
+from labeling.projects import queue_seed
+from labeling.registry import load_champion
+from labeling.rescoring import BATCH_BAND
+
+UNCERTAIN_BELOW = 0.6  # predictions less sure than this are queued when the caller asks
+MAX_RECORDS = 10000
+
+
+def _validate(records: Any) -> None:
+    if not isinstance(records, list) or not records or len(records) > MAX_RECORDS:
+        raise InvalidInput.one(f"examples must be a list of 1 to {MAX_RECORDS} objects", field="examples")
+    problems = [Problem("must be an object with text or features", field="examples", line=i)
+                for i, r in enumerate(records, start=1)
+                if not isinstance(r, dict) or (r.get("text") is None and r.get("features") is None)]
+    if problems:
+        raise InvalidInput("invalid examples", problems)
+
+
+def predict(session: Session, project: Project, records: Any, *, enqueue_uncertain: bool = False,
+            uncertain_below: float = UNCERTAIN_BELOW, now: datetime) -> dict[str, Any]:
+    """The champion's predictions for ``records``; optionally queue the unsure ones for labeling.
+
+    Raises
+    ------
+    InvalidInput
+        Records that are not objects with ``text`` or ``features`` (by 1-based position).
+    Conflict
+        No model has been trained yet.
+    """
+    _validate(records)
+    version, model = load_champion(session, project)
+    kind = INPUT_KIND[version.metrics.get("featurizer", "tfidf")]
+    try:
+        X = inputs_from_records(kind, records)
+        pred_probs, predicted, confidence = predict_with_confidence(model, X)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.one(f"the model cannot read these examples: {exc}", field="examples") from None
+    classes = [str(c) for c in model.classes_]
+    enqueued = 0
+    if enqueue_uncertain:
+        enqueued = _enqueue(session, project, records, pred_probs, predicted, confidence, version.version,
+                            uncertain_below=uncertain_below, now=now)
+    return {
+        "model_version": version.version,
+        "predictions": [
+            {"label": str(p), "confidence": round(float(c), 6),
+             "probabilities": {cls: round(float(v), 6) for cls, v in zip(classes, row)}}
+            for p, c, row in zip(predicted, confidence, pred_probs)
+        ],
+        "enqueued": enqueued,
+    }
+
+
+def _enqueue(session: Session, project: Project, records: list[dict[str, Any]], pred_probs: np.ndarray,
+             predicted: np.ndarray, confidence: np.ndarray, version: int, *, uncertain_below: float,
+             now: datetime) -> int:
+    """Add the unsure records to the queue, above the pool the model scored (in the batch band)."""
+    strategy = project.settings.get("strategy", "margin")
+    scores = informativeness(pred_probs, strategy if strategy != "random" else "margin")
+    seed = queue_seed(project)
+    rng = np.random.default_rng(None if seed is None else [seed, project.n_examples])
+    enqueued = 0
+    for record, p, c, s in zip(records, predicted, confidence, scores):
+        if c >= uncertain_below:
+            continue
+        external_id = str(record.get("external_id") or f"predict-{secrets.token_hex(8)}")
+        exists = session.scalar(select(Example.id).where(Example.project_id == project.id,
+                                                         Example.external_id == external_id))
+        if exists is not None:
+            continue
+        data = {k: record[k] for k in ("text", "image", "meta") if record.get(k) is not None}
+        session.add(Example(
+            project_id=project.id, external_id=external_id, data=data,
+            features=features_to_bytes(record["features"]) if record.get("features") is not None else None,
+            priority=float(s) + BATCH_BAND, random_key=float(rng.random()),
+            scored_by_version=version, predicted_label=str(p), confidence=float(c), created_at=now,
+        ))
+        enqueued += 1
+    session.flush()
+    count_new_examples(session, project.id, enqueued)
+    return enqueued

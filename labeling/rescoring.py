@@ -1,0 +1,133 @@
+"""The queue's order: re-scoring the pool with a model, and a diverse cold start before any model.
+
+Priorities live in bands, so that one ordering can sit on top of another without a second index:
+model scores are in ``[0, 1]``; ranked-batch picks are lifted into ``[1, 2)`` and cold-start picks
+into ``[2, 3)``, above everything the model scored.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import numpy as np
+from sqlalchemy import literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from active_learning.evaluation import predict_with_confidence
+from active_learning.featurize import INPUT_KIND
+from active_learning.strategies import cold_start_order, informativeness, rank_batch, top_k
+from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
+from labeling.features import featurizer_for, model_inputs, pool_featurizer, read_inputs
+from labeling.models import Example, ModelVersion, Project
+from labeling.stats import UNSURE_BELOW
+
+SCORE_CHUNK = 5000
+BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
+BATCH_SHORTLIST = 2000
+COLD_START_SEEDS = 200
+COLD_START_SAMPLE = 20000
+BATCH_BAND = 1.0  # ranked-batch picks: priorities in [1, 2)
+COLD_START_BAND = 2.0  # cold-start picks: priorities in [2, 3)
+
+_WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, scored_by_version = ? "
+                 "WHERE id = ?")
+
+
+def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, Any]]:
+    """Priorities in ``[band, band + 1)`` for ``ids`` picked in ``order``, first pick highest."""
+    n = len(order)
+    return [{"id": ids[int(i)], "priority": band + (n - rank) / n} for rank, i in enumerate(order)]
+
+
+def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, X_labeled: Any = None,
+                 heartbeat: Callable[[], None] | None = None, random_state: int = 0) -> int:
+    """Store priority, predicted label, confidence and model version on every unlabeled example.
+
+    Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
+    long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's ranked
+    batch on a shortlist. ``heartbeat`` is called after each chunk. Returns the number scored.
+    """
+    strategy = project.settings.get("strategy", "margin")
+    rng = np.random.default_rng(random_state)
+    last_id, total, unsure = 0, 0, 0
+    uncertain_ids: list[np.ndarray] = []
+    uncertain_scores: list[np.ndarray] = []
+    # Read only what the featurizer needs: decoding every row's JSON costs as much as predicting.
+    columns = (Example.id, Example.features, literal(None)) if kind == "vector" else (Example.id, literal(None), Example.data)
+    while True:
+        read_in_own_transaction(session)
+        rows = session.execute(
+            select(*columns)
+            .where(Example.project_id == project.id, Example.needs_labels, Example.id > last_id)
+            .order_by(Example.id).limit(SCORE_CHUNK)
+        ).all()
+        # End the read before computing (no transaction open while predicting) and before any
+        # write: a write inside this deferred transaction would not hold the write lock.
+        session.commit()
+        if not rows:
+            break
+        X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
+        pred_probs, predicted, confidence = predict_with_confidence(model, X)
+        scores = informativeness(pred_probs, strategy, random_state=rng)
+        # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
+        scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
+                          np.asarray(confidence, dtype=float).tolist(), itertools.repeat(version, len(rows)),
+                          [r[0] for r in rows]))
+        write_many_in_short_transactions(session, _WRITE_SCORES, scored)
+        checkpoint_wal(session)
+        if heartbeat is not None:
+            heartbeat()
+        if strategy == "batch":
+            uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
+            uncertain_scores.append(scores)
+        total += len(rows)
+        unsure += int((np.asarray(confidence) < UNSURE_BELOW).sum())
+        last_id = rows[-1][0]
+    if strategy == "batch" and total:
+        _rank_batch_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores), X_labeled)
+        session.commit()
+    # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
+    scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
+                                                          ModelVersion.version == version))
+    if scored_by is not None:
+        scored_by.metrics = {**scored_by.metrics, "pool_scored": total, "pool_unsure": unsure}
+        session.commit()
+    return total
+
+
+def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray,
+                    X_labeled: Any) -> None:
+    shortlist = top_k(scores, BATCH_SHORTLIST)
+    short_ids = ids[shortlist].tolist()
+    featurize = model[:-1]
+    X_short = featurize.transform(read_inputs(session, short_ids, kind))
+    X_lab = featurize.transform(X_labeled)
+    order = rank_batch(X_short, scores[shortlist], X_lab, n_instances=BATCH_SIZE, shortlist=len(short_ids))
+    session.execute(update(Example), _banded(BATCH_BAND, short_ids, order))
+
+
+def pool_not_scored_by(session: Session, project: Project, version: int) -> bool:
+    """Whether some unlabeled example still waits for ``version``'s score (a run died re-scoring)."""
+    stale = session.scalar(select(Example.id).where(
+        Example.project_id == project.id, Example.needs_labels,
+        or_(Example.scored_by_version.is_(None), Example.scored_by_version != version)).limit(1))
+    session.commit()
+    return stale is not None
+
+
+def apply_cold_start(session: Session, project: Project, *, random_state: int = 0) -> int:
+    """Before any model: put a diverse set of examples (k-means++ seeding) at the queue's top."""
+    featurizer = featurizer_for(session, project)
+    ids = list(session.scalars(
+        select(Example.id).where(Example.project_id == project.id, Example.needs_labels, Example.n_labels == 0)
+    ))
+    if not ids:
+        return 0
+    rng = np.random.default_rng(random_state)
+    sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist())
+    features = pool_featurizer(session, project, featurizer, random_state=random_state)
+    X = features.transform(read_inputs(session, sample, INPUT_KIND[featurizer]))
+    order = cold_start_order(X, n_seeds=COLD_START_SEEDS, random_state=rng)
+    session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
+    return len(order)
