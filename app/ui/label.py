@@ -14,6 +14,7 @@ from app.ui import bp
 from labeling import projects, queue
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
+from labeling.examples import get_example
 from labeling.models import Project
 from labeling.quality import flag_kept_warning
 
@@ -83,8 +84,10 @@ def label_submit(project_id: int):
     db.commit()
     jobs.queued(result.retrain_run_id)
     if result.warning and result.created and result.label.source != "mistake_check":
+        # The example stays on screen: the annotator reconsiders what they are looking at.
+        example = get_example(db, result.label.example_id)
         return render_template("partials/_warning.html", project=project, label=result.label,
-                               warning=result.warning, view_key=secrets.token_urlsafe(12))
+                               warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example)
     return _render_next(project, last_label_id=result.label.id)
 
 

@@ -146,6 +146,8 @@ def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key
     page.keyboard.press("2")  # "neg"
     expect(page.get_by_test_id("warning")).to_contain_text("It seems you made a mistake here")
     expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
+    # The example being reconsidered stays on screen beside the warning.
+    expect(page.get_by_test_id("warning").get_by_test_id("example-text")).to_have_text(re.compile(r"text \d"))
     page.keyboard.press("Enter")  # keep "neg"
     expect(page.locator("form.labeling")).to_be_visible()
     page.keyboard.press("2")

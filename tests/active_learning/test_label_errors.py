@@ -1,0 +1,57 @@
+"""Noise-aware flags: planted errors are found at the precision asked for; clean labels are left alone."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import MaxAbsScaler
+
+from active_learning.label_errors import estimate_noise, probable_errors
+from active_learning.model_selection import choose_hyperparameters
+
+
+def flipped_digits(fraction, seed=0):
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+    y = d.target.astype(str).copy()
+    flip = rng.random(len(y)) < fraction
+    for i in np.where(flip)[0]:
+        y[i] = str(rng.choice([c for c in range(10) if str(c) != y[i]]))
+    return MaxAbsScaler().fit_transform(d.data), y, flip
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1])
+def test_flags_on_digits_are_precise_and_clean_labels_get_almost_none(fraction):
+    X, y, flip = flipped_digits(fraction)
+    search = choose_hyperparameters(X, y)
+    issues = probable_errors(search.pred_probs, search.classes, y)
+    flagged = set(issues.indices.tolist())
+    if fraction == 0.0:
+        assert len(flagged) <= 0.005 * len(y) and issues.noise.rate <= 0.02
+        return
+    planted = set(np.where(flip)[0].tolist())
+    precision = len(flagged & planted) / len(flagged)
+    recall = len(flagged & planted) / len(planted)
+    assert precision >= 0.9 and recall >= 0.8
+    assert abs(issues.noise.rate - flip.mean()) < 0.03
+    assert list(issues.scores) == sorted(issues.scores, reverse=True) and min(issues.scores) >= 0.8
+    assert all(s != y[i] for i, s in zip(issues.indices, issues.suggested))
+
+
+def test_too_few_labels_raise_no_flag_and_say_why():
+    X, y, _ = flipped_digits(0.2)
+    search = choose_hyperparameters(X[:60], y[:60])
+    issues = probable_errors(search.pred_probs, search.classes, y[:60])
+    assert len(issues.indices) == 0 and "too few" in issues.skipped
+
+
+def test_the_noise_estimate_reads_the_rate_of_confident_disagreements():
+    rng = np.random.default_rng(0)
+    n = 2000
+    truth = rng.integers(0, 3, n)
+    pred_probs = np.full((n, 3), 0.01)
+    pred_probs[np.arange(n), truth] = 0.98
+    given = truth.copy()
+    wrong = rng.random(n) < 0.15
+    given[wrong] = (truth[wrong] + 1) % 3
+    assert abs(estimate_noise(pred_probs, given).rate - 0.15) <= 0.02
+    assert estimate_noise(pred_probs, truth).rate <= 0.01

@@ -1,0 +1,49 @@
+"""The promotion rule on crafted holdout predictions."""
+
+import numpy as np
+import pytest
+
+from active_learning.promotion import compare_on_holdout, decide
+
+LABELS = ["a", "b", "c"]
+
+
+def crafted(n_right_cand, n_right_champ, n=300, seed=0):
+    """Holdout truth and two models' predictions with the given numbers of correct rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(LABELS, size=n)
+    wrong = {"a": "b", "b": "c", "c": "a"}
+
+    def predictions(n_right):
+        right = np.zeros(n, dtype=bool)
+        right[rng.choice(n, n_right, replace=False)] = True
+        return np.where(right, y, [wrong[v] for v in y])
+
+    return y, predictions(n_right_cand), predictions(n_right_champ)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_a_significantly_worse_candidate_is_kept_out(metric):
+    y, cand, champ = crafted(200, 260)
+    comparison = compare_on_holdout(y, cand, champ, labels=LABELS, metric=metric)
+    assert comparison.difference < 0 and comparison.significantly_worse
+    promote, reason = decide(comparison, has_champion=True)
+    assert not promote and "significantly worse" in reason and "paired bootstrap" in reason
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_a_tied_or_slightly_worse_candidate_with_more_labels_is_promoted(metric):
+    for n_right in (255, 258, 260):  # 2 points below the champion to equal
+        y, cand, champ = crafted(n_right, 260)
+        comparison = compare_on_holdout(y, cand, champ, labels=LABELS, metric=metric)
+        promote, reason = decide(comparison, has_champion=True)
+        assert promote and not comparison.significantly_worse, reason
+
+
+def test_the_comparison_is_seeded_and_first_or_holdout_less_models_are_promoted():
+    y, cand, champ = crafted(240, 255)
+    first = compare_on_holdout(y, cand, champ, labels=LABELS, random_state=3)
+    assert compare_on_holdout(y, cand, champ, labels=LABELS, random_state=3) == first
+    assert decide(None, has_champion=False)[0] and decide(None, has_champion=True)[0]
+    with pytest.raises(ValueError, match="accuracy, macro_f1"):
+        compare_on_holdout(y, cand, champ, labels=LABELS, metric="auc")

@@ -1,0 +1,65 @@
+"""A flag's life: one per label, never re-raised without new labels, closed when its label goes."""
+
+from sqlalchemy import select
+
+from labeling.models import Label, LabelFlag
+from tests.conftest import auth
+from tests.labeling.test_quality import LABELS, noisy_digits
+
+
+def open_flags(client, token, project_id):
+    return client.get(f"/api/v1/projects/{project_id}/flags?limit=1000", headers=auth(token)).json["flags"]
+
+
+def retrain(client, token, project_id):
+    run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(token)).json["run_id"]
+    return client.get(f"/api/v1/runs/{run_id}", headers=auth(token)).json
+
+
+def test_a_retrain_with_no_new_labels_raises_no_flag_and_a_judged_label_is_never_flagged_again(
+        client, admin_token, make_project):
+    rows, _ = noisy_digits(700, 0.1, seed=2)
+    project_id = make_project(labels=LABELS, examples=rows)
+    flags = open_flags(client, admin_token, project_id)
+    assert flags
+    run = retrain(client, admin_token, project_id)
+    assert run["status"] == "succeeded" and run["result"]["new_flags"] == 0
+    assert "no label changed" in run["result"]["quality_check_skipped"]
+    assert len(open_flags(client, admin_token, project_id)) == len(flags)
+    for flag in flags:
+        client.post(f"/api/v1/flags/{flag['id']}", headers=auth(admin_token), json={"action": "dismiss"})
+    # New labels arrive (so the check runs again), and the dismissed labels stay judged.
+    extra, _ = noisy_digits(760, 0.0, seed=2)
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={"examples": extra[700:]})
+    retrain(client, admin_token, project_id)
+    every = client.get(f"/api/v1/projects/{project_id}/flags?status=all&limit=1000", headers=auth(admin_token)).json["flags"]
+    label_ids = [f["label_id"] for f in every]
+    assert len(label_ids) == len(set(label_ids))  # one flag per label, ever
+
+
+def test_a_flag_whose_label_is_undone_or_replaced_closes_itself(client, admin_token, make_project, session):
+    rows, _ = noisy_digits(700, 0.1, seed=3)
+    project_id = make_project(labels=LABELS, examples=rows)
+    first, second, third = open_flags(client, admin_token, project_id)[:3]
+    # Undone through the API: its flag closes at once, with the reason.
+    assert client.post(f"/api/v1/labels/{first['label_id']}/undo", headers=auth(admin_token)).status_code == 200
+    closed = {f["id"]: f for f in client.get(f"/api/v1/projects/{project_id}/flags?status=superseded",
+                                             headers=auth(admin_token)).json["flags"]}
+    assert first["id"] in closed and "undone or replaced" in closed[first["id"]]["closed_because"]
+    # Replaced by a path that does not close flags itself: the reviewer's attempt closes it ...
+    flagged = session.get(Label, second["label_id"])
+    session.add(Label(project_id=project_id, example_id=flagged.example_id, value=second["suggested"],
+                      replaces_id=flagged.id, source="test-replace", created_at=flagged.created_at))
+    flagged = session.get(Label, third["label_id"])
+    session.add(Label(project_id=project_id, example_id=flagged.example_id, value=third["suggested"],
+                      replaces_id=flagged.id, source="test-replace", created_at=flagged.created_at))
+    session.commit()
+    answer = client.post(f"/api/v1/flags/{second['id']}", headers=auth(admin_token), json={"action": "confirm"})
+    assert answer.status_code == 409 and "closed" in answer.json["error"]
+    # ... and the next retrain's sweep closes any other.
+    retrain(client, admin_token, project_id)
+    session.expire_all()
+    statuses = dict(session.execute(select(LabelFlag.id, LabelFlag.status).where(
+        LabelFlag.id.in_([first["id"], second["id"], third["id"]]))).all())
+    assert statuses == {first["id"]: "superseded", second["id"]: "superseded", third["id"]: "superseded"}
+    assert {f["id"] for f in open_flags(client, admin_token, project_id)}.isdisjoint(statuses)
