@@ -118,17 +118,24 @@ def weighted_consensus(annotations: Sequence[Sequence[tuple[Any, Any]]], pred_pr
 
 MIN_LABELS_TO_FLAG = 100  # below this, a model's disagreement says more about the model than the label
 PRECISION_TARGET = 0.8  # a flag is raised only when it is at least this likely to be a real mistake
-_TEMPERATURES = np.geomspace(0.25, 4.0, 17)
-_NOISE_RATES = np.linspace(0.0, 0.5, 101)
+# Sharpening is allowed (a model fit on noisy labels is under-confident) but not without limit: a
+# weak model sharpened hard looks sure everywhere, and every disagreement then looks like noise.
+_TEMPERATURES = np.geomspace(0.5, 4.0, 13)
+_NOISE_RATES = np.linspace(0.0, 0.3, 61)  # annotators wrong on more than 30% are not labeling
+# Noise is believed only when it explains the labels clearly better than no noise does: twice the
+# log-likelihood gain at least this (a likelihood-ratio test, p < 0.005 for one parameter).
+MIN_EVIDENCE = 7.9
 
 
 @dataclass(frozen=True)
 class NoiseEstimate:
-    """The annotators' error ``rate`` in ``[0, 0.5]`` and the ``temperature`` that calibrates the
-    out-of-fold probabilities (``p ** (1 / temperature)``, renormalized), fitted together."""
+    """The annotators' error ``rate`` in ``[0, 0.3]`` and the ``temperature`` that calibrates the
+    out-of-fold probabilities (``p ** (1 / temperature)``, renormalized), fitted together;
+    ``evidence`` is twice the log-likelihood gain of that rate over a rate of 0."""
 
     rate: float
     temperature: float
+    evidence: float = 0.0
 
 
 def _tempered(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -144,10 +151,11 @@ def estimate_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
     Model of a given label ``g``: ``(1 - rate) * q[g] + rate * (1 - q[g]) / (K - 1)``, where ``q``
     are the tempered out-of-fold probabilities of the true class. A perfect annotator and a
     calibrated model give a rate near 0; wrong labels show up as confident disagreements at a rate
-    the temperature cannot explain. ``given`` holds column indices into ``pred_probs``.
+    the temperature cannot explain. When the gain over a rate of 0 is below ``MIN_EVIDENCE`` the
+    rate is 0. ``given`` holds column indices into ``pred_probs``.
     """
     n, k = pred_probs.shape
-    best = (-np.inf, 0.0, 1.0)
+    best, best_clean = (-np.inf, 0.0, 1.0), (-np.inf, 1.0)
     for temperature in _TEMPERATURES:
         q_given = _tempered(pred_probs, temperature)[np.arange(n), given]
         likelihood = (np.outer(1.0 - _NOISE_RATES, q_given)
@@ -156,7 +164,12 @@ def estimate_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
         i = int(total.argmax())
         if total[i] > best[0]:
             best = (float(total[i]), float(_NOISE_RATES[i]), float(temperature))
-    return NoiseEstimate(rate=best[1], temperature=best[2])
+        if total[0] > best_clean[0]:
+            best_clean = (float(total[0]), float(temperature))
+    evidence = 2.0 * (best[0] - best_clean[0])
+    if evidence < MIN_EVIDENCE:
+        return NoiseEstimate(rate=0.0, temperature=best_clean[1], evidence=evidence)
+    return NoiseEstimate(rate=best[1], temperature=best[2], evidence=evidence)
 
 
 def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any], *,

@@ -1,14 +1,23 @@
-"""Active learning through the service: a simulated annotator labels over HTTP only.
+"""The evaluation suite: active learning and label checks on real data, through the service's API.
 
-    .venv/bin/python bench/simulate.py --dataset digits --strategies margin random --seeds 0 1 2
-    .venv/bin/python bench/simulate.py --dataset data.jsonl --label-field label ...
+    cd bench && ../.venv/bin/python simulate.py --dataset movies --strategies margin random --seeds 0 1 2
+    cd bench && ../.venv/bin/python simulate.py --dataset digits --noise 0.1 --noise-kind uniform
 
-Imports the pool with its labels held back, then loops next -> label (the true answer) through
-the API; the project retrains every ``--threshold`` labels. After each retrain it asks the
-champion (``/predict``) for a held-out test split. It waits for each run to finish before the
-next label, as a human's pace would allow. Prints the learning curve and the labels needed to
-reach 95% and 99% of the accuracy of the same model trained on the whole pool (every label
-counts, holdout picks included), the mean over seeds.
+Datasets: ``digits`` (scikit-learn), ``movies`` and ``snips`` (real corpora in ``bench/data``, see
+its README for sources and licenses), or a JSONL file in the import format. A stratified test split
+is held out; the rest is imported with its labels hidden. A simulated annotator then loops
+``next`` -> ``labels`` through the HTTP API, labeling what the queue serves (the true label, or with
+``--noise`` a wrong one at that rate: ``uniform`` over the other classes, or ``confusable``: the
+class the reference model confuses it with most). The project retrains every ``--threshold``
+labels; the annotator waits for each run, as a human's pace would allow. After each retrain the
+champion predicts the test split (``/predict``), and the open flags are scored against the wrong
+labels given so far.
+
+Reference: the same featurizer (fitted on the pool) + logistic regression with the best C of
+{0.1, 1, 10, 100} by 5-fold cross-validation on the whole labeled pool, scored on the test split.
+Printed per strategy: labels to 90/95/99% of the reference accuracy, the area under the learning
+curve (mean accuracy over the budget), and, per seed, the champion of a project whose whole pool
+was imported with its labels ("full pool").
 """
 
 from __future__ import annotations
@@ -20,42 +29,106 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
 from common import admin_token, fresh_database, machine, request, served, today
 
-from active_learning.featurize import INPUT_KIND, resolve_featurizer  # noqa: E402
-from active_learning.models import make_model  # noqa: E402
+from active_learning.featurize import INPUT_KIND, fit_featurizer, resolve_featurizer  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+CORPORA = {"movies": DATA / "movie_snippets.jsonl", "snips": DATA / "snips_intents.jsonl"}
+TARGETS = (0.90, 0.95, 0.99)
 
 
-def load_dataset(name: str, label_field: str) -> list[dict]:
+def load_dataset(name: str, label_field: str, rows: int | None, seed: int) -> list[dict]:
     if name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        return [{"external_id": f"d{i}", "features": digits.data[i].tolist(), "label": str(int(digits.target[i]))}
+        data = [{"external_id": f"d{i}", "features": digits.data[i].tolist(), "label": str(int(digits.target[i]))}
                 for i in range(len(digits.target))]
-    rows = [json.loads(line) for line in Path(name).read_text().splitlines() if line.strip()]
-    for row in rows:
-        row["label"] = str(row.pop(label_field))
-    return rows
+    else:
+        path = CORPORA.get(name, Path(name))
+        data = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for row in data:
+            row["label"] = str(row.pop(label_field))
+    if rows and rows < len(data):
+        data, _ = train_test_split(data, train_size=rows, random_state=seed, stratify=[r["label"] for r in data])
+    return data
 
 
-def full_pool_accuracy(pool: list[dict], test: list[dict], featurizer: str) -> float:
+def model_input(rows: list[dict], kind: str):
+    return np.array([r["features"] for r in rows]) if kind == "vector" else [r.get("text", "") for r in rows]
+
+
+def reference(pool: list[dict], test: list[dict], featurizer: str, seed: int) -> tuple[float, float, np.ndarray, list[str]]:
+    """``(accuracy, C, confusion matrix on test, classes)`` of the cross-validated reference model."""
     kind = INPUT_KIND[featurizer]
-    def inputs(rows):
-        return np.array([r["features"] for r in rows]) if kind == "vector" else [r.get("text", "") for r in rows]
-    model = make_model(featurizer).fit(inputs(pool), [r["label"] for r in pool])
-    return float(np.mean(model.predict(inputs(test)) == np.array([r["label"] for r in test])))
+    features = fit_featurizer(featurizer, model_input(pool, kind))
+    y = np.array([r["label"] for r in pool])
+    search = GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.1, 1, 10, 100]},
+                          cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(features.transform(model_input(pool, kind)), y)
+    predicted = search.best_estimator_.predict(features.transform(model_input(test, kind)))
+    truth = np.array([r["label"] for r in test])
+    classes = sorted(set(y))
+    return (float(np.mean(predicted == truth)), float(search.best_params_["C"]),
+            confusion_matrix(truth, predicted, labels=classes), classes)
 
 
-def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], *, strategy: str, threshold: int,
-             budget: int, seed: int) -> list[tuple[int, float]]:
+class Annotator:
+    """Gives the true label, or at rate ``noise`` a wrong one (uniform, or the most confusable)."""
+
+    def __init__(self, truth: dict[str, str], classes: list[str], confusion: np.ndarray, *, noise: float, kind: str,
+                 seed: int) -> None:
+        self.truth, self.classes, self.noise, self.kind = truth, classes, noise, kind
+        self.rng = np.random.default_rng(seed + 1000)
+        off = confusion.astype(float).copy()
+        np.fill_diagonal(off, -1)
+        self.confused_with = {c: classes[int(off[i].argmax())] for i, c in enumerate(classes)}
+
+    def label(self, external_id: str) -> str:
+        right = self.truth[external_id]
+        if self.noise <= 0 or self.rng.random() >= self.noise:
+            return right
+        if self.kind == "confusable":
+            return self.confused_with[right]
+        return str(self.rng.choice([c for c in self.classes if c != right]))
+
+
+def all_open_flags(conn: HTTPConnection, project_id: int, token: str) -> list[dict]:
+    flags, offset = [], 0
+    while True:
+        _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/flags?status=open&limit=1000&offset={offset}", token)
+        flags += body["flags"]
+        if len(body["flags"]) < 1000:
+            return flags
+        offset += 1000
+
+
+def accuracy_of_champion(conn: HTTPConnection, project_id: int, token: str, test: list[dict]) -> float:
+    inputs = [{k: v for k, v in r.items() if k in ("features", "text")} for r in test]
+    truth = np.array([r["label"] for r in test])
+    predicted = []
+    for start in range(0, len(inputs), 5000):
+        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/predict", token,
+                               {"examples": inputs[start:start + 5000]})
+        if status != 200:
+            return 0.0
+        predicted += [p["label"] for p in body["predictions"]]
+    return float(np.mean(np.array(predicted) == truth))
+
+
+def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], annotator: Annotator, *, strategy: str,
+             threshold: int, budget: int, seed: int) -> dict:
+    """One annotator's session; returns the learning curve and, per retrain, flag and warning counts."""
     token = admin_token(url, name=f"admin{seed}{strategy}")
-    truth = {r["external_id"]: r["label"] for r in pool}
-    curve: list[tuple[int, float]] = []
+    curve, checks = [], []
+    wrong: set[str] = set()  # external ids labeled wrong so far
+    warned: set[str] = set()
     with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
-        conn = HTTPConnection(host, port, timeout=120)
+        conn = HTTPConnection(host, port, timeout=600)
         status, body = request(conn, "POST", "/api/v1/projects", token, {
             "name": f"sim-{strategy}-{seed}", "labels": labels,
             # queue_seed: the import's random keys and the queue's random picks replay with the seed.
@@ -63,28 +136,47 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], *,
         assert status == 201, body
         project_id = body["id"]
         hidden = [{k: v for k, v in r.items() if k != "label"} for r in pool]
-        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": hidden})
-        assert status == 201, body
-        test_inputs = [{k: v for k, v in r.items() if k in ("features", "text")} for r in test]
-        test_truth = np.array([r["label"] for r in test])
-        seen_version = None
+        for start in range(0, len(hidden), 5000):
+            status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token,
+                                   {"examples": hidden[start:start + 5000]})
+            assert status == 201, body
         for n in range(1, budget + 1):
             wait_for_runs(conn, project_id, token)
             status, body = request(conn, "GET", f"/api/v1/projects/{project_id}/next", token)
             if status == 204:
                 break
-            example = body["example"]
-            status, _ = request(conn, "POST", f"/api/v1/projects/{project_id}/labels", token, {
-                "example_id": example["id"], "label": truth[example["external_id"]], "lease_id": body["lease"]["id"]})
-            assert status == 201
+            external_id = body["example"]["external_id"]
+            given = annotator.label(external_id)
+            if given != annotator.truth[external_id]:
+                wrong.add(external_id)
+            status, answer = request(conn, "POST", f"/api/v1/projects/{project_id}/labels", token, {
+                "example_id": body["example"]["id"], "label": given, "lease_id": body["lease"]["id"]})
+            assert status == 201, answer
+            if answer.get("warning"):
+                warned.add(external_id)
             if n % threshold == 0:
                 wait_for_runs(conn, project_id, token)
-                status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/predict", token, {"examples": test_inputs})
-                if status == 200 and body["model_version"] != seen_version:
-                    seen_version = body["model_version"]
-                accuracy = float(np.mean(np.array([p["label"] for p in body["predictions"]]) == test_truth)) if status == 200 else 0.0
-                curve.append((n, accuracy))
-    return curve
+                curve.append((n, accuracy_of_champion(conn, project_id, token, test)))
+                flagged = {f["external_id"] for f in all_open_flags(conn, project_id, token)}
+                checks.append({"n": n, "wrong": len(wrong), "flags": len(flagged), "true_flags": len(flagged & wrong),
+                               "warned": len(warned), "true_warnings": len(warned & wrong)})
+    return {"curve": curve, "checks": checks}
+
+
+def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: list[str], seed: int) -> float:
+    """Test accuracy of the champion of a project whose whole pool is imported with its labels."""
+    token = admin_token(url, name=f"full{seed}")
+    with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
+        conn = HTTPConnection(host, port, timeout=1800)
+        status, body = request(conn, "POST", "/api/v1/projects", token, {
+            "name": f"full-{seed}", "labels": labels, "settings": {"retrain_threshold": 100000, "queue_seed": seed}})
+        project_id = body["id"]
+        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": pool})
+        assert status == 201, body
+        wait_for_runs(conn, project_id, token)
+        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/retrain", token)
+        wait_for_runs(conn, project_id, token)
+        return accuracy_of_champion(conn, project_id, token, test)
 
 
 def wait_for_runs(conn: HTTPConnection, project_id: int, token: str) -> None:
@@ -99,46 +191,104 @@ def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None
     return next((n for n, acc in curve if acc >= target), None)
 
 
+def area(curve: list[tuple[int, float]], budget: int) -> float:
+    """Mean accuracy over the budget (a step curve; before the first point, 0)."""
+    if not curve:
+        return 0.0
+    points = [(0, 0.0)] + curve + [(budget, curve[-1][1])]
+    return sum((b[0] - a[0]) * a[1] for a, b in zip(points, points[1:])) / budget
+
+
+def mean_spread(values: list) -> str:
+    if any(v is None for v in values):
+        reached = [v for v in values if v is not None]
+        return f"— ({len(reached)}/{len(values)} reached)"
+    return f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="digits", help="'digits' or a JSONL file in the import format")
+    parser.add_argument("--dataset", default="digits", help="digits, movies, snips, or a JSONL file in the import format")
     parser.add_argument("--label-field", default="label")
-    parser.add_argument("--strategies", nargs="+", default=["margin", "uncertainty", "entropy", "batch", "random"])
+    parser.add_argument("--rows", type=int, default=None, help="a stratified sample of this many rows (all by default)")
+    parser.add_argument("--strategies", nargs="+", default=["margin", "random"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=int, default=10)
     parser.add_argument("--budget", type=int, default=400)
     parser.add_argument("--test-size", type=float, default=0.3)
+    parser.add_argument("--noise", type=float, default=0.0, help="share of labels the annotator gets wrong")
+    parser.add_argument("--noise-kind", default="uniform", choices=["uniform", "confusable"])
+    parser.add_argument("--full-pool", action="store_true", help="also train a champion on the whole labeled pool")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
-    rows = load_dataset(args.dataset, args.label_field)
-    labels = sorted({r["label"] for r in rows})
-    featurizer = resolve_featurizer("auto", has_vectors="features" in rows[0])
-    print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, {len(rows)} rows, retrain every "
-          f"{args.threshold} labels, budget {args.budget}, seeds {args.seeds}")
-    table = []
-    for strategy in args.strategies:
-        reach95, reach99, curves = [], [], []
-        for seed in args.seeds:
-            pool, test = train_test_split(rows, test_size=args.test_size, random_state=seed,
-                                          stratify=[r["label"] for r in rows])
-            full = full_pool_accuracy(pool, test, featurizer)
+    print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, retrain every {args.threshold} labels, "
+          f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} ({args.noise_kind})")
+    results: dict[str, list[dict]] = {s: [] for s in args.strategies}
+    fulls, references = [], []
+    for seed in args.seeds:
+        rows = load_dataset(args.dataset, args.label_field, args.rows, seed)
+        labels = sorted({r["label"] for r in rows})
+        featurizer = resolve_featurizer("auto", has_vectors="features" in rows[0])
+        pool, test = train_test_split(rows, test_size=args.test_size, random_state=seed, stratify=[r["label"] for r in rows])
+        ref, ref_c, confusion, classes = reference(pool, test, featurizer, seed)
+        references.append(ref)
+        print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} classes; reference ({featurizer} "
+              f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
+        if args.full_pool:
+            with fresh_database(args.db) as url:
+                fulls.append(full_pool_champion(url, pool, test, labels, seed))
+            print(f"seed {seed}: full-pool champion {fulls[-1]:.3f} ({fulls[-1] - ref:+.3f} vs reference)", flush=True)
+        truth = {r["external_id"]: r["label"] for r in pool}
+        for strategy in args.strategies:
+            annotator = Annotator(truth, classes, confusion, noise=args.noise, kind=args.noise_kind, seed=seed)
             with fresh_database(args.db) as url:
                 t0 = time.perf_counter()
-                curve = simulate(url, pool, test, labels, strategy=strategy, threshold=args.threshold,
-                                 budget=args.budget, seed=seed)
-            reach95.append(labels_to_reach(curve, 0.95 * full))
-            reach99.append(labels_to_reach(curve, 0.99 * full))
-            curves.append(curve)
-            print(f"{strategy:12s} seed {seed}: full-pool accuracy {full:.3f}; 95% at {reach95[-1]}, 99% at "
-                  f"{reach99[-1]} labels ({time.perf_counter() - t0:.0f} s); curve "
-                  + " ".join(f"{n}:{a:.2f}" for n, a in curve[:: max(1, len(curve) // 12)]))
-        def mean(values):
-            return "n/a" if any(v is None for v in values) else f"{np.mean(values):.0f}"
-        table.append((strategy, mean(reach95), mean(reach99), reach95, reach99))
-    print("\n| strategy | labels to 95% of full-pool accuracy | labels to 99% | per seed (95% / 99%) |")
-    print("|---|---|---|---|")
-    for strategy, m95, m99, r95, r99 in table:
-        print(f"| {strategy} | {m95} | {m99} | {r95} / {r99} |")
+                out = simulate(url, pool, test, labels, annotator, strategy=strategy, threshold=args.threshold,
+                               budget=args.budget, seed=seed)
+            out.update(reference=ref, seconds=time.perf_counter() - t0,
+                       reach=[labels_to_reach(out["curve"], t * ref) for t in TARGETS], auc=area(out["curve"], args.budget))
+            results[strategy].append(out)
+            curve = out["curve"]
+            print(f"{strategy:8s} seed {seed}: 90/95/99% at {out['reach']} labels, area {out['auc']:.3f}, final "
+                  f"{curve[-1][1] if curve else 0:.3f} ({out['seconds']:.0f} s); curve "
+                  + " ".join(f"{n}:{a:.3f}" for n, a in curve[:: max(1, len(curve) // 10)]), flush=True)
+            if args.noise or any(c["flags"] for c in out["checks"]):
+                print_checks(out["checks"])
+    print_tables(args, results, references, fulls)
+
+
+def print_checks(checks: list[dict]) -> None:
+    print("    labels | wrong given | open flags | on wrong | precision | recall | false flags / 100 correct | "
+          "warnings precision / recall")
+    for c in checks:
+        correct = c["n"] - c["wrong"]
+        precision = c["true_flags"] / c["flags"] if c["flags"] else float("nan")
+        recall = c["true_flags"] / c["wrong"] if c["wrong"] else float("nan")
+        wp = c["true_warnings"] / c["warned"] if c["warned"] else float("nan")
+        wr = c["true_warnings"] / c["wrong"] if c["wrong"] else float("nan")
+        print(f"    {c['n']:6d} | {c['wrong']:11d} | {c['flags']:10d} | {c['true_flags']:8d} | {precision:9.2f} | "
+              f"{recall:6.2f} | {100 * (c['flags'] - c['true_flags']) / max(correct, 1):25.2f} | {wp:.2f} / {wr:.2f}")
+
+
+def print_tables(args, results: dict[str, list[dict]], references: list[float], fulls: list[float]) -> None:
+    print(f"\nReference accuracy {np.mean(references):.3f} ± {np.std(references):.3f}"
+          + (f"; full-pool champion {np.mean(fulls):.3f} ± {np.std(fulls):.3f} "
+             f"({np.mean(fulls) - np.mean(references):+.3f})" if fulls else ""))
+    print("\n| strategy | labels to 90% | to 95% | to 99% | area under the curve | per seed (95%) |")
+    print("|---|---|---|---|---|---|")
+    for strategy, outs in results.items():
+        reach = list(zip(*[o["reach"] for o in outs]))
+        aucs = [o["auc"] for o in outs]
+        print(f"| {strategy} | {mean_spread(list(reach[0]))} | {mean_spread(list(reach[1]))} | {mean_spread(list(reach[2]))} "
+              f"| {np.mean(aucs):.3f} ± {np.std(aucs):.3f} | {list(reach[1])} |")
+    if "random" in results and len(results) > 1:
+        random95 = [o["reach"][1] for o in results["random"]]
+        for strategy, outs in results.items():
+            if strategy == "random":
+                continue
+            ratios = [o["reach"][1] / r if o["reach"][1] and r else None for o, r in zip(outs, random95)]
+            print(f"{strategy} / random, labels to 95% per seed: "
+                  + ", ".join("—" if r is None else f"{r:.2f}" for r in ratios))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import MaxAbsScaler
 
-from active_learning.label_errors import estimate_noise, probable_errors
+from active_learning.label_errors import MIN_EVIDENCE, estimate_noise, probable_errors
 from active_learning.model_selection import choose_hyperparameters
 
 
@@ -44,14 +44,16 @@ def test_too_few_labels_raise_no_flag_and_say_why():
     assert len(issues.indices) == 0 and "too few" in issues.skipped
 
 
-def test_the_noise_estimate_reads_the_rate_of_confident_disagreements():
+def test_the_noise_estimate_tells_noise_from_a_calibrated_models_own_errors():
+    # A calibrated model: the true class is drawn from its probabilities, confident or not.
     rng = np.random.default_rng(0)
-    n = 2000
-    truth = rng.integers(0, 3, n)
-    pred_probs = np.full((n, 3), 0.01)
-    pred_probs[np.arange(n), truth] = 0.98
+    n = 3000
+    top = rng.uniform(0.4, 0.999, n)
+    pred_probs = np.column_stack([top, (1 - top) / 2, (1 - top) / 2])
+    truth = np.array([rng.choice(3, p=row) for row in pred_probs])
+    assert estimate_noise(pred_probs, truth).rate <= 0.01  # its own errors are not noise
     given = truth.copy()
     wrong = rng.random(n) < 0.15
-    given[wrong] = (truth[wrong] + 1) % 3
-    assert abs(estimate_noise(pred_probs, given).rate - 0.15) <= 0.02
-    assert estimate_noise(pred_probs, truth).rate <= 0.01
+    given[wrong] = (truth[wrong] + rng.integers(1, 3, wrong.sum())) % 3
+    noise = estimate_noise(pred_probs, given)
+    assert abs(noise.rate - 0.15) <= 0.03 and noise.evidence > MIN_EVIDENCE
