@@ -11,8 +11,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from active_learning.featurize import INPUT_KIND, fit_featurizer, resolve_featurizer
-from labeling.models import Example, Project
+from active_learning.featurize import INPUT_KIND, fit_featurizer, make_featurizer, resolve_featurizer
+from labeling.db import read_in_own_transaction, write_many_in_short_transactions
+from labeling.models import Example, ExampleEmbedding, Project
 
 READ_CHUNK = 5000
 POOL_FIT_SAMPLE = 50_000  # a vocabulary and its IDF settle long before this many examples
@@ -64,6 +65,8 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
     """The featurizer fitted, without labels, on the project's pool (a seeded sample of at most
     ``POOL_FIT_SAMPLE`` examples): a vocabulary and IDF from every example, not only the labeled
     ones. Cached per process until the pool changes (its size or newest example)."""
+    if featurizer == "embeddings":  # nothing to fit: a pretrained encoder
+        return make_featurizer(featurizer)
     n, newest = session.execute(select(func.count(), func.max(Example.id)).where(
         Example.project_id == project.id)).one()
     key = (project.id, featurizer, n, newest, random_state)
@@ -80,3 +83,59 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return fitted
+
+
+# --- featurized rows ----------------------------------------------------------------------
+
+def stores_vectors(model: Any) -> bool:
+    """Whether a serving model's featurizer output is stored per example (sentence embeddings)."""
+    from active_learning.embeddings import SentenceEmbedder
+
+    return isinstance(model[0], SentenceEmbedder)
+
+
+def featurized(session: Session, featurizer: str, fitted: Any, ids: Sequence[int], *, inputs: Any = None) -> Any:
+    """Featurized rows of the examples ``ids`` (in that order) for a ``fitted`` featurizer.
+
+    Sentence embeddings come from the store, and those missing are encoded and stored (see
+    :func:`stored_embeddings`); other featurizers transform ``inputs`` (read when not given).
+    """
+    if featurizer == "embeddings":
+        return stored_embeddings(session, fitted, ids, texts=inputs)
+    if inputs is None:
+        inputs = read_inputs(session, ids, INPUT_KIND[featurizer])
+    return fitted.transform(inputs)
+
+
+_INSERT_EMBEDDING = "INSERT INTO example_embeddings (example_id, vector) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+def stored_embeddings(session: Session, embedder: Any, ids: Sequence[int], *, texts: Sequence[str] | None = None) -> np.ndarray:
+    """Embeddings of the examples ``ids``, shape ``(len(ids), d)``: read from the store, the
+    missing ones encoded with ``embedder`` and stored (``texts``, aligned with ``ids``, saves
+    reading them). Commits: reads end before encoding (seconds per thousand texts), and the new
+    vectors are written in short transactions, so no lock is held while the encoder runs."""
+    vectors: dict[int, np.ndarray] = {}
+    for start in range(0, len(ids), READ_CHUNK):
+        read_in_own_transaction(session)
+        part = list(ids[start:start + READ_CHUNK])
+        for example_id, raw in session.execute(select(ExampleEmbedding.example_id, ExampleEmbedding.vector)
+                                               .where(ExampleEmbedding.example_id.in_(part))):
+            vectors[example_id] = np.frombuffer(raw, dtype=np.float32)
+        session.commit()
+    missing = [i for i in ids if i not in vectors]
+    if missing:
+        if texts is not None:
+            by_id = dict(zip(ids, texts))
+            missing_texts = [by_id[i] for i in missing]
+        else:
+            read_in_own_transaction(session)
+            missing_texts = read_inputs(session, missing, "text")
+            session.commit()
+        encoded = np.asarray(embedder.transform(missing_texts), dtype=np.float32)
+        write_many_in_short_transactions(session, _INSERT_EMBEDDING,
+                                         [(i, v.tobytes()) for i, v in zip(missing, encoded)])
+        vectors.update(zip(missing, encoded))
+    if not ids:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.vstack([vectors[i] for i in ids])

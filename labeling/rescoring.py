@@ -15,10 +15,10 @@ from sqlalchemy import literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
-from active_learning.featurize import INPUT_KIND
 from active_learning.strategies import cold_start_order, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
-from labeling.features import featurizer_for, model_inputs, pool_featurizer, read_inputs
+from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
+                               stored_embeddings, stores_vectors)
 from labeling.models import Example, ModelVersion, Project
 from labeling.stats import UNSURE_BELOW
 
@@ -40,14 +40,16 @@ def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, An
     return [{"id": ids[int(i)], "priority": band + (n - rank) / n} for rank, i in enumerate(order)]
 
 
-def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, X_labeled: Any = None,
+def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, Z_labeled: Any = None,
                  heartbeat: Callable[[], None] | None = None, random_state: int = 0) -> int:
     """Store priority, predicted label, confidence and model version on every unlabeled example.
 
     Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
     long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's ranked
-    batch on a shortlist. ``heartbeat`` is called after each chunk. Returns the number scored.
+    batch on a shortlist, away from ``Z_labeled`` (the labeled rows featurized for ``model``, or
+    a function that makes them). ``heartbeat`` is called after each chunk. Returns the number scored.
     """
+    stored = stores_vectors(model)
     strategy = project.settings.get("strategy", "margin")
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
@@ -68,7 +70,9 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         if not rows:
             break
         X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
-        pred_probs, predicted, confidence = predict_with_confidence(model, X)
+        if stored:  # embeddings from the store: encoding the pool again would cost minutes
+            X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
+        pred_probs, predicted, confidence = predict_with_confidence(model[-1] if stored else model, X)
         scores = informativeness(pred_probs, strategy, random_state=rng)
         # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
         scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
@@ -85,7 +89,8 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         unsure += int((np.asarray(confidence) < UNSURE_BELOW).sum())
         last_id = rows[-1][0]
     if strategy == "batch" and total:
-        _rank_batch_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores), X_labeled)
+        _rank_batch_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores),
+                        Z_labeled() if callable(Z_labeled) else Z_labeled)
         session.commit()
     # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
     scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
@@ -97,13 +102,14 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
 
 
 def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray,
-                    X_labeled: Any) -> None:
+                    Z_labeled: Any) -> None:
     shortlist = top_k(scores, BATCH_SHORTLIST)
     short_ids = ids[shortlist].tolist()
-    featurize = model[:-1]
-    X_short = featurize.transform(read_inputs(session, short_ids, kind))
-    X_lab = featurize.transform(X_labeled)
-    order = rank_batch(X_short, scores[shortlist], X_lab, n_instances=BATCH_SIZE, shortlist=len(short_ids))
+    if stores_vectors(model):
+        Z_short = stored_embeddings(session, model[0], short_ids)
+    else:
+        Z_short = model[:-1].transform(read_inputs(session, short_ids, kind))
+    order = rank_batch(Z_short, scores[shortlist], Z_labeled, n_instances=BATCH_SIZE, shortlist=len(short_ids))
     session.execute(update(Example), _banded(BATCH_BAND, short_ids, order))
 
 
@@ -126,8 +132,7 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
         return 0
     rng = np.random.default_rng(random_state)
     sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist())
-    features = pool_featurizer(session, project, featurizer, random_state=random_state)
-    X = features.transform(read_inputs(session, sample, INPUT_KIND[featurizer]))
+    X = featurized(session, featurizer, pool_featurizer(session, project, featurizer, random_state=random_state), sample)
     order = cold_start_order(X, n_seeds=COLD_START_SEEDS, random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

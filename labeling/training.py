@@ -24,7 +24,7 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import featurizer_for, pool_featurizer, read_inputs
+from labeling.features import featurized, featurizer_for, pool_featurizer, read_inputs, stores_vectors
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling.projects import label_names
 from labeling.quality import close_stale_flags, record_flags
@@ -103,11 +103,12 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
             return {"skipped": "a model needs labels of at least two classes outside the holdout; "
                                "the queue uses a diverse cold-start order meanwhile",
                     "n_labels": len(data.labels), "snapshot": read.snapshot.number}
-        computed = _compute(read, random_state=random_state)
+        Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
+        computed = _compute(read, Z, random_state=random_state)
         version = _write(session, run, read, computed, now=clock())
         heartbeat(session)
         session.commit()
-        scored = _rescore(session, read, computed, version, heartbeat=lambda: heartbeat(session),
+        scored = _rescore(session, read, computed, version, Z, heartbeat=lambda: heartbeat(session),
                           random_state=random_state)
         return {"model_version": version.version, "promoted": computed.promoted, "decision": computed.reason,
                 "metrics": computed.metrics, "champion_metrics": computed.champion_metrics or None,
@@ -154,9 +155,9 @@ class _Computed:
     new_flags: int = 0
 
 
-def _compute(read: _Inputs, *, random_state: int) -> _Computed:
+def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
+    """Fit and judge, on featurized rows ``Z`` aligned with ``read.data``; no database here."""
     data = read.data
-    Z = read.features.transform(data.inputs)
     # Hyperparameters by cross-validation; its out-of-fold probabilities also find suspect labels
     # and let examples with several annotators take a quality-weighted consensus as gold.
     search = choose_hyperparameters(Z, data.labels, random_state=random_state)
@@ -187,7 +188,8 @@ def _compute(read: _Inputs, *, random_state: int) -> _Computed:
     if len(y_hold):
         predicted = candidate.predict(_subset(Z, data.holdout))
         metrics = score_predictions(y_hold, predicted, labels=names)
-        champion_predicted = _champion_predictions(read.champion, _subset(data.inputs, data.holdout))
+        champion_predicted = _champion_predictions(read.champion, _subset(data.inputs, data.holdout),
+                                                   _subset(Z, data.holdout), read.featurizer)
         if champion_predicted is not None:
             champion_metrics = score_predictions(y_hold, champion_predicted, labels=names)
             comparison = compare_on_holdout(y_hold, predicted, champion_predicted, labels=names, metric=metric,
@@ -198,11 +200,16 @@ def _compute(read: _Inputs, *, random_state: int) -> _Computed:
                      reason, baseline)
 
 
-def _champion_predictions(champion: ModelVersion | None, X_hold: Any) -> np.ndarray | None:
+def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: Any, featurizer: str) -> np.ndarray | None:
+    """The champion's holdout predictions: from raw inputs, or from the stored embeddings when
+    both models read those (the encoder is the same; encoding again would cost seconds)."""
     if champion is None:
         return None
     try:
-        return unpack(champion)[1].predict(X_hold)
+        model = unpack(champion)[1]
+        if featurizer == "embeddings" and stores_vectors(model):
+            return model[-1].predict(Z_hold)
+        return model.predict(X_hold)
     except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
         log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         return None
@@ -241,17 +248,19 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
     return model
 
 
-def _rescore(session: Session, read: _Inputs, computed: _Computed, version: ModelVersion, *,
+def _rescore(session: Session, read: _Inputs, computed: _Computed, version: ModelVersion, Z: Any, *,
              heartbeat: Callable[[], None], random_state: int) -> int:
     kind = INPUT_KIND[read.featurizer]
     if computed.promoted:
         return rescore_pool(session, read.project, assemble(read.features, computed.serving), version.version,
-                            kind=kind, X_labeled=computed.data.inputs, heartbeat=heartbeat, random_state=random_state)
+                            kind=kind, Z_labeled=Z, heartbeat=heartbeat, random_state=random_state)
     champion = read.champion
     if champion is not None and pool_not_scored_by(session, read.project, champion.version):
         # An earlier run died while re-scoring: finish the champion's job.
-        return rescore_pool(session, read.project, unpack(champion)[0], champion.version, kind=kind,
-                            X_labeled=computed.data.inputs, heartbeat=heartbeat, random_state=random_state)
+        model = unpack(champion)[0]
+        return rescore_pool(session, read.project, model, champion.version, kind=kind,
+                            Z_labeled=lambda: model[:-1].transform(computed.data.inputs), heartbeat=heartbeat,
+                            random_state=random_state)
     return 0
 
 

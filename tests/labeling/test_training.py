@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from labeling.models import Example, Label, ModelVersion, RetrainRun
+from labeling.models import Example, ExampleEmbedding, Label, ModelVersion, RetrainRun
 from tests.conftest import auth
 
 
@@ -206,7 +206,7 @@ def test_random_picks_give_the_learning_curve_a_random_sampling_baseline(client,
     assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(scored))
 
 
-def test_a_project_can_train_on_sentence_embeddings(client, admin_token, make_project, monkeypatch):
+def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, make_project, monkeypatch):
     from active_learning import embeddings
 
     good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
@@ -215,6 +215,20 @@ def test_a_project_can_train_on_sentence_embeddings(client, admin_token, make_pr
     project_id = make_project(examples=rows, settings={"featurizer": "embeddings", "retrain_threshold": 40})
     models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
     assert models[0]["details"]["featurizer"] == "embeddings"
+    unlabeled = [{"external_id": f"u{i}", "text": t} for i, t in enumerate(["happy with it", "a total waste"])]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={"examples": unlabeled})
+    client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
+    # Each example is encoded once and stored; a retrain reads the store instead of encoding again.
+    with app.extensions["hitl_sessionmaker"]() as s:
+        stored = s.scalar(select(func.count()).select_from(ExampleEmbedding))
+        predicted = dict(s.execute(select(Example.external_id, Example.predicted_label)
+                                   .where(Example.external_id.in_(["u0", "u1"]))).all())
+    assert stored == len(rows) + 2 and predicted == {"u0": "pos", "u1": "neg"}
+    encoded = []
+    real = embeddings.SentenceEmbedder.transform
+    monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))
+    client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
+    assert encoded == []
 
     monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
     response = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
