@@ -206,3 +206,24 @@ def close_stale_flags(session: Session, project_id: int, *, now: datetime) -> in
         .group_by(LabelFlag.label_id)).all()
     return sum(close_flags_of_replaced_label(session, label_id, replacement, now=now) for label_id, replacement in stale)
 
+
+
+def label_check_summary(session: Session, project_id: int) -> str:
+    """What the last retrain's label check concluded, in one sentence for reviewers and admins."""
+    from active_learning.label_errors import PRECISION_TARGET
+
+    row = session.execute(select(ModelVersion.version, ModelVersion.metrics).where(ModelVersion.project_id == project_id)
+                          .order_by(ModelVersion.version.desc()).limit(1)).first()
+    check = (row.metrics or {}).get("label_check") if row else None
+    if not check:
+        return "Labels are checked at each retrain; no check has run yet."
+    if check.get("skipped") and check.get("noise_rate") is None:
+        return f"Model v{row.version} did not judge labels: {check['skipped']}."
+    if not check.get("noise_rate"):
+        return (f"Model v{row.version} sees no sign of wrong labels: either they are clean, or the model cannot yet "
+                f"tell a wrong label from a hard example. It raises a flag only where a label is at least "
+                f"{PRECISION_TARGET:.0%} likely wrong.")
+    expected = check.get("expected_precision")
+    return (f"Model v{row.version} estimates that {check['noise_rate']:.0%} of labels are wrong and flagged "
+            f"{check.get('flagged', 0)} labels at least {PRECISION_TARGET:.0%} likely wrong"
+            + (f" (about {expected:.0%} of them should be real mistakes)." if expected else "."))

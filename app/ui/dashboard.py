@@ -31,5 +31,5 @@ def dashboard(project_id: int):
                                         ("random_accuracy", "random sampling (accuracy)", "random_n_labels")], x="n_labels"),
         gain=stats.gain_of_next(curve), unsure=stats.unsure_share(db, project.id),
         throughput=stats.throughput(db, project.id, now=now), annotators=quality.annotator_quality(db, project.id),
-        bar_chart_of=bar_chart,
+        bar_chart_of=bar_chart, label_check=quality.label_check_summary(db, project.id),
     )

@@ -21,7 +21,8 @@ def _render_top_flag(project: Project, *, notice: str | None = None, page: bool 
     example = get_example(db, flag.example_id) if flag else None
     remaining = projects.project_counts(db, project.id)["open_flags"]
     template = "pages/review.html" if page else "partials/_review.html"
-    return render_template(template, project=project, flag=flag, example=example, remaining=remaining, notice=notice)
+    return render_template(template, project=project, flag=flag, example=example, remaining=remaining, notice=notice,
+                           label_check=quality.label_check_summary(db, project.id))
 
 
 @bp.get("/projects/<int:project_id>/review")

@@ -63,3 +63,20 @@ def test_a_flag_whose_label_is_undone_or_replaced_closes_itself(client, admin_to
         LabelFlag.id.in_([first["id"], second["id"], third["id"]]))).all())
     assert statuses == {first["id"]: "superseded", second["id"]: "superseded", third["id"]: "superseded"}
     assert {f["id"] for f in open_flags(client, admin_token, project_id)}.isdisjoint(statuses)
+
+
+def test_the_label_check_says_what_it_concluded(client, admin_token, make_project, session):
+    from labeling.quality import label_check_summary
+
+    def summary(project_id):
+        session.rollback()  # a fresh read: the runs committed in other sessions
+        return label_check_summary(session, project_id)
+
+    rows, _ = noisy_digits(700, 0.1, seed=4)
+    noisy = summary(make_project(labels=LABELS, examples=rows))
+    assert "estimates that" in noisy and "% of labels are wrong" in noisy
+    clean, _ = noisy_digits(700, 0.0, seed=4)
+    assert "no sign of wrong labels" in summary(make_project(labels=LABELS, examples=clean))
+    few = summary(make_project(labels=LABELS, examples=clean[:60]))
+    assert "did not judge labels" in few and "too few" in few
+    assert "no check has run yet" in summary(make_project(n=0))
