@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+DATA_DIR = ROOT / "bench" / "data"  # real labeled corpora (see its README)
 PG_ADMIN_URL = os.environ.get("LABELING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 sys.path.insert(0, str(ROOT))
 

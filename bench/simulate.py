@@ -33,12 +33,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
-from common import admin_token, fresh_database, machine, request, served, today
+from common import DATA_DIR, admin_token, fresh_database, machine, request, served, today
 
 from active_learning.featurize import INPUT_KIND, fit_featurizer, resolve_featurizer  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data"
-CORPORA = {"movies": DATA / "movie_snippets.jsonl", "snips": DATA / "snips_intents.jsonl"}
+CORPORA = {"movies": DATA_DIR / "movie_snippets.jsonl", "snips": DATA_DIR / "snips_intents.jsonl"}
 TARGETS = (0.90, 0.95, 0.99)
 
 
@@ -121,7 +120,7 @@ def accuracy_of_champion(conn: HTTPConnection, project_id: int, token: str, test
 
 
 def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], annotator: Annotator, *, strategy: str,
-             threshold: int, budget: int, seed: int) -> dict:
+             threshold: int, budget: int, seed: int, featurizer: str = "auto") -> dict:
     """One annotator's session; returns the learning curve and, per retrain, flag and warning counts."""
     token = admin_token(url, name=f"admin{seed}{strategy}")
     curve, checks = [], []
@@ -132,7 +131,8 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
         status, body = request(conn, "POST", "/api/v1/projects", token, {
             "name": f"sim-{strategy}-{seed}", "labels": labels,
             # queue_seed: the import's random keys and the queue's random picks replay with the seed.
-            "settings": {"strategy": strategy, "retrain_threshold": threshold, "queue_seed": seed}})
+            "settings": {"strategy": strategy, "retrain_threshold": threshold, "queue_seed": seed,
+                         "featurizer": featurizer}})
         assert status == 201, body
         project_id = body["id"]
         hidden = [{k: v for k, v in r.items() if k != "label"} for r in pool]
@@ -163,13 +163,15 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
     return {"curve": curve, "checks": checks}
 
 
-def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: list[str], seed: int) -> float:
+def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: list[str], seed: int,
+                       featurizer: str = "auto") -> float:
     """Test accuracy of the champion of a project whose whole pool is imported with its labels."""
     token = admin_token(url, name=f"full{seed}")
     with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
         conn = HTTPConnection(host, port, timeout=1800)
         status, body = request(conn, "POST", "/api/v1/projects", token, {
-            "name": f"full-{seed}", "labels": labels, "settings": {"retrain_threshold": 100000, "queue_seed": seed}})
+            "name": f"full-{seed}", "labels": labels,
+            "settings": {"retrain_threshold": 100000, "queue_seed": seed, "featurizer": featurizer}})
         project_id = body["id"]
         status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": pool})
         assert status == 201, body
@@ -219,10 +221,13 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0, help="share of labels the annotator gets wrong")
     parser.add_argument("--noise-kind", default="uniform", choices=["uniform", "confusable"])
     parser.add_argument("--full-pool", action="store_true", help="also train a champion on the whole labeled pool")
+    parser.add_argument("--featurizer", default="auto", help="the projects' featurizer setting (the reference keeps "
+                                                              "TF-IDF for text, vectors for digits)")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
     print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, retrain every {args.threshold} labels, "
-          f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} ({args.noise_kind})")
+          f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} ({args.noise_kind}), "
+          f"featurizer {args.featurizer}")
     results: dict[str, list[dict]] = {s: [] for s in args.strategies}
     fulls, references = [], []
     for seed in args.seeds:
@@ -236,7 +241,7 @@ def main() -> None:
               f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
         if args.full_pool:
             with fresh_database(args.db) as url:
-                fulls.append(full_pool_champion(url, pool, test, labels, seed))
+                fulls.append(full_pool_champion(url, pool, test, labels, seed, args.featurizer))
             print(f"seed {seed}: full-pool champion {fulls[-1]:.3f} ({fulls[-1] - ref:+.3f} vs reference)", flush=True)
         truth = {r["external_id"]: r["label"] for r in pool}
         for strategy in args.strategies:
@@ -244,7 +249,7 @@ def main() -> None:
             with fresh_database(args.db) as url:
                 t0 = time.perf_counter()
                 out = simulate(url, pool, test, labels, annotator, strategy=strategy, threshold=args.threshold,
-                               budget=args.budget, seed=seed)
+                               budget=args.budget, seed=seed, featurizer=args.featurizer)
             out.update(reference=ref, seconds=time.perf_counter() - t0,
                        reach=[labels_to_reach(out["curve"], t * ref) for t in TARGETS], auc=area(out["curve"], args.budget))
             results[strategy].append(out)
