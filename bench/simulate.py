@@ -160,7 +160,10 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
                 flagged = {f["external_id"] for f in all_open_flags(conn, project_id, token)}
                 checks.append({"n": n, "wrong": len(wrong), "flags": len(flagged), "true_flags": len(flagged & wrong),
                                "warned": len(warned), "true_warnings": len(warned & wrong)})
-    return {"curve": curve, "checks": checks}
+        _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/models?limit=1000", token)
+    rejected = [m for m in body["models"] if m["status"] == "rejected"]
+    return {"curve": curve, "checks": checks, "versions": len(body["models"]),
+            "rejected": [(m["version"], m["n_labels"], m["details"].get("decision")) for m in rejected]}
 
 
 def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: list[str], seed: int,
@@ -257,6 +260,8 @@ def main() -> None:
             print(f"{strategy:8s} seed {seed}: 90/95/99% at {out['reach']} labels, area {out['auc']:.3f}, final "
                   f"{curve[-1][1] if curve else 0:.3f} ({out['seconds']:.0f} s); curve "
                   + " ".join(f"{n}:{a:.3f}" for n, a in curve[:: max(1, len(curve) // 10)]), flush=True)
+            print(f"    {out['versions']} model versions, {len(out['rejected'])} kept out"
+                  + "".join(f"\n      v{v} ({n} labels): {why}" for v, n, why in out["rejected"]))
             if args.noise or any(c["flags"] for c in out["checks"]):
                 print_checks(out["checks"])
     print_tables(args, results, references, fulls)
