@@ -111,6 +111,32 @@ def rank_batch(X_pool: Any, uncertainty: np.ndarray, X_labeled: Any, *, n_instan
     return candidates[np.asarray(order, dtype=int)]
 
 
+def diverse_top(X_short: Any, scores: np.ndarray, k: int, *,
+                random_state: int | np.random.Generator | None = None) -> np.ndarray:
+    """The next ``k`` picks from a shortlist of informative rows, spread over the feature space:
+    k-means on the shortlist (``X_short``, shape ``(m, d)``, dense or sparse), then the most
+    informative row (highest ``scores``) of each cluster, best first.
+
+    Without it, the ``k`` labels between two retrains all come from one uncertain region (often
+    near-duplicates), and teach the model what one of them would. This is diverse mini-batch
+    active learning (Zhdanov, 2019) with the shortlist's scores as the choice within a cluster.
+    Returns indices into the shortlist.
+    """
+    from sklearn.cluster import KMeans
+
+    m = _n_rows(X_short)
+    k = min(k, m)
+    if k <= 1:
+        return np.argsort(-scores, kind="stable")[:k]
+    seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else \
+        int(random_state.integers(2**31 - 1))
+    clusters = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(X_short)
+    best: dict[int, int] = {}
+    for i in np.argsort(-scores, kind="stable"):
+        best.setdefault(int(clusters[i]), int(i))
+    return np.array(sorted(best.values(), key=lambda i: -scores[i]), dtype=int)
+
+
 def cold_start_order(X: Any, *, n_seeds: int = 200, sample: int = 20000,
                      random_state: int | np.random.Generator | None = None) -> np.ndarray:
     """A diverse first order before any model exists: k-means++ seeding (D² sampling).

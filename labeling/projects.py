@@ -70,6 +70,10 @@ def _webhook_url(v: Any) -> str | None:
     return None
 
 
+def _boolean(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
 def _optional_seed(v: Any) -> str | None:
     if v in ("", None) or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**63 - 1):
         return None
@@ -95,7 +99,10 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "featurizer": ProjectSetting("auto", _featurizer_choice, "how examples become model inputs"),
     "holdout_fraction": ProjectSetting(0.1, _float_range(0.0, 0.5), "share of labeled examples kept for evaluation"),
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
-    "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")), "holdout metric a candidate must match or beat"),
+    "diverse_batches": ProjectSetting(True, _boolean, "spread the picks between two retrains over the data "
+                                      "(k-means on the 10x most informative) instead of one uncertain region"),
+    "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")),
+                                       "holdout metric on which a candidate must not be significantly worse"),
     "queue_seed": ProjectSetting("", _optional_seed, "replays imports' random keys and the queue's random "
                                  "picks for the same labels (simulations); empty: fresh randomness"),
     "webhook_url": ProjectSetting("", _webhook_url, "where signed webhooks are sent"),

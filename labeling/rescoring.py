@@ -1,8 +1,8 @@
 """The queue's order: re-scoring the pool with a model, and a diverse cold start before any model.
 
 Priorities live in bands, so that one ordering can sit on top of another without a second index:
-model scores are in ``[0, 1]``; ranked-batch picks are lifted into ``[1, 2)`` and cold-start picks
-into ``[2, 3)``, above everything the model scored.
+model scores are in ``[0, 1]``; the next batch's picks (ranked batch, diverse batch) are lifted into
+``[1, 2)`` and cold-start picks into ``[2, 3)``, above everything the model scored.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
-from active_learning.strategies import cold_start_order, informativeness, rank_batch, top_k
+from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
                                stored_embeddings, stores_vectors)
@@ -25,6 +25,9 @@ from labeling.stats import UNSURE_BELOW
 SCORE_CHUNK = 5000
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
 BATCH_SHORTLIST = 2000
+# Diverse batches: the picks until the next retrain (its threshold, within these bounds), from a
+# shortlist this many times as long.
+DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
 BATCH_BAND = 1.0  # ranked-batch picks: priorities in [1, 2)
@@ -35,9 +38,9 @@ _WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confide
 
 
 def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, Any]]:
-    """Priorities in ``[band, band + 1)`` for ``ids`` picked in ``order``, first pick highest."""
+    """Priorities in ``(band, band + 1)`` for ``ids`` picked in ``order``, first pick highest."""
     n = len(order)
-    return [{"id": ids[int(i)], "priority": band + (n - rank) / n} for rank, i in enumerate(order)]
+    return [{"id": ids[int(i)], "priority": band + (n - rank) / (n + 1)} for rank, i in enumerate(order)]
 
 
 def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, Z_labeled: Any = None,
@@ -51,6 +54,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     """
     stored = stores_vectors(model)
     strategy = project.settings.get("strategy", "margin")
+    diverse = strategy not in ("random", "batch") and bool(project.settings.get("diverse_batches", True))
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
@@ -82,7 +86,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         checkpoint_wal(session)
         if heartbeat is not None:
             heartbeat()
-        if strategy == "batch":
+        if strategy == "batch" or diverse:
             uncertain_ids.append(np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)))
             uncertain_scores.append(scores)
         total += len(rows)
@@ -91,6 +95,11 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     if strategy == "batch" and total:
         _rank_batch_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores),
                         Z_labeled() if callable(Z_labeled) else Z_labeled)
+        session.commit()
+    elif diverse and total:
+        k = min(max(int(project.settings.get("retrain_threshold", 20)), DIVERSE_MIN), DIVERSE_MAX)
+        _diverse_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores), k,
+                     random_state=rng)
         session.commit()
     # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
     scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
@@ -105,11 +114,23 @@ def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, sc
                     Z_labeled: Any) -> None:
     shortlist = top_k(scores, BATCH_SHORTLIST)
     short_ids = ids[shortlist].tolist()
-    if stores_vectors(model):
-        Z_short = stored_embeddings(session, model[0], short_ids)
-    else:
-        Z_short = model[:-1].transform(read_inputs(session, short_ids, kind))
+    Z_short = _featurize_shortlist(session, model, kind, short_ids)
     order = rank_batch(Z_short, scores[shortlist], Z_labeled, n_instances=BATCH_SIZE, shortlist=len(short_ids))
+    session.execute(update(Example), _banded(BATCH_BAND, short_ids, order))
+
+
+def _featurize_shortlist(session: Session, model: Any, kind: str, ids: list[int]) -> Any:
+    if stores_vectors(model):
+        return stored_embeddings(session, model[0], ids)
+    return model[:-1].transform(read_inputs(session, ids, kind))
+
+
+def _diverse_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray, k: int, *,
+                 random_state: np.random.Generator) -> None:
+    shortlist = top_k(scores, k * DIVERSE_SHORTLIST_FACTOR)
+    short_ids = ids[shortlist].tolist()
+    order = diverse_top(_featurize_shortlist(session, model, kind, short_ids), scores[shortlist], k,
+                        random_state=random_state)
     session.execute(update(Example), _banded(BATCH_BAND, short_ids, order))
 
 

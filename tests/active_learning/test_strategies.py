@@ -76,3 +76,17 @@ def test_cold_start_covers_all_classes_faster_than_random():
         random_order = np.random.default_rng(seed).permutation(len(X))
         needed_random.append(next(i + 1 for i in range(len(X)) if len(set(y[random_order[: i + 1]])) == 8))
     assert np.mean(needed_seeded) < np.mean(needed_random)
+
+
+def test_a_diverse_batch_takes_the_most_informative_row_of_each_region():
+    from active_learning.strategies import diverse_top
+
+    rng = np.random.default_rng(0)
+    # Three tight regions; the first holds the ten most informative rows.
+    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    X = np.vstack([c + rng.normal(scale=0.1, size=(10, 2)) for c in centers])
+    scores = np.concatenate([np.linspace(0.99, 0.9, 10), np.linspace(0.5, 0.4, 10), np.linspace(0.3, 0.2, 10)])
+    picks = diverse_top(X, scores, 3, random_state=0)
+    assert list(picks) == [0, 10, 20]  # plain top-3 would be 0, 1, 2: one region
+    assert list(diverse_top(X, scores, 3, random_state=0)) == list(picks)
+    assert len(diverse_top(X[:2], scores[:2], 5, random_state=0)) == 2
