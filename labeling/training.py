@@ -160,7 +160,8 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     data = read.data
     # Hyperparameters by cross-validation; its out-of-fold probabilities also find suspect labels
     # and let examples with several annotators take a quality-weighted consensus as gold.
-    search = choose_hyperparameters(Z, data.labels, random_state=random_state)
+    metric = read.project.settings.get("promotion_metric", "macro_f1")
+    search = choose_hyperparameters(Z, data.labels, metric=metric, random_state=random_state)
     if search.pred_probs is None:
         issues = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped=search.skipped)
     elif not read.labels_changed:
@@ -180,7 +181,6 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     candidate = fit(train)
     serving = fit(np.ones(len(y), dtype=bool)) if data.holdout.any() else candidate
     names = label_names(read.project)
-    metric = read.project.settings.get("promotion_metric", "macro_f1")
     y_hold = y[data.holdout]
     metrics: dict[str, Any] = {}
     champion_metrics: dict[str, Any] = {}
