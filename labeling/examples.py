@@ -16,7 +16,7 @@ from labeling.db import insert_ignoring_conflicts
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
-from labeling.projects import label_names, queue_seed
+from labeling.projects import config, label_names, queue_seed
 from labeling.validation import is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
@@ -168,8 +168,8 @@ def import_examples(
     rng = np.random.default_rng(random_state)
     labels = set(label_names(project))
     dim = [project_feature_dim(session, project.id)]
-    overlap = int(project.settings.get("overlap", 1))
-    holdout_fraction = float(project.settings.get("holdout_fraction", 0))
+    overlap = config(project).overlap
+    holdout_fraction = config(project).holdout_fraction
     problems: list[Problem] = []
     total_problems = 0
     chunk: list[dict[str, Any]] = []

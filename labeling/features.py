@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from active_learning.featurize import INPUT_KIND, fit_featurizer, make_featurizer, resolve_featurizer
 from labeling.db import read_in_own_transaction, write_many_in_short_transactions
 from labeling.models import Example, ExampleEmbedding, Project
+from labeling.projects import config
 
 READ_CHUNK = 5000
 POOL_FIT_SAMPLE = 50_000  # a vocabulary and its IDF settle long before this many examples
@@ -26,7 +27,7 @@ def featurizer_for(session: Session, project: Project) -> str:
     has_vectors = session.scalar(
         select(Example.id).where(Example.project_id == project.id, Example.features.is_not(None)).limit(1)
     ) is not None
-    return resolve_featurizer(project.settings.get("featurizer", "auto"), has_vectors=has_vectors)
+    return resolve_featurizer(config(project).featurizer, has_vectors=has_vectors)
 
 
 def model_inputs(kind: str, rows: Sequence[tuple[dict[str, Any], bytes | None]]) -> Any:

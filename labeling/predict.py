@@ -17,11 +17,12 @@ from labeling.errors import InvalidInput, Problem
 from labeling.examples import count_new_examples, features_to_bytes
 from labeling.features import inputs_from_records
 from labeling.models import Example, Project
-from labeling.projects import queue_seed
+from labeling.projects import config, queue_seed
 from labeling.registry import load_champion
 from labeling.rescoring import BATCH_BAND
+from labeling.stats import UNSURE_BELOW
 
-UNCERTAIN_BELOW = 0.6  # predictions less sure than this are queued when the caller asks
+UNCERTAIN_BELOW = UNSURE_BELOW  # predictions less sure than this are queued when the caller asks
 MAX_RECORDS = 10000
 
 
@@ -74,7 +75,7 @@ def _enqueue(session: Session, project: Project, records: list[dict[str, Any]], 
              predicted: np.ndarray, confidence: np.ndarray, version: int, *, uncertain_below: float,
              now: datetime) -> int:
     """Add the unsure records to the queue, above the pool the model scored (in the batch band)."""
-    strategy = project.settings.get("strategy", "margin")
+    strategy = config(project).strategy
     scores = informativeness(pred_probs, strategy if strategy != "random" else "margin")
     seed = queue_seed(project)
     rng = np.random.default_rng(None if seed is None else [seed, project.n_examples])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -13,12 +13,13 @@ from urllib.parse import urlparse
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
+from active_learning import featurize
+from active_learning.strategies import STRATEGIES
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
 from labeling.validation import is_storable_text
 
-STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
-FEATURIZERS = ("auto", "tfidf", "hashing", "features", "numeric", "embeddings")
+FEATURIZERS = ("auto", *featurize.FEATURIZERS)
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
 
@@ -110,11 +111,36 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
 }
 
 
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A project's settings as typed values, defaults from ``PROJECT_SETTINGS`` (the one place
+    they are written). Read settings through :func:`config`, never from ``Project.settings``."""
+
+    strategy: str
+    retrain_threshold: int
+    overlap: int
+    featurizer: str
+    holdout_fraction: float
+    random_share: float
+    diverse_batches: bool
+    promotion_metric: str
+    queue_seed: int | None  # None: fresh randomness
+    webhook_url: str
+    webhook_secret: str
+
+
+def config(project: Project) -> ProjectConfig:
+    """The project's settings, each stored value or else its registry default."""
+    values = {key: spec.default for key, spec in PROJECT_SETTINGS.items()}
+    values.update(project.settings or {})
+    values["queue_seed"] = None if values["queue_seed"] in ("", None) else int(values["queue_seed"])
+    return ProjectConfig(**{f.name: values[f.name] for f in fields(ProjectConfig)})
+
+
 def queue_seed(project: Project) -> int | None:
     """The project's ``queue_seed``: numpy seeds made of it (and of what tells one draw from the
     next) make imports and the queue's random picks replay exactly. None: fresh randomness."""
-    seed = project.settings.get("queue_seed")
-    return None if seed in ("", None) else int(seed)
+    return config(project).queue_seed
 
 
 def new_webhook_secret() -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, Project, Skip, User
-from labeling.projects import label_names, queue_seed
+from labeling.projects import config, label_names, queue_seed
 from labeling.db import iso
 from labeling.quality import close_flags_of_replaced_label
 from labeling.runs import maybe_request_retrain
@@ -178,9 +178,10 @@ def lease_next(
     rng = np.random.default_rng(random_state if random_state is not None else _seeded(session, project, user))
     # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
     # (chosen at random, not by the queue), ``random_share`` keeps the queue honest.
-    holdout_pick = rng.random() < project.settings.get("holdout_fraction", 0)
+    settings = config(project)
+    holdout_pick = rng.random() < settings.holdout_fraction
     at_random = holdout_pick or (
-        project.champion_id is not None and rng.random() < project.settings.get("random_share", 0)
+        project.champion_id is not None and rng.random() < settings.random_share
     )
     for _ in range(CLAIM_ATTEMPTS):
         candidate = _candidate(session, project, user, now=now, at_random=at_random, rng=rng)
@@ -212,7 +213,7 @@ def _seeded(session: Session, project: Project, user: User) -> list[int] | None:
 def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,
                rng: np.random.Generator) -> int | None:
     postgresql = session.get_bind().dialect.name == "postgresql"
-    overlap = project.settings.get("overlap", 1) > 1
+    overlap = config(project).overlap > 1
     params = {"project_id": project.id, "user_id": user.id, "now": now}
     if at_random:
         found = _run(session, _candidate_statement(postgresql, overlap, "draw"), draw=float(rng.random()),
@@ -233,7 +234,7 @@ def _lease_of(project: Project, example_id: int, external_id: str, data: dict[st
     elif picked_at_random:
         strategy, score = "random", None
     else:
-        strategy, score = project.settings.get("strategy", "margin"), priority
+        strategy, score = config(project).strategy, priority
     return Lease(example_id, external_id, data, lease_id, expires, strategy, score, version)
 
 
@@ -313,7 +314,7 @@ def submit_label(
     previous_id = example.previous_id
     if previous_id is None:
         counted = _run(session, _COUNT_LABEL_AND_RELEASE, example_id=example_id, user_id=user.id,
-                       overlap=int(project.settings.get("overlap", 1))).rowcount
+                       overlap=config(project).overlap).rowcount
         if not counted:
             raise Conflict("this example already has all the labels it needs")
     warning = None

@@ -20,6 +20,7 @@ from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_s
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
                                stored_embeddings, stores_vectors)
 from labeling.models import Example, ModelVersion, Project
+from labeling.projects import config
 from labeling.stats import UNSURE_BELOW
 
 SCORE_CHUNK = 5000
@@ -53,8 +54,9 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     a function that makes them). ``heartbeat`` is called after each chunk. Returns the number scored.
     """
     stored = stores_vectors(model)
-    strategy = project.settings.get("strategy", "margin")
-    diverse = strategy not in ("random", "batch") and bool(project.settings.get("diverse_batches", True))
+    settings = config(project)
+    strategy = settings.strategy
+    diverse = strategy not in ("random", "batch") and settings.diverse_batches
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
@@ -97,7 +99,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
                         Z_labeled() if callable(Z_labeled) else Z_labeled)
         session.commit()
     elif diverse and total:
-        k = min(max(int(project.settings.get("retrain_threshold", 20)), DIVERSE_MIN), DIVERSE_MAX)
+        k = min(max(settings.retrain_threshold, DIVERSE_MIN), DIVERSE_MAX)
         _diverse_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores), k,
                      random_state=rng)
         session.commit()

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from labeling.db import iso, utcnow
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
+from labeling.projects import config
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def maybe_request_retrain(session: Session, project: Project, *, now: datetime, 
     request is folded into it, and the labels keep counting towards the next one.
     """
     new_labels = new_labels_since_mark(session, project)
-    if new_labels < project.settings["retrain_threshold"]:
+    if new_labels < config(project).retrain_threshold:
         return None
     if active_run(session, project.id) is not None:
         return None
@@ -75,7 +76,7 @@ def _announce_threshold(session: Session, project: Project, run: RetrainRun, *, 
     export_path = f"/api/v1/projects/{project.id}/export?format=jsonl&snapshot={snapshot.number}"
     enqueue_event(session, project, "labels.threshold_reached", {
         "project_id": project.id, "project": project.name, "new_labels": new_labels,
-        "threshold": project.settings["retrain_threshold"], "labels": snapshot.n_labels,
+        "threshold": config(project).retrain_threshold, "labels": snapshot.n_labels,
         "snapshot": snapshot.number, "run_id": run.id, "export_url": public_url.rstrip("/") + export_path,
     }, now=now)
     session.flush()

@@ -26,7 +26,7 @@ from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
 from labeling.features import featurized, featurizer_for, pool_featurizer, read_inputs, stores_vectors
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
-from labeling.projects import label_names
+from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack, unpack
 from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
@@ -160,7 +160,7 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     data = read.data
     # Hyperparameters by cross-validation; its out-of-fold probabilities also find suspect labels
     # and let examples with several annotators take a quality-weighted consensus as gold.
-    metric = read.project.settings.get("promotion_metric", "macro_f1")
+    metric = config(read.project).promotion_metric
     search = choose_hyperparameters(Z, data.labels, metric=metric, random_state=random_state)
     if search.pred_probs is None:
         issues = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped=search.skipped)
@@ -218,7 +218,7 @@ def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: An
 def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed, *, now: datetime) -> ModelVersion:
     project, champion, data = read.project, read.champion, computed.data
     artifact, digest = pack(assemble(read.features, computed.serving), assemble(read.features, computed.candidate))
-    metric = project.settings.get("promotion_metric", "macro_f1")
+    metric = config(project).promotion_metric
     issues = computed.issues
     model = ModelVersion(
         project_id=project.id, version=next_version_number(session, project.id),

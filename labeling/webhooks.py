@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import NotFound
 from labeling.models import Project, WebhookAttempt, WebhookDelivery
+from labeling.projects import config
 from labeling.db import iso
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def backoff(attempts: int) -> float:
 
 def enqueue_event(session: Session, project: Project, event: str, data: dict[str, Any], *, now: datetime) -> WebhookDelivery | None:
     """Write a delivery to the outbox, in the caller's transaction; None if no URL is set."""
-    url = project.settings.get("webhook_url")
+    url = config(project).webhook_url
     if not url:
         return None
     body = json.dumps({"type": event, "timestamp": iso(now), "data": data}, separators=(",", ":"))

@@ -10,6 +10,7 @@ from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from labeling import projects, runs, webhooks
+from labeling.predict import UNCERTAIN_BELOW
 from labeling.predict import predict as champion_predictions
 from labeling.errors import InvalidInput
 from labeling.db import utcnow
@@ -65,7 +66,7 @@ def predict(project_id: int):
     body = json_body()
     db = get_session()
     project = projects.get_project(db, project_id)
-    threshold = body.get("uncertain_below", 0.6)
+    threshold = body.get("uncertain_below", UNCERTAIN_BELOW)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         raise InvalidInput.one("must be a number in (0, 1]", field="uncertain_below")
     result = champion_predictions(db, project, body.get("examples"), enqueue_uncertain=bool(body.get("enqueue_uncertain")),
