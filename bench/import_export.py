@@ -1,6 +1,6 @@
 """Import and export through the served API: time and the server's peak memory.
 
-    .venv/bin/python bench/io.py --n 100000 1000000 [--db sqlite postgresql]
+    .venv/bin/python bench/import_export.py --n 100000 1000000 [--db sqlite postgresql]
 
 Writes a JSONL file of N short labeled texts, uploads it (multipart) to
 ``POST /api/v1/projects/{id}/examples``, then streams ``GET .../export?format=jsonl`` (gold rows)
