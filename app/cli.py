@@ -6,14 +6,16 @@ import functools
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
 
 from labeling import migrate, projects, users
-from labeling.db import utcnow
+from labeling.db import read_in_own_transaction, utcnow
 from labeling.errors import DomainError, InvalidInput
 from labeling.models import ROLES
 
@@ -21,8 +23,17 @@ EXIT_INVALID = 1
 EXIT_NOT_FOUND = 3
 
 
-def _session():
-    return current_app.extensions["hitl_sessionmaker"]()
+@contextmanager
+def unit_of_work(*, commit: bool = True) -> Iterator[Session]:
+    """A session for one command: committed when the block ends without an error (unless
+    ``commit`` is false: reads), rolled back otherwise, closed either way."""
+    session = current_app.extensions["hitl_sessionmaker"]()
+    try:
+        yield session
+        if commit:
+            session.commit()
+    finally:
+        session.close()
 
 
 def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,13 +90,9 @@ def users_create(name: str, role: str, password: str | None, with_token: bool) -
     """Create a user."""
     if password is None and not with_token:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    session = _session()
-    try:
+    with unit_of_work() as session:
         user = users.create_user(session, name, role, password=password, now=utcnow())
         token = users.create_token(session, user, name="cli", now=utcnow()) if with_token else None
-        session.commit()
-    finally:
-        session.close()
     click.echo(f"created {role} {name}")
     if token:
         click.echo(token)
@@ -96,8 +103,7 @@ def users_create(name: str, role: str, password: str | None, with_token: bool) -
 @domain_errors
 def users_token(name: str) -> None:
     """Create another API token for a user; printed alone on the last line."""
-    session = _session()
-    try:
+    with unit_of_work() as session:
         from sqlalchemy import select
         from labeling.models import User
 
@@ -106,21 +112,15 @@ def users_token(name: str) -> None:
             click.echo(f"error: no user named {name!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
         token = users.create_token(session, user, name="cli", now=utcnow())
-        session.commit()
-    finally:
-        session.close()
     click.echo(token)
 
 
 @users_group.command("list")
 def users_list() -> None:
     """List users."""
-    session = _session()
-    try:
+    with unit_of_work(commit=False) as session:
         for user in users.list_users(session):
             click.echo(f"{user.id}\t{user.name}\t{user.role}")
-    finally:
-        session.close()
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -152,26 +152,19 @@ def projects_group() -> None:
 @domain_errors
 def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
     """Create a project; prints its id."""
-    session = _session()
-    try:
+    with unit_of_work() as session:
         label_list = [l.strip() for l in labels.split(",") if l.strip()]
         project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
-        session.commit()
-    finally:
-        session.close()
     click.echo(f"created project {project.id} {project.name!r}")
 
 
 @projects_group.command("list")
 def projects_list() -> None:
     """List projects with their counts."""
-    session = _session()
-    try:
+    with unit_of_work(commit=False) as session:
         for project in projects.list_projects(session, limit=10**6):
             counts = projects.project_counts(session, project.id)
             click.echo(f"{project.id}\t{project.name}\t{counts['examples']} examples\t{counts['labeled']} labeled")
-    finally:
-        session.close()
 
 
 # --- import / export ------------------------------------------------------------------------
@@ -194,8 +187,7 @@ def import_command(project: str, file: Path, fmt: str | None, source: str, updat
     fmt = fmt or format_for_filename(file.name)
     if fmt is None:
         raise InvalidInput.one("cannot tell the format from the file name; pass --format", field="format")
-    session = _session()
-    try:
+    with unit_of_work() as session:
         proj = projects.find_project(session, project)
         with file.open("rb") as stream, click.progressbar(length=file.stat().st_size, label="importing",
                                                           file=sys.stderr) as bar:
@@ -215,9 +207,6 @@ def import_command(project: str, file: Path, fmt: str | None, source: str, updat
             bar.update(file.stat().st_size - last[0])
         run_id = request_after_import(session, proj, labels=result.labels, now=utcnow(),
                                       public_url=current_app.config["PUBLIC_URL"])
-        session.commit()
-    finally:
-        session.close()
     dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
     click.echo(f"imported {result.imported} examples ({dealt}, {result.labels} labels)")
     _run_now(run_id)
@@ -254,9 +243,8 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
     from labeling import export
     from labeling.snapshots import get_snapshot
 
-    session = _session()
-    try:
-        session.connection(execution_options={"read_only": True})
+    with unit_of_work(commit=False) as session:
+        read_in_own_transaction(session)
         proj = projects.find_project(session, project)
         max_label_id = get_snapshot(session, proj, snapshot).max_label_id if snapshot is not None else None
         rows, columns = export.rows_and_columns(session, proj, annotations=annotations, max_label_id=max_label_id,
@@ -273,8 +261,6 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
                 target.close()
                 if not tmp_ok:
                     output.unlink(missing_ok=True)
-    finally:
-        session.close()
     click.echo(f"exported {counted.count} rows" + (f" to {output}" if output else ""), err=True)
 
 
@@ -300,23 +286,17 @@ def retrain_command(project: str) -> None:
     """Queue a retrain run and execute it (or hand it to the RQ workers); prints the outcome."""
     from labeling import runs
 
-    session = _session()
-    try:
+    with unit_of_work(commit=False) as session:
         proj = projects.find_project(session, project)
         run, created = runs.request_retrain(session, proj, trigger="manual", now=utcnow())
         session.commit()
         run_id = run.id
-    finally:
-        session.close()
     if not created:
         click.echo(f"run {run_id} is already {run.status}; not starting another")
         return
     _run_now(run_id)
-    session = _session()
-    try:
+    with unit_of_work(commit=False) as session:
         outcome = runs.run_as_dict(session, runs.get_run(session, run_id))
-    finally:
-        session.close()
     click.echo(f"run {run_id}: {outcome['status']}" + (f", model v{outcome['model_version']}" if outcome["model_version"] else "")
                + (f" ({outcome['result'].get('decision') or outcome['result'].get('skipped')})" if outcome["result"] else "")
                + (f"\n{outcome['error']}" if outcome["error"] else ""))
@@ -346,12 +326,8 @@ def snapshot_command(project: str) -> None:
     """Freeze the current labels as a numbered snapshot."""
     from labeling.snapshots import create_snapshot
 
-    session = _session()
-    try:
+    with unit_of_work() as session:
         snap = create_snapshot(session, projects.find_project(session, project), now=utcnow())
-        session.commit()
-    finally:
-        session.close()
     click.echo(f"snapshot {snap.number} with {snap.n_labels} labels")
 
 
@@ -370,8 +346,7 @@ def demo_command(admin_name: str) -> None:
     from labeling.models import Project, User
     from labeling.runs import request_after_import
 
-    session = _session()
-    try:
+    with unit_of_work() as session:
         password = None
         if session.scalar(select(User).where(User.name == admin_name)) is None:
             password = current_app.config["DEMO_ADMIN_PASSWORD"] or secrets.token_urlsafe(9)
@@ -388,9 +363,6 @@ def demo_command(admin_name: str) -> None:
         else:
             run_id = None
             click.echo(f"demo project {project.id} 'Digits demo' exists already")
-        session.commit()
-    finally:
-        session.close()
     _run_now(run_id)
     if password:
         click.echo(f"log in at http://127.0.0.1:5000/login as {admin_name} with password {password}")

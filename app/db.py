@@ -8,7 +8,7 @@ from typing import Iterator
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from labeling.db import make_engine, make_sessionmaker
+from labeling.db import make_engine, make_sessionmaker, read_in_own_transaction
 
 
 def init_db(app: Flask) -> None:
@@ -48,7 +48,7 @@ def reading(session: Session) -> Iterator[Session]:
     if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield session
         return
-    session.connection(execution_options={"read_only": True})
+    read_in_own_transaction(session)
     try:
         yield session
     except BaseException:

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from sqlalchemy import func, select
 
 from app.auth import public
+from labeling.db import read_in_own_transaction
 
 log = logging.getLogger("hitl.request")
 bp = Blueprint("metrics", __name__)
@@ -40,7 +41,7 @@ class DatabaseCollector:
         from labeling.models import Example, Label, Project, RetrainRun, WebhookAttempt
 
         with self.app.extensions["hitl_sessionmaker"]() as session:
-            session.connection(execution_options={"read_only": True})
+            read_in_own_transaction(session)
             depth = GaugeMetricFamily("hitl_queue_depth", "Examples still wanting labels", labels=["project"])
             for project_id, n in session.execute(
                 select(Example.project_id, func.count()).where(Example.needs_labels).group_by(Example.project_id)):

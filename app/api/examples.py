@@ -9,7 +9,7 @@ from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
 from labeling import export, projects
-from labeling.db import utcnow
+from labeling.db import read_in_own_transaction, utcnow
 from labeling.errors import InvalidInput
 from labeling.examples import features_from_bytes, get_example, import_examples, json_rows
 from labeling.formats import format_for_filename, read_rows
@@ -118,7 +118,7 @@ def export_labels(project_id: int):
         # Its own session on a read-only (deferred) transaction: a long export holds no write lock.
         session = new_session()
         try:
-            session.connection(execution_options={"read_only": True})
+            read_in_own_transaction(session)
             rows, columns = export.rows_and_columns(session, projects.get_project(session, project_id),
                                                     annotations=annotations, max_label_id=max_label_id,
                                                     include_unlabeled=include_unlabeled)
