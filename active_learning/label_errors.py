@@ -1,4 +1,5 @@
-"""Finding labels that are probably wrong, with cleanlab on out-of-fold probabilities."""
+"""Finding labels that are probably wrong: a noise-aware posterior on out-of-fold probabilities
+(the service's flags), cleanlab's filters (kept for comparison), and CROWDLAB consensus."""
 
 from __future__ import annotations
 

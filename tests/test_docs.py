@@ -33,3 +33,15 @@ def test_every_cli_command_is_documented():
 def test_readme_quick_start_has_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_the_module_map_lists_every_module_and_nothing_that_is_gone():
+    doc = (ROOT / "docs" / "design-notes.md").read_text()
+    section = doc.split("## Module map", 1)[1].split("\n## ", 1)[0]
+    modules = sorted(str(p.relative_to(ROOT)) for package in ("active_learning", "labeling", "app")
+                     for p in (ROOT / package).rglob("*.py")
+                     if "migrations" not in p.parts and not (p.name == "__init__.py" and p.parent.name != "app"))
+    assert [m for m in modules if f"`{m}`" not in section] == []
+    import re
+    listed = re.findall(r"`((?:active_learning|labeling|app)/[\w/]+\.py)`", section)
+    assert [m for m in listed if not (ROOT / m).exists()] == []

@@ -1,4 +1,5 @@
-"""The import direction of DESIGN.md: app -> labeling -> active_learning, never back."""
+"""The import direction of DESIGN.md: app -> labeling -> active_learning, never back; app reaches
+the ML only through labeling; no import circles among modules."""
 
 import ast
 from pathlib import Path
@@ -9,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "active_learning": {"app", "labeling", "flask", "werkzeug", "sqlalchemy", "flask_login", "flask_wtf"},
     "labeling": {"app", "flask", "werkzeug", "flask_login", "flask_wtf", "flask_htmx"},
+    "app": {"active_learning"},
 }
 
 
@@ -49,3 +51,42 @@ def test_the_web_app_starts_without_importing_torch():
                               "LABELING_SECRET_KEY": "x" * 32, "LABELING_JOBS": "inline"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "False"]
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Project modules imported when ``path`` is imported (not inside functions or TYPE_CHECKING)."""
+    found = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found.update(n for n in names if n.split(".")[0] in ("app", "labeling", "active_learning"))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] in ("app", "labeling", "active_learning"))
+    return found
+
+
+def test_no_import_circles():
+    modules = {}
+    for package in ("active_learning", "labeling", "app"):
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = path
+    graph = {name: {m for m in module_level_imports(path) if m in modules and m != name} for name, path in modules.items()}
+    state: dict[str, int] = {}
+    circles = []
+
+    def visit(name, trail):
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1 and not nxt.startswith(name + ".") and not name.startswith(nxt + "."):
+                circles.append(trail + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []
