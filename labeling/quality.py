@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from labeling.errors import Conflict, InvalidInput, NotFound
+from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
 from labeling.db import iso
@@ -102,11 +103,11 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
     if replacement is not None:  # missed by the sweep: close it now, it is not the reviewer's to judge
         close_flags_of_replaced_label(session, flagged.id, replacement, now=now)
         raise Conflict("the flagged label was undone or replaced since it was flagged: the flag is closed")
-    correction = Label(project_id=flagged.project_id, example_id=flagged.example_id, annotator_id=reviewer.id,
-                       value=value, created_at=now, replaces_id=flagged.id, source="review")
-    session.add(correction)
-    session.flush()
-    return correction.id
+    correction_id = append_label_event(session, now=now, project_id=flagged.project_id, example_id=flagged.example_id,
+                                       annotator_id=reviewer.id, value=value, replaces_id=flagged.id, source="review")
+    if correction_id is None:
+        raise Conflict("the flagged label was changed at the same moment; reload")
+    return correction_id
 
 
 def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]:
@@ -184,15 +185,6 @@ def record_flags(session: Session, project: Project, example_ids: Sequence[int],
     session.add_all(new)
     session.flush()
     return len(new)
-
-
-def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
-    """Close the open flags of a label that was just undone or replaced (status ``superseded``,
-    the replacing event as their resolution): the label they doubt is no longer current."""
-    return session.execute(
-        update(LabelFlag).where(LabelFlag.label_id == label_id, LabelFlag.status == "open")
-        .values(status="superseded", resolved_at=now, resolution_label_id=replacement_id)
-        .execution_options(synchronize_session=False)).rowcount
 
 
 def close_stale_flags(session: Session, project_id: int, *, now: datetime) -> int:

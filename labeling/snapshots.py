@@ -1,4 +1,5 @@
-"""Snapshots: immutable, numbered label-set versions.
+"""Snapshots: immutable, numbered label-set versions, and the one definition of a current label
+(a label event with a value that no later event replaced).
 
 A snapshot is the pair (project, ``max_label_id``): since label rows are append-only, the
 current labels as of that id never change.
@@ -8,13 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling.errors import NotFound
-from labeling.models import Label, Project, Snapshot
+from labeling.models import Example, Label, Project, Snapshot
 
 _Replacer = aliased(Label)
+
+# The same definition as Core expressions for the serving path (built once, bound parameter
+# ``user_id``): a label row that is this user's current label of the example in the statement.
+_EX, _LB = Example.__table__, Label.__table__
+_REPLACER = _LB.alias("replacer")
+USERS_CURRENT_LABEL = and_(
+    _LB.c.example_id == _EX.c.id, _LB.c.annotator_id == bindparam("user_id"),
+    _LB.c.value.is_not(None), ~exists().where(_REPLACER.c.replaces_id == _LB.c.id),
+)
+CURRENT_LABEL_OF_USER = select(_LB.c.id).where(USERS_CURRENT_LABEL).order_by(_LB.c.id.desc()).limit(1).scalar_subquery()
 
 
 def current_labels_query(project_id: int, max_label_id: int | None = None, *, example_ids: list[int] | None = None):

@@ -14,7 +14,7 @@ from labeling.errors import InvalidInput
 from labeling.examples import features_from_bytes, get_example, import_examples, json_rows
 from labeling.formats import format_for_filename, read_rows
 from labeling.models import Label, User
-from labeling.queue import label_as_dict
+from labeling.labels import label_as_dict
 from labeling.runs import request_after_import
 from labeling.snapshots import create_snapshot, get_snapshot
 from sqlalchemy import select

@@ -9,7 +9,7 @@ from app.api.common import json_body
 from app import jobs
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
-from labeling import projects, queue
+from labeling import labels, projects, queue
 from labeling.db import utcnow
 from labeling.db import iso
 
@@ -38,7 +38,7 @@ def submit(project_id: int):
     body = json_body()
     db = get_session()
     project = projects.get_project(db, project_id)  # read with the caller (app.auth)
-    result = queue.submit_label(
+    result = labels.submit_label(
         db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
         lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),
         duration_ms=body.get("duration_ms"), mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
@@ -46,7 +46,7 @@ def submit(project_id: int):
     )
     db.commit()
     jobs.queued(result.retrain_run_id)
-    out = {"label": queue.label_as_dict(result.label, g.user.name)}
+    out = {"label": labels.label_as_dict(result.label, g.user.name)}
     if result.warning:
         out["warning"] = result.warning
     return jsonify(out), 201
@@ -57,6 +57,6 @@ def submit(project_id: int):
 def undo(label_id: int):
     """Undo a label with a new event; the example goes back to the queue."""
     db = get_session()
-    event = queue.undo_label(db, g.user, label_id, now=utcnow())
+    event = labels.undo_label(db, g.user, label_id, now=utcnow())
     db.commit()
-    return jsonify({"undo": queue.label_as_dict(event, g.user.name), "undone_label_id": label_id})
+    return jsonify({"undo": labels.label_as_dict(event, g.user.name), "undone_label_id": label_id})

@@ -11,7 +11,7 @@ from app import jobs
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import projects, queue
+from labeling import labels, projects, queue
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
@@ -29,7 +29,7 @@ def _int_field(name: str) -> int:
 def _progress(project: Project) -> dict[str, Any]:
     db = get_session()
     counts = projects.project_counts(db, project.id)
-    return {**counts, "mine_today": queue.labels_today(db, project, g.user, now=utcnow())}
+    return {**counts, "mine_today": labels.labels_today(db, project, g.user, now=utcnow())}
 
 
 def _render_next(project: Project, *, lease: queue.Lease | None = None, last_label_id: int | None = None,
@@ -69,7 +69,7 @@ def label_submit(project_id: int):
     project = projects.get_project(db, project_id)
     example_id = _int_field("example_id")
     try:
-        result = queue.submit_label(
+        result = labels.submit_label(
             db, project, g.user, example_id, request.form.get("label"), now=utcnow(),
             lease_id=_int_field("lease_id") if request.form.get("lease_id") else None,
             idempotency_key=request.form.get("idempotency_key") or None,
@@ -97,7 +97,7 @@ def label_keep(project_id: int):
     """Keep a label the model disagreed with; it goes to review."""
     db = get_session()
     project = projects.get_project(db, project_id)
-    label = queue.get_label(db, _int_field("label_id"))
+    label = labels.get_label(db, _int_field("label_id"))
     if label.annotator_id != g.user.id or label.project_id != project.id:
         raise InvalidInput.one("not your label in this project", field="label_id")
     flag_kept_warning(db, label, now=utcnow())
@@ -120,10 +120,10 @@ def label_undo(project_id: int):
     """Undo my last label and show that example again."""
     db = get_session()
     project = projects.get_project(db, project_id)
-    label = queue.get_label(db, _int_field("label_id"))
+    label = labels.get_label(db, _int_field("label_id"))
     if label.project_id != project.id:
         raise InvalidInput.one("that label belongs to another project", field="label_id")
-    queue.undo_label(db, g.user, label.id, now=utcnow())
+    labels.undo_label(db, g.user, label.id, now=utcnow())
     if request.form.get("example_id"):
         queue.release_lease(db, g.user, _int_field("example_id"))
     lease = queue.lease_example(db, project, g.user, label.example_id, now=utcnow(),

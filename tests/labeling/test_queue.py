@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from labeling import projects, queue, users
+from labeling import labels, projects, queue, users
 from labeling.db import make_engine, make_sessionmaker, utcnow
 from labeling.errors import Conflict, Forbidden, InvalidInput
 from labeling.examples import import_examples, json_rows
@@ -43,7 +43,7 @@ def lease(maker, project_id, user_id, now=None, seconds=300):
 def submit(maker, project_id, user_id, example_id, value="pos", **kw):
     with maker() as s:
         project = projects.get_project(s, project_id)
-        result = queue.submit_label(s, project, users.get_user(s, user_id), example_id, value, now=kw.pop("now", utcnow()), **kw)
+        result = labels.submit_label(s, project, users.get_user(s, user_id), example_id, value, now=kw.pop("now", utcnow()), **kw)
         s.commit()
         return result
 
@@ -120,13 +120,13 @@ def test_undo_is_a_new_event_and_requeues(db):
     assert lease(db, project_id, a) is None
     with db() as s:
         with pytest.raises(Forbidden):
-            queue.undo_label(s, users.get_user(s, b), result.label.id, now=utcnow())
-        undo = queue.undo_label(s, users.get_user(s, a), result.label.id, now=utcnow())
+            labels.undo_label(s, users.get_user(s, b), result.label.id, now=utcnow())
+        undo = labels.undo_label(s, users.get_user(s, a), result.label.id, now=utcnow())
         s.commit()
         assert undo.replaces_id == result.label.id and undo.value is None
         assert s.scalar(select(func.count()).select_from(Label)) == 2
         with pytest.raises(Conflict, match="already undone"):
-            queue.undo_label(s, users.get_user(s, a), result.label.id, now=utcnow())
+            labels.undo_label(s, users.get_user(s, a), result.label.id, now=utcnow())
     assert lease(db, project_id, a).example_id == got.example_id
 
 

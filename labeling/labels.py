@@ -1,0 +1,235 @@
+"""Label events: appending one, submitting a label, undoing it, reading labels.
+
+Labels are append-only: a correction, an undo or a review adds a row that replaces an earlier
+one (``replaces_id``, unique), and every such row goes through :func:`append_label_event`. What
+counts as a current label is defined once, in ``labeling.snapshots``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.orm import Session
+
+from labeling.db import dialect_insert, iso
+from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
+from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling.projects import config, label_names
+from labeling.queue import release_lease, run_statement
+from labeling.runs import maybe_request_retrain
+from labeling.snapshots import CURRENT_LABEL_OF_USER
+from labeling.validation import is_db_int, is_storable_text
+
+_EX, _LB = Example.__table__, Label.__table__
+
+
+def _unless_mine(column):
+    """Keep a lease column unless the lease is this user's (SET sees the row as it was)."""
+    return case((_EX.c.lease_user_id == bindparam("user_id"), None), else_=column)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    label: Label
+    created: bool
+    warning: dict[str, Any] | None
+    retrain_run_id: int | None
+
+
+_EXAMPLE_TO_LABEL = select(
+    _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
+    _EX.c.confidence, CURRENT_LABEL_OF_USER.label("previous_id"),
+).where(_EX.c.id == bindparam("example_id"))
+
+
+_LABEL_BY_KEY = select(_LB.c.id).where(
+    _LB.c.annotator_id == bindparam("user_id"), _LB.c.idempotency_key == bindparam("key"))
+
+
+# A first label: count it only if the example still wants one (compare-and-set on n_labels), and
+# release the labeler's lease, in one statement.
+_COUNT_LABEL_AND_RELEASE = (
+    update(_EX)
+    .where(_EX.c.id == bindparam("example_id"), _EX.c.n_labels < bindparam("overlap"))
+    .values(n_labels=_EX.c.n_labels + 1, needs_labels=_EX.c.n_labels + 1 < bindparam("overlap"),
+            lease_id=_unless_mine(_EX.c.lease_id), lease_user_id=_unless_mine(_EX.c.lease_user_id),
+            lease_expires_at=_unless_mine(_EX.c.lease_expires_at))
+)
+
+
+@functools.cache
+def _insert_label_statement(dialect: str):
+    # ON CONFLICT DO NOTHING instead of a savepoint: a concurrent request with the same key (or a
+    # concurrent correction) makes this insert a no-op rather than an error.
+    return dialect_insert(dialect, _LB).on_conflict_do_nothing().returning(_LB.c.id)
+
+
+def append_label_event(session: Session, *, now: datetime, **values: Any) -> int | None:
+    """Append one label event (``values`` are ``Label`` columns); returns its id, or None when
+    another event already took its idempotency key or already replaced the same label.
+
+    An event that replaces a label (``replaces_id``) closes that label's open flags: they doubt
+    a label that is no longer current.
+    """
+    values.setdefault("created_at", now)
+    label_id = run_statement(session, _insert_label_statement(session.get_bind().dialect.name), **{
+        column: values.get(column) for column in _EVENT_COLUMNS}).scalar()
+    if label_id is not None and values.get("replaces_id") is not None:
+        close_flags_of_replaced_label(session, values["replaces_id"], label_id, now=now)
+    return label_id
+
+
+_EVENT_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
+                  "source", "idempotency_key", "warned_suggestion", "warned_confidence")
+
+
+def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
+    """Close the open flags of a label that was undone or replaced (status ``superseded``, the
+    replacing event as their resolution): the label they doubt is no longer current."""
+    return session.execute(
+        update(LabelFlag).where(LabelFlag.label_id == label_id, LabelFlag.status == "open")
+        .values(status="superseded", resolved_at=now, resolution_label_id=replacement_id)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def submit_label(
+    session: Session,
+    project: Project,
+    user: User,
+    example_id: Any,
+    value: Any,
+    *,
+    now: datetime,
+    lease_id: Any = None,
+    idempotency_key: Any = None,
+    duration_ms: Any = None,
+    mistake_confidence: float = 0.9,
+    source: str = "annotator",
+    public_url: str = "",
+) -> SubmitResult:
+    """Record ``user``'s label for an example, release their lease, request a retrain if due.
+
+    The same ``idempotency_key`` twice returns the first label and writes nothing. A second label
+    by the same user on the same example replaces their first (a correction, a new event).
+
+    Raises
+    ------
+    InvalidInput
+        Unknown label or malformed field.
+    NotFound
+        No such example in this project.
+    Conflict
+        The example is leased to someone else, the given lease is no longer the caller's, or the
+        example has all the labels it wants.
+    """
+    if idempotency_key is not None:
+        if (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100
+                or not is_storable_text(idempotency_key)):
+            raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
+        earlier_id = run_statement(session, _LABEL_BY_KEY, user_id=user.id, key=idempotency_key).scalar()
+        if earlier_id is not None:
+            earlier = session.get(Label, earlier_id)
+            return SubmitResult(earlier, False, _warning_of(earlier), None)
+    _check_submission(project, example_id, value, lease_id, duration_ms)
+    example = run_statement(session, _EXAMPLE_TO_LABEL, example_id=example_id, user_id=user.id).first()
+    if example is None or example.project_id != project.id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    if lease_id is not None and example.lease_id != lease_id:
+        raise Conflict("your lease on this example has expired and someone else holds it now")
+    leased_to_other = (example.lease_user_id not in (None, user.id) and example.lease_expires_at is not None
+                       and example.lease_expires_at >= now)
+    if leased_to_other:
+        raise Conflict("this example is leased to another annotator")
+
+    previous_id = example.previous_id
+    if previous_id is None:
+        counted = run_statement(session, _COUNT_LABEL_AND_RELEASE, example_id=example_id, user_id=user.id,
+                       overlap=config(project).overlap).rowcount
+        if not counted:
+            raise Conflict("this example already has all the labels it needs")
+    warning = None
+    if (example.predicted_label is not None and example.confidence is not None
+            and example.predicted_label != value and example.confidence >= mistake_confidence):
+        warning = {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
+    values = {
+        "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
+        "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
+        "idempotency_key": idempotency_key,
+        "warned_suggestion": warning["suggested"] if warning else None,
+        "warned_confidence": warning["confidence"] if warning else None,
+    }
+    label_id = append_label_event(session, now=now, **values)
+    if label_id is None:
+        raise Conflict("this label was submitted twice at the same moment; reload and try again")
+    if previous_id is not None:  # a correction: the count stands, the lease goes
+        release_lease(session, user, example_id)
+    run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
+    return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
+
+
+def _check_submission(project: Project, example_id: Any, value: Any, lease_id: Any, duration_ms: Any) -> None:
+    if not is_db_int(example_id):
+        raise InvalidInput.one("must be a positive integer id", field="example_id")
+    if not isinstance(value, str) or value not in label_names(project):
+        raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
+    if lease_id is not None and not is_db_int(lease_id):
+        raise InvalidInput.one("must be a positive integer id", field="lease_id")
+    if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
+                                    or not 0 <= duration_ms <= 2**31 - 1):
+        raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
+
+
+def _warning_of(label: Label) -> dict[str, Any] | None:
+    if label.warned_suggestion is None:
+        return None
+    return {"suggested": label.warned_suggestion, "confidence": label.warned_confidence}
+
+
+def undo_label(session: Session, user: User, label_id: int, *, now: datetime) -> Label:
+    """Withdraw a current label with a new undo event; the example goes back to the queue."""
+    label = session.get(Label, label_id)
+    if label is None:
+        raise NotFound(f"no label with id {label_id}")
+    if label.annotator_id != user.id and user.role != "admin":
+        raise Forbidden("only the annotator who gave a label (or an admin) can undo it")
+    values = {"project_id": label.project_id, "example_id": label.example_id, "annotator_id": user.id,
+              "value": None, "replaces_id": label.id, "source": "undo"}
+    undo_id = append_label_event(session, now=now, **values) if label.value is not None else None
+    if undo_id is None:
+        raise Conflict("this label was already undone or replaced")
+    session.execute(
+        update(Example)
+        .where(Example.id == label.example_id)
+        .values(n_labels=Example.n_labels - 1, needs_labels=True)
+        .execution_options(synchronize_session=False)
+    )
+    return Label(id=undo_id, created_at=now, **values)
+
+
+def label_as_dict(label: Label, annotator_name: str | None) -> dict[str, Any]:
+    return {
+        "id": label.id,
+        "example_id": label.example_id,
+        "value": label.value,
+        "annotator": annotator_name,
+        "created_at": iso(label.created_at),
+    }
+
+
+def labels_today(session: Session, project: Project, user: User, *, now: datetime) -> int:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return session.scalar(
+        select(func.count()).where(Label.project_id == project.id, Label.annotator_id == user.id,
+                                   Label.value.is_not(None), Label.created_at >= start)
+    ) or 0
+
+
+def get_label(session: Session, label_id: int) -> Label:
+    label = session.get(Label, label_id)
+    if label is None:
+        raise NotFound(f"no label with id {label_id}")
+    return label
