@@ -60,7 +60,11 @@ def features_from_bytes(raw: bytes | None) -> list[float] | None:
     return None if raw is None else np.frombuffer(raw, dtype=np.float32).tolist()
 
 
-def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int | None]) -> tuple[dict[str, Any] | None, list[Problem]]:
+def validate_row(record: dict[str, Any], line: int, labels: set[str],
+                 dim: list[int | None]) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """A clean row ``{"external_id", "data", "features" (bytes), "label"}`` of an import ``record``
+    (1-based ``line``), or its problems. ``dim`` holds the project's vector length (set by the
+    first vector when None)."""
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
@@ -97,17 +101,7 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
         else:
             data["image"] = image
     features = record.get("features")
-    vector = None
-    if features is not None:
-        if (not isinstance(features, list) or not features or len(features) > MAX_FEATURES
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           and abs(v) <= FLOAT32_MAX for v in features)):
-            bad("features", "must be a non-empty list of finite numbers (stored as 32-bit floats)")
-        elif dim[0] is not None and len(features) != dim[0]:
-            bad("features", f"has {len(features)} values; this project's vectors have {dim[0]}")
-        else:
-            dim[0] = len(features)
-            vector = features_to_bytes(features)
+    vector = _vector(features, dim, bad) if features is not None else None
     meta = record.get("meta")
     if meta is not None:
         if not isinstance(meta, dict):
@@ -122,6 +116,19 @@ def _validate(record: dict[str, Any], line: int, labels: set[str], dim: list[int
     if problems:
         return None, problems
     return {"external_id": str(ext).strip(), "data": data, "features": vector, "label": label}, []
+
+
+def _vector(features: Any, dim: list[int | None], bad: Any) -> bytes | None:
+    if (not isinstance(features, list) or not features or len(features) > MAX_FEATURES
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                       and abs(v) <= FLOAT32_MAX for v in features)):
+        bad("features", "must be a non-empty list of finite numbers (stored as 32-bit floats)")
+        return None
+    if dim[0] is not None and len(features) != dim[0]:
+        bad("features", f"has {len(features)} values; this project's vectors have {dim[0]}")
+        return None
+    dim[0] = len(features)
+    return features_to_bytes(features)
 
 
 def _is_image_ref(value: str) -> bool:
@@ -165,87 +172,87 @@ def import_examples(
     """
     if random_state is None and (seed := queue_seed(project)) is not None:
         random_state = [seed, project.n_examples]  # a replay of the same imports draws the same keys
-    rng = np.random.default_rng(random_state)
+    writer = _ImportWriter(session, project, np.random.default_rng(random_state), now=now, source=source,
+                           update_duplicates=update_duplicates)
     labels = set(label_names(project))
     dim = [project_feature_dim(session, project.id)]
-    overlap = config(project).overlap
-    holdout_fraction = config(project).holdout_fraction
     problems: list[Problem] = []
-    total_problems = 0
+    total_problems, valid = 0, 0
     chunk: list[dict[str, Any]] = []
-    counts = {"valid": 0, "imported": 0, "labels": 0, "updated": 0}
-
-    def flush() -> None:
-        if not chunk:
-            return
-        priorities = rng.random(len(chunk))
-        rows_to_insert = [
-            {
-                "project_id": project.id,
-                "external_id": r["external_id"],
-                "data": r["data"],
-                "features": r["features"],
-                "priority": float(p),
-                "random_key": float(k),
-                "n_labels": 1 if r["label"] else 0,
-                "needs_labels": (1 if r["label"] else 0) < overlap,
-                # Imported labels were not chosen by the queue: a random share evaluates models.
-                "in_holdout": bool(r["label"]) and h < holdout_fraction,
-                "created_at": now,
-            }
-            for r, p, h, k in zip(chunk, priorities, rng.random(len(chunk)), rng.random(len(chunk)))
-        ]
-        # Core statements on the tables, not the ORM's bulk path: per-row ORM bookkeeping took
-        # longer than the database did (profiled on 100k rows).
-        examples = Example.__table__
-        stmt = insert_ignoring_conflicts(session, examples, index_elements=["project_id", "external_id"]).returning(
-            examples.c.id, examples.c.external_id)
-        inserted = dict((ext, eid) for eid, ext in session.connection().execute(stmt, rows_to_insert).all())
-        if update_duplicates:
-            counts["updated"] += _update_existing(session, project.id, [r for r in chunk if r["external_id"] not in inserted])
-        label_rows = [
-            {
-                "project_id": project.id,
-                "example_id": inserted[r["external_id"]],
-                "value": r["label"],
-                "created_at": now,
-                "source": f"import:{source}" if source != "import" else "import",
-            }
-            for r in chunk
-            if r["label"] and r["external_id"] in inserted
-        ]
-        if label_rows:
-            session.connection().execute(insert(Label.__table__), label_rows)
-        counts["imported"] += len(inserted)
-        counts["labels"] += len(label_rows)
-        chunk.clear()
-        if on_progress:
-            on_progress(counts["valid"])
-
     for row in rows:
         if row.problem is not None:
             total_problems += 1
             if len(problems) < InvalidInput.MAX_LISTED:
                 problems.append(row.problem)
             continue
-        clean, row_problems = _validate(row.record or {}, row.line, labels, dim)
+        clean, row_problems = validate_row(row.record or {}, row.line, labels, dim)
         if row_problems:
             total_problems += len(row_problems)
             problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(problems))])
             continue
-        counts["valid"] += 1
+        valid += 1
         if total_problems:
             continue  # keep validating to report every problem, but write nothing more
         chunk.append(clean)
         if len(chunk) >= CHUNK:
-            flush()
+            writer.write(chunk)
+            chunk = []
+            if on_progress:
+                on_progress(valid)
     if total_problems:
         raise InvalidInput(
             f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems
         )
-    flush()
-    count_new_examples(session, project.id, counts["imported"])
-    return ImportResult(counts["imported"], counts["valid"] - counts["imported"], counts["labels"], counts["updated"])
+    writer.write(chunk)
+    if on_progress and chunk:
+        on_progress(valid)
+    count_new_examples(session, project.id, writer.imported)
+    return ImportResult(writer.imported, valid - writer.imported, writer.labels, writer.updated)
+
+
+class _ImportWriter:
+    """Inserts validated rows chunk by chunk (in the caller's transaction) and counts them."""
+
+    def __init__(self, session: Session, project: Project, rng: np.random.Generator, *, now: datetime, source: str,
+                 update_duplicates: bool) -> None:
+        self.session, self.project, self.rng, self.now = session, project, rng, now
+        self.source = f"import:{source}" if source != "import" else "import"
+        self.update_duplicates = update_duplicates
+        self.overlap, self.holdout_fraction = config(project).overlap, config(project).holdout_fraction
+        self.imported = self.labels = self.updated = 0
+
+    def write(self, chunk: list[dict[str, Any]]) -> None:
+        if not chunk:
+            return
+        priorities = self.rng.random(len(chunk))
+        rows_to_insert = [
+            {
+                "project_id": self.project.id, "external_id": r["external_id"], "data": r["data"],
+                "features": r["features"], "priority": float(p), "random_key": float(k),
+                "n_labels": 1 if r["label"] else 0, "needs_labels": (1 if r["label"] else 0) < self.overlap,
+                # Imported labels were not chosen by the queue: a random share evaluates models.
+                "in_holdout": bool(r["label"]) and h < self.holdout_fraction, "created_at": self.now,
+            }
+            for r, p, h, k in zip(chunk, priorities, self.rng.random(len(chunk)), self.rng.random(len(chunk)))
+        ]
+        # Core statements on the tables, not the ORM's bulk path: per-row ORM bookkeeping took
+        # longer than the database did (profiled on 100k rows).
+        examples = Example.__table__
+        stmt = insert_ignoring_conflicts(self.session, examples, index_elements=["project_id", "external_id"]).returning(
+            examples.c.id, examples.c.external_id)
+        inserted = dict((ext, eid) for eid, ext in self.session.connection().execute(stmt, rows_to_insert).all())
+        if self.update_duplicates:
+            self.updated += _update_existing(self.session, self.project.id,
+                                             [r for r in chunk if r["external_id"] not in inserted])
+        label_rows = [
+            {"project_id": self.project.id, "example_id": inserted[r["external_id"]], "value": r["label"],
+             "created_at": self.now, "source": self.source}
+            for r in chunk if r["label"] and r["external_id"] in inserted
+        ]
+        if label_rows:  # first labels of new examples: nothing to replace, so no flag to close
+            self.session.connection().execute(insert(Label.__table__), label_rows)
+        self.imported += len(inserted)
+        self.labels += len(label_rows)
 
 
 def _update_existing(session: Session, project_id: int, rows: list[dict[str, Any]]) -> int:

@@ -135,15 +135,7 @@ def submit_label(
             earlier = session.get(Label, earlier_id)
             return SubmitResult(earlier, False, _warning_of(earlier), None)
     _check_submission(project, example_id, value, lease_id, duration_ms)
-    example = run_statement(session, _EXAMPLE_TO_LABEL, example_id=example_id, user_id=user.id).first()
-    if example is None or example.project_id != project.id:
-        raise NotFound(f"no example with id {example_id} in this project")
-    if lease_id is not None and example.lease_id != lease_id:
-        raise Conflict("your lease on this example has expired and someone else holds it now")
-    leased_to_other = (example.lease_user_id not in (None, user.id) and example.lease_expires_at is not None
-                       and example.lease_expires_at >= now)
-    if leased_to_other:
-        raise Conflict("this example is leased to another annotator")
+    example = _example_to_label(session, project, user, example_id, lease_id, now=now)
 
     previous_id = example.previous_id
     if previous_id is None:
@@ -151,10 +143,7 @@ def submit_label(
                        overlap=config(project).overlap).rowcount
         if not counted:
             raise Conflict("this example already has all the labels it needs")
-    warning = None
-    if (example.predicted_label is not None and example.confidence is not None
-            and example.predicted_label != value and example.confidence >= mistake_confidence):
-        warning = {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
+    warning = _mistake_warning(example, value, mistake_confidence)
     values = {
         "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
         "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
@@ -169,6 +158,28 @@ def submit_label(
         release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
+
+
+def _example_to_label(session: Session, project: Project, user: User, example_id: int, lease_id: int | None, *,
+                      now: datetime) -> Any:
+    """The example's lease, prediction and this user's current label, if the user may label it."""
+    example = run_statement(session, _EXAMPLE_TO_LABEL, example_id=example_id, user_id=user.id).first()
+    if example is None or example.project_id != project.id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    if lease_id is not None and example.lease_id != lease_id:
+        raise Conflict("your lease on this example has expired and someone else holds it now")
+    if (example.lease_user_id not in (None, user.id) and example.lease_expires_at is not None
+            and example.lease_expires_at >= now):
+        raise Conflict("this example is leased to another annotator")
+    return example
+
+
+def _mistake_warning(example: Any, value: str, mistake_confidence: float) -> dict[str, Any] | None:
+    """The model's objection to ``value``, when it predicted another label at least this sure."""
+    if (example.predicted_label is None or example.confidence is None or example.predicted_label == value
+            or example.confidence < mistake_confidence):
+        return None
+    return {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
 
 
 def _check_submission(project: Project, example_id: Any, value: Any, lease_id: Any, duration_ms: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +13,10 @@ from active_learning.evaluation import predict_with_confidence
 from active_learning.featurize import INPUT_KIND
 from active_learning.strategies import informativeness
 from labeling.errors import InvalidInput, Problem
-from labeling.examples import count_new_examples, features_to_bytes
+from labeling.examples import count_new_examples, project_feature_dim, validate_row
 from labeling.features import inputs_from_records
 from labeling.models import Example, Project
-from labeling.projects import config, queue_seed
+from labeling.projects import config, label_names
 from labeling.registry import load_champion
 from labeling.rescoring import BATCH_BAND
 from labeling.stats import UNSURE_BELOW
@@ -48,6 +47,9 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
         No model has been trained yet.
     """
     _validate(records)
+    settings = config(project)
+    rng = np.random.default_rng(None if settings.queue_seed is None else [settings.queue_seed, project.n_examples])
+    rows = _validated_for_queue(session, project, records, rng) if enqueue_uncertain else None
     version, model = load_champion(session, project)
     kind = INPUT_KIND[version.metrics.get("featurizer", "tfidf")]
     try:
@@ -58,7 +60,7 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     classes = [str(c) for c in model.classes_]
     enqueued = 0
     if enqueue_uncertain:
-        enqueued = _enqueue(session, project, records, pred_probs, predicted, confidence, version.version,
+        enqueued = _enqueue(session, project, rows, pred_probs, predicted, confidence, version.version, rng,
                             uncertain_below=uncertain_below, now=now)
     return {
         "model_version": version.version,
@@ -71,27 +73,38 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     }
 
 
-def _enqueue(session: Session, project: Project, records: list[dict[str, Any]], pred_probs: np.ndarray,
-             predicted: np.ndarray, confidence: np.ndarray, version: int, *, uncertain_below: float,
-             now: datetime) -> int:
-    """Add the unsure records to the queue, above the pool the model scored (in the batch band)."""
+def _validated_for_queue(session: Session, project: Project, records: list[dict[str, Any]],
+                         rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Records checked as an import checks its rows (fields, sizes, vector length); a record
+    without ``external_id`` gets ``predict-<random hex>``. Raises InvalidInput by position."""
+    labels, dim = set(label_names(project)), [project_feature_dim(session, project.id)]
+    clean, problems = [], []
+    for line, record in enumerate(records, start=1):
+        record = {"external_id": f"predict-{rng.bytes(8).hex()}", **record}
+        row, row_problems = validate_row(record, line, labels, dim)
+        clean.append(row)
+        problems += row_problems
+    if problems:
+        raise InvalidInput(f"{len(problems)} problem(s) in examples to queue; nothing was queued", problems)
+    return clean
+
+
+def _enqueue(session: Session, project: Project, rows: list[dict[str, Any]], pred_probs: np.ndarray,
+             predicted: np.ndarray, confidence: np.ndarray, version: int, rng: np.random.Generator, *,
+             uncertain_below: float, now: datetime) -> int:
+    """Add the unsure rows (validated) to the queue, above the pool the model scored (batch band)."""
     strategy = config(project).strategy
     scores = informativeness(pred_probs, strategy if strategy != "random" else "margin")
-    seed = queue_seed(project)
-    rng = np.random.default_rng(None if seed is None else [seed, project.n_examples])
     enqueued = 0
-    for record, p, c, s in zip(records, predicted, confidence, scores):
+    for row, p, c, s in zip(rows, predicted, confidence, scores):
         if c >= uncertain_below:
             continue
-        external_id = str(record.get("external_id") or f"predict-{secrets.token_hex(8)}")
         exists = session.scalar(select(Example.id).where(Example.project_id == project.id,
-                                                         Example.external_id == external_id))
+                                                         Example.external_id == row["external_id"]))
         if exists is not None:
             continue
-        data = {k: record[k] for k in ("text", "image", "meta") if record.get(k) is not None}
         session.add(Example(
-            project_id=project.id, external_id=external_id, data=data,
-            features=features_to_bytes(record["features"]) if record.get("features") is not None else None,
+            project_id=project.id, external_id=row["external_id"], data=row["data"], features=row["features"],
             priority=float(s) + BATCH_BAND, random_key=float(rng.random()),
             scored_by_version=version, predicted_label=str(p), confidence=float(c), created_at=now,
         ))

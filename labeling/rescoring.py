@@ -53,7 +53,6 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     batch on a shortlist, away from ``Z_labeled`` (the labeled rows featurized for ``model``, or
     a function that makes them). ``heartbeat`` is called after each chunk. Returns the number scored.
     """
-    stored = stores_vectors(model)
     settings = config(project)
     strategy = settings.strategy
     diverse = strategy not in ("random", "batch") and settings.diverse_batches
@@ -75,15 +74,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         session.commit()
         if not rows:
             break
-        X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
-        if stored:  # embeddings from the store: encoding the pool again would cost minutes
-            X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
-        pred_probs, predicted, confidence = predict_with_confidence(model[-1] if stored else model, X)
-        scores = informativeness(pred_probs, strategy, random_state=rng)
-        # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
-        scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
-                          np.asarray(confidence, dtype=float).tolist(), itertools.repeat(version, len(rows)),
-                          [r[0] for r in rows]))
+        scores, confidence, scored = _score_chunk(session, model, kind, rows, version, strategy, rng)
         write_many_in_short_transactions(session, _WRITE_SCORES, scored)
         checkpoint_wal(session)
         if heartbeat is not None:
@@ -110,6 +101,22 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         scored_by.metrics = {**scored_by.metrics, "pool_scored": total, "pool_unsure": unsure}
         session.commit()
     return total
+
+
+def _score_chunk(session: Session, model: Any, kind: str, rows: list, version: int, strategy: str,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
+    """Scores and confidences of a chunk of ``(id, features, data)`` rows, and the score rows to write."""
+    X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
+    stored = stores_vectors(model)
+    if stored:  # embeddings from the store: encoding the pool again would cost minutes
+        X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
+    pred_probs, predicted, confidence = predict_with_confidence(model[-1] if stored else model, X)
+    scores = informativeness(pred_probs, strategy, random_state=rng)
+    # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
+    scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
+                      np.asarray(confidence, dtype=float).tolist(), itertools.repeat(version, len(rows)),
+                      [r[0] for r in rows]))
+    return scores, confidence, scored
 
 
 def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray,

@@ -93,6 +93,12 @@ def test_predict_and_enqueue_uncertain(client, admin_token, make_project, sessio
     assert correct >= 24
     assert abs(sum(body["predictions"][0]["probabilities"].values()) - 1) < 1e-4
     assert body["enqueued"] == session.scalar(select(func.count()).where(Example.external_id.like("new%"))) > 0
+    # Queued examples are checked as an import's rows are: a vector of the wrong length is a 422
+    # naming its position, and nothing is queued.
+    bad = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token), json={
+        "examples": [{"features": digits.data[1600].tolist()}, {"features": [1.0, 2.0], "text": "x"}],
+        "enqueue_uncertain": True, "uncertain_below": 1.0})
+    assert bad.status_code == 422 and any(e["line"] == 2 and e["field"] == "features" for e in bad.json["errors"])
 
 
 def test_predict_before_any_model_is_409(client, admin_token, make_project):
