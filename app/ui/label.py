@@ -32,13 +32,17 @@ def _progress(project: Project) -> dict[str, Any]:
     return {**counts, "mine_today": labels.labels_today(db, project, g.user, now=utcnow())}
 
 
-def _render_next(project: Project, *, lease: queue.Lease | None = None, last_label_id: int | None = None,
-                 notice: str | None = None, status: int = 200):
-    """Lease (unless given) and render the next example, with the progress line out of band."""
+def _lease_next_and_commit(project: Project) -> queue.Lease | None:
+    """Lease the next example to the caller and commit the request's work with it."""
     db = get_session()
-    if lease is None:
-        lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
+    lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()
+    return lease
+
+
+def _render_work(project: Project, lease: queue.Lease | None, *, last_label_id: int | None = None,
+                 notice: str | None = None, status: int = 200):
+    """Render an example to label (or the empty state), with the progress line out of band."""
     return render_template(
         "partials/_work.html", project=project, lease=lease, progress=_progress(project),
         view_key=secrets.token_urlsafe(12), last_label_id=last_label_id, notice=notice, oob=True,
@@ -80,7 +84,7 @@ def label_submit(project_id: int):
         )
     except Conflict as exc:
         db.rollback()
-        return _render_next(project, notice=f"{exc.message}. Here is the next example.")
+        return _render_work(project, _lease_next_and_commit(project), notice=f"{exc.message}. Here is the next example.")
     db.commit()
     jobs.queued(result.retrain_run_id)
     if result.warning and result.created and result.label.source != "mistake_check":
@@ -88,7 +92,7 @@ def label_submit(project_id: int):
         example = get_example(db, result.label.example_id)
         return render_template("partials/_warning.html", project=project, label=result.label,
                                warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example)
-    return _render_next(project, last_label_id=result.label.id)
+    return _render_work(project, _lease_next_and_commit(project), last_label_id=result.label.id)
 
 
 @bp.post("/projects/<int:project_id>/label/keep")
@@ -101,7 +105,7 @@ def label_keep(project_id: int):
     if label.annotator_id != g.user.id or label.project_id != project.id:
         raise InvalidInput.one("not your label in this project", field="label_id")
     flag_kept_warning(db, label, now=utcnow())
-    return _render_next(project, last_label_id=label.id)
+    return _render_work(project, _lease_next_and_commit(project), last_label_id=label.id)
 
 
 @bp.post("/projects/<int:project_id>/label/skip")
@@ -111,7 +115,7 @@ def label_skip(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     queue.skip_example(db, project, g.user, _int_field("example_id"), now=utcnow())
-    return _render_next(project)
+    return _render_work(project, _lease_next_and_commit(project))
 
 
 @bp.post("/projects/<int:project_id>/label/undo")
@@ -128,7 +132,8 @@ def label_undo(project_id: int):
         queue.release_lease(db, g.user, _int_field("example_id"))
     lease = queue.lease_example(db, project, g.user, label.example_id, now=utcnow(),
                                 lease_seconds=current_app.config["LEASE_SECONDS"])
-    return _render_next(project, lease=lease, notice="Label undone.")
+    db.commit()
+    return _render_work(project, lease, notice="Label undone.")
 
 
 @bp.post("/projects/<int:project_id>/label/renew")
