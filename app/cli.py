@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from app.api.shapes import run_json
 from sqlalchemy.orm import Session
 
 from labeling import migrate, projects, users
@@ -296,7 +297,8 @@ def retrain_command(project: str) -> None:
         return
     _run_now(run_id)
     with unit_of_work(commit=False) as session:
-        outcome = runs.run_as_dict(session, runs.get_run(session, run_id))
+        run = runs.get_run(session, run_id)
+        outcome = run_json(run, runs.model_version_of(session, run))
     click.echo(f"run {run_id}: {outcome['status']}" + (f", model v{outcome['model_version']}" if outcome["model_version"] else "")
                + (f" ({outcome['result'].get('decision') or outcome['result'].get('skipped')})" if outcome["result"] else "")
                + (f"\n{outcome['error']}" if outcome["error"] else ""))

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import dialect_insert, iso
+from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, LabelFlag, Project, User
 from labeling.projects import config, label_names
@@ -219,16 +219,6 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
         .execution_options(synchronize_session=False)
     )
     return Label(id=undo_id, created_at=now, **values)
-
-
-def label_as_dict(label: Label, annotator_name: str | None) -> dict[str, Any]:
-    return {
-        "id": label.id,
-        "example_id": label.example_id,
-        "value": label.value,
-        "annotator": annotator_name,
-        "created_at": iso(label.created_at),
-    }
 
 
 def labels_today(session: Session, project: Project, user: User, *, now: datetime) -> int:

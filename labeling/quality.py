@@ -8,14 +8,14 @@ from typing import Any
 
 from typing import TYPE_CHECKING, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
-from labeling.db import iso
+
 
 if TYPE_CHECKING:  # the ML stack stays out of web workers, which import this module to label
     from active_learning.label_errors import LabelIssues
@@ -50,16 +50,6 @@ def list_flags(session: Session, project_id: int, *, status: str | None = "open"
         query = query.where(LabelFlag.status == status)
     return list(session.execute(
         query.order_by(LabelFlag.score.desc(), LabelFlag.id).limit(limit).offset(offset)))
-
-
-def flag_as_dict(flag: LabelFlag, external_id: str) -> dict[str, Any]:
-    return {
-        "id": flag.id, "label_id": flag.label_id, "example_id": flag.example_id, "external_id": external_id,
-        "given": flag.given, "suggested": flag.suggested, "score": round(flag.score, 6), "reason": flag.reason,
-        "status": flag.status, "created_at": iso(flag.created_at), "resolved_at": iso(flag.resolved_at),
-        **({"closed_because": "the label was undone or replaced after it was flagged"}
-           if flag.status == "superseded" else {}),
-    }
 
 
 def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, label: Any = None, *,

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, and_, bindparam, case, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, NotFound

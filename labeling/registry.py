@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from active_learning.models import dump_model, load_model
-from labeling.db import iso
 from labeling.errors import Conflict, NotFound
 from labeling.models import ModelVersion, Project, Snapshot
 
@@ -20,18 +19,9 @@ def list_models(session: Session, project_id: int, *, limit: int = 100, offset: 
     ))
 
 
-def model_as_dict(model: ModelVersion) -> dict[str, Any]:
-    metrics = {k: v for k, v in model.metrics.items() if k in ("accuracy", "macro_f1", "n_holdout")}
-    return {
-        "version": model.version, "status": model.status, "trained_at": iso(model.trained_at),
-        "n_labels": model.n_labels, "metrics": metrics, "snapshot": _snapshot_number(model),
-        "details": {k: v for k, v in model.metrics.items() if k not in metrics},
-    }
-
-
-def _snapshot_number(model: ModelVersion) -> int | None:
-    session = object_session(model)
-    if model.snapshot_id is None or session is None:
+def snapshot_number(session: Session, model: ModelVersion) -> int | None:
+    """The number of the snapshot a version was trained on."""
+    if model.snapshot_id is None:
         return None
     return session.scalar(select(Snapshot.number).where(Snapshot.id == model.snapshot_id))
 

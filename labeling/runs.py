@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from labeling.db import iso, utcnow
+from labeling.db import utcnow
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
 from labeling.projects import config
@@ -137,22 +137,11 @@ def list_runs(session: Session, project_id: int, *, limit: int = 100, offset: in
     ))
 
 
-def run_as_dict(session: Session, run: RetrainRun) -> dict[str, Any]:
-    version = None
-    if run.model_version_id is not None:
-        version = session.scalar(select(ModelVersion.version).where(ModelVersion.id == run.model_version_id))
-    return {
-        "id": run.id,
-        "project_id": run.project_id,
-        "status": run.status,
-        "trigger": run.trigger,
-        "created_at": iso(run.created_at),
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "model_version": version,
-        "error": run.error,
-        "result": run.result,
-    }
+def model_version_of(session: Session, run: RetrainRun) -> int | None:
+    """The version number of the model a run produced, if any."""
+    if run.model_version_id is None:
+        return None
+    return session.scalar(select(ModelVersion.version).where(ModelVersion.id == run.model_version_id))
 
 
 # --- executing a run ----------------------------------------------------------------------

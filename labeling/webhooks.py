@@ -153,11 +153,3 @@ def list_deliveries(session: Session, project_id: int, *, limit: int = 100, offs
     return list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit).offset(offset)))
 
 
-def delivery_as_dict(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id, "msg_id": delivery.msg_id, "event": delivery.event, "url": delivery.url,
-        "status": delivery.status, "attempts": delivery.attempts, "created_at": iso(delivery.created_at),
-        "next_attempt_at": iso(delivery.next_attempt_at), "delivered_at": iso(delivery.delivered_at),
-        "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
-        "payload": json.loads(delivery.body),
-    }

@@ -1,4 +1,4 @@
-"""Small helpers shared by the API views: body parsing, pagination, serialization."""
+"""Small helpers shared by the API views: body parsing and pagination."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 from flask import request
 
 from labeling.errors import InvalidInput, Problem
-from labeling.models import Project
-from labeling.db import iso
 
 MAX_LIMIT = 1000
 
@@ -35,22 +33,3 @@ def pagination() -> tuple[int, int]:
     if problems:
         raise InvalidInput("invalid pagination", problems)
     return values["limit"], values["offset"]
-
-
-def project_json(project: Project, *, counts: dict[str, int] | None = None, champion: int | None = None) -> dict[str, Any]:
-    settings = dict(project.settings)
-    if settings.get("webhook_secret"):
-        settings["webhook_secret"] = "whsec_…"  # shown once at creation, never again
-    out: dict[str, Any] = {
-        "id": project.id,
-        "name": project.name,
-        "task_kind": project.task_kind,
-        "labels": [l["name"] for l in project.labels],
-        "hotkeys": {l["name"]: l["hotkey"] for l in project.labels},
-        "settings": settings,
-        "created_at": iso(project.created_at),
-    }
-    if counts is not None:
-        out["counts"] = counts
-        out["champion_model_version"] = champion
-    return out

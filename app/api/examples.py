@@ -8,13 +8,13 @@ from app.api import bp
 from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
+from app.api.shapes import label_json
 from labeling import export, projects
 from labeling.db import read_in_own_transaction, utcnow
 from labeling.errors import InvalidInput
 from labeling.examples import features_from_bytes, get_example, import_examples, json_rows
 from labeling.formats import format_for_filename, read_rows
 from labeling.models import Label, User
-from labeling.labels import label_as_dict
 from labeling.runs import request_after_import
 from labeling.snapshots import create_snapshot, get_snapshot
 from sqlalchemy import select
@@ -76,7 +76,7 @@ def show_example(example_id: int):
         "project_id": example.project_id,
         "external_id": example.external_id,
         "data": {**example.data, **({"features": features_from_bytes(example.features)} if example.features else {})},
-        "labels": [{**label_as_dict(l, name), "replaces": l.replaces_id, "source": l.source} for l, name in rows],
+        "labels": [{**label_json(l, name), "replaces": l.replaces_id, "source": l.source} for l, name in rows],
     }
     if example.scored_by_version is not None:
         out["prediction"] = {"label": example.predicted_label, "confidence": example.confidence,

@@ -8,6 +8,7 @@ from app.api import bp
 from app.api.common import json_body, pagination
 from app.auth import REVIEWERS, requires
 from app.db import get_session
+from app.api.shapes import flag_json
 from labeling import projects, quality
 from labeling.db import utcnow
 from labeling.errors import InvalidInput
@@ -25,7 +26,7 @@ def list_flags(project_id: int):
     db = get_session()
     projects.get_project(db, project_id)
     rows = quality.list_flags(db, project_id, status=None if status == "all" else status, limit=limit, offset=offset)
-    return jsonify({"flags": [quality.flag_as_dict(f, ext) for f, ext in rows], "limit": limit, "offset": offset})
+    return jsonify({"flags": [flag_json(f, ext) for f, ext in rows], "limit": limit, "offset": offset})
 
 
 @bp.post("/flags/<int:flag_id>")
@@ -36,4 +37,4 @@ def resolve(flag_id: int):
     db = get_session()
     flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), body.get("label"), now=utcnow())
     db.commit()
-    return jsonify({"flag": quality.flag_as_dict(flag, db.get(Example, flag.example_id).external_id)})
+    return jsonify({"flag": flag_json(flag, db.get(Example, flag.example_id).external_id)})

@@ -9,6 +9,7 @@ from app.api.common import json_body
 from app import jobs
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
+from app.api.shapes import label_json
 from labeling import labels, projects, queue
 from labeling.db import utcnow
 from labeling.db import iso
@@ -46,7 +47,7 @@ def submit(project_id: int):
     )
     db.commit()
     jobs.queued(result.retrain_run_id)
-    out = {"label": labels.label_as_dict(result.label, g.user.name)}
+    out = {"label": label_json(result.label, g.user.name)}
     if result.warning:
         out["warning"] = result.warning
     return jsonify(out), 201
@@ -59,4 +60,4 @@ def undo(label_id: int):
     db = get_session()
     event = labels.undo_label(db, g.user, label_id, now=utcnow())
     db.commit()
-    return jsonify({"undo": labels.label_as_dict(event, g.user.name), "undone_label_id": label_id})
+    return jsonify({"undo": label_json(event, g.user.name), "undone_label_id": label_id})

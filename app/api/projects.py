@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
-from app.api.common import json_body, pagination, project_json
+from app.api.common import json_body, pagination
+from app.api.shapes import project_json
 from app.auth import ADMINS, ANY_ROLE, REVIEWERS, requires
 from app.db import get_session
 from labeling import projects

@@ -9,12 +9,13 @@ from app.api.common import json_body, pagination
 from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
+from app.api.shapes import delivery_json, model_json, run_json
 from labeling import projects, runs, webhooks
 from labeling.predict import UNCERTAIN_BELOW
 from labeling.predict import predict as champion_predictions
 from labeling.errors import InvalidInput
 from labeling.db import utcnow
-from labeling.registry import list_models, model_as_dict
+from labeling.registry import list_models, snapshot_number
 
 
 @bp.post("/projects/<int:project_id>/retrain")
@@ -37,7 +38,7 @@ def list_runs(project_id: int):
     db = get_session()
     projects.get_project(db, project_id)
     items = runs.list_runs(db, project_id, limit=limit, offset=offset)
-    return jsonify({"runs": [runs.run_as_dict(db, r) for r in items], "limit": limit, "offset": offset})
+    return jsonify({"runs": [run_json(r, runs.model_version_of(db, r)) for r in items], "limit": limit, "offset": offset})
 
 
 @bp.get("/runs/<int:run_id>")
@@ -45,7 +46,8 @@ def list_runs(project_id: int):
 def show_run(run_id: int):
     """Show one retrain run."""
     db = get_session()
-    return jsonify(runs.run_as_dict(db, runs.get_run(db, run_id)))
+    run = runs.get_run(db, run_id)
+    return jsonify(run_json(run, runs.model_version_of(db, run)))
 
 
 @bp.get("/projects/<int:project_id>/models")
@@ -55,7 +57,7 @@ def models(project_id: int):
     limit, offset = pagination()
     db = get_session()
     projects.get_project(db, project_id)
-    return jsonify({"models": [model_as_dict(m) for m in list_models(db, project_id, limit=limit, offset=offset)],
+    return jsonify({"models": [model_json(m, snapshot_number(db, m)) for m in list_models(db, project_id, limit=limit, offset=offset)],
                     "limit": limit, "offset": offset})
 
 
@@ -86,7 +88,7 @@ def webhook_deliveries(project_id: int):
     db = get_session()
     projects.get_project(db, project_id)
     items = webhooks.list_deliveries(db, project_id, limit=limit, offset=offset, status=status)
-    return jsonify({"deliveries": [webhooks.delivery_as_dict(d) for d in items], "limit": limit, "offset": offset})
+    return jsonify({"deliveries": [delivery_json(d) for d in items], "limit": limit, "offset": offset})
 
 
 @bp.post("/webhook-deliveries/<int:delivery_id>/redeliver")
@@ -97,4 +99,4 @@ def redeliver(delivery_id: int):
     delivery = webhooks.redeliver(db, delivery_id, now=utcnow())
     db.commit()
     jobs.notify()
-    return jsonify(webhooks.delivery_as_dict(delivery)), 202
+    return jsonify(delivery_json(delivery)), 202

@@ -8,6 +8,7 @@ from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp
+from app.api.shapes import delivery_json, model_json, run_json
 from labeling import projects, registry, runs, webhooks
 from labeling.db import utcnow
 
@@ -17,9 +18,9 @@ POLL_STOP = 286  # htmx stops polling on this status
 def _runs_fragment(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
-    items = [runs.run_as_dict(db, r) for r in runs.list_runs(db, project_id, limit=20)]
-    models = [registry.model_as_dict(m) for m in registry.list_models(db, project_id, limit=20)]
-    deliveries = [webhooks.delivery_as_dict(d) for d in webhooks.list_deliveries(db, project_id, limit=20)]
+    items = [run_json(r, runs.model_version_of(db, r)) for r in runs.list_runs(db, project_id, limit=20)]
+    models = [model_json(m, registry.snapshot_number(db, m)) for m in registry.list_models(db, project_id, limit=20)]
+    deliveries = [delivery_json(d) for d in webhooks.list_deliveries(db, project_id, limit=20)]
     busy = any(r["status"] in runs.ACTIVE for r in items) or any(d["status"] == "pending" for d in deliveries)
     return project, items, models, deliveries, busy
 

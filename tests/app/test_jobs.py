@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
+
 
 from app.jobs import maintain_once
 from labeling.db import utcnow

@@ -1,0 +1,75 @@
+"""The JSON shapes of the API's objects, in one place (the domain returns objects and ids).
+
+The pages use the same shapes where they show the same facts (runs, models, deliveries).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from labeling.db import iso
+from labeling.models import Label, LabelFlag, ModelVersion, Project, RetrainRun, WebhookDelivery
+
+MODEL_METRICS = ("accuracy", "macro_f1", "n_holdout")
+
+
+def project_json(project: Project, *, counts: dict[str, int] | None = None, champion: int | None = None) -> dict[str, Any]:
+    settings = dict(project.settings)
+    if settings.get("webhook_secret"):
+        settings["webhook_secret"] = "whsec_…"  # shown once at creation, never again
+    out: dict[str, Any] = {
+        "id": project.id,
+        "name": project.name,
+        "task_kind": project.task_kind,
+        "labels": [l["name"] for l in project.labels],
+        "hotkeys": {l["name"]: l["hotkey"] for l in project.labels},
+        "settings": settings,
+        "created_at": iso(project.created_at),
+    }
+    if counts is not None:
+        out["counts"] = counts
+        out["champion_model_version"] = champion
+    return out
+
+
+def label_json(label: Label, annotator_name: str | None) -> dict[str, Any]:
+    return {"id": label.id, "example_id": label.example_id, "value": label.value, "annotator": annotator_name,
+            "created_at": iso(label.created_at)}
+
+
+def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:
+    return {
+        "id": run.id, "project_id": run.project_id, "status": run.status, "trigger": run.trigger,
+        "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+        "model_version": model_version, "error": run.error, "result": run.result,
+    }
+
+
+def model_json(model: ModelVersion, snapshot: int | None) -> dict[str, Any]:
+    metrics = {k: v for k, v in model.metrics.items() if k in MODEL_METRICS}
+    return {
+        "version": model.version, "status": model.status, "trained_at": iso(model.trained_at),
+        "n_labels": model.n_labels, "metrics": metrics, "snapshot": snapshot,
+        "details": {k: v for k, v in model.metrics.items() if k not in metrics},
+    }
+
+
+def flag_json(flag: LabelFlag, external_id: str) -> dict[str, Any]:
+    return {
+        "id": flag.id, "label_id": flag.label_id, "example_id": flag.example_id, "external_id": external_id,
+        "given": flag.given, "suggested": flag.suggested, "score": round(flag.score, 6), "reason": flag.reason,
+        "status": flag.status, "created_at": iso(flag.created_at), "resolved_at": iso(flag.resolved_at),
+        **({"closed_because": "the label was undone or replaced after it was flagged"}
+           if flag.status == "superseded" else {}),
+    }
+
+
+def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id, "msg_id": delivery.msg_id, "event": delivery.event, "url": delivery.url,
+        "status": delivery.status, "attempts": delivery.attempts, "created_at": iso(delivery.created_at),
+        "next_attempt_at": iso(delivery.next_attempt_at), "delivered_at": iso(delivery.delivered_at),
+        "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
+        "payload": json.loads(delivery.body),
+    }
