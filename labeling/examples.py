@@ -145,17 +145,9 @@ def project_feature_dim(session: Session, project_id: int) -> int | None:
     return None if raw is None else len(raw) // 4
 
 
-def import_examples(
-    session: Session,
-    project: Project,
-    rows: Iterable[RawRow],
-    *,
-    source: str = "import",
-    now: datetime,
-    random_state: int | np.random.Generator | None = None,
-    on_progress: Any = None,
-    update_duplicates: bool = False,
-) -> ImportResult:
+def import_examples(session: Session, project: Project, rows: Iterable[RawRow], *, source: str = "import",
+                    now: datetime, random_state: int | np.random.Generator | None = None, on_progress: Any = None,
+                    update_duplicates: bool = False) -> ImportResult:
     """Validate and insert ``rows``; on any problem insert nothing and raise.
 
     A row whose external id the project already has is a duplicate: skipped, or with
@@ -200,11 +192,9 @@ def import_examples(
             if on_progress:
                 on_progress(valid)
     if total_problems:
-        raise InvalidInput(
-            f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems
-        )
+        raise InvalidInput(f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems)
     writer.write(chunk)
-    if on_progress and chunk:
+    if on_progress:
         on_progress(valid)
     count_new_examples(session, project.id, writer.imported)
     return ImportResult(writer.imported, valid - writer.imported, writer.labels, writer.updated)

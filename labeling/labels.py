@@ -126,14 +126,8 @@ def submit_label(
         The example is leased to someone else, the given lease is no longer the caller's, or the
         example has all the labels it wants.
     """
-    if idempotency_key is not None:
-        if (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100
-                or not is_storable_text(idempotency_key)):
-            raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
-        earlier_id = run_statement(session, _LABEL_BY_KEY, user_id=user.id, key=idempotency_key).scalar()
-        if earlier_id is not None:
-            earlier = session.get(Label, earlier_id)
-            return SubmitResult(earlier, False, _warning_of(earlier), None)
+    if idempotency_key is not None and (earlier := _earlier_submission(session, user, idempotency_key)) is not None:
+        return SubmitResult(earlier, False, _warning_of(earlier), None)
     _check_submission(project, example_id, value, lease_id, duration_ms)
     example = _example_to_label(session, project, user, example_id, lease_id, now=now)
 
@@ -158,6 +152,15 @@ def submit_label(
         release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
+
+
+def _earlier_submission(session: Session, user: User, idempotency_key: Any) -> Label | None:
+    """The label this user already submitted with this key, if any."""
+    if (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100
+            or not is_storable_text(idempotency_key)):
+        raise InvalidInput.one("must be a string of 1 to 100 characters", field="idempotency_key")
+    earlier_id = run_statement(session, _LABEL_BY_KEY, user_id=user.id, key=idempotency_key).scalar()
+    return None if earlier_id is None else session.get(Label, earlier_id)
 
 
 def _example_to_label(session: Session, project: Project, user: User, example_id: int, lease_id: int | None, *,

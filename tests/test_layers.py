@@ -90,3 +90,18 @@ def test_no_import_circles():
         if name not in state:
             visit(name, [name])
     assert circles == []
+
+
+def test_domain_modules_and_functions_stay_small():
+    """One job per module (DESIGN.md): no domain module past 400 lines, no function past 60."""
+    long_modules = [str(p.relative_to(ROOT)) for p in (ROOT / "labeling").glob("*.py")
+                    if len(p.read_text().splitlines()) > 400]
+    long_functions = []
+    for package in ("labeling", "app"):
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                    long_functions.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert long_modules == [] and long_functions == []

@@ -9,6 +9,8 @@ from flask import jsonify
 
 from app.api import bp
 from app.auth import public
+from labeling.models import FLAG_STATUSES
+from labeling.projects import FEATURIZERS, STRATEGIES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ID = {"type": "integer", "minimum": 1}
@@ -50,8 +52,8 @@ PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "defa
 PROJECT = [_path_id("project_id")]
 
 
-def document() -> dict[str, Any]:
-    schemas = {
+def _schemas() -> dict[str, Any]:
+    return {
         "Error": {"type": "object", "required": ["error", "errors"], "properties": {
             "error": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object", "required": ["message"], "properties": {
@@ -63,13 +65,15 @@ def document() -> dict[str, Any]:
                     "name": {"type": "string"}, "hotkey": {"type": "string", "maxLength": 1}}}]}},
             "settings": _ref("Settings")}},
         "Settings": {"type": "object", "additionalProperties": False, "properties": {
-            "strategy": {"enum": ["uncertainty", "margin", "entropy", "random", "batch"]},
+            "strategy": {"enum": list(STRATEGIES)},
             "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
             "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
-            "featurizer": {"enum": ["auto", "tfidf", "hashing", "features", "numeric"]},
+            "featurizer": {"enum": list(FEATURIZERS)},
             "holdout_fraction": {"type": "number", "minimum": 0, "maximum": 0.5},
             "random_share": {"type": "number", "minimum": 0, "maximum": 1},
             "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
+            "diverse_batches": {"type": "boolean"},
+            "queue_seed": {"oneOf": [{"type": "integer", "minimum": 0}, {"const": ""}]},
             "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}},
         "Project": {"type": "object", "required": ["id", "name", "labels", "settings"], "properties": {
             "id": ID, "name": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
@@ -100,13 +104,10 @@ def document() -> dict[str, Any]:
         "Flag": {"type": "object", "required": ["id", "label_id", "example_id", "external_id", "given", "suggested", "score", "reason"]},
         "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
     }
-    export_params = [
-        _query("format", {"enum": ["jsonl", "csv", "parquet"], "default": "jsonl"}),
-        _query("snapshot", {"type": "integer", "minimum": 1}),
-        _query("annotations", {"enum": ["gold", "all"], "default": "gold"}),
-        _query("include_unlabeled", {"type": "boolean", "default": False}),
-    ]
-    paths = {
+
+
+def _project_paths() -> dict[str, Any]:
+    return {
         "/api/v1/projects": {
             "get": _op("List projects", tag="projects", ok_schema={"type": "object", "required": ["projects"]}, params=PAGE, errors=(401, 422)),
             "post": _op("Create a project", tag="projects", ok=201, ok_schema=_ref("Project"), body=_ref("ProjectIn"), errors=(401, 403, 422)),
@@ -127,6 +128,11 @@ def document() -> dict[str, Any]:
             "get": _op("An example with its label events", tag="examples", ok_schema={"type": "object"},
                        params=[_path_id("example_id")], errors=(401, 403, 404)),
         },
+    }
+
+
+def _labeling_paths() -> dict[str, Any]:
+    return {
         "/api/v1/projects/{project_id}/next": {
             "get": {**_op("Lease the next example to label", tag="labeling", ok_schema=_ref("Next"), params=PROJECT,
                           errors=(401, 404)),
@@ -143,6 +149,11 @@ def document() -> dict[str, Any]:
             "post": _op("Undo a label (a new event)", tag="labeling", ok_schema={"type": "object"},
                         params=[_path_id("label_id")], errors=(401, 403, 404, 409)),
         },
+    }
+
+
+def _training_paths() -> dict[str, Any]:
+    return {
         "/api/v1/projects/{project_id}/retrain": {
             "post": _op("Queue a retrain run", tag="training", ok=202, ok_schema={"type": "object", "required": ["run_id"]},
                         params=PROJECT, errors=(401, 403, 404)),
@@ -165,10 +176,21 @@ def document() -> dict[str, Any]:
                             "enqueue_uncertain": {"type": "boolean"}, "uncertain_below": {"type": "number"}}},
                         errors=(401, 403, 404, 409, 422)),
         },
+    }
+
+
+def _quality_and_data_paths() -> dict[str, Any]:
+    export_params = [
+        _query("format", {"enum": ["jsonl", "csv", "parquet"], "default": "jsonl"}),
+        _query("snapshot", {"type": "integer", "minimum": 1}),
+        _query("annotations", {"enum": ["gold", "all"], "default": "gold"}),
+        _query("include_unlabeled", {"type": "boolean", "default": False}),
+    ]
+    return {
         "/api/v1/projects/{project_id}/flags": {
             "get": _op("Flags on probably wrong labels, most suspicious first", tag="quality",
                        ok_schema={"type": "object", "required": ["flags"], "properties": {"flags": {"type": "array", "items": _ref("Flag")}}},
-                       params=PROJECT + PAGE + [_query("status", {"enum": ["open", "confirmed", "corrected", "dismissed", "superseded", "all"], "default": "open"})]),
+                       params=PROJECT + PAGE + [_query("status", {"enum": [*FLAG_STATUSES, "all"], "default": "open"})]),
         },
         "/api/v1/flags/{flag_id}": {
             "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],
@@ -195,14 +217,17 @@ def document() -> dict[str, Any]:
         "/api/v1/openapi.json": {"get": {"summary": "This document", "tags": ["meta"], "security": [],
                                          "responses": {"200": {"description": "OK"}}}},
     }
+
+
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "hitl-labeling API", "version": "1",
                  "description": "Human-in-the-loop labeling service. Errors: one shape, `Error`."},
         "servers": [{"url": "/"}],
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": _schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
-        "paths": paths,
+        "paths": {**_project_paths(), **_labeling_paths(), **_training_paths(), **_quality_and_data_paths()},
     }
 
 
