@@ -105,10 +105,7 @@ def users_create(name: str, role: str, password: str | None, with_token: bool) -
 def users_token(name: str) -> None:
     """Create another API token for a user; printed alone on the last line."""
     with unit_of_work() as session:
-        from sqlalchemy import select
-        from labeling.models import User
-
-        user = session.scalar(select(User).where(User.name == name))
+        user = users.find_user(session, name)
         if user is None:
             click.echo(f"error: no user named {name!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
@@ -341,30 +338,31 @@ def snapshot_command(project: str) -> None:
 @domain_errors
 def demo_command(admin_name: str) -> None:
     """Load the offline demo project (handwritten digits) and an admin user; prints the login."""
-    from sqlalchemy import select
-
-    from labeling.demo import DIGIT_LABELS, digit_rows
+    from labeling.demo import DEMO_PROJECT, DIGIT_LABELS, digit_rows
+    from labeling.errors import NotFound
     from labeling.examples import import_examples
-    from labeling.models import Project, User
     from labeling.runs import request_after_import
 
     with unit_of_work() as session:
         password = None
-        if session.scalar(select(User).where(User.name == admin_name)) is None:
+        if users.find_user(session, admin_name) is None:
             password = current_app.config["DEMO_ADMIN_PASSWORD"] or secrets.token_urlsafe(9)
             users.create_user(session, admin_name, "admin", password=password, now=utcnow())
-        project = session.scalar(select(Project).where(Project.name == "Digits demo"))
+        try:
+            project = projects.find_project(session, DEMO_PROJECT)
+        except NotFound:
+            project = None
         if project is None:
             project = projects.create_project(
-                session, "Digits demo", DIGIT_LABELS, {"featurizer": "features", "retrain_threshold": 20},
+                session, DEMO_PROJECT, DIGIT_LABELS, {"featurizer": "features", "retrain_threshold": 20},
                 now=utcnow(),
             )
             result = import_examples(session, project, digit_rows(), source="demo", now=utcnow(), random_state=0)
             run_id = request_after_import(session, project, labels=0, now=utcnow())
-            click.echo(f"demo project {project.id} 'Digits demo' with {result.imported} examples")
+            click.echo(f"demo project {project.id} {DEMO_PROJECT!r} with {result.imported} examples")
         else:
             run_id = None
-            click.echo(f"demo project {project.id} 'Digits demo' exists already")
+            click.echo(f"demo project {project.id} {DEMO_PROJECT!r} exists already")
     _run_now(run_id)
     if password:
         click.echo(f"log in at http://127.0.0.1:5000/login as {admin_name} with password {password}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from labeling.formats import RawRow
 
+DEMO_PROJECT = "Digits demo"
 DIGIT_LABELS = [{"name": str(d), "hotkey": str(d)} for d in range(10)]
 
 

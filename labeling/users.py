@@ -70,6 +70,10 @@ def user_for_token(session: Session, token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalar(select(User).where(User.name == name))
+
+
 def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
