@@ -268,6 +268,10 @@ def main() -> None:
 
 
 def print_checks(checks: list[dict]) -> None:
+    worst = max(checks, key=lambda c: (c["flags"] - c["true_flags"]) / c["n"], default=None)
+    if worst is not None:
+        print(f"    most false flags: {100 * (worst['flags'] - worst['true_flags']) / worst['n']:.2f} per 100 labels "
+              f"({worst['flags'] - worst['true_flags']} at {worst['n']} labels)")
     print("    labels | wrong given | open flags | on wrong | precision | recall | false flags / 100 correct | "
           "warnings precision / recall")
     for c in checks:
