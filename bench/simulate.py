@@ -157,8 +157,11 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
             if n % threshold == 0:
                 wait_for_runs(conn, project_id, token)
                 curve.append((n, accuracy_of_champion(conn, project_id, token, test)))
-                flagged = {f["external_id"] for f in all_open_flags(conn, project_id, token)}
+                flags = all_open_flags(conn, project_id, token)
+                flagged = {f["external_id"] for f in flags}
+                sure = {f["external_id"] for f in flags if f["score"] >= 0.95}  # what a stricter threshold would keep
                 checks.append({"n": n, "wrong": len(wrong), "flags": len(flagged), "true_flags": len(flagged & wrong),
+                               "sure": len(sure), "true_sure": len(sure & wrong),
                                "warned": len(warned), "true_warnings": len(warned & wrong)})
         _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/models?limit=1000", token)
     rejected = [m for m in body["models"] if m["status"] == "rejected"]
@@ -273,7 +276,7 @@ def print_checks(checks: list[dict]) -> None:
         print(f"    most false flags: {100 * (worst['flags'] - worst['true_flags']) / worst['n']:.2f} per 100 labels "
               f"({worst['flags'] - worst['true_flags']} at {worst['n']} labels)")
     print("    labels | wrong given | open flags | on wrong | precision | recall | false flags / 100 correct | "
-          "warnings precision / recall")
+          "warnings precision / recall | flags scored >= 0.95: precision / recall")
     for c in checks:
         correct = c["n"] - c["wrong"]
         precision = c["true_flags"] / c["flags"] if c["flags"] else float("nan")
@@ -281,7 +284,9 @@ def print_checks(checks: list[dict]) -> None:
         wp = c["true_warnings"] / c["warned"] if c["warned"] else float("nan")
         wr = c["true_warnings"] / c["wrong"] if c["wrong"] else float("nan")
         print(f"    {c['n']:6d} | {c['wrong']:11d} | {c['flags']:10d} | {c['true_flags']:8d} | {precision:9.2f} | "
-              f"{recall:6.2f} | {100 * (c['flags'] - c['true_flags']) / max(correct, 1):25.2f} | {wp:.2f} / {wr:.2f}")
+              f"{recall:6.2f} | {100 * (c['flags'] - c['true_flags']) / max(correct, 1):25.2f} | {wp:.2f} / {wr:.2f} | "
+              f"{c['true_sure'] / c['sure'] if c['sure'] else float('nan'):.2f} / "
+              f"{c['true_sure'] / c['wrong'] if c['wrong'] else float('nan'):.2f}")
 
 
 def print_tables(args, results: dict[str, list[dict]], references: list[float], fulls: list[float]) -> None:
