@@ -32,10 +32,11 @@ def test_planted_flips_rank_at_the_top_of_the_flags(client, admin_token, make_pr
     flags = client.get(f"/api/v1/projects/{project_id}/flags?limit=1000", headers=auth(admin_token)).json["flags"]
     found = [f["external_id"] for f in flags]
     top = found[: len(flipped)]
-    assert len(set(top) & flipped) / len(flipped) >= 0.75
+    assert len(set(top) & flipped) / len(flipped) >= 0.7
     recall = len(set(found) & flipped) / len(flipped)
     precision = len(set(found) & flipped) / len(found)
-    assert recall >= 0.8 and precision >= 0.7
+    # Precision first (issue 14): flags only where a label is at least 95% likely wrong.
+    assert recall >= 0.75 and precision >= 0.9
     assert [f["score"] for f in flags] == sorted((f["score"] for f in flags), reverse=True)
     assert all(f["reason"] == "model_disagrees" and f["suggested"] != f["given"] for f in flags)
 
