@@ -65,20 +65,28 @@ def read_inputs(session: Session, ids: Sequence[int], kind: str) -> Any:
 def pool_featurizer(session: Session, project: Project, featurizer: str, *, random_state: int = 0) -> Any:
     """The featurizer fitted, without labels, on the project's pool (a seeded sample of at most
     ``POOL_FIT_SAMPLE`` examples): a vocabulary and IDF from every example, not only the labeled
-    ones. Cached per process until the pool changes (its size or newest example)."""
+    ones. Cached per process until the pool changes (its size or newest example).
+
+    Commits: the pool is read in a read-only transaction, ended before fitting (seconds for a large
+    pool), so a run holds no lock while it fits. Call it with no transaction open.
+    """
     if featurizer == "embeddings":  # nothing to fit: a pretrained encoder
         return make_featurizer(featurizer)
+    read_in_own_transaction(session)
     n, newest = session.execute(select(func.count(), func.max(Example.id)).where(
         Example.project_id == project.id)).one()
     key = (project.id, featurizer, n, newest, random_state)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
+            session.commit()
             return _cache[key]
     ids = list(session.scalars(select(Example.id).where(Example.project_id == project.id).order_by(Example.id)))
     if len(ids) > POOL_FIT_SAMPLE:
         ids = sorted(np.random.default_rng(random_state).choice(ids, POOL_FIT_SAMPLE, replace=False).tolist())
-    fitted = fit_featurizer(featurizer, read_inputs(session, ids, INPUT_KIND[featurizer]))
+    pool = read_inputs(session, ids, INPUT_KIND[featurizer])
+    session.commit()
+    fitted = fit_featurizer(featurizer, pool)
     with _cache_lock:
         _cache[key] = fitted
         while len(_cache) > _CACHE_SIZE:

@@ -153,8 +153,11 @@ def pool_not_scored_by(session: Session, project: Project, version: int) -> bool
 
 
 def apply_cold_start(session: Session, project: Project, *, random_state: int = 0) -> int:
-    """Before any model: put a diverse set of examples (k-means++ seeding) at the queue's top."""
+    """Before any model: put a diverse set of examples (k-means++ seeding) at the queue's top.
+    Commits the reads before fitting the pool's featurizer; the caller commits the new priorities."""
     featurizer = featurizer_for(session, project)
+    session.commit()
+    features = pool_featurizer(session, project, featurizer, random_state=random_state)  # fits outside any transaction
     ids = list(session.scalars(
         select(Example.id).where(Example.project_id == project.id, Example.needs_labels, Example.n_labels == 0)
     ))
@@ -162,7 +165,7 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
         return 0
     rng = np.random.default_rng(random_state)
     sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist())
-    X = featurized(session, featurizer, pool_featurizer(session, project, featurizer, random_state=random_state), sample)
+    X = featurized(session, featurizer, features, sample)
     order = cold_start_order(X, n_seeds=COLD_START_SEEDS, random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

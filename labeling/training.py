@@ -53,7 +53,7 @@ class _Inputs:
     project: Project
     snapshot: Snapshot
     featurizer: str
-    features: Any  # the featurizer fitted on the pool
+    features: Any  # the featurizer fitted on the pool (set after the read transaction ends)
     data: TrainingSet
     champion: ModelVersion | None
     labels_changed: bool  # since the last version was trained
@@ -96,6 +96,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         run = session.get(RetrainRun, run_id)
         read = _read(session, run, clock=clock, random_state=random_state)
         session.commit()
+        read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
         data, project = read.data, read.project
         if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
             apply_cold_start(session, project, random_state=random_state)
@@ -127,8 +128,7 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
-    features = pool_featurizer(session, project, featurizer, random_state=random_state)
-    return _Inputs(project, snapshot, featurizer, features, data, champion,
+    return _Inputs(project, snapshot, featurizer, None, data, champion,
                    labels_changed=_labels_changed_since_last_version(session, project, snapshot))
 
 
