@@ -51,15 +51,24 @@ def inputs_from_records(kind: str, records: Sequence[dict[str, Any]]) -> Any:
     return model_inputs(kind, rows)
 
 
-def read_inputs(session: Session, ids: Sequence[int], kind: str) -> Any:
-    """Model inputs of the examples ``ids``, in that order (read in chunks)."""
-    rows: dict[int, tuple[dict[str, Any], bytes | None]] = {}
+def read_rows(session: Session, ids: Sequence[int], *extra: Any) -> dict[int, Any]:
+    """Rows ``(id, data, features, *extra columns)`` of the examples ``ids`` by id (read in chunks)."""
+    rows: dict[int, Any] = {}
     for start in range(0, len(ids), READ_CHUNK):
         part = list(ids[start:start + READ_CHUNK])
-        for eid, data, raw in session.execute(
-                select(Example.id, Example.data, Example.features).where(Example.id.in_(part))):
-            rows[eid] = (data or {}, raw)
-    return model_inputs(kind, [rows[i] for i in ids])
+        for row in session.execute(select(Example.id, Example.data, Example.features, *extra).where(Example.id.in_(part))):
+            rows[row[0]] = row
+    return rows
+
+
+def inputs_of_rows(kind: str, rows: dict[int, Any], ids: Sequence[int]) -> Any:
+    """Model inputs of ``ids`` (in that order) from rows read by :func:`read_rows`."""
+    return model_inputs(kind, [(rows[i][1] or {}, rows[i][2]) for i in ids])
+
+
+def read_inputs(session: Session, ids: Sequence[int], kind: str) -> Any:
+    """Model inputs of the examples ``ids``, in that order (read in chunks)."""
+    return inputs_of_rows(kind, read_rows(session, ids), ids)
 
 
 def pool_featurizer(session: Session, project: Project, featurizer: str, *, random_state: int = 0) -> Any:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, NotFound
 from labeling.models import Example, Label, Project, Skip, User
-from labeling.projects import config, queue_seed
+from labeling.projects import config
 from labeling.snapshots import USERS_CURRENT_LABEL
 
 CLAIM_ATTEMPTS = 5
@@ -121,21 +121,23 @@ def lease_next(
     the pool.
     """
     expires = now + timedelta(seconds=lease_seconds)
+    settings = config(project)  # once: every step below reads it
     for held in run_statement(session, _HELD, user_id=user.id, now=now):
         if held.project_id == project.id:
             run_statement(session, _RENEW_HELD, example_id=held.id, expires=expires)
-            return _lease_of(project, held.id, held.external_id, held.data, held.lease_id, expires,
+            return _lease_of(settings.strategy, held.id, held.external_id, held.data, held.lease_id, expires,
                              held.priority, held.scored_by_version, picked_at_random=False)
-    rng = np.random.default_rng(random_state if random_state is not None else _seeded(session, project, user))
+    rng = np.random.default_rng(random_state if random_state is not None
+                                else _seeded(session, project, user, settings.queue_seed))
     # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
     # (chosen at random, not by the queue), ``random_share`` keeps the queue honest.
-    settings = config(project)
     holdout_pick = rng.random() < settings.holdout_fraction
     at_random = holdout_pick or (
         project.champion_id is not None and rng.random() < settings.random_share
     )
     for _ in range(CLAIM_ATTEMPTS):
-        candidate = _candidate(session, project, user, now=now, at_random=at_random, rng=rng)
+        candidate = _candidate(session, project, user, now=now, at_random=at_random, rng=rng,
+                               overlap=settings.overlap > 1)
         if candidate is None:
             if at_random:
                 at_random = holdout_pick = False
@@ -146,25 +148,23 @@ def lease_next(
                    expires=expires, holdout=holdout_pick and at_random,
                    random=at_random and not holdout_pick).first()
         if row is not None:
-            return _lease_of(project, candidate, row.external_id, row.data, lease_id, expires,
+            return _lease_of(settings.strategy, candidate, row.external_id, row.data, lease_id, expires,
                              row.priority, row.scored_by_version, picked_at_random=at_random,
                              holdout=holdout_pick and at_random)
     return None
 
 
-def _seeded(session: Session, project: Project, user: User) -> list[int] | None:
+def _seeded(session: Session, project: Project, user: User, seed: int | None) -> list[int] | None:
     """With the project's ``queue_seed``, the picks depend only on the seed, the user and how many
     label events they have given here, so a simulation replays exactly; else None (fresh)."""
-    seed = queue_seed(project)
     if seed is None:
         return None
     return [seed, user.id, run_statement(session, _LABEL_EVENTS_OF_USER, project_id=project.id, user_id=user.id).scalar()]
 
 
 def _candidate(session: Session, project: Project, user: User, *, now: datetime, at_random: bool,
-               rng: np.random.Generator) -> int | None:
+               rng: np.random.Generator, overlap: bool) -> int | None:
     postgresql = session.get_bind().dialect.name == "postgresql"
-    overlap = config(project).overlap > 1
     params = {"project_id": project.id, "user_id": user.id, "now": now}
     if at_random:
         found = run_statement(session, _candidate_statement(postgresql, overlap, "draw"), draw=float(rng.random()),
@@ -175,7 +175,7 @@ def _candidate(session: Session, project: Project, user: User, *, now: datetime,
     return run_statement(session, _candidate_statement(postgresql, overlap, "priority"), **params).scalar()
 
 
-def _lease_of(project: Project, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
+def _lease_of(project_strategy: str, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
               expires: datetime, priority: float, version: int | None, *, picked_at_random: bool,
               holdout: bool = False) -> Lease:
     if holdout:
@@ -185,7 +185,7 @@ def _lease_of(project: Project, example_id: int, external_id: str, data: dict[st
     elif picked_at_random:
         strategy, score = "random", None
     else:
-        strategy, score = config(project).strategy, priority
+        strategy, score = project_strategy, priority
     return Lease(example_id, external_id, data, lease_id, expires, strategy, score, version)
 
 
@@ -223,7 +223,7 @@ def lease_example(session: Session, project: Project, user: User, example_id: in
                new_lease_id=lease_id, expires=expires).first()
     if row is None:
         return None
-    return _lease_of(project, example_id, row.external_id, row.data, lease_id, expires, row.priority,
+    return _lease_of(config(project).strategy, example_id, row.external_id, row.data, lease_id, expires, row.priority,
                      row.scored_by_version, picked_at_random=False)
 
 

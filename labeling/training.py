@@ -24,7 +24,7 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import featurized, featurizer_for, pool_featurizer, read_inputs, stores_vectors
+from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows, stores_vectors
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
@@ -72,14 +72,10 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
         current[example_id].append((label_id, value))
         voters[example_id].append(annotator_id)
     ids = sorted(votes)
-    flags: dict[int, tuple[bool, bool]] = {}
-    for start in range(0, len(ids), 5000):
-        for eid, holdout, random_pick in session.execute(
-                select(Example.id, Example.in_holdout, Example.random_pick).where(Example.id.in_(ids[start:start + 5000]))):
-            flags[eid] = (holdout, random_pick)
+    rows = read_rows(session, ids, Example.in_holdout, Example.random_pick)  # one read of each example
     labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
-    return TrainingSet(ids, read_inputs(session, ids, kind), labels, np.array([flags[i][0] for i in ids], dtype=bool),
-                       [current[i] for i in ids], np.array([flags[i][1] for i in ids], dtype=bool),
+    return TrainingSet(ids, inputs_of_rows(kind, rows, ids), labels, np.array([rows[i][3] for i in ids], dtype=bool),
+                       [current[i] for i in ids], np.array([rows[i][4] for i in ids], dtype=bool),
                        [voters[i] for i in ids])
 
 
