@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from app.api.links import api_links
 from app.api.shapes import run_json
 from sqlalchemy.orm import Session
 
@@ -204,7 +205,7 @@ def import_command(project: str, file: Path, fmt: str | None, source: str, updat
                 raise
             bar.update(file.stat().st_size - last[0])
         run_id = request_after_import(session, proj, labels=result.labels, now=utcnow(),
-                                      public_url=current_app.config["PUBLIC_URL"])
+                                      links=api_links())
     dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
     click.echo(f"imported {result.imported} examples ({dealt}, {result.labels} labels)")
     _run_now(run_id)

@@ -33,12 +33,13 @@ JOB_NICENESS = 10  # retrain children yield the CPU to the web processes serving
 
 
 def execute_run_in_app(app: Flask, run_id: int) -> None:
+    from app.api.links import api_links
     from labeling.runs import execute_run
 
     with app.app_context():
         try:
             execute_run(app.extensions["hitl_sessionmaker"], run_id, threads=app.config["THREADS"],
-                        public_url=app.config["PUBLIC_URL"], heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"],
+                        links=api_links(app), heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"],
                         mlflow_tracking_uri=app.config["MLFLOW_TRACKING_URI"])
         except Exception:  # execute_run records failures on the run row; never die silently
             log.exception("retrain run %s failed", run_id)

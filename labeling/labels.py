@@ -23,6 +23,7 @@ from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
 from labeling.validation import is_db_int, is_storable_text
+from labeling.webhooks import Links
 
 _EX, _LB = Example.__table__, Label.__table__
 
@@ -109,7 +110,7 @@ def submit_label(
     duration_ms: Any = None,
     mistake_confidence: float = 0.9,
     source: str = "annotator",
-    public_url: str = "",
+    links: Links | None = None,
 ) -> SubmitResult:
     """Record ``user``'s label for an example, release their lease, request a retrain if due.
 
@@ -150,7 +151,7 @@ def submit_label(
         raise Conflict("this label was submitted twice at the same moment; reload and try again")
     if previous_id is not None:  # a correction: the count stands, the lease goes
         release_lease(session, user, example_id)
-    run_id = maybe_request_retrain(session, project, now=now, public_url=public_url)
+    run_id = maybe_request_retrain(session, project, now=now, links=links)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
 
 

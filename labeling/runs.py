@@ -19,6 +19,7 @@ from labeling.db import utcnow
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
 from labeling.projects import config
+from labeling.webhooks import Links, enqueue_event
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def new_labels_since_mark(session: Session, project: Project) -> int:
     ).scalar() or 0
 
 
-def maybe_request_retrain(session: Session, project: Project, *, now: datetime, public_url: str = "") -> int | None:
+def maybe_request_retrain(session: Session, project: Project, *, now: datetime, links: Links | None = None) -> int | None:
     """Request a run when the labels since the last request reach the threshold (``>=``).
 
     Returns the id of the run that was created, or None. While a run is queued or running the
@@ -61,32 +62,32 @@ def maybe_request_retrain(session: Session, project: Project, *, now: datetime, 
     run, created = request_retrain(session, project, trigger="threshold", now=now)
     if not created:
         return None
-    _announce_threshold(session, project, run, new_labels=new_labels, now=now, public_url=public_url)
+    _announce_threshold(session, project, run, new_labels=new_labels, now=now, links=links)
     return run.id
 
 
 def _announce_threshold(session: Session, project: Project, run: RetrainRun, *, new_labels: int, now: datetime,
-                        public_url: str) -> None:
+                        links: Links | None) -> None:
     """Freeze the label set the run will train on, and tell outside pipelines where to get it."""
     from labeling.snapshots import create_snapshot
-    from labeling.webhooks import enqueue_event
-
     snapshot = create_snapshot(session, project, now=now, reason="threshold")
     run.snapshot_id = snapshot.id
-    export_path = f"/api/v1/projects/{project.id}/export?format=jsonl&snapshot={snapshot.number}"
-    enqueue_event(session, project, "labels.threshold_reached", {
+    data = {
         "project_id": project.id, "project": project.name, "new_labels": new_labels,
         "threshold": config(project).retrain_threshold, "labels": snapshot.n_labels,
-        "snapshot": snapshot.number, "run_id": run.id, "export_url": public_url.rstrip("/") + export_path,
-    }, now=now)
+        "snapshot": snapshot.number, "run_id": run.id,
+    }
+    if links is not None:
+        data["export_url"] = links.export(project.id, snapshot.number)
+    enqueue_event(session, project, "labels.threshold_reached", data, now=now)
     session.flush()
 
 
 def request_after_import(session: Session, project: Project, *, labels: int, now: datetime,
-                         public_url: str = "") -> int | None:
+                         links: Links | None = None) -> int | None:
     """After an import: a run when imported labels reach the threshold, or, before any model, a
     run that trains if it can and otherwise orders the new pool for a diverse cold start."""
-    if labels and (run_id := maybe_request_retrain(session, project, now=now, public_url=public_url)) is not None:
+    if labels and (run_id := maybe_request_retrain(session, project, now=now, links=links)) is not None:
         return run_id
     if project.champion_id is None:
         run, created = request_retrain(session, project, trigger="import", now=now)
@@ -178,7 +179,7 @@ def lost_runs(session: Session, *, now: datetime, queued_for: timedelta,
 
 
 def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads: int = 1,
-                clock: Callable[[], datetime] = utcnow, random_state: int = 0, public_url: str = "",
+                clock: Callable[[], datetime] = utcnow, random_state: int = 0, links: Links | None = None,
                 heartbeat_seconds: float = HEARTBEAT_SECONDS, mlflow_tracking_uri: str = "") -> str | None:
     """Run a queued retrain run end to end; returns its final status, or None if not claimed.
 
@@ -217,7 +218,7 @@ def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads:
         run = session.get(RetrainRun, run_id)
         run.status, run.finished_at, run.result, run.error = status, clock(), result, error
         if result is None or "model_version" in result:
-            _announce_model(session, run, result, public_url=public_url, now=clock())
+            _announce_model(session, run, result, links=links, now=clock())
         session.commit()
     if mlflow_tracking_uri:
         _track(session_factory, run_id, mlflow_tracking_uri)
@@ -235,17 +236,16 @@ def _track(session_factory: Callable[[], Session], run_id: int, tracking_uri: st
             session.commit()
 
 
-def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | None, *, public_url: str,
+def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | None, *, links: Links | None,
                     now: datetime) -> None:
-    from labeling.webhooks import enqueue_event
-
     project = session.get(Project, run.project_id)
     data: dict[str, Any] = {"project_id": project.id, "project": project.name, "run_id": run.id, "status": run.status}
     if result is not None:
         data.update(model_version=result["model_version"], promoted=result["promoted"], decision=result["decision"],
                     metrics=result["metrics"], champion_metrics=result["champion_metrics"],
-                    n_labels=result["n_labels"], snapshot=result["snapshot"],
-                    models_url=public_url.rstrip("/") + f"/api/v1/projects/{project.id}/models")
+                    n_labels=result["n_labels"], snapshot=result["snapshot"])
+        if links is not None:
+            data["models_url"] = links.models(project.id)
     else:
         data["error"] = (run.error or "").splitlines()[0] if run.error else None
     enqueue_event(session, project, "model.trained", data, now=now)

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,6 +35,15 @@ BACKOFF_FIRST = 5.0  # seconds; doubles each attempt
 BACKOFF_CAP = 3600.0
 TIMEOUT = 10.0
 CLAIM_SECONDS = 60  # a claimed delivery is not picked again for this long
+
+
+class Links(Protocol):
+    """Where an outside system fetches what an event announces. The web layer owns the URLs and
+    passes its links in; without them an event names ids only."""
+
+    def export(self, project_id: int, snapshot: int) -> str: ...
+
+    def models(self, project_id: int) -> str: ...
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:

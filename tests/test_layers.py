@@ -105,3 +105,10 @@ def test_domain_modules_and_functions_stay_small():
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
                     long_functions.append(f"{path.relative_to(ROOT)}:{node.name}")
     assert long_modules == [] and long_functions == []
+
+
+def test_the_domain_builds_no_urls_of_the_api():
+    """The web layer owns its paths; the domain is handed links (``labeling.webhooks.Links``)."""
+    offenders = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "labeling").rglob("*.py"))
+                 if "/api/v1" in path.read_text()]
+    assert offenders == []

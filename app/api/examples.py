@@ -6,6 +6,7 @@ from flask import Response, current_app, jsonify, request, stream_with_context
 
 from app.api import bp
 from app import jobs
+from app.api.links import api_links
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
 from app.api.shapes import label_json
@@ -54,7 +55,7 @@ def import_project_examples(project_id: int):
         db.rollback()
         raise
     run_id = request_after_import(db, project, labels=result.labels, now=utcnow(),
-                                  public_url=current_app.config["PUBLIC_URL"])
+                                  links=api_links())
     db.commit()
     jobs.queued(run_id)
     return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels,

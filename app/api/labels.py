@@ -7,6 +7,7 @@ from flask import current_app, g, jsonify
 from app.api import bp
 from app.api.common import json_body
 from app import jobs
+from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.api.shapes import label_json
@@ -43,7 +44,7 @@ def submit(project_id: int):
         db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
         lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),
         duration_ms=body.get("duration_ms"), mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
-        public_url=current_app.config["PUBLIC_URL"],
+        links=api_links(),
     )
     db.commit()
     jobs.queued(result.retrain_run_id)

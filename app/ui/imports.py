@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from app import jobs
+from app.api.links import api_links
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
@@ -96,7 +97,7 @@ def import_confirm(project_id: int):
                                total=exc.total), 422
     finally:
         path.unlink(missing_ok=True)
-    run_id = request_after_import(db, project, labels=result.labels, now=utcnow(), public_url=current_app.config["PUBLIC_URL"])
+    run_id = request_after_import(db, project, labels=result.labels, now=utcnow(), links=api_links())
     db.commit()
     jobs.queued(run_id)
     dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"

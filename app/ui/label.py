@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, g, render_template, request
 
 from app import jobs
+from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp
@@ -79,7 +80,7 @@ def label_submit(project_id: int):
             idempotency_key=request.form.get("idempotency_key") or None,
             duration_ms=request.form.get("duration_ms", type=int),
             mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
-            public_url=current_app.config["PUBLIC_URL"],
+            links=api_links(),
             source=request.form.get("source") or "annotator",
         )
     except Conflict as exc:
