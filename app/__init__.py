@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     from app.db import init_db
     from app.errors import register_error_handlers
     from app.jobs import init_jobs
+    from app.limits import init_limits
     from app.metrics import init_metrics
 
     app = Flask(
@@ -41,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     # Ids in URLs fit the database's 64-bit integers: a larger one is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedInt
     load_config(app, overrides)
+    init_limits(app)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
     init_db(app)

@@ -234,10 +234,12 @@ def _run_now(run_id: int | None) -> None:
 @click.option("--snapshot", type=int, help="Snapshot number; default: the current labels.")
 @click.option("--annotations", type=click.Choice(["gold", "all"]), default="gold", show_default=True)
 @click.option("--include-unlabeled", is_flag=True)
+@click.option("--escape-formulas", is_flag=True, help="CSV: prefix every cell that starts with = + - @ with an "
+              "apostrophe, so a spreadsheet shows it as text (changes such imported data).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
 @domain_errors
 def export_command(project: str, fmt: str, snapshot: int | None, annotations: str, include_unlabeled: bool,
-                   output: Path | None) -> None:
+                   escape_formulas: bool, output: Path | None) -> None:
     """Export labels (streamed) to a file or standard output."""
     from labeling import export
     from labeling.snapshots import get_snapshot
@@ -252,7 +254,7 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
         target = output.open("wb") if output else sys.stdout.buffer
         tmp_ok = False
         try:
-            for chunk in export.encode(counted, fmt, columns):
+            for chunk in export.encode(counted, fmt, columns, escape_formulas=escape_formulas):
                 target.write(chunk)
             tmp_ok = True
         finally:

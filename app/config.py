@@ -40,7 +40,6 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         REMEMBER_COOKIE_SECURE=values["SESSION_COOKIE_SECURE"],
         PERMANENT_SESSION_LIFETIME=timedelta(hours=values["SESSION_HOURS"]),
         RATELIMIT_STORAGE_URI=values["RATELIMIT_STORAGE_URI"],
-        MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024**3,
         JSON_SORT_KEYS=False,
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from labeling.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -52,6 +52,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
         return _page_error(400, f"The form expired or was not sent by this site ({exc.description}). Reload the page and try again.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        limit = request.max_content_length
+        message = f"the request body is too large: at most {limit:,} bytes on this route" if limit else exc.description
+        return api_error(413, message, [{"field": "body", "message": message}]) if is_api_request() \
+            else _page_error(413, message[0].upper() + message[1:] + ".")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

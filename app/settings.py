@@ -43,6 +43,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(Flask-Limiter syntax)."),
     Setting("RATELIMIT_STORAGE_URI", "memory://", "Where login attempt counts are kept. Use a "
             "`redis://` URL when several web processes serve the app."),
+    Setting("MAX_REQUEST_BYTES", 1024**2, "Largest request body, in bytes, on every route but the bulk ones; "
+            "a larger one is refused (413) before it is read.", int),
+    Setting("MAX_IMPORT_BYTES", 2 * 1024**3, "Largest request body, in bytes, on the bulk routes: "
+            "imports (API and page) and predict.", int),
     Setting("LEASE_SECONDS", 300, "How long an example served to an annotator stays reserved "
             "for them before it returns to the queue.", int),
     Setting("MISTAKE_CONFIDENCE", 0.9, "Champion confidence at or above which a label that "

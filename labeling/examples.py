@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Iterator
@@ -17,9 +18,11 @@ from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
 from labeling.projects import config, label_names, queue_seed
-from labeling.validation import is_storable_text
+from labeling.validation import is_storable_json, is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
+# An import names itself on its labels (source "import:<name>"); plain so exports and stats stay clean.
+IMPORT_SOURCE = re.compile(r"[A-Za-z0-9._-]{1,60}")
 # Columns a gold export adds; accepted and ignored, so an export imports straight back.
 EXPORT_ONLY_FIELDS = ("n_annotations", "agreement", "flag_status")
 MAX_TEXT = 1_000_000  # characters
@@ -106,6 +109,8 @@ def validate_row(record: dict[str, Any], line: int, labels: set[str],
     if meta is not None:
         if not isinstance(meta, dict):
             bad("meta", "must be an object")
+        elif not is_storable_json(meta):
+            bad("meta", "holds text that is not valid Unicode (a lone surrogate or a NUL character)")
         else:
             data["meta"] = meta
     if text is None and image is None and features is None:
@@ -162,6 +167,8 @@ def import_examples(session: Session, project: Project, rows: Iterable[RawRow], 
     InvalidInput
         Listing the first problems by line and field, with the total count.
     """
+    if not isinstance(source, str) or not IMPORT_SOURCE.fullmatch(source):
+        raise InvalidInput.one("a name of 1 to 60 letters, digits, '.', '_' or '-'", field="source")
     if random_state is None and (seed := queue_seed(project)) is not None:
         random_state = [seed, project.n_examples]  # a replay of the same imports draws the same keys
     writer = _ImportWriter(session, project, np.random.default_rng(random_state), now=now, source=source,

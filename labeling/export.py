@@ -26,6 +26,11 @@ ANNOTATIONS = ("gold", "all")
 GOLD_COLUMNS = ("external_id", "text", "image", "features", "meta", "label", "n_annotations", "agreement", "flag_status")
 ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source")
 CHUNK = 2000
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"); a
+# leading apostrophe makes it text. Always done for the columns people of the service write
+# (user names, sources); for imported data, where it would change the data, only when asked.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PEOPLE_COLUMNS = frozenset({"annotator", "source"})
 FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed", "superseded")
 
 
@@ -141,12 +146,14 @@ def rows_and_columns(session: Session, project: Project, *, annotations: str, ma
     return iter_events(session, project, max_label_id=max_label_id), ALL_COLUMNS
 
 
-def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> Iterator[bytes]:
-    """Turn rows into chunks of file bytes."""
+def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...], *,
+           escape_formulas: bool = False) -> Iterator[bytes]:
+    """Turn rows into chunks of file bytes; ``escape_formulas``: defuse formulas in every CSV cell."""
     if fmt == "jsonl":
         return _jsonl(rows)
     if fmt == "csv":
-        return _csv(rows, columns)
+        escaped = frozenset(columns) if escape_formulas else PEOPLE_COLUMNS
+        return _csv(rows, columns, escaped)
     return _parquet(rows, columns)
 
 
@@ -164,20 +171,27 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         yield b"\n".join(buffer) + b"\n"
 
 
-def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[bytes]:
+def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...], escaped: frozenset[str]) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(columns)
     for i, row in enumerate(rows, start=1):
-        writer.writerow([
-            json.dumps(row[c]) if isinstance(row[c], (list, dict)) else ("" if row[c] is None else row[c])
-            for c in columns
-        ])
+        writer.writerow([_csv_cell(row[c], c in escaped) for c in columns])
         if i % 1000 == 0:
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()
     yield out.getvalue().encode()
+
+
+def _csv_cell(value: Any, escape: bool) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if value is None:
+        return ""
+    if escape and isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _arrow_schema(columns: tuple[str, ...]):

@@ -109,7 +109,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
 
 def _read_csv(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(text, strict=True)  # an unterminated quote is an error, not a swallowed row
     try:
         header = next(reader, None)
     except UnicodeDecodeError:

@@ -27,6 +27,10 @@ from labeling.webhooks import Links
 
 _EX, _LB = Example.__table__, Label.__table__
 
+# Where a label submitted through submit_label comes from: the labeling page and API, or the
+# labeling page's "change it" answer to a mistake warning. Review, undo and import write their own.
+LABELER_SOURCES = ("annotator", "mistake_check")
+
 
 def _unless_mine(column):
     """Keep a lease column unless the lease is this user's (SET sees the row as it was)."""
@@ -127,6 +131,8 @@ def submit_label(
         The example is leased to someone else, the given lease is no longer the caller's, or the
         example has all the labels it wants.
     """
+    if source not in LABELER_SOURCES:  # the server names the source; a client cannot pose as review or import
+        raise InvalidInput.one(f"must be one of {', '.join(LABELER_SOURCES)}", field="source")
     if idempotency_key is not None and (earlier := _earlier_submission(session, user, idempotency_key)) is not None:
         return SubmitResult(earlier, False, _warning_of(earlier), None)
     _check_submission(project, example_id, value, lease_id, duration_ms)

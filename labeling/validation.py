@@ -19,3 +19,20 @@ def is_storable_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return "\x00" not in value  # PostgreSQL text cannot hold NUL
+
+
+
+def is_storable_json(value: Any) -> bool:
+    """A JSON value whose every string, keys included, is storable text."""
+    stack = [value]
+    while stack:  # a loop, not recursion: nesting depth is the sender's choice
+        item = stack.pop()
+        if isinstance(item, str):
+            if not is_storable_text(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True

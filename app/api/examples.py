@@ -44,12 +44,12 @@ def import_project_examples(project_id: int):
         if not isinstance(body, dict) or "examples" not in body:
             raise InvalidInput.one('send {"examples": [...]} as JSON, or a multipart file', field="examples")
         rows = json_rows(body["examples"])
-        source = body.get("source") if isinstance(body.get("source"), str) else "import"
+        source = body.get("source", "import")
         on_duplicate = body.get("on_duplicate", "skip")
     if on_duplicate not in ("skip", "update"):
         raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
     try:
-        result = import_examples(db, project, rows, source=source[:80], now=utcnow(),
+        result = import_examples(db, project, rows, source=source, now=utcnow(),
                                  update_duplicates=on_duplicate == "update")
     except InvalidInput:
         db.rollback()
@@ -104,6 +104,7 @@ def export_labels(project_id: int):
     annotations = request.args.get("annotations", "gold")
     export.check_export_args(fmt, annotations)
     include_unlabeled = request.args.get("include_unlabeled", "false").lower() in ("1", "true", "yes")
+    escape_formulas = request.args.get("escape_formulas", "false").lower() in ("1", "true", "yes")
     db = get_session()
     project = projects.get_project(db, project_id)
     max_label_id = None
@@ -123,7 +124,7 @@ def export_labels(project_id: int):
             rows, columns = export.rows_and_columns(session, projects.get_project(session, project_id),
                                                     annotations=annotations, max_label_id=max_label_id,
                                                     include_unlabeled=include_unlabeled)
-            yield from export.encode(rows, fmt, columns)
+            yield from export.encode(rows, fmt, columns, escape_formulas=escape_formulas)
         finally:
             session.close()
 

@@ -85,7 +85,7 @@ def import_confirm(project_id: int):
     if list(rename.values()).count("external_id") != 1:
         flash("Choose exactly one column as the external id.", "error")
         return redirect(url_for("ui.import_page", project_id=project_id))
-    source = (request.form.get("source") or "import").strip()[:80]
+    source = (request.form.get("source") or "import").strip()
     update_duplicates = request.form.get("update_duplicates") == "1"
     try:
         with path.open("rb") as stream:

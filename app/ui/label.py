@@ -81,7 +81,7 @@ def label_submit(project_id: int):
             duration_ms=request.form.get("duration_ms", type=int),
             mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
             links=api_links(),
-            source=request.form.get("source") or "annotator",
+            source="mistake_check" if request.form.get("after_warning") else "annotator",
         )
     except Conflict as exc:
         db.rollback()

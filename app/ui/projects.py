@@ -12,6 +12,7 @@ from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
 PAGE_SIZE = 50
+MAX_PAGE = 10**9  # keeps the offset inside a 64-bit integer; a page past the end is empty
 
 
 @bp.get("/")
@@ -23,7 +24,7 @@ def index():
 
 def _index(errors: list[str] | None = None, status: int = 200):
     db = get_session()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
     items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     has_more = len(items) > PAGE_SIZE
     rows = [(p, projects.project_counts(db, p.id)) for p in items[:PAGE_SIZE]]
