@@ -12,6 +12,8 @@ from flask_htmx import HTMX
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from labeling import outbound
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     app.url_map.converters["int"] = BoundedInt
     load_config(app, overrides)
     init_limits(app)
+    outbound.private_addresses_allowed = app.config["WEBHOOK_ALLOW_PRIVATE"]
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
     init_db(app)

@@ -61,6 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
             "long-lived child process at low CPU priority), "
             "`rq` (RQ workers on Redis), `inline` (inside the request or command that queued them), "
             "or `auto`: `rq` when REDIS_URL is set, else `thread`."),
+    Setting("WEBHOOK_ALLOW_PRIVATE", False, "Allow webhook URLs that point at loopback, link-local or private "
+            "addresses (a receiver on this machine or the local network). Off: such a URL is refused (422) and "
+            "never contacted.", _bool),
     Setting("PUBLIC_URL", "http://127.0.0.1:5000", "Address of this service as others reach it; "
             "used for links in webhooks (the export URL)."),
     Setting("RUN_HEARTBEAT_SECONDS", 30.0, "How often a running retrain records that it is alive; "

@@ -8,7 +8,6 @@ import secrets
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from active_learning import featurize
 from active_learning.strategies import STRATEGIES
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
+from labeling.outbound import url_problem
 from labeling.validation import is_storable_text
 
 FEATURIZERS = ("auto", *featurize.FEATURIZERS)
@@ -65,10 +65,7 @@ def _webhook_url(v: Any) -> str | None:
         return None
     if not isinstance(v, str) or len(v) > 2000:
         return "must be an http(s) URL"
-    parsed = urlparse(v)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return "must be an http(s) URL"
-    return None
+    return url_problem(v)
 
 
 def _boolean(v: Any) -> str | None:

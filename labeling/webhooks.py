@@ -14,8 +14,6 @@ import hmac
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
@@ -23,6 +21,7 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from labeling import outbound
 from labeling.errors import NotFound
 from labeling.models import Project, WebhookAttempt, WebhookDelivery
 from labeling.projects import config
@@ -84,13 +83,8 @@ def _claim(session: Session, delivery_id: int, now: datetime) -> bool:
 
 
 def post(url: str, headers: dict[str, str], body: bytes) -> int:
-    """POST and return the status code; raises OSError on a network failure."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 (http(s) only, validated)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    """POST and return the status code; raises OSError when no status came back."""
+    return outbound.post(url, headers, body, timeout=TIMEOUT)
 
 
 def deliver_due(session_factory: Callable[[], Session], *, clock: Callable[[], datetime],
@@ -120,8 +114,8 @@ def deliver_due(session_factory: Callable[[], Session], *, clock: Callable[[], d
             status, error = None, None
             try:
                 status = send(delivery.url, headers, delivery.body.encode())
-            except (OSError, ValueError) as exc:  # refused, timed out, bad URL: retried later
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            except OSError as exc:  # no answer (outbound says what, never which ports are open): retried
+                error = str(exc)[:500]
             duration_ms = int((time.perf_counter() - started) * 1000)
             now = clock()
             ok = status is not None and 200 <= status < 300
@@ -129,7 +123,7 @@ def deliver_due(session_factory: Callable[[], Session], *, clock: Callable[[], d
             session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now, status_code=status, error=error,
                                        duration_ms=duration_ms))
             values: dict[str, Any] = {"attempts": attempts, "last_status_code": status,
-                                      "last_error": error or (None if ok else f"HTTP {status}")}
+                                      "last_error": error or (None if ok else _status_error(status))}
             if ok:
                 values.update(status="delivered", delivered_at=now, next_attempt_at=None)
             elif attempts >= MAX_ATTEMPTS:
@@ -141,6 +135,12 @@ def deliver_due(session_factory: Callable[[], Session], *, clock: Callable[[], d
             log.info("webhook %s %s attempt %s -> %s", delivery.event, delivery.msg_id, attempts, status or error)
             attempted += 1
     return attempted
+
+
+def _status_error(status: int | None) -> str:
+    if status is not None and 300 <= status < 400:
+        return f"HTTP {status}: a redirect, which is not followed; set the final URL"
+    return f"HTTP {status}"
 
 
 def redeliver(session: Session, delivery_id: int, *, now: datetime) -> WebhookDelivery:

@@ -105,7 +105,8 @@ def app_factory(db_url: str, tmp_path: Path):
 
     def make(**overrides: Any):
         config = {"DATABASE_URL": db_url, "TESTING": True, "RATELIMIT_ENABLED": False,
-                  "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "JOBS": "inline"}
+                  "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "JOBS": "inline",
+                  "WEBHOOK_ALLOW_PRIVATE": True}  # the tests' receivers listen on 127.0.0.1
         config.update(overrides)
         app = create_app(config, instance_path=str(tmp_path / "instance"))
         made.append(app)

@@ -4,6 +4,7 @@ library (an independent implementation of the Standard Webhooks algorithm)."""
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +22,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.location = ""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -28,6 +30,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -133,3 +137,82 @@ def test_webhook_urls_must_be_http(client, admin_token):
         "name": "x", "labels": ["a", "b"], "settings": {"webhook_url": "file:///etc/passwd"}})
     assert response.status_code == 422 and response.json["errors"][0]["field"] == "settings.webhook_url"
 
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://169.254.169.254/latest",
+                                 "http://10.1.2.3/hook", "https://[::1]/hook", "http://[::ffff:192.168.0.1]/x"])
+def test_private_webhook_urls_are_refused_unless_allowed(app_factory, make_user, url):
+    client = app_factory(WEBHOOK_ALLOW_PRIVATE=False).test_client()
+    _, token = make_user("boss", "admin")
+    response = client.post("/api/v1/projects", headers=auth(token), json={
+        "name": "x", "labels": ["a", "b"], "settings": {"webhook_url": url}})
+    assert response.status_code == 422 and response.json["errors"][0]["field"] == "settings.webhook_url"
+    assert "LABELING_WEBHOOK_ALLOW_PRIVATE" in response.json["errors"][0]["message"]
+
+
+def _hooked_project(client, token, receiver_url, before_import=lambda: None):
+    """A project whose one imported label crosses the threshold, which sends an event."""
+    project = client.post("/api/v1/projects", headers=auth(token), json={
+        "name": f"hooked-{uuid.uuid4().hex[:6]}", "labels": ["pos", "neg"],
+        "settings": {"webhook_url": receiver_url, "retrain_threshold": 1}})
+    assert project.status_code == 201, project.json
+    before_import()
+    rows = [{"external_id": "1", "text": "good", "label": "pos"}]
+    response = client.post(f"/api/v1/projects/{project.json['id']}/examples", headers=auth(token), json={"examples": rows})
+    assert response.status_code == 201
+    return project.json["id"]
+
+
+def _first_delivery(app, project_id):
+    from labeling.models import WebhookDelivery
+
+    maker = app.extensions["hitl_sessionmaker"]
+    deliver_due(maker, clock=lambda: utcnow() + timedelta(hours=1))
+    with maker() as session:
+        return session.query(WebhookDelivery).filter_by(project_id=project_id).order_by(WebhookDelivery.id).first()
+
+
+def test_a_delivery_never_reaches_a_private_address_when_they_are_not_allowed(app, client, admin_token, receiver):
+    from labeling import outbound
+
+    def turn_off():  # as after a restart with the setting turned off, once the URL was saved
+        outbound.private_addresses_allowed = False
+
+    try:
+        delivery = _first_delivery(app, _hooked_project(client, admin_token, receiver.url, turn_off))
+    finally:
+        outbound.private_addresses_allowed = True
+    assert receiver.requests == [] and delivery.status == "pending"
+    assert "private address" in delivery.last_error
+
+
+def test_redirects_are_not_followed(client, app, admin_token, receiver):
+    target = Receiver()
+    try:
+        receiver.status, receiver.location = 307, target.url
+        delivery = _first_delivery(app, _hooked_project(client, admin_token, receiver.url))
+        assert receiver.requests and target.requests == []
+        assert delivery.last_status_code == 307 and "redirect" in delivery.last_error
+    finally:
+        target.server.shutdown()
+
+
+def test_delivery_errors_do_not_tell_a_closed_port_from_an_open_one(client, app, admin_token):
+    import socket
+
+    from labeling import webhooks
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # open, accepts, never answers HTTP
+    webhooks.TIMEOUT, saved = 0.5, webhooks.TIMEOUT
+    try:
+        errors = [_first_delivery(app, _hooked_project(client, admin_token, f"http://127.0.0.1:{s.getsockname()[1]}/")).last_error
+                  for s in (closed, silent)]
+    finally:
+        webhooks.TIMEOUT = saved
+        closed.close()
+        silent.close()
+    assert errors[0] == errors[1] and "no HTTP response" in errors[0]
