@@ -238,7 +238,8 @@ class RQRunner:
         from rq import Queue
 
         self.app = app
-        self.redis = Redis.from_url(redis_url)
+        # Bounded waits: a Redis that hangs must not hang the request that queued a run.
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         self.queue = Queue(self.QUEUE, connection=self.redis)
 
     def health(self) -> str | None:
@@ -253,14 +254,23 @@ class RQRunner:
         return None if workers else f"error: no worker listens on the RQ queue {self.QUEUE!r} (start `hitl worker`)"
 
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
+        from redis.exceptions import RedisError
         from rq import Retry
 
-        self.queue.enqueue_call("app.jobs.rq_execute_run", args=(run_id,), timeout=3600,
-                                job_id=f"retrain-{run_id}-{uuid.uuid4().hex[:8]}",
-                                retry=Retry(max=3, interval=[10, 60, 300]))
+        try:
+            self.queue.enqueue_call("app.jobs.rq_execute_run", args=(run_id,), timeout=3600,
+                                    job_id=f"retrain-{run_id}-{uuid.uuid4().hex[:8]}",
+                                    retry=Retry(max=3, interval=[10, 60, 300]))
+        except RedisError as exc:  # the run row is the truth: a worker's maintenance dispatches it later
+            log.warning("run %s stays queued: Redis is unreachable (%s)", run_id, type(exc).__name__)
 
     def notify(self) -> None:
-        self.queue.enqueue_call("app.jobs.rq_deliver_webhooks", timeout=600)
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_call("app.jobs.rq_deliver_webhooks", timeout=600)
+        except RedisError as exc:  # deliveries are rows too; a worker's maintenance sends them later
+            log.warning("webhooks wait: Redis is unreachable (%s)", type(exc).__name__)
 
     def stop(self) -> None:
         self.redis.close()

@@ -146,3 +146,21 @@ def test_healthz_fails_when_redis_is_unreachable(app_factory):
     client = app_factory(JOBS="rq", REDIS_URL="redis://127.0.0.1:9/0").test_client()
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json["worker"] == "error: Redis: ConnectionError"
+
+
+def test_with_redis_down_import_and_retrain_answer_and_the_run_stays_queued(app_factory, make_user):
+    from labeling.models import RetrainRun
+
+    app = app_factory(JOBS="rq", REDIS_URL="redis://127.0.0.1:9/0")
+    client = app.test_client()
+    _, token = make_user("boss", "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    project_id = client.post("/api/v1/projects", headers=headers, json={"name": "p", "labels": ["a", "b"]}).json["id"]
+    rows = [{"external_id": str(i), "text": f"t {i}", "label": "ab"[i % 2]} for i in range(12)]
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=headers, json={"examples": rows})
+    assert response.status_code == 201 and response.json["imported"] == 12
+    response = client.post(f"/api/v1/projects/{project_id}/retrain", headers=headers)
+    assert response.status_code == 202 and response.json["status"] == "queued"
+    with app.extensions["hitl_sessionmaker"]() as session:
+        run = session.get(RetrainRun, response.json["run_id"])
+        assert run.status == "queued"  # picked up by a worker's maintenance pass once Redis is back
