@@ -335,6 +335,33 @@ def snapshot_command(project: str) -> None:
 
 # --- demo and serve -------------------------------------------------------------------------
 
+@click.command("backup")
+@with_appcontext
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@domain_errors
+def backup_command(file: Path) -> None:
+    """Write a consistent copy of the database to FILE, while the service runs."""
+    from labeling.backup import backup
+
+    backup(current_app.config["DATABASE_URL"], file)
+    click.echo(f"backed up to {file}")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@domain_errors
+def restore_command(file: Path, yes: bool) -> None:
+    """Replace the whole database with the backup FILE (stop the service first)."""
+    from labeling.backup import restore
+
+    if not yes:
+        click.confirm(f"Replace every project, label and user in the database with {file}?", abort=True)
+    restore(current_app.config["DATABASE_URL"], file)
+    click.echo(f"restored from {file}")
+
+
 @click.command("demo")
 @with_appcontext
 @click.option("--admin", "admin_name", default="admin", show_default=True)
@@ -385,7 +412,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
 
 COMMANDS = (db_group, users_group, projects_group, import_command, export_command, snapshot_command,
-            retrain_command, worker_command, demo_command, serve_command)
+            retrain_command, worker_command, backup_command, restore_command, demo_command, serve_command)
 
 
 def register_flask_cli(app: Flask) -> None:

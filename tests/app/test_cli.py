@@ -116,3 +116,21 @@ def test_db_upgrade_through_the_installed_script(tmp_path):
     done = subprocess.run([hitl_bin, "users", "create", "bot", "--role", "admin", "--token"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1].startswith("hitl_")
+
+
+def test_backup_and_restore_round_trip(hitl, db_url, tmp_path):
+    assert hitl("projects", "create", "kept", "--labels", "a,b").exit_code == 0
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"external_id": str(i), "text": f"t {i}", "label": "ab"[i % 2]}) + "\n"
+                            for i in range(50)))
+    assert hitl("import", "kept", str(rows)).exit_code == 0
+    backup_file = tmp_path / "backup.bin"
+    result = hitl("backup", str(backup_file))
+    assert result.exit_code == 0 and backup_file.stat().st_size > 0
+    assert hitl("projects", "create", "after-the-backup", "--labels", "a,b").exit_code == 0
+    assert hitl("restore", str(backup_file), input="n\n").exit_code != 0  # asked, refused: nothing changed
+    assert count(db_url, Project) == 2
+    result = hitl("restore", str(backup_file), "--yes")
+    assert result.exit_code == 0, result.output
+    assert count(db_url, Project) == 1 and count(db_url, Example) == 50 and count(db_url, Label) == 50
+    assert hitl("restore", str(tmp_path / "missing.bin"), "--yes").exit_code == 1
