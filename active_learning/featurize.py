@@ -15,8 +15,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer,
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
-INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields", "embeddings": "text"}
-FEATURIZERS = tuple(INPUT_KIND)
+from active_learning.names import FEATURIZERS, INPUT_KIND
 
 
 def resolve_featurizer(name: str, *, has_vectors: bool) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 
-STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
+from active_learning.names import STRATEGIES
 
 
 class _Probabilities:

@@ -19,7 +19,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from app.db import get_session, reading
 from labeling import users
 from labeling.db import utcnow
-from labeling.models import ROLES, Project, User
+from labeling.models import Project, User
+from labeling.roles import ROLES
 
 ANY_ROLE = ROLES
 REVIEWERS = ("admin", "reviewer")

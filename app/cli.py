@@ -7,19 +7,17 @@ import secrets
 import sys
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
-from app.api.links import api_links
-from app.api.shapes import run_json
-from sqlalchemy.orm import Session
 
-from labeling import migrate, projects, users
-from labeling.db import read_in_own_transaction, utcnow
 from labeling.errors import DomainError, InvalidInput
-from labeling.models import ROLES
+from labeling.roles import ROLES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 EXIT_INVALID = 1
 EXIT_NOT_FOUND = 3
@@ -70,6 +68,8 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema with Alembic."""
+    from labeling import migrate
+
     url = current_app.config["DATABASE_URL"]
     migrate.upgrade(url, revision)
     click.echo(f"database at revision {migrate.current_revision(url)}")
@@ -90,6 +90,9 @@ def users_group() -> None:
 @domain_errors
 def users_create(name: str, role: str, password: str | None, with_token: bool) -> None:
     """Create a user."""
+    from labeling import users
+    from labeling.db import utcnow
+
     if password is None and not with_token:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with unit_of_work() as session:
@@ -105,6 +108,9 @@ def users_create(name: str, role: str, password: str | None, with_token: bool) -
 @domain_errors
 def users_token(name: str) -> None:
     """Create another API token for a user; printed alone on the last line."""
+    from labeling import users
+    from labeling.db import utcnow
+
     with unit_of_work() as session:
         user = users.find_user(session, name)
         if user is None:
@@ -117,6 +123,8 @@ def users_token(name: str) -> None:
 @users_group.command("list")
 def users_list() -> None:
     """List users."""
+    from labeling import users
+
     with unit_of_work(commit=False) as session:
         for user in users.list_users(session):
             click.echo(f"{user.id}\t{user.name}\t{user.role}")
@@ -151,6 +159,9 @@ def projects_group() -> None:
 @domain_errors
 def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
     """Create a project; prints its id."""
+    from labeling import projects
+    from labeling.db import utcnow
+
     with unit_of_work() as session:
         label_list = [l.strip() for l in labels.split(",") if l.strip()]
         project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
@@ -160,6 +171,8 @@ def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
 @projects_group.command("list")
 def projects_list() -> None:
     """List projects with their counts."""
+    from labeling import projects
+
     with unit_of_work(commit=False) as session:
         for project in projects.list_projects(session, limit=10**6):
             counts = projects.project_counts(session, project.id)
@@ -179,8 +192,11 @@ def projects_list() -> None:
 @domain_errors
 def import_command(project: str, file: Path, fmt: str | None, source: str, update_duplicates: bool) -> None:
     """Import examples (and any labels) from a JSONL, CSV or Parquet file; all or nothing."""
+    from labeling import projects
+    from labeling.db import utcnow
     from labeling.examples import import_examples
     from labeling.formats import format_for_filename, read_rows
+    from app.api.links import api_links
     from labeling.runs import request_after_import
 
     fmt = fmt or format_for_filename(file.name)
@@ -241,6 +257,8 @@ def _run_now(run_id: int | None) -> None:
 def export_command(project: str, fmt: str, snapshot: int | None, annotations: str, include_unlabeled: bool,
                    escape_formulas: bool, output: Path | None) -> None:
     """Export labels (streamed) to a file or standard output."""
+    from labeling import projects
+    from labeling.db import read_in_own_transaction
     from labeling import export
     from labeling.snapshots import get_snapshot
 
@@ -285,6 +303,9 @@ class _count_rows:
 @domain_errors
 def retrain_command(project: str) -> None:
     """Queue a retrain run and execute it (or hand it to the RQ workers); prints the outcome."""
+    from labeling import projects
+    from labeling.db import utcnow
+    from app.api.shapes import run_json
     from labeling import runs
 
     with unit_of_work(commit=False) as session:
@@ -326,6 +347,8 @@ def worker_command(burst: bool) -> None:
 @domain_errors
 def snapshot_command(project: str) -> None:
     """Freeze the current labels as a numbered snapshot."""
+    from labeling import projects
+    from labeling.db import utcnow
     from labeling.snapshots import create_snapshot
 
     with unit_of_work() as session:
@@ -368,6 +391,8 @@ def restore_command(file: Path, yes: bool) -> None:
 @domain_errors
 def demo_command(admin_name: str) -> None:
     """Load the offline demo project (handwritten digits) and an admin user; prints the login."""
+    from labeling import projects, users
+    from labeling.db import utcnow
     from labeling.demo import DEMO_PROJECT, DIGIT_LABELS, digit_rows
     from labeling.errors import NotFound
     from labeling.examples import import_examples
@@ -395,7 +420,8 @@ def demo_command(admin_name: str) -> None:
             click.echo(f"demo project {project.id} {DEMO_PROJECT!r} exists already")
     _run_now(run_id)
     if password:
-        click.echo(f"log in at http://127.0.0.1:5000/login as {admin_name} with password {password}")
+        login = current_app.config["PUBLIC_URL"].rstrip("/") + "/login"
+        click.echo(f"log in at {login} as {admin_name} with password {password}")
     else:
         click.echo(f"user {admin_name!r} exists already; log in with its password")
 
@@ -427,9 +453,20 @@ def _create_app(*_args: Any) -> Flask:
     return create_app()
 
 
+class _HitlGroup(FlaskGroup):
+    """Lists and finds its own commands without building the app (FlaskGroup builds it to look for
+    plugin commands), so ``hitl --help`` answers at once; a command builds it when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.commands.get(name)
+
+
 def make_cli() -> FlaskGroup:
     """The ``hitl`` group: the same commands, with the app built from the environment."""
-    group = FlaskGroup(name="hitl", create_app=_create_app, add_default_commands=False,
+    group = _HitlGroup(name="hitl", create_app=_create_app, add_default_commands=False,
                        add_version_option=False, load_dotenv=False, set_debug_flag=False,
                        help="Human-in-the-loop labeling service.")
     for command in COMMANDS:

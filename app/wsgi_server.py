@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 
@@ -13,11 +12,11 @@ def serve(*, host: str, port: int, workers: int) -> None:
     times worse tail latency on these machines, STACK.md)."""
     env = dict(os.environ)
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        # /metrics adds up every worker through this folder; it must exist before they start.
-        folder = os.path.join(tempfile.gettempdir(), f"hitl-prometheus-{port}")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+        # /metrics adds up every worker through this folder; it must exist before they start, and
+        # gunicorn's on_exit hook (app/gunicorn_conf.py) removes it when the server stops.
+        folder = tempfile.mkdtemp(prefix=f"hitl-prometheus-{port}-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = env["HITL_OWNED_METRICS_DIR"] = folder
+    print(f"serving on http://{host}:{port} (Ctrl-C stops)", flush=True)
     args = [sys.executable, "-m", "gunicorn", "app.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
             "--worker-class", "sync", "--timeout", "120", "--graceful-timeout", "10",
             "--config", "python:app.gunicorn_conf"]

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+
 # Stable constraint names, so migrations are the same on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,7 +39,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("admin", "reviewer", "annotator")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
 # superseded: closed by itself when its label was undone or replaced (no verdict on the label).

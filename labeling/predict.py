@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
-from active_learning.featurize import INPUT_KIND
+from active_learning.names import INPUT_KIND
 from active_learning.strategies import informativeness
 from labeling.errors import InvalidInput, Problem
 from labeling.examples import count_new_examples, project_feature_dim, validate_row

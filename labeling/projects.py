@@ -12,14 +12,14 @@ from typing import Any, Callable
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
-from active_learning import featurize
-from active_learning.strategies import STRATEGIES
+from active_learning import names
+from active_learning.names import STRATEGIES
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
 from labeling.outbound import url_problem
 from labeling.validation import is_storable_text
 
-FEATURIZERS = ("auto", *featurize.FEATURIZERS)
+FEATURIZERS = ("auto", *names.FEATURIZERS)
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
 

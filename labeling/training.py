@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import score_predictions
-from active_learning.featurize import INPUT_KIND
+from active_learning.names import INPUT_KIND
 from active_learning.label_errors import Consensus, LabelIssues, probable_errors, weighted_consensus
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble

@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, InvalidInput
-from labeling.models import ROLES, ApiToken, User
+from labeling.models import ApiToken, User
+from labeling.roles import ROLES
 from labeling.passwords import check_password, hash_password, hash_token, new_token
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
