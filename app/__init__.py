@@ -45,6 +45,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     app.url_map.converters["int"] = BoundedInt
     load_config(app, overrides)
     init_limits(app)
+    if app.config["TRUSTED_PROXIES"]:  # the client address from X-Forwarded-For, that many hops back
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
     outbound.private_addresses_allowed = app.config["WEBHOOK_ALLOW_PRIVATE"]
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
@@ -53,7 +57,6 @@ def create_app(overrides: dict[str, Any] | None = None, *, instance_path: str | 
     csrf.init_app(app)
     htmx.init_app(app)
     auth.login_manager.init_app(app)
-    auth.limiter.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(api.bp)

@@ -12,12 +12,10 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from app.db import get_session, reading
-from labeling import users
+from labeling import throttle, users
 from labeling.db import utcnow
 from labeling.models import Project, User
 from labeling.roles import ROLES
@@ -29,7 +27,6 @@ ADMINS = ("admin",)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see this page."
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 bp = Blueprint("auth", __name__)
 
@@ -125,7 +122,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login() -> Any:
     """Show the login form; log in with name and password."""
     error = None
@@ -134,8 +130,11 @@ def login() -> Any:
         password = request.form.get("password", "")
         if not name or not password:
             error = "Enter your user name and password."
+        elif (wait := _login_wait(name)) is not None:
+            page = render_template("pages/login.html", error=f"Too many failed logins; try again in {wait} s.")
+            return page, 429, {"Retry-After": str(wait)}
         else:
-            user = users.authenticate(get_session(), name, password)
+            user = _authenticate(name, password)
             if user is None:
                 error = "Wrong user name or password."
             else:
@@ -145,6 +144,30 @@ def login() -> Any:
                 return redirect(_safe_next(request.args.get("next")))
     status = 400 if error else 200
     return render_template("pages/login.html", error=error), status
+
+
+def _login_limits() -> throttle.LoginLimits:
+    config = current_app.config
+    return throttle.LoginLimits(per_address=config["LOGIN_FAILURES_PER_ADDRESS"],
+                                per_account_and_address=config["LOGIN_FAILURES_PER_ACCOUNT"],
+                                window=timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"]))
+
+
+def _login_wait(name: str) -> int | None:
+    return throttle.retry_after(get_session(), _login_limits(), name, request.remote_addr or "", now=utcnow())
+
+
+def _authenticate(name: str, password: str) -> User | None:
+    """Check the password and count the outcome (committed at once: a failure counts even though
+    the page answers 400)."""
+    db = get_session()
+    user = users.authenticate(db, name, password)
+    if user is None:
+        throttle.record_failure(db, _login_limits(), name, request.remote_addr or "", now=utcnow())
+    else:
+        throttle.record_success(db, name, request.remote_addr or "")
+    db.commit()
+    return user
 
 
 @bp.route("/logout", methods=["POST"])

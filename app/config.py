@@ -30,7 +30,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     if not values["SECRET_KEY"]:
         values["SECRET_KEY"] = _instance_secret(instance)
     app.config.update({k: values[k] for k in (s.name for s in SETTINGS)})
-    # Extra keys a test may pass (TESTING, WTF_CSRF_ENABLED, RATELIMIT_ENABLED, ...).
+    # Extra keys a test may pass (TESTING, WTF_CSRF_ENABLED, ...).
     app.config.update({k: v for k, v in (overrides or {}).items() if k not in SETTINGS_BY_NAME})
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -39,7 +39,6 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=values["SESSION_COOKIE_SECURE"],
         PERMANENT_SESSION_LIFETIME=timedelta(hours=values["SESSION_HOURS"]),
-        RATELIMIT_STORAGE_URI=values["RATELIMIT_STORAGE_URI"],
         JSON_SORT_KEYS=False,
     )
 

@@ -39,10 +39,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only. Turn on "
             "behind TLS.", _bool),
     Setting("SESSION_HOURS", 12, "How long a browser login lasts, in hours.", int),
-    Setting("LOGIN_RATE_LIMIT", "10 per minute", "Login attempts allowed per client address "
-            "(Flask-Limiter syntax)."),
-    Setting("RATELIMIT_STORAGE_URI", "memory://", "Where login attempt counts are kept. Use a "
-            "`redis://` URL when several web processes serve the app."),
+    Setting("LOGIN_FAILURES_PER_ADDRESS", 20, "Failed logins from one client address, within the window, "
+            "after which that address must wait (429).", int),
+    Setting("LOGIN_FAILURES_PER_ACCOUNT", 5, "Failed logins to one account from one address, within the "
+            "window, after which that account must wait from that address (other addresses are not "
+            "affected: nobody can lock a user out).", int),
+    Setting("LOGIN_FAILURE_WINDOW_SECONDS", 900, "How long a failed login counts.", int),
+    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the service that set X-Forwarded-For; the "
+            "client address is read that many hops back. 0: the connection's own address (no header is "
+            "trusted).", int),
     Setting("MAX_REQUEST_BYTES", 1024**2, "Largest request body, in bytes, on every route but the bulk ones; "
             "a larger one is refused (413) before it is read.", int),
     Setting("MAX_IMPORT_BYTES", 2 * 1024**3, "Largest request body, in bytes, on the bulk routes: "

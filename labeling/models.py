@@ -83,6 +83,18 @@ class User(Base):
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
 
+class LoginFailure(Base):
+    """A failed login, kept for the throttle's window (labeling/throttle.py); in the database so
+    that every worker and machine counts the same attempts."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "address:<ip>" or "account:<name>@<ip>"
+    key: Mapped[str] = mapped_column(String(400), index=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime())
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 

@@ -44,12 +44,17 @@ def create_user(
     return user
 
 
+# A hash of no one's password, with the real cost parameters.
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
 def authenticate(session: Session, name: str, password: str) -> User | None:
     """Return the active user with this name and password, else None."""
     user = session.scalar(select(User).where(User.name == name))
-    if user is None or not user.active:
-        # Spend the same time as a real check, so names cannot be probed by timing.
-        check_password("scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA", password)
+    if user is None or not user.active or not user.password_hash:
+        # Spend the same time as a real check (token-only accounts too), so that names cannot be
+        # probed by timing.
+        check_password(_DUMMY_HASH, password)
         return None
     return user if check_password(user.password_hash, password) else None
 

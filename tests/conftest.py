@@ -104,7 +104,7 @@ def app_factory(db_url: str, tmp_path: Path):
     made = []
 
     def make(**overrides: Any):
-        config = {"DATABASE_URL": db_url, "TESTING": True, "RATELIMIT_ENABLED": False,
+        config = {"DATABASE_URL": db_url, "TESTING": True,
                   "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "JOBS": "inline",
                   "WEBHOOK_ALLOW_PRIVATE": True}  # the tests' receivers listen on 127.0.0.1
         config.update(overrides)

@@ -49,11 +49,38 @@ def test_forms_need_a_csrf_token(app_factory, make_user):
     assert b"form expired" in response.data
 
 
-def test_login_is_rate_limited(app_factory):
-    app = app_factory(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
-    client = app.test_client()
-    codes = [client.post("/login", data={"name": "a", "password": "b"}).status_code for _ in range(5)]
-    assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
+def test_login_failures_are_counted_across_workers_per_account_and_address(app_factory, make_user):
+    make_user("alice", "annotator")
+    make_user("bob", "annotator")
+    workers = [app_factory().test_client(), app_factory().test_client()]  # two processes, one database
+    codes = [login(workers[i % 2], "alice", "wrong").status_code for i in range(6)]
+    assert codes == [400] * 5 + [429]
+    refused = login(workers[0], "alice", "correct horse")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert login(workers[1], "bob", "correct horse").status_code == 302  # same address, another account
+    elsewhere = workers[0].post("/login", data={"name": "alice", "password": "correct horse"},
+                                environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert elsewhere.status_code == 302  # an attacker's failures do not lock alice out
+
+
+def test_an_address_that_guesses_many_accounts_is_stopped(app_factory):
+    client = app_factory(LOGIN_FAILURES_PER_ADDRESS=4).test_client()
+    codes = [login(client, f"user{i}", "guess").status_code for i in range(5)]
+    assert codes == [400] * 4 + [429]
+
+
+def test_the_client_address_comes_from_trusted_proxies_only(app_factory):
+    direct = app_factory(LOGIN_FAILURES_PER_ACCOUNT=1).test_client()
+    behind = app_factory(LOGIN_FAILURES_PER_ACCOUNT=1, TRUSTED_PROXIES=1).test_client()
+
+    def attempt(client, forwarded):
+        return client.post("/login", data={"name": "carol", "password": "x"},
+                           headers={"X-Forwarded-For": forwarded}).status_code
+
+    assert attempt(behind, "203.0.113.1") == 400 and attempt(behind, "203.0.113.1") == 429
+    assert attempt(behind, "203.0.113.2") == 400  # another client behind the same proxy
+    assert attempt(direct, "198.51.100.1") == 400
+    assert attempt(direct, "198.51.100.2") == 429  # the header is not trusted: one address, the connection's
 
 
 def test_session_cookie_is_httponly_and_samesite(client, make_user):

@@ -40,7 +40,7 @@ def fuzz_target(tmp_path_factory, sqlite_template):
     folder = tmp_path_factory.mktemp("fuzz")
     shutil.copy(sqlite_template, folder / "fuzz.db")
     app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'fuzz.db'}", "SECRET_KEY": "x", "JOBS": "inline",
-                      "RATELIMIT_ENABLED": False, "LOG_LEVEL": "ERROR"}, instance_path=str(folder / "instance"))
+                      "LOG_LEVEL": "ERROR"}, instance_path=str(folder / "instance"))
     with app.extensions["hitl_sessionmaker"]() as s:
         project = projects.create_project(s, "fuzz", ["a", "b"], {}, now=utcnow())
         import_examples(s, project, json_rows([{"external_id": str(i), "text": f"t {i}", **({"label": "ab"[i % 2]} if i < 6 else {})}

@@ -35,7 +35,7 @@ def live_server(tmp_path, sqlite_template):
 
     db = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db)
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e", "RATELIMIT_ENABLED": False},
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e"},
                      instance_path=str(tmp_path / "instance"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
