@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from app.db import get_session, reading
+from app.db import get_session
 from labeling import throttle, users
-from labeling.db import utcnow
+from labeling.db import reading, utcnow
 from labeling.models import Project, User
 from labeling.roles import ROLES
 

@@ -449,8 +449,9 @@ def register_flask_cli(app: Flask) -> None:
 
 def _create_app(*_args: Any) -> Flask:
     from app import create_app
+    from app.jobs import JOB_SETTINGS
 
-    return create_app()
+    return create_app(JOB_SETTINGS)
 
 
 class _HitlGroup(FlaskGroup):

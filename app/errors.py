@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from labeling.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -70,6 +71,17 @@ def register_error_handlers(app: Flask) -> None:
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return _page_error(status, exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # Unreachable, silent past its timeout, or locked past the wait: the request may be retried.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        message = "the database did not answer in time; try again shortly"
+        if is_api_request():
+            response, status = api_error(503, message)
+        else:
+            response, status = _page_error(503, "The database did not answer in time; try again shortly.")
+        return response, status, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 5.0
 LOST_DISPATCH_AFTER = timedelta(seconds=60)  # a queued run nobody claimed for this long is dispatched again
 JOB_NICENESS = 10  # retrain children yield the CPU to the web processes serving annotators
+# Jobs and commands read and write whole pools: the requests' statement timeout is not theirs.
+JOB_SETTINGS = {"DB_STATEMENT_TIMEOUT_SECONDS": 3600.0}
 
 
 def execute_run_in_app(app: Flask, run_id: int) -> None:
@@ -112,7 +114,8 @@ def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: fl
     # A run writes only what it can write again (a run cut short is re-run): on SQLite its commits
     # skip the fsync (WAL with synchronous=NORMAL survives a crash of the process, and the
     # annotators' FULL commits sync the log for everyone), so it holds the write lock less long.
-    app = create_app({**settings, "JOBS": "inline", "SQLITE_SYNCHRONOUS": "NORMAL"}, instance_path=instance_path)
+    app = create_app({**settings, **JOB_SETTINGS, "JOBS": "inline", "SQLITE_SYNCHRONOUS": "NORMAL"},
+                     instance_path=instance_path)
     while True:
         try:
             if not conn.poll(idle_seconds):
@@ -239,7 +242,7 @@ class RQRunner:
 
         self.app = app
         # Bounded waits: a Redis that hangs must not hang the request that queued a run.
-        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
         self.queue = Queue(self.QUEUE, connection=self.redis)
 
     def health(self) -> str | None:
@@ -297,7 +300,7 @@ def notify() -> None:
 def _worker_app() -> Flask:
     from app import create_app
 
-    return create_app()
+    return create_app(JOB_SETTINGS)
 
 
 def rq_execute_run(run_id: int) -> None:

@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
             "for them before it returns to the queue.", int),
     Setting("MISTAKE_CONFIDENCE", 0.9, "Champion confidence at or above which a label that "
             "disagrees with the model triggers the 'it seems you made a mistake' warning.", float),
+    Setting("DB_CONNECT_TIMEOUT_SECONDS", 5.0, "How long to wait for a PostgreSQL connection (handshake "
+            "included) before the request fails with a 503.", float),
+    Setting("DB_STATEMENT_TIMEOUT_SECONDS", 30.0, "Longest a statement may run (PostgreSQL's statement_timeout) "
+            "or wait for SQLite's write lock before the request fails with a 503.", float),
     Setting("SQLITE_SYNCHRONOUS", "FULL", "SQLite `synchronous` pragma (`FULL` or `NORMAL`). "
             "With WAL, both keep every committed label through a crash of the process; `FULL` "
             "also through a power loss."),

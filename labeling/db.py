@@ -7,8 +7,9 @@ import json
 import os
 import re
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
@@ -29,7 +30,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock: bool = True,
-                echo: bool = False) -> Engine:
+                echo: bool = False, connect_timeout: float = 5, statement_timeout: float = 30) -> Engine:
     """Create an engine with the settings this service relies on.
 
     On SQLite: WAL journal, a busy timeout, foreign keys on, and every transaction opened with
@@ -40,6 +41,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock
     With ``sqlite_write_lock``, write transactions of every process also queue on an exclusive
     ``flock`` of ``<database>.lock``: SQLite's own busy handler sleeps and retries, which let one
     writer starve for seconds under load; a blocked ``flock`` wakes as soon as the lock is free.
+
+    Timeouts, so that a database that hangs gives a fast error rather than a hung worker:
+    PostgreSQL gets ``connect_timeout`` for the whole connection handshake and, in the server,
+    ``statement_timeout`` per statement; SQLite waits at most ``statement_timeout`` for a lock.
     """
     if url.startswith("sqlite"):
         synchronous = sqlite_synchronous.upper()
@@ -48,14 +53,16 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock
                 f"SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS_VALUES)}, "
                 f"got {sqlite_synchronous!r}"
             )
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=_json_text,
-                               json_deserializer=_json_value)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": statement_timeout},
+                               json_serializer=_json_text, json_deserializer=_json_value)
         database = engine.url.database
         lock_path = database + ".lock" if sqlite_write_lock and database and database != ":memory:" else None
-        _configure_sqlite(engine, synchronous, lock_path)
+        _configure_sqlite(engine, synchronous, lock_path, busy_ms=int(statement_timeout * 1000))
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json_text,
-                         json_deserializer=_json_value)
+    options = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_timeout=connect_timeout,
+                         connect_args={"connect_timeout": max(1, round(connect_timeout)), "options": options},
+                         json_serializer=_json_text, json_deserializer=_json_value)
 
 
 def _json_text(value: Any) -> str:
@@ -80,14 +87,14 @@ def _json_value(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None, *, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         # 64 MiB of page cache (the default is 2 MiB): a million-row pool's indexes must stay in memory.
@@ -223,3 +230,24 @@ def read_in_own_transaction(session: Session) -> None:
     """Mark the session's next transaction read-only: on SQLite it then takes no write lock
     (ended by the caller's commit before any write)."""
     session.connection(execution_options={"read_only": True})
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """Run a request's first reads (who is calling, which project) in a transaction of their own.
+
+    On SQLite a transaction that may write holds the write lock every writer queues on from its
+    first statement; reads done first in a read-only transaction keep that lock for the writes
+    alone. Inside a transaction already begun, and on PostgreSQL (row locks, no such lock; a
+    second transaction would only add a round trip), this changes nothing.
+    """
+    if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+        yield session
+        return
+    read_in_own_transaction(session)
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()  # nothing was written: this only ends the read transaction

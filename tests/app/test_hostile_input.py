@@ -149,3 +149,31 @@ def test_a_csv_export_carries_no_live_formula_unless_it_is_imported_data(client,
     assert events[0]["external_id"] == "=1+1"  # imported data: kept as it is by default
     gold = _events_csv(client, admin_token, project_id, annotations="gold", escape_formulas="true")
     assert gold[0]["external_id"] == "'=1+1" and gold[0]["text"] == "'@SUM(A1)"
+
+
+def test_a_database_that_never_answers_gives_fast_503s(tmp_path):
+    import socket
+    import time
+
+    from app import create_app
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never says a word
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{silent.getsockname()[1]}/nothing"
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "x", "JOBS": "inline",
+                      "DB_CONNECT_TIMEOUT_SECONDS": 1}, instance_path=str(tmp_path / "instance"))
+    client = app.test_client()
+    try:
+        started = time.monotonic()
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json["database"].startswith("error")
+        assert time.monotonic() - started < 2
+        started = time.monotonic()
+        response = client.get("/api/v1/projects", headers=auth("hitl_whatever"))
+        assert response.status_code == 503 and "database did not answer" in response.json["error"]
+        assert time.monotonic() - started < 3
+    finally:
+        app.extensions["hitl_jobs"].stop()
+        app.extensions["hitl_engine"].dispose()
+        silent.close()
