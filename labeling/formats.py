@@ -17,6 +17,12 @@ from typing import IO, Any, Iterator
 from labeling.errors import Problem
 
 FORMATS = ("jsonl", "csv", "parquet")
+# Parquet is compressed: what it holds is bounded by its decompressed size (from its metadata), and
+# read in batches sized by bytes, so memory stays flat however well the file compresses.
+PARQUET_MAX_EXPANDED_BYTES = 16 * 1024**3
+PARQUET_MAX_ROW_BYTES = 8 * 1024**2  # text of up to a million characters, with room for meta
+PARQUET_BATCH_BYTES = 16 * 1024**2
+PARQUET_BATCH_ROWS = 5000
 JSON_COLUMNS = ("features", "meta")  # JSON-encoded strings inside a CSV
 csv.field_size_limit(sys.maxsize)
 
@@ -185,8 +191,18 @@ def _read_parquet(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]
     if parquet.metadata.num_rows == 0:
         yield RawRow(1, None, Problem("the file is empty", line=1))
         return
+    if (problem := _expansion_problem(parquet.metadata)) is not None:
+        yield RawRow(1, None, problem)
+        return
+    try:
+        yield from _parquet_records(parquet, rename)
+    finally:
+        pa.default_memory_pool().release_unused()  # arrow's allocator keeps freed memory otherwise
+
+
+def _parquet_records(parquet: Any, rename: dict[str, str]) -> Iterator[RawRow]:
     row_no = 0
-    for batch in parquet.iter_batches(batch_size=5000):
+    for batch in parquet.iter_batches(batch_size=_batch_rows(parquet.metadata)):
         for record in batch.to_pylist():
             row_no += 1
             record = {rename.get(k, k): v for k, v in record.items() if v is not None}
@@ -197,3 +213,23 @@ def _read_parquet(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]
                     yield RawRow(row_no, None, Problem("not valid JSON", field="meta", line=row_no))
                     continue
             yield RawRow(row_no, record)
+
+
+def _expansion_problem(metadata: Any) -> Problem | None:
+    """Refuse a file that decompresses to more than it may (a few KB of zstd can hold gigabytes)."""
+    expanded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if expanded > PARQUET_MAX_EXPANDED_BYTES:
+        return Problem(f"decompresses to {expanded:,} bytes, more than the {PARQUET_MAX_EXPANDED_BYTES:,} allowed", line=1)
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        if group.num_rows and group.total_byte_size / group.num_rows > PARQUET_MAX_ROW_BYTES:
+            return Problem(f"rows of row group {i} decompress to {group.total_byte_size // group.num_rows:,} bytes "
+                           f"each on average, more than the {PARQUET_MAX_ROW_BYTES:,} a row may hold", line=1)
+    return None
+
+
+def _batch_rows(metadata: Any) -> int:
+    """Rows per batch so that a batch, decompressed, stays near ``PARQUET_BATCH_BYTES``."""
+    widest = max((metadata.row_group(i).total_byte_size / max(1, metadata.row_group(i).num_rows)
+                  for i in range(metadata.num_row_groups)), default=1.0)
+    return int(max(1, min(PARQUET_BATCH_ROWS, PARQUET_BATCH_BYTES // max(1.0, widest))))

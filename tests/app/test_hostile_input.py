@@ -177,3 +177,18 @@ def test_a_database_that_never_answers_gives_fast_503s(tmp_path):
         app.extensions["hitl_jobs"].stop()
         app.extensions["hitl_engine"].dispose()
         silent.close()
+
+
+def test_a_parquet_decompression_bomb_is_refused(client, admin_token, make_project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    project_id = make_project(n=0)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"external_id": ["a", "b"], "text": ["a" * 10 * 1024**2, "b" * 10 * 1024**2]}), buffer,
+                   compression="zstd")
+    assert len(buffer.getvalue()) < 50_000  # 20 MB of text in a few KB
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                           data={"file": (io.BytesIO(buffer.getvalue()), "bomb.parquet")})
+    assert response.status_code == 422 and "decompress" in response.json["errors"][0]["message"]
+    assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
