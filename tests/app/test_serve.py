@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 HITL = str(Path(sys.executable).with_name("hitl"))
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = os.environ.get("LABELING_TEST_NGINX", "/usr/sbin/nginx")
+REQUIRE_SERVICES = os.environ.get("CI", "").lower() == "true" or os.environ.get("LABELING_REQUIRE_SERVICES") == "1"
+
+
+def _healthz(url: str, timeout: float) -> int:
+    with urllib.request.urlopen(url + "/healthz", timeout=timeout) as response:
+        return response.status
+
+
+def _slow_posts(port: int, n: int) -> list[socket.socket]:
+    """Clients that announce a body and send a few bytes of it, then nothing (as an attacker would)."""
+    held = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: 10000\r\n\r\nname=a")
+        held.append(s)
+    return held
 
 
 def _free_port() -> int:
@@ -68,3 +89,80 @@ def test_hitl_help_loads_neither_the_app_nor_the_ml_stack():
              "print(sorted(m for m in ('sklearn', 'sqlalchemy.orm', 'app.api', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_slow_clients_starve_bare_workers(server):
+    url, _, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    held = _slow_posts(port, 3)  # more than the server's two workers
+    try:
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # the documented reason for the buffering front below
+            _healthz(url, timeout=2)
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.fixture
+def nginx(server, tmp_path):
+    if not Path(NGINX).exists():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"nginx is needed at {NGINX} (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed")
+    url, _, _ = server
+    port = _free_port()
+    site = (ROOT / "deploy" / "nginx-hitl.conf").read_text()
+    site = site.replace("server 127.0.0.1:5000;", f"server {url.removeprefix('http://')};")
+    site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    temp = tmp_path / "nginx"
+    temp.mkdir()
+    paths = " ".join(f"{kind}_temp_path {temp / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (temp / "nginx.conf").write_text(
+        # user: as root, workers would otherwise run as nobody, who cannot write in the test's folder
+        f"daemon off; user {getpass.getuser()}; pid {temp / 'nginx.pid'}; error_log {temp / 'error.log'};\n"
+        f"events {{ worker_connections 256; }}\n"
+        f"http {{ access_log off; {paths}\n{site}\n}}\n")
+    process = subprocess.Popen([NGINX, "-c", str(temp / "nginx.conf"), "-p", str(temp)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    front = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            _healthz(front, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("nginx did not start: " + (process.stderr.read() or ""))
+            time.sleep(0.1)
+    yield front, port
+    process.terminate()
+    process.wait(10)
+
+
+def test_behind_the_documented_nginx_slow_clients_starve_nothing(nginx):
+    front, port = nginx
+    held = _slow_posts(port, 20)
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert _healthz(front, timeout=2) == 200
+        assert time.monotonic() - started < 2
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_the_documented_nginx_refuses_large_bodies_except_on_imports(nginx):
+    front, _ = nginx
+    big = b"x" * (2 * 1024**2)
+    request = urllib.request.Request(front + "/login", data=big, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    request = urllib.request.Request(front + "/api/v1/projects/1/examples", data=big, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as passed_on:
+        urllib.request.urlopen(request, timeout=30)
+    assert passed_on.value.code == 401, passed_on.value.read()[:500]  # reached the service, which asks who is calling
