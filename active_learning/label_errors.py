@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
 from cleanlab.rank import get_label_quality_scores
+from scipy.stats import chi2
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 MIN_PER_CLASS = 2  # stratified folds need at least two examples of each class
@@ -133,17 +134,33 @@ _NOISE_RATES = np.linspace(0.0, 0.3, 61)  # annotators wrong on more than 30% ar
 # Noise is believed only when it explains the labels clearly better than no noise does: twice the
 # log-likelihood gain at least this (a likelihood-ratio test, p < 0.005 for one parameter).
 MIN_EVIDENCE = 7.9
+# A noise matrix must beat no noise by the chi-square quantile of one error rate per class.
+_MATRIX_P_VALUE = 0.005
+_MATRIX_PRIOR = 20.0  # pseudo-labels per class pulling the matrix towards the uniform estimate
+_EM_STEPS = 30
 
 
 @dataclass(frozen=True)
 class NoiseEstimate:
     """The annotators' error ``rate`` in ``[0, 0.3]`` and the ``temperature`` that calibrates the
     out-of-fold probabilities (``p ** (1 / temperature)``, renormalized), fitted together;
-    ``evidence`` is twice the log-likelihood gain of that rate over a rate of 0."""
+    ``evidence`` is twice the log-likelihood gain of this noise over none. ``matrix``, when the
+    errors depend on the class: ``matrix[c, g]`` is the chance that an example of class ``c`` is
+    labeled ``g`` (rows sum to 1); without it, errors fall evenly on the other classes."""
 
     rate: float
     temperature: float
     evidence: float = 0.0
+    matrix: np.ndarray | None = None
+
+    def label_likelihoods(self, q: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For tempered probabilities ``q``: the chance of each given label, and of it given right."""
+        n, k = q.shape
+        q_given = q[np.arange(n), given]
+        if self.matrix is not None:
+            return (q * self.matrix[:, given].T).sum(axis=1), q_given * self.matrix[given, given]
+        right = (1.0 - self.rate) * q_given
+        return right + self.rate * (1.0 - q_given) / max(k - 1, 1), right
 
 
 def _tempered(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -154,6 +171,14 @@ def _tempered(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def estimate_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
+    """The annotators' errors: class-dependent (:func:`_class_conditional_noise`) when the labels
+    show it beyond doubt, else uniform (:func:`_uniform_noise`), else none."""
+    uniform = _uniform_noise(pred_probs, given)
+    matrix = _class_conditional_noise(pred_probs, given, uniform)
+    return matrix if matrix is not None else uniform
+
+
+def _uniform_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
     """Maximum-likelihood annotator error rate under uniform label noise, with a temperature.
 
     Model of a given label ``g``: ``(1 - rate) * q[g] + rate * (1 - q[g]) / (K - 1)``, where ``q``
@@ -180,6 +205,65 @@ def estimate_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
     return NoiseEstimate(rate=best[1], temperature=best[2], evidence=evidence)
 
 
+def _class_conditional_noise(pred_probs: np.ndarray, given: np.ndarray, uniform: NoiseEstimate) -> NoiseEstimate | None:
+    """A noise matrix fitted by expectation-maximization at each temperature, kept only when it
+    explains the labels better than no noise by a chi-square margin of one rate per class.
+
+    Systematic errors (every wrong label of a class going to one other class) look to a uniform
+    model like a few confusable examples, and were not flagged (docs/benchmarks.md). The matrix is
+    pulled towards the uniform estimate by ``_MATRIX_PRIOR`` pseudo-labels per class, so that a
+    class with few labels keeps the uniform picture, and no class is wrong more than 30%.
+    """
+    n, k = pred_probs.shape
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), given] = 1.0
+    clean = -np.inf
+    best: tuple[float, float, np.ndarray] | None = None
+    for temperature in _TEMPERATURES:
+        q = _tempered(pred_probs, temperature)
+        clean = max(clean, float(np.log(np.clip(q[np.arange(n), given], 1e-300, None)).sum()))
+        matrix = _fit_matrix(q, given, onehot, prior_rate=max(uniform.rate, 0.01))
+        total = float(np.log(np.clip((q * matrix[:, given].T).sum(axis=1), 1e-300, None)).sum())
+        if best is None or total > best[0]:
+            best = (total, float(temperature), matrix)
+    assert best is not None
+    evidence = 2.0 * (best[0] - clean)
+    if evidence < float(chi2.ppf(1.0 - _MATRIX_P_VALUE, k - 1)):
+        return None
+    total, temperature, matrix = best
+    q = _tempered(pred_probs, temperature)
+    truth = q * matrix[:, given].T
+    share = (truth / truth.sum(axis=1, keepdims=True)).mean(axis=0)  # estimated share of each true class
+    rate = float(share @ (1.0 - np.diag(matrix)))
+    return NoiseEstimate(rate=round(rate, 4), temperature=temperature, evidence=evidence, matrix=matrix)
+
+
+def _fit_matrix(q: np.ndarray, given: np.ndarray, onehot: np.ndarray, *, prior_rate: float) -> np.ndarray:
+    k = q.shape[1]
+    prior = np.full((k, k), prior_rate / max(k - 1, 1))
+    np.fill_diagonal(prior, 1.0 - prior_rate)
+    matrix = prior
+    for _ in range(_EM_STEPS):
+        truth = q * matrix[:, given].T  # [i, c]: chance that row i is of class c and labeled as it was
+        truth /= np.clip(truth.sum(axis=1, keepdims=True), 1e-300, None)
+        counts = truth.T @ onehot  # [c, g]: expected rows of class c labeled g
+        matrix = (counts + _MATRIX_PRIOR * prior) / (counts.sum(axis=1, keepdims=True) + _MATRIX_PRIOR)
+        matrix = _cap_error_rates(matrix, max_rate=_NOISE_RATES[-1])
+    return matrix
+
+
+def _cap_error_rates(matrix: np.ndarray, *, max_rate: float) -> np.ndarray:
+    wrong = 1.0 - np.diag(matrix)
+    over = wrong > max_rate
+    if not over.any():
+        return matrix
+    capped = matrix.copy()
+    for c in np.where(over)[0]:
+        capped[c] *= max_rate / wrong[c]
+        capped[c, c] = 1.0 - max_rate
+    return capped
+
+
 def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any], *,
                     precision: float = PRECISION_TARGET, min_labels: int = MIN_LABELS_TO_FLAG) -> LabelIssues:
     """Rows whose given label is wrong with probability at least ``precision``, most likely first.
@@ -200,12 +284,13 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
     noise = estimate_noise(pred_probs, given)
     n, k = pred_probs.shape
     q = _tempered(pred_probs, noise.temperature)
-    q_given = q[np.arange(n), given]
-    wrong = noise.rate * (1.0 - q_given) / max(k - 1, 1)
-    posterior = wrong / np.clip((1.0 - noise.rate) * q_given + wrong, 1e-300, None)
+    likelihood, right = noise.label_likelihoods(q, given)
+    posterior = 1.0 - right / np.clip(likelihood, 1e-300, None)
     chosen = np.where(posterior >= precision)[0]
     chosen = chosen[np.argsort(-posterior[chosen], kind="stable")]
-    others = q.copy()
+    # The suggestion: the most likely true class other than the given one (the matrix says which
+    # class a label of this kind usually hides).
+    others = q * noise.matrix[:, given].T if noise.matrix is not None else q.copy()
     others[np.arange(n), given] = -1.0
     suggested = [classes[i] for i in others[chosen].argmax(axis=1)]
     expected = float(posterior[chosen].mean()) if len(chosen) else None

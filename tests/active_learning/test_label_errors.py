@@ -57,3 +57,21 @@ def test_the_noise_estimate_tells_noise_from_a_calibrated_models_own_errors():
     given[wrong] = (truth[wrong] + rng.integers(1, 3, wrong.sum())) % 3
     noise = estimate_noise(pred_probs, given)
     assert abs(noise.rate - 0.15) <= 0.03 and noise.evidence > MIN_EVIDENCE
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2])
+def test_systematic_errors_are_found_through_a_noise_matrix(fraction):
+    # Every wrong label of a digit goes to one fixed other digit (a confusion an annotator makes
+    # again and again): a uniform noise model took these for hard examples (recall 0.2 and 0).
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    flip = rng.random(len(d.target)) < fraction
+    noisy = np.where(flip, (d.target + 1 + d.target % 3) % 10, d.target).astype(str)
+    search = choose_hyperparameters(MaxAbsScaler().fit_transform(d.data), noisy)
+    issues = probable_errors(search.pred_probs, search.classes, noisy)
+    planted = set(np.where(flip)[0].tolist())
+    flagged = set(issues.indices.tolist())
+    assert issues.noise.matrix is not None and abs(issues.noise.rate - fraction) < 0.04
+    assert len(flagged & planted) / len(flagged) >= 0.9 and len(flagged & planted) / len(planted) >= 0.6
+    right = [s == str(d.target[i]) for i, s in zip(issues.indices, issues.suggested) if i in planted]
+    assert sum(right) / len(right) >= 0.9  # the suggestion is the digit the wrong label hides
