@@ -152,6 +152,13 @@ class NoiseEstimate:
     temperature: float
     evidence: float = 0.0
     matrix: np.ndarray | None = None
+    class_weights: np.ndarray | None = None  # with the matrix: the model's per-class bias, corrected
+    log_likelihood: float = 0.0  # of the given labels under this estimate
+
+    def calibrated(self, pred_probs: np.ndarray) -> np.ndarray:
+        """The out-of-fold probabilities as this estimate reads them: tempered, bias-corrected."""
+        q = _tempered(pred_probs, self.temperature)
+        return q if self.class_weights is None else _reweighted(q, self.class_weights)
 
     def label_likelihoods(self, q: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For tempered probabilities ``q``: the chance of each given label, and of it given right."""
@@ -201,13 +208,17 @@ def _uniform_noise(pred_probs: np.ndarray, given: np.ndarray) -> NoiseEstimate:
             best_clean = (float(total[0]), float(temperature))
     evidence = 2.0 * (best[0] - best_clean[0])
     if evidence < MIN_EVIDENCE:
-        return NoiseEstimate(rate=0.0, temperature=best_clean[1], evidence=evidence)
-    return NoiseEstimate(rate=best[1], temperature=best[2], evidence=evidence)
+        return NoiseEstimate(rate=0.0, temperature=best_clean[1], evidence=evidence, log_likelihood=best_clean[0])
+    return NoiseEstimate(rate=best[1], temperature=best[2], evidence=evidence, log_likelihood=best[0])
 
 
 def _class_conditional_noise(pred_probs: np.ndarray, given: np.ndarray, uniform: NoiseEstimate) -> NoiseEstimate | None:
     """A noise matrix fitted by expectation-maximization at each temperature, kept only when it
-    explains the labels better than no noise by a chi-square margin of one rate per class.
+    explains the labels better than both simpler pictures, by likelihood-ratio tests (p < 0.005):
+    no noise (with the model's bias per class corrected: a model that under-predicts a class would
+    otherwise make a matrix column look like noise; one rate per class of margin), and uniform
+    noise (one degree of freedom per extra parameter). Uniform noise stays with its one rate: the
+    matrix's extra freedom cost precision on the queue's hard examples in the loop.
 
     Systematic errors (every wrong label of a class going to one other class) look to a uniform
     model like a few confusable examples, and were not flagged (docs/benchmarks.md). The matrix is
@@ -218,24 +229,46 @@ def _class_conditional_noise(pred_probs: np.ndarray, given: np.ndarray, uniform:
     onehot = np.zeros((n, k))
     onehot[np.arange(n), given] = 1.0
     clean = -np.inf
-    best: tuple[float, float, np.ndarray] | None = None
+    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     for temperature in _TEMPERATURES:
-        q = _tempered(pred_probs, temperature)
+        weights = _class_weights(_tempered(pred_probs, temperature), onehot)
+        q = _reweighted(_tempered(pred_probs, temperature), weights)
         clean = max(clean, float(np.log(np.clip(q[np.arange(n), given], 1e-300, None)).sum()))
         matrix = _fit_matrix(q, given, onehot, prior_rate=max(uniform.rate, 0.01))
         total = float(np.log(np.clip((q * matrix[:, given].T).sum(axis=1), 1e-300, None)).sum())
         if best is None or total > best[0]:
-            best = (total, float(temperature), matrix)
+            best = (total, float(temperature), matrix, weights)
     assert best is not None
     evidence = 2.0 * (best[0] - clean)
     if evidence < float(chi2.ppf(1.0 - _MATRIX_P_VALUE, k - 1)):
         return None
-    total, temperature, matrix = best
-    q = _tempered(pred_probs, temperature)
+    extra_parameters = k * (k - 1) + (k - 1) - 1  # the matrix and the class weights, against one rate
+    if 2.0 * (best[0] - uniform.log_likelihood) < float(chi2.ppf(1.0 - _MATRIX_P_VALUE, extra_parameters)):
+        return None
+    total, temperature, matrix, weights = best
+    q = _reweighted(_tempered(pred_probs, temperature), weights)
     truth = q * matrix[:, given].T
     share = (truth / truth.sum(axis=1, keepdims=True)).mean(axis=0)  # estimated share of each true class
     rate = float(share @ (1.0 - np.diag(matrix)))
-    return NoiseEstimate(rate=round(rate, 4), temperature=temperature, evidence=evidence, matrix=matrix)
+    return NoiseEstimate(rate=round(rate, 4), temperature=temperature, evidence=evidence, matrix=matrix,
+                         class_weights=weights, log_likelihood=total)
+
+
+def _reweighted(q: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    w = q * weights
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _class_weights(q: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+    """Per-class weights that make the model's expected class counts match the labels' (the
+    maximum-likelihood prior correction: no noise, only bias)."""
+    counts = onehot.sum(axis=0)
+    weights = np.ones(q.shape[1])
+    for _ in range(_EM_STEPS):
+        expected = _reweighted(q, weights).sum(axis=0)
+        weights *= np.clip(counts, 0.5, None) / np.clip(expected, 1e-12, None)
+        weights /= weights.max()
+    return weights
 
 
 def _fit_matrix(q: np.ndarray, given: np.ndarray, onehot: np.ndarray, *, prior_rate: float) -> np.ndarray:
@@ -283,7 +316,7 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
     given = np.searchsorted(classes, y)
     noise = estimate_noise(pred_probs, given)
     n, k = pred_probs.shape
-    q = _tempered(pred_probs, noise.temperature)
+    q = noise.calibrated(pred_probs)
     likelihood, right = noise.label_likelihoods(q, given)
     posterior = 1.0 - right / np.clip(likelihood, 1e-300, None)
     chosen = np.where(posterior >= precision)[0]

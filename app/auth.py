@@ -130,11 +130,11 @@ def login() -> Any:
         password = request.form.get("password", "")
         if not name or not password:
             error = "Enter your user name and password."
-        elif (wait := _login_wait(name)) is not None:
-            page = render_template("pages/login.html", error=f"Too many failed logins; try again in {wait} s.")
-            return page, 429, {"Retry-After": str(wait)}
         else:
-            user = _authenticate(name, password)
+            wait, user = _check_login(name, password)
+            if wait is not None:
+                page = render_template("pages/login.html", error=f"Too many failed logins; try again in {wait} s.")
+                return page, 429, {"Retry-After": str(wait)}
             if user is None:
                 error = "Wrong user name or password."
             else:
@@ -153,21 +153,23 @@ def _login_limits() -> throttle.LoginLimits:
                                 window=timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"]))
 
 
-def _login_wait(name: str) -> int | None:
-    return throttle.retry_after(get_session(), _login_limits(), name, request.remote_addr or "", now=utcnow())
-
-
-def _authenticate(name: str, password: str) -> User | None:
-    """Check the password and count the outcome (committed at once: a failure counts even though
-    the page answers 400)."""
+def _check_login(name: str, password: str) -> tuple[int | None, User | None]:
+    """``(seconds to wait, None)`` while this name or address is over its limit, else
+    ``(None, the user or None)``. The limit check and the password check (slow on purpose) run
+    in a read-only transaction, so that no writer waits on them; the outcome is then counted in
+    a short write of its own (committed at once: a failure counts though the page answers 400)."""
+    limits, address = _login_limits(), request.remote_addr or ""
+    with reading(get_session()) as db:
+        if (wait := throttle.retry_after(db, limits, name, address, now=utcnow())) is not None:
+            return wait, None
+        user = users.authenticate(db, name, password)
     db = get_session()
-    user = users.authenticate(db, name, password)
     if user is None:
-        throttle.record_failure(db, _login_limits(), name, request.remote_addr or "", now=utcnow())
+        throttle.record_failure(db, limits, name, address, now=utcnow())
     else:
-        throttle.record_success(db, name, request.remote_addr or "")
+        throttle.record_success(db, name, address)
     db.commit()
-    return user
+    return None, user
 
 
 @bp.route("/logout", methods=["POST"])

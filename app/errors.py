@@ -36,6 +36,17 @@ def _page_error(status: int, message: str):
     return render_template(template, status=status, message=message), status
 
 
+# Words of the drivers' messages when the database is away or busy, not wrong: PostgreSQL's
+# connection failures and statement timeout, SQLite's lock.
+_UNAVAILABLE = ("timeout", "timed out", "could not connect", "connection", "server closed", "terminating",
+                "canceling statement", "database is locked", "database is busy")
+
+
+def _is_unavailable(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return exc.connection_invalidated or any(word in message for word in _UNAVAILABLE)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
@@ -75,6 +86,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):
         # Unreachable, silent past its timeout, or locked past the wait: the request may be retried.
+        # Anything else of this class (a missing table: migrations not run) is a bug to log.
+        if not _is_unavailable(exc):
+            return _unexpected(exc)
         log.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
         message = "the database did not answer in time; try again shortly"
         if is_api_request():

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from app.auth import public
+from labeling.db import read_in_own_transaction
 
 bp = Blueprint("health", __name__)
 
@@ -19,6 +20,7 @@ _checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hitl-health")
 
 def _ping(make_session) -> None:  # type: ignore[no-untyped-def]
     with make_session() as session:
+        read_in_own_transaction(session)  # on SQLite: no write lock, so a long import does not block it
         session.execute(text("SELECT 1"))
 
 

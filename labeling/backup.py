@@ -31,7 +31,7 @@ def backup(url: str, target: Path) -> None:
             with closing(_sqlite(_sqlite_path(url))) as source, closing(_sqlite(partial)) as copy:
                 source.backup(copy)
         else:
-            _run_pg_tool("pg_dump", "--format=custom", f"--file={partial}", _libpq_url(url))
+            _run_pg_tool(url, "pg_dump", "--format=custom", f"--file={partial}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -48,8 +48,7 @@ def restore(url: str, source: Path) -> None:
         with closing(_sqlite(source)) as backup_db, closing(_sqlite(_sqlite_path(url))) as live:
             backup_db.backup(live)
     else:
-        _run_pg_tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-                     f"--dbname={_libpq_url(url)}", str(source))
+        _run_pg_tool(url, "pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(source))
 
 
 def _is_sqlite(url: str) -> bool:
@@ -77,13 +76,14 @@ def _check_sqlite_backup(path: Path) -> None:
         raise InvalidInput.one(f"{path} is not a backup of this service's SQLite database", field="file") from None
 
 
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _run_pg_tool(tool: str, *args: str) -> None:
+def _run_pg_tool(url: str, tool: str, *args: str) -> None:
+    """Run a PostgreSQL client tool on the database at ``url``; the password goes in the
+    environment (PGPASSWORD), never on a command line that ``ps`` shows."""
     if shutil.which(tool) is None:
         raise InvalidInput.one(f"{tool} is not installed (PostgreSQL's client tools do this)", field="database_url")
-    done = subprocess.run([tool, *args], capture_output=True, text=True)
+    parsed = make_url(url)
+    env = {**os.environ, **({"PGPASSWORD": parsed.password} if parsed.password else {})}
+    target = parsed._replace(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    done = subprocess.run([tool, f"--dbname={target}", *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise InvalidInput.one(f"{tool} failed: {done.stderr.strip()[-500:]}", field="database_url")

@@ -47,6 +47,8 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "must not contain spaces or control characters"
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -71,7 +73,13 @@ class _CheckedConnection:
         allowed = addresses if private_addresses_allowed else [a for a in addresses if _is_public(a)]
         if not allowed:
             raise DeliveryError("the host resolves to a private address, which is not allowed")
-        self.sock = socket.create_connection((allowed[0], self.port), self.timeout)
+        for i, address in enumerate(allowed):  # in the resolver's order, as a browser would
+            try:
+                self.sock = socket.create_connection((address, self.port), self.timeout)
+                break
+            except OSError:
+                if i == len(allowed) - 1:
+                    raise
         if isinstance(self, http.client.HTTPSConnection):
             self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
 
@@ -90,15 +98,21 @@ def post(url: str, headers: dict[str, str], body: bytes, *, timeout: float) -> i
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError("the URL is not http(s)")
-    connection_class = _HTTPS if parts.scheme == "https" else _HTTP
-    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = None
     try:
+        # The port always given: http.client would read an IPv6 literal's last group as one.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        connection_class = _HTTPS if parts.scheme == "https" else _HTTP
+        connection = connection_class(parts.hostname, port, timeout=timeout)
         connection.request("POST", path, body=body, headers=headers)
         return connection.getresponse().status
     except DeliveryError:
         raise
+    except (ValueError, http.client.InvalidURL):  # a malformed URL (bad port, characters http.client refuses)
+        raise DeliveryError("the URL cannot be requested") from None
     except (OSError, http.client.HTTPException):  # ssl.SSLError is an OSError
         raise DeliveryError(NO_RESPONSE) from None
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()

@@ -8,6 +8,7 @@ while its own address or pair is over the limit.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +26,16 @@ class LoginLimits:
 
 
 def _keys(name: str, address: str) -> tuple[str, str]:
-    return f"address:{address}"[:400], f"account:{name}@{address}"[:400]
+    return f"address:{_network(address)}"[:400], f"account:{name}@{_network(address)}"[:400]
+
+
+def _network(address: str) -> str:
+    """An IPv6 client counts as its /64 (one host can hold the whole /64); IPv4 as itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def retry_after(session: Session, limits: LoginLimits, name: str, address: str, *, now: datetime) -> int | None:
@@ -37,19 +47,16 @@ def retry_after(session: Session, limits: LoginLimits, name: str, address: str, 
         .where(LoginFailure.key.in_((by_address, by_pair)), LoginFailure.at > since)
         .group_by(LoginFailure.key)
     ).all()
-    for key, count, oldest in rows:
-        cap = limits.per_address if key == by_address else limits.per_account_and_address
-        if count >= cap:
-            return max(1, int((oldest + limits.window - now).total_seconds()) + 1)
-    return None
+    waits = [max(1, int((oldest + limits.window - now).total_seconds()) + 1) for key, count, oldest in rows
+             if count >= (limits.per_address if key == by_address else limits.per_account_and_address)]
+    return max(waits, default=None)
 
 
 def record_failure(session: Session, limits: LoginLimits, name: str, address: str, *, now: datetime) -> None:
     by_address, by_pair = _keys(name, address)
     session.execute(insert(LoginFailure), [{"key": by_address, "at": now}, {"key": by_pair, "at": now}])
-    # Forget what has left the window, for these keys: the table stays as small as the attempts.
-    session.execute(delete(LoginFailure).where(LoginFailure.key.in_((by_address, by_pair)),
-                                               LoginFailure.at <= now - limits.window))
+    # Forget what has left the window: the table stays as small as the recent failures.
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= now - limits.window))
 
 
 def record_success(session: Session, name: str, address: str) -> None:

@@ -192,3 +192,12 @@ def test_a_parquet_decompression_bomb_is_refused(client, admin_token, make_proje
                            data={"file": (io.BytesIO(buffer.getvalue()), "bomb.parquet")})
     assert response.status_code == 422 and "decompress" in response.json["errors"][0]["message"]
     assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
+
+
+def test_the_import_page_takes_a_large_body_only_from_someone_logged_in(app_factory, make_project):
+    project_id = make_project(n=0)
+    client = app_factory(WTF_CSRF_ENABLED=True).test_client()  # the CSRF check reads the form before the view
+    declared = {"CONTENT_LENGTH": str(200 * 1024**2)}
+    response = client.post(f"/projects/{project_id}/import", input_stream=UnreadableBody(),
+                           content_type="multipart/form-data; boundary=x", environ_overrides=declared)
+    assert response.status_code == 413  # refused unread: nobody is logged in
