@@ -229,15 +229,16 @@ def _class_conditional_noise(pred_probs: np.ndarray, given: np.ndarray, uniform:
     onehot = np.zeros((n, k))
     onehot[np.arange(n), given] = 1.0
     clean = -np.inf
-    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+    best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
     for temperature in _TEMPERATURES:
-        weights = _class_weights(_tempered(pred_probs, temperature), onehot)
-        q = _reweighted(_tempered(pred_probs, temperature), weights)
+        tempered = _tempered(pred_probs, temperature)
+        weights = _class_weights(tempered, onehot)
+        q = _reweighted(tempered, weights)
         clean = max(clean, float(np.log(np.clip(q[np.arange(n), given], 1e-300, None)).sum()))
         matrix = _fit_matrix(q, given, onehot, prior_rate=max(uniform.rate, 0.01))
         total = float(np.log(np.clip((q * matrix[:, given].T).sum(axis=1), 1e-300, None)).sum())
         if best is None or total > best[0]:
-            best = (total, float(temperature), matrix, weights)
+            best = (total, float(temperature), matrix, weights, q)
     assert best is not None
     evidence = 2.0 * (best[0] - clean)
     if evidence < float(chi2.ppf(1.0 - _MATRIX_P_VALUE, k - 1)):
@@ -245,8 +246,7 @@ def _class_conditional_noise(pred_probs: np.ndarray, given: np.ndarray, uniform:
     extra_parameters = k * (k - 1) + (k - 1) - 1  # the matrix and the class weights, against one rate
     if 2.0 * (best[0] - uniform.log_likelihood) < float(chi2.ppf(1.0 - _MATRIX_P_VALUE, extra_parameters)):
         return None
-    total, temperature, matrix, weights = best
-    q = _reweighted(_tempered(pred_probs, temperature), weights)
+    total, temperature, matrix, weights, q = best
     truth = q * matrix[:, given].T
     share = (truth / truth.sum(axis=1, keepdims=True)).mean(axis=0)  # estimated share of each true class
     rate = float(share @ (1.0 - np.diag(matrix)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 # Set from the service setting WEBHOOK_ALLOW_PRIVATE when the app starts (tests and local setups).
 private_addresses_allowed = False
@@ -41,6 +41,11 @@ def _addresses(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+def _port(parts: SplitResult) -> int:
+    """The URL's port, or its scheme's; raises ValueError for one out of range."""
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def url_problem(url: str) -> str | None:
     """Why a webhook URL cannot be saved, or None. A name that does not resolve now is accepted
     (it may later); one that resolves to a private address is not, unless allowed."""
@@ -50,7 +55,7 @@ def url_problem(url: str) -> str | None:
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return "must not contain spaces or control characters"
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = _port(parts)
     except ValueError:
         return "has an invalid port"
     if private_addresses_allowed:
@@ -102,7 +107,7 @@ def post(url: str, headers: dict[str, str], body: bytes, *, timeout: float) -> i
     connection = None
     try:
         # The port always given: http.client would read an IPv6 literal's last group as one.
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = _port(parts)
         connection_class = _HTTPS if parts.scheme == "https" else _HTTP
         connection = connection_class(parts.hostname, port, timeout=timeout)
         connection.request("POST", path, body=body, headers=headers)
