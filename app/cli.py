@@ -191,40 +191,49 @@ def projects_list() -> None:
               help="Replace the text/image/features/meta of examples whose external id exists (default: skip them).")
 @domain_errors
 def import_command(project: str, file: Path, fmt: str | None, source: str, update_duplicates: bool) -> None:
-    """Import examples (and any labels) from a JSONL, CSV or Parquet file; all or nothing."""
-    from labeling import projects
+    """Import examples (and any labels) from a JSONL, CSV or Parquet file; all or nothing.
+
+    Every row is checked before any is added; the rows are then added in short transactions,
+    so annotators working meanwhile are not held up. If the command is interrupted while adding,
+    a running service resumes the import (see ``GET /api/v1/imports/<id>``)."""
+    from labeling import imports, projects
     from labeling.db import utcnow
-    from labeling.examples import import_examples
-    from labeling.formats import format_for_filename, read_rows
-    from app.api.links import api_links
-    from labeling.runs import request_after_import
+    from labeling.formats import format_for_filename
+    from app.jobs import execute_import_in_app, finished_import_run
 
     fmt = fmt or format_for_filename(file.name)
     if fmt is None:
         raise InvalidInput.one("cannot tell the format from the file name; pass --format", field="format")
+    app = current_app._get_current_object()
     with unit_of_work() as session:
         proj = projects.find_project(session, project)
-        with file.open("rb") as stream, click.progressbar(length=file.stat().st_size, label="importing",
-                                                          file=sys.stderr) as bar:
-            last = [0]
+        job = imports.start_import(session, proj, fmt=fmt, source=source, update_duplicates=update_duplicates,
+                                   filename=file.name, now=utcnow())
+        with file.open("rb") as stream:
+            imports.store_upload(session, job, stream)
+        job_id = job.id
+    with click.progressbar(length=1000, label="checking and importing", file=sys.stderr) as bar:
+        shown = [0]
 
-            def progress(_rows: int) -> None:
-                position = stream.tell() if not stream.closed else last[0]
-                bar.update(max(0, position - last[0]))
-                last[0] = position
+        def progress(current: Any) -> None:
+            done = int(imports.progress(current) * 1000)
+            bar.update(max(0, done - shown[0]))
+            shown[0] = max(shown[0], done)
 
-            try:
-                result = import_examples(session, proj, read_rows(stream, fmt), source=source, now=utcnow(),
-                                         on_progress=progress, update_duplicates=update_duplicates)
-            except InvalidInput:
-                session.rollback()
-                raise
-            bar.update(file.stat().st_size - last[0])
-        run_id = request_after_import(session, proj, labels=result.labels, now=utcnow(),
-                                      links=api_links())
-    dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
-    click.echo(f"imported {result.imported} examples ({dealt}, {result.labels} labels)")
-    _run_now(run_id)
+        execute_import_in_app(app, job_id, on_progress=progress)
+    with unit_of_work(commit=False) as session:
+        job = imports.get_import(session, job_id)
+        if job.status == "failed":
+            if job.n_problems:
+                raise imports.invalid_input(job)
+            click.echo(f"error: import {job_id} failed: {(job.error or '').splitlines()[0]}", err=True)
+            sys.exit(EXIT_INVALID)
+        if job.status != "succeeded":
+            click.echo(f"import {job_id} is {job.status}; a running service finishes it", err=True)
+            sys.exit(EXIT_INVALID)
+        dealt = f"{job.updated} duplicates updated" if update_duplicates else f"{job.duplicates} duplicates skipped"
+        click.echo(f"imported {job.imported} examples ({dealt}, {job.labels} labels)")
+    _run_now(finished_import_run(app, job_id))
 
 
 def _run_now(run_id: int | None) -> None:

@@ -1,15 +1,15 @@
-"""Job runners: where retrain runs and webhook deliveries execute. The database rows
-(``RetrainRun``, ``WebhookDelivery``) are the record of truth; a job only names a row.
+"""Job runners: where retrain runs, imports and webhook deliveries execute. The database rows
+(``RetrainRun``, ``ImportJob``, ``WebhookDelivery``) are the record of truth; a job only names a row.
 
-- ``ThreadRunner`` (the embedded default): a thread in this process hands each run to a
-  long-lived child process at low CPU priority (a CPU-bound job in a web process's own thread
-  would hold the GIL against the requests it serves), plus a maintenance thread that retries
-  due webhooks and restarts runs whose process died.
+- ``ThreadRunner`` (the embedded default): a thread in this process hands each run (and each
+  import) to a long-lived child process at low CPU priority (a CPU-bound job in a web process's
+  own thread would hold the GIL against the requests it serves), plus a maintenance thread that
+  retries due webhooks and restarts runs and imports whose process died.
 - ``RQRunner`` (``LABELING_REDIS_URL``): RQ jobs on Redis, executed by ``hitl worker``, which
   also runs the maintenance loop.
 - ``InlineRunner``: at once, in the caller (scripts and deterministic tests).
 
-Runs are claimed with a compare-and-set (queued -> running), so a run dispatched twice
+Runs and imports are claimed with a compare-and-set (queued -> running), so one dispatched twice
 executes once; deliveries likewise.
 """
 
@@ -47,9 +47,31 @@ def execute_run_in_app(app: Flask, run_id: int) -> None:
             log.exception("retrain run %s failed", run_id)
 
 
+def execute_import_in_app(app: Flask, import_id: int, *, on_progress=None) -> int | None:  # type: ignore[no-untyped-def]
+    """Execute an import; the retrain run it queued, if any, for the caller to dispatch."""
+    from app.api.links import api_links
+    from labeling.imports import execute_import
+
+    with app.app_context():
+        try:
+            execute_import(app.extensions["hitl_sessionmaker"], import_id, links=api_links(app),
+                           heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"], on_progress=on_progress)
+        except Exception:  # execute_import records failures on the job row; never die silently
+            log.exception("import %s failed", import_id)
+        return finished_import_run(app, import_id)
+
+
+def finished_import_run(app: Flask, import_id: int) -> int | None:
+    from labeling.models import ImportJob
+
+    with app.extensions["hitl_sessionmaker"]() as session:
+        job = session.get(ImportJob, import_id)
+        return job.run_id if job is not None and job.status == "succeeded" else None
+
+
 class RunProcess:
     """A long-lived child process (spawned on first use, at low CPU priority) that executes the
-    runs sent to it, one at a time. Started once rather than per run: importing the service and
+    runs (or, with ``kind="imports"``, the imports) sent to it, one at a time. Started once rather than per run: importing the service and
     its ML stack took longer than a small project's whole run. It leaves after ``IDLE_SECONDS``
     without a run (each web worker has one, and an idle one holds hundreds of MB) and is started
     again when needed, after ``RUNS_PER_PROCESS`` runs (memory a long-lived process accumulates),
@@ -59,8 +81,8 @@ class RunProcess:
     RUNS_PER_PROCESS = 50
     IDLE_SECONDS = 300.0
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self, app: Flask, kind: str = "runs") -> None:
+        self.app, self.kind = app, kind
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self._runs = 0
@@ -91,8 +113,8 @@ class RunProcess:
         settings = {s.name: self.app.config[s.name] for s in SETTINGS}
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_run_process_main, name="hitl-runs", daemon=True,
-                                        args=(settings, self.app.instance_path, child, self.IDLE_SECONDS))
+        self._process = context.Process(target=_run_process_main, name=f"hitl-{self.kind}", daemon=True,
+                                        args=(settings, self.app.instance_path, child, self.IDLE_SECONDS, self.kind))
         self._process.start()
         child.close()
         self._conn, self._runs = parent, 0
@@ -107,11 +129,12 @@ class RunProcess:
         self._process = self._conn = None
 
 
-def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: float,  # type: ignore[no-untyped-def]
+                      kind: str = "runs") -> None:
     os.nice(JOB_NICENESS)
     from app import create_app
 
-    # A run writes only what it can write again (a run cut short is re-run): on SQLite its commits
+    # A job writes only what it can write again (a run cut short is re-run, an import resumed): on SQLite its commits
     # skip the fsync (WAL with synchronous=NORMAL survives a crash of the process, and the
     # annotators' FULL commits sync the log for everyone), so it holds the write lock less long.
     app = create_app({**settings, **JOB_SETTINGS, "JOBS": "inline", "SQLITE_SYNCHRONOUS": "NORMAL"},
@@ -123,7 +146,7 @@ def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: fl
             run_id = conn.recv()
         except EOFError:  # the web process is gone or replaced this child
             return
-        execute_run_in_app(app, run_id)
+        (execute_import_in_app if kind == "imports" else execute_run_in_app)(app, run_id)
         conn.send(run_id)
 
 
@@ -146,13 +169,27 @@ def runs_to_restart(app: Flask) -> list[int]:
                          heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
 
-def maintain_once(app: Flask, dispatch) -> None:  # type: ignore[no-untyped-def]
-    """One pass of the maintenance loop: due webhooks, then runs to restart. A failure (the
-    database away for a moment) is logged and the loop goes on."""
+def imports_to_restart(app: Flask) -> list[int]:
+    """Imports whose heartbeat stopped, and queued imports nobody picked up (abandoned uploads
+    are discarded on the way)."""
+    from labeling.imports import discard_abandoned_uploads, lost_imports
+
+    with app.extensions["hitl_sessionmaker"]() as session:
+        discard_abandoned_uploads(session, now=utcnow())
+        return lost_imports(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
+                            heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
+
+
+def maintain_once(app: Flask, dispatch, dispatch_import=None) -> None:  # type: ignore[no-untyped-def]
+    """One pass of the maintenance loop: due webhooks, then runs and imports to restart. A
+    failure (the database away for a moment) is logged and the loop goes on."""
     try:
         deliver_webhooks_in_app(app)
         for run_id in runs_to_restart(app):
             dispatch(run_id)
+        if dispatch_import is not None:
+            for import_id in imports_to_restart(app):
+                dispatch_import(import_id)
     except Exception:
         log.exception("maintenance pass failed; retrying in %s s", MAINTENANCE_SECONDS)
 
@@ -162,6 +199,9 @@ class ThreadRunner:
         self.app = app
         self._run_lock = threading.Lock()
         self._run_process = RunProcess(app)
+        # Imports have a process of their own: an import does not wait for a retrain, nor it for one.
+        self._import_lock = threading.Lock()
+        self._import_process = RunProcess(app, kind="imports")
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -171,6 +211,26 @@ class ThreadRunner:
         thread.start()
         if wait:
             thread.join()
+
+    def dispatch_import(self, import_id: int, *, wait: bool = False) -> None:
+        thread = threading.Thread(target=self._import, args=(import_id,), name=f"import-{import_id}", daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+
+    def _import(self, import_id: int) -> None:
+        with self._import_lock:
+            code = self._import_process.execute(import_id)
+        if code:
+            log.warning("import %s: its process ended with exit code %s; an import cut short is "
+                        "resumed once its heartbeat stops", import_id, code)
+        try:
+            run_id = finished_import_run(self.app, import_id)
+        except Exception:
+            log.exception("import %s: could not read its run", import_id)
+            return
+        if run_id is not None:
+            self.dispatch(run_id)
 
     def _run(self, run_id: int) -> None:
         # One run at a time per process keeps a small machine responsive while it trains.
@@ -206,13 +266,15 @@ class ThreadRunner:
             self._maintenance.join(MAINTENANCE_SECONDS)
         with self._run_lock:
             self._run_process.stop()
+        with self._import_lock:
+            self._import_process.stop()
 
     def _maintain(self) -> None:
         while not self._stopped.is_set():
             self._wake.wait(MAINTENANCE_SECONDS)
             self._wake.clear()
             if not self._stopped.is_set():
-                maintain_once(self.app, self.dispatch)
+                maintain_once(self.app, self.dispatch, self.dispatch_import)
 
 
 class InlineRunner:
@@ -222,6 +284,11 @@ class InlineRunner:
     def dispatch(self, run_id: int, *, wait: bool = False) -> None:
         execute_run_in_app(self.app, run_id)
         deliver_webhooks_in_app(self.app)
+
+    def dispatch_import(self, import_id: int, *, wait: bool = False) -> None:
+        run_id = execute_import_in_app(self.app, import_id)
+        if run_id is not None:
+            self.dispatch(run_id)
 
     def notify(self) -> None:
         deliver_webhooks_in_app(self.app)
@@ -267,6 +334,15 @@ class RQRunner:
         except RedisError as exc:  # the run row is the truth: a worker's maintenance dispatches it later
             log.warning("run %s stays queued: Redis is unreachable (%s)", run_id, type(exc).__name__)
 
+    def dispatch_import(self, import_id: int, *, wait: bool = False) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_call("app.jobs.rq_execute_import", args=(import_id,), timeout=6 * 3600,
+                                    job_id=f"import-{import_id}-{uuid.uuid4().hex[:8]}")
+        except RedisError as exc:  # the job row is the truth: a worker's maintenance dispatches it later
+            log.warning("import %s stays queued: Redis is unreachable (%s)", import_id, type(exc).__name__)
+
     def notify(self) -> None:
         from redis.exceptions import RedisError
 
@@ -290,6 +366,13 @@ def queued(run_id: int | None) -> None:
     runner.dispatch(run_id)
 
 
+def import_queued(import_id: int) -> None:
+    """After the commit that queued an import: start it."""
+    from flask import current_app
+
+    current_app.extensions["hitl_jobs"].dispatch_import(import_id)
+
+
 def notify() -> None:
     """After a commit that wrote webhook deliveries: send them."""
     from flask import current_app
@@ -310,6 +393,14 @@ def rq_execute_run(run_id: int) -> None:
     deliver_webhooks_in_app(app)
 
 
+def rq_execute_import(import_id: int) -> None:
+    """RQ job: execute an import, then queue the retrain run it asked for."""
+    app = _worker_app()
+    run_id = execute_import_in_app(app, import_id)
+    if run_id is not None:
+        app.extensions["hitl_jobs"].dispatch(run_id)
+
+
 def rq_deliver_webhooks() -> None:
     deliver_webhooks_in_app(_worker_app())
 
@@ -325,7 +416,7 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
 
     def maintain() -> None:
         while not stop.wait(MAINTENANCE_SECONDS):
-            maintain_once(app, runner.dispatch)
+            maintain_once(app, runner.dispatch, runner.dispatch_import)
 
     thread = threading.Thread(target=maintain, name="hitl-maintenance", daemon=True)
     thread.start()

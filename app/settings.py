@@ -52,6 +52,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a larger one is refused (413) before it is read.", int),
     Setting("MAX_IMPORT_BYTES", 2 * 1024**3, "Largest request body, in bytes, on the bulk routes: "
             "imports (API and page) and predict.", int),
+    Setting("IMPORT_WAIT_SECONDS", 15.0, "How long an API import request waits for its background job: "
+            "finished by then, it answers 201 with the counts (or 422 with the problems); else 202 with "
+            "the import to poll. A request's own ?wait= (0 up to this) overrides it.", float),
     Setting("LEASE_SECONDS", 300, "How long an example served to an annotator stays reserved "
             "for them before it returns to the queue.", int),
     Setting("MISTAKE_CONFIDENCE", 0.9, "Champion confidence at or above which a label that "

@@ -167,47 +167,68 @@ def import_examples(session: Session, project: Project, rows: Iterable[RawRow], 
     InvalidInput
         Listing the first problems by line and field, with the total count.
     """
-    if not isinstance(source, str) or not IMPORT_SOURCE.fullmatch(source):
-        raise InvalidInput.one("a name of 1 to 60 letters, digits, '.', '_' or '-'", field="source")
+    check_source(source)
     if random_state is None and (seed := queue_seed(project)) is not None:
         random_state = [seed, project.n_examples]  # a replay of the same imports draws the same keys
-    writer = _ImportWriter(session, project, np.random.default_rng(random_state), now=now, source=source,
-                           update_duplicates=update_duplicates)
-    labels = set(label_names(project))
-    dim = [project_feature_dim(session, project.id)]
-    problems: list[Problem] = []
-    total_problems, valid = 0, 0
+    writer = ImportWriter(session, project, np.random.default_rng(random_state), now=now, source=source,
+                          update_duplicates=update_duplicates)
+    validator = RowValidator(session, project)
     chunk: list[dict[str, Any]] = []
-    for row in rows:
-        if row.problem is not None:
-            total_problems += 1
-            if len(problems) < InvalidInput.MAX_LISTED:
-                problems.append(row.problem)
-            continue
-        clean, row_problems = validate_row(row.record or {}, row.line, labels, dim)
-        if row_problems:
-            total_problems += len(row_problems)
-            problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(problems))])
-            continue
-        valid += 1
-        if total_problems:
-            continue  # keep validating to report every problem, but write nothing more
+    for clean in validator.clean_rows(rows):
         chunk.append(clean)
         if len(chunk) >= CHUNK:
             writer.write(chunk)
             chunk = []
             if on_progress:
-                on_progress(valid)
-    if total_problems:
-        raise InvalidInput(f"{total_problems} problem(s) in the input; nothing was imported", problems, total_problems)
+                on_progress(validator.valid)
+    validator.check()
     writer.write(chunk)
     if on_progress:
-        on_progress(valid)
+        on_progress(validator.valid)
     count_new_examples(session, project.id, writer.imported)
-    return ImportResult(writer.imported, valid - writer.imported, writer.labels, writer.updated)
+    return ImportResult(writer.imported, validator.valid - writer.imported, writer.labels, writer.updated)
 
 
-class _ImportWriter:
+def check_source(source: Any) -> None:
+    if not isinstance(source, str) or not IMPORT_SOURCE.fullmatch(source):
+        raise InvalidInput.one("a name of 1 to 60 letters, digits, '.', '_' or '-'", field="source")
+
+
+class RowValidator:
+    """Validates import rows against a project, counting valid rows and keeping the first problems."""
+
+    def __init__(self, session: Session, project: Project) -> None:
+        self.labels = set(label_names(project))
+        self.dim = [project_feature_dim(session, project.id)]
+        self.problems: list[Problem] = []
+        self.total_problems = self.valid = 0
+
+    def clean_rows(self, rows: Iterable[RawRow]) -> Iterator[dict[str, Any]]:
+        """The clean rows of ``rows`` until the first problem; after it, every row is still
+        validated (to report every problem) but nothing more is yielded."""
+        for row in rows:
+            if row.problem is not None:
+                self.total_problems += 1
+                if len(self.problems) < InvalidInput.MAX_LISTED:
+                    self.problems.append(row.problem)
+                continue
+            clean, row_problems = validate_row(row.record or {}, row.line, self.labels, self.dim)
+            if row_problems:
+                self.total_problems += len(row_problems)
+                self.problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(self.problems))])
+                continue
+            self.valid += 1
+            if not self.total_problems:
+                yield clean
+
+    def check(self) -> None:
+        """Raise InvalidInput when any row had a problem."""
+        if self.total_problems:
+            raise InvalidInput(f"{self.total_problems} problem(s) in the input; nothing was imported", self.problems,
+                               self.total_problems)
+
+
+class ImportWriter:
     """Inserts validated rows chunk by chunk (in the caller's transaction) and counts them."""
 
     def __init__(self, session: Session, project: Project, rng: np.random.Generator, *, now: datetime, source: str,

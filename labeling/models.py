@@ -368,3 +368,51 @@ class Skip(Base):
     example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
+
+
+class ImportJob(Base):
+    """An import that runs in the background (labeling/imports.py): its upload is stored in
+    ``import_uploads`` so any worker can read it; rows are validated whole first, then published
+    in short transactions, ``rows_published`` committed with each chunk so a job cut short
+    resumes where it stopped."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # uploading -> queued -> running -> succeeded | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    phase: Mapped[str | None] = mapped_column(String(16))  # running: validating | publishing
+    format: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(60))
+    update_duplicates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    rename: Mapped[dict[str, str] | None] = mapped_column(JSON)  # column -> field (the import page's mapping)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_valid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_published: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    imported: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    labels: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    n_problems: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("retrain_runs.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+
+
+class ImportUpload(Base):
+    """An import's file, in pieces of up to 1 MiB, deleted when the import finishes."""
+
+    __tablename__ = "import_uploads"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

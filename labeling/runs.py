@@ -5,7 +5,6 @@ training itself is ``labeling.training``), announced by webhook, and read."""
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -16,15 +15,13 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from labeling.db import utcnow
+from labeling.heartbeat import HEARTBEAT_SECONDS, beat_once, beating, stale_after
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
 from labeling.projects import config
 from labeling.webhooks import Links, enqueue_event
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 30.0
-STALE_BEATS = 4  # a run whose heartbeat is this many beats old is taken to be dead
 
 ACTIVE = ("queued", "running")
 
@@ -147,10 +144,6 @@ def model_version_of(session: Session, run: RetrainRun) -> int | None:
 
 # --- executing a run ----------------------------------------------------------------------
 
-def stale_after(heartbeat_seconds: float) -> timedelta:
-    return timedelta(seconds=heartbeat_seconds * STALE_BEATS)
-
-
 def claim_run(session: Session, run_id: int, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> bool:
     """queued -> running (or take over a running run whose heartbeat stopped); True if claimed."""
     claimed = session.execute(
@@ -191,29 +184,23 @@ def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads:
             session.rollback()
             return None
         session.commit()
-    beating = threading.Event()
-    heart = threading.Thread(target=_beat, args=(session_factory, run_id, clock, beating, heartbeat_seconds), daemon=True)
-    heart.start()
-
     # Imported here: training brings the ML stack, which web workers only need if they run jobs.
     from labeling.training import train_and_promote
 
     def beat(session: Session) -> None:
-        _heartbeat(session, run_id, clock())
+        beat_once(session, RetrainRun, run_id, clock())
         session.commit()
 
     try:
-        with threadpool_limits(limits=threads):
+        with beating(session_factory, RetrainRun, run_id, clock=clock, seconds=heartbeat_seconds), \
+                threadpool_limits(limits=threads):
             result = train_and_promote(session_factory, run_id, clock=clock, random_state=random_state, heartbeat=beat)
     except Exception as exc:
         log.exception("retrain run %s failed", run_id)
         status, result = "failed", None
-        error = f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:]
+        error = failure_text(exc)
     else:
         status, error = "succeeded", None
-    finally:
-        beating.set()
-        heart.join()
     with session_factory() as session:
         run = session.get(RetrainRun, run_id)
         run.status, run.finished_at, run.result, run.error = status, clock(), result, error
@@ -251,17 +238,6 @@ def _announce_model(session: Session, run: RetrainRun, result: dict[str, Any] | 
     enqueue_event(session, project, "model.trained", data, now=now)
 
 
-def _beat(session_factory: Callable[[], Session], run_id: int, clock: Callable[[], datetime],
-          stop: threading.Event, seconds: float) -> None:
-    """Keep the run's heartbeat fresh while it trains, so no other process takes it over."""
-    while not stop.wait(seconds):
-        try:
-            with session_factory() as session:
-                _heartbeat(session, run_id, clock())
-                session.commit()
-        except Exception:  # a missed beat is harmless; the next one retries
-            log.warning("heartbeat of run %s failed", run_id, exc_info=True)
-
-
-def _heartbeat(session: Session, run_id: int, now: datetime) -> None:
-    session.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(heartbeat_at=now))
+def failure_text(exc: BaseException) -> str:
+    """What a failed job records: the error and the end of its traceback."""
+    return f"{type(exc).__name__}: {exc}"[:2000] + "\n" + traceback.format_exc(limit=3)[-2000:]

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request, stream_with_context
+import io
+
+from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
 
 from app.api import bp
 from app import jobs
-from app.api.links import api_links
+from app.api.common import pagination
+from app.errors import api_error
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
-from app.api.shapes import label_json
-from labeling import export, projects
+from app.api.shapes import import_json, label_json
+from labeling import export, imports, projects
 from labeling.db import read_in_own_transaction, utcnow
 from labeling.errors import InvalidInput
-from labeling.examples import features_from_bytes, get_example, import_examples, json_rows
-from labeling.formats import format_for_filename, read_rows
+from labeling.examples import features_from_bytes, get_example, json_rows
+from labeling.formats import FORMATS, format_for_filename
+from labeling.imports import JSON_BODY
 from labeling.models import Label, User
-from labeling.runs import request_after_import
 from labeling.snapshots import create_snapshot, get_snapshot
 from sqlalchemy import select
 
@@ -26,7 +29,12 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"
 @bp.post("/projects/<int:project_id>/examples")
 @requires(*ADMINS, api=True)
 def import_project_examples(project_id: int):
-    """Import examples from a JSON body or an uploaded JSONL/CSV/Parquet file; all or nothing."""
+    """Import examples from a JSON body or an uploaded JSONL/CSV/Parquet file; all or nothing.
+
+    The import runs in the background; the request waits for it up to ``?wait=`` seconds
+    (default ``IMPORT_WAIT_SECONDS``): 201 with the counts if it finished, 422 with the problems
+    if the input was invalid, else 202 with the import to poll at ``/api/v1/imports/<id>``."""
+    wait = _wait_seconds()
     db = get_session()
     project = projects.get_project(db, project_id)
     if request.files:
@@ -34,32 +42,69 @@ def import_project_examples(project_id: int):
         if upload is None:
             raise InvalidInput.one("send the file in the multipart field 'file'", field="file")
         fmt = request.form.get("format") or format_for_filename(upload.filename or "")
-        if fmt not in ("jsonl", "csv", "parquet"):
+        if fmt not in FORMATS:
             raise InvalidInput.one("the file must end in .jsonl, .csv or .parquet (or pass format)", field="file")
-        rows = read_rows(upload.stream, fmt)
+        stream, filename = upload.stream, upload.filename
         source = request.form.get("source") or "import"
         on_duplicate = request.form.get("on_duplicate", "skip")
     else:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or "examples" not in body:
             raise InvalidInput.one('send {"examples": [...]} as JSON, or a multipart file', field="examples")
-        rows = json_rows(body["examples"])
+        problem = next(json_rows(body["examples"]), None)
+        if problem is not None and problem.problem is not None and problem.problem.field == "examples":
+            raise InvalidInput([problem.problem])
+        stream, fmt, filename = io.BytesIO(request.get_data()), JSON_BODY, None
         source = body.get("source", "import")
         on_duplicate = body.get("on_duplicate", "skip")
     if on_duplicate not in ("skip", "update"):
         raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
+    job = imports.start_import(db, project, fmt=fmt, source=source, update_duplicates=on_duplicate == "update",
+                               filename=filename, created_by=g.user.id, now=utcnow())
+    imports.store_upload(db, job, stream)
+    jobs.import_queued(job.id)
+    job = imports.wait_for(db, job.id, seconds=wait)
+    if job.status == "succeeded":
+        return jsonify({"imported": job.imported, "duplicates": job.duplicates, "labels": job.labels,
+                        "updated": job.updated, "import_id": job.id}), 201
+    if job.status == "failed":
+        if job.n_problems:
+            raise imports.invalid_input(job)
+        return api_error(500, f"the import failed: {import_json(job)['error']}", import_id=job.id)
+    status_url = url_for("api.show_import", import_id=job.id)
+    return jsonify({**import_json(job), "status_url": status_url}), 202, {"Location": status_url}
+
+
+def _wait_seconds() -> float:
+    limit = current_app.config["IMPORT_WAIT_SECONDS"]
+    raw = request.args.get("wait")
+    if raw is None:
+        return limit
     try:
-        result = import_examples(db, project, rows, source=source, now=utcnow(),
-                                 update_duplicates=on_duplicate == "update")
-    except InvalidInput:
-        db.rollback()
-        raise
-    run_id = request_after_import(db, project, labels=result.labels, now=utcnow(),
-                                  links=api_links())
-    db.commit()
-    jobs.queued(run_id)
-    return jsonify({"imported": result.imported, "duplicates": result.duplicates, "labels": result.labels,
-                    "updated": result.updated}), 201
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= limit:
+        raise InvalidInput.one(f"must be a number of seconds from 0 to {limit:g}", field="wait")
+    return value
+
+
+@bp.get("/imports/<int:import_id>")
+@requires(*ADMINS, api=True)
+def show_import(import_id: int):
+    """An import's status and progress; when it failed on its input, the problems by line."""
+    return jsonify(import_json(imports.get_import(get_session(), import_id)))
+
+
+@bp.get("/projects/<int:project_id>/imports")
+@requires(*ADMINS, api=True)
+def list_project_imports(project_id: int):
+    """A project's imports, newest first."""
+    limit, offset = pagination()
+    db = get_session()
+    projects.get_project(db, project_id)
+    items, total = imports.list_imports(db, project_id, limit=limit, offset=offset)
+    return jsonify({"imports": [import_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
 
 
 @bp.get("/examples/<int:example_id>")

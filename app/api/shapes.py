@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from labeling.db import iso
-from labeling.models import Label, LabelFlag, ModelVersion, Project, RetrainRun, WebhookDelivery
+from labeling.imports import progress
+from labeling.models import ImportJob, Label, LabelFlag, ModelVersion, Project, RetrainRun, WebhookDelivery
 
 MODEL_METRICS = ("accuracy", "macro_f1", "n_holdout")
 
@@ -43,6 +44,19 @@ def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:
         "id": run.id, "project_id": run.project_id, "status": run.status, "trigger": run.trigger,
         "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
         "model_version": model_version, "error": run.error, "result": run.result,
+    }
+
+
+def import_json(job: ImportJob) -> dict[str, Any]:
+    return {
+        "id": job.id, "project_id": job.project_id, "status": job.status, "phase": job.phase,
+        "progress": round(progress(job), 4), "format": job.format, "filename": job.filename, "source": job.source,
+        "on_duplicate": "update" if job.update_duplicates else "skip",
+        "bytes_total": job.bytes_total, "bytes_read": job.bytes_read, "rows_valid": job.rows_valid,
+        "rows_published": job.rows_published, "imported": job.imported, "duplicates": job.duplicates,
+        "labels": job.labels, "updated": job.updated, "errors": job.problems or [], "total_errors": job.n_problems,
+        "error": job.error.splitlines()[0] if job.error else None, "run_id": job.run_id, "attempts": job.attempts,
+        "created_at": iso(job.created_at), "started_at": iso(job.started_at), "finished_at": iso(job.finished_at),
     }
 
 

@@ -1,23 +1,24 @@
-"""Importing a file from the browser: upload, preview with a field mapping, then import."""
+"""Importing a file from the browser: upload, preview with a field mapping, then import in the
+background while a status page shows its progress."""
 
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 
 from app import jobs
-from app.api.links import api_links
+from app.api.shapes import import_json
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import projects
+from app.ui.runs import POLL_STOP
+from labeling import imports, projects
 from labeling.db import utcnow
-from labeling.errors import InvalidInput
-from labeling.examples import ROW_FIELDS, import_examples
-from labeling.formats import format_for_filename, peek_columns, read_rows
-from labeling.runs import request_after_import
+from labeling.errors import InvalidInput, NotFound
+from labeling.examples import ROW_FIELDS
+from labeling.formats import format_for_filename, peek_columns
 
 TARGETS = ("external_id", "text", "image", "features", "label", "meta")
 
@@ -45,7 +46,9 @@ def import_page(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     if request.method == "GET":
-        return render_template("pages/import.html", project=project, preview=None)
+        recent, _ = imports.list_imports(db, project.id, limit=10)
+        return render_template("pages/import.html", project=project, preview=None,
+                               recent=[import_json(j) for j in recent])
     upload = request.files.get("file")
     fmt = format_for_filename(upload.filename or "") if upload else None
     if upload is None or not upload.filename:
@@ -88,18 +91,38 @@ def import_confirm(project_id: int):
     source = (request.form.get("source") or "import").strip()
     update_duplicates = request.form.get("update_duplicates") == "1"
     try:
+        job = imports.start_import(db, project, fmt=fmt, source=source, update_duplicates=update_duplicates,
+                                   rename=rename, filename=request.form.get("filename"), created_by=g.user.id,
+                                   now=utcnow())
         with path.open("rb") as stream:
-            result = import_examples(db, project, read_rows(stream, fmt, rename=rename), source=source, now=utcnow(),
-                                     update_duplicates=update_duplicates)
-    except InvalidInput as exc:
-        db.rollback()
-        return render_template("pages/import.html", project=project, preview=None, problems=exc.problems,
-                               total=exc.total), 422
+            imports.store_upload(db, job, stream)
     finally:
         path.unlink(missing_ok=True)
-    run_id = request_after_import(db, project, labels=result.labels, now=utcnow(), links=api_links())
-    db.commit()
-    jobs.queued(run_id)
-    dealt = f"{result.updated} duplicates updated" if update_duplicates else f"{result.duplicates} duplicates skipped"
-    flash(f"Imported {result.imported} examples ({dealt}, {result.labels} labels).")
-    return redirect(url_for("ui.project", project_id=project_id))
+    jobs.import_queued(job.id)
+    return redirect(url_for("ui.import_status", project_id=project_id, import_id=job.id))
+
+
+def _import_view(project_id: int, import_id: int):
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    job = imports.get_import(db, import_id)
+    if job.project_id != project.id:
+        raise NotFound(f"no import with id {import_id} in this project")
+    return project, import_json(job)
+
+
+@bp.get("/projects/<int:project_id>/imports/<int:import_id>")
+@requires(*ADMINS)
+def import_status(project_id: int, import_id: int):
+    """An import's progress, then its outcome (counts, or the problems by line)."""
+    project, job = _import_view(project_id, import_id)
+    return render_template("pages/import_status.html", project=project, job=job)
+
+
+@bp.get("/projects/<int:project_id>/imports/<int:import_id>/fragment")
+@requires(*ADMINS)
+def import_status_fragment(project_id: int, import_id: int):
+    """The live part of the status page; stops the polling once the import has finished."""
+    project, job = _import_view(project_id, import_id)
+    body = render_template("partials/_import_status.html", project=project, job=job)
+    return body, POLL_STOP if job["status"] in imports.FINISHED else 200

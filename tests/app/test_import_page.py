@@ -25,7 +25,10 @@ def test_preview_then_import_with_a_mapping(client, make_user, make_project, adm
     assert 'name="map:review"' in page and "great · bad" in page
     response = client.post(f"/projects/{project_id}/import/confirm", data={
         "token": token, "map:id": "external_id", "map:review": "text", "map:sentiment": "label", "map:stars": ""})
-    assert response.status_code == 302
+    assert response.status_code == 302 and "/imports/" in response.location  # the import's status page
+    status = client.get(response.location).get_data(as_text=True)
+    assert "Imported 2 examples (0 duplicates skipped, 2 labels)" in status
+    assert "#" in client.get(f"/projects/{project_id}/import").get_data(as_text=True)  # listed under recent imports
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=csv", headers=auth(admin_token)).data.decode()
     assert "1,great,,,\"{\"\"stars\"\": \"\"5\"\"}\",pos" in exported
 
@@ -35,9 +38,10 @@ def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, ma
     login_admin(client, make_user)
     data = b'{"external_id": "1", "text": "ok"}\n{"external_id": "2", "text": "x", "label": "maybe"}\n'
     _, token = upload(client, project_id, data, "r.jsonl")
-    response = client.post(f"/projects/{project_id}/import/confirm", data={
+    response = client.post(f"/projects/{project_id}/import/confirm", follow_redirects=True, data={
         "token": token, "map:external_id": "external_id", "map:text": "text", "map:label": "label"})
-    assert response.status_code == 422 and "line 2, field &#39;label&#39;" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Nothing was imported" in page and "line 2, field 'label': &#39;maybe&#39; is not one" in page
     assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
     again = client.post(f"/projects/{project_id}/import/confirm", data={"token": token, "map:external_id": "external_id"})
     assert again.status_code == 422  # the staged file is gone: choose it again
@@ -59,3 +63,26 @@ def test_the_page_can_update_duplicates(client, make_user, make_project, admin_t
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
                           headers=auth(admin_token)).data.decode()
     assert '"text":"new text"' in exported
+
+
+def test_the_status_page_polls_until_the_import_finishes(client, make_user, make_project, app):
+    """A queued import shows its progress and keeps polling; a finished one stops the polling (286)."""
+    from labeling import imports
+    from labeling.db import utcnow
+    from labeling.models import Project
+
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    with app.extensions["hitl_sessionmaker"]() as session:
+        job = imports.start_import(session, session.get(Project, project_id), fmt="jsonl", now=utcnow(),
+                                   filename="big.jsonl")
+        imports.store_upload(session, job, io.BytesIO(b'{"external_id": "1", "text": "a"}\n'))
+        job_id = job.id
+    page = client.get(f"/projects/{project_id}/imports/{job_id}").get_data(as_text=True)
+    assert "Waiting for a worker" in page and 'hx-trigger="every 1s"' in page and "<progress" in page
+    assert client.get(f"/projects/{project_id}/imports/{job_id}/fragment").status_code == 200
+    imports.execute_import(app.extensions["hitl_sessionmaker"], job_id)
+    fragment = client.get(f"/projects/{project_id}/imports/{job_id}/fragment")
+    assert fragment.status_code == 286 and "Imported 1 examples" in fragment.get_data(as_text=True)
+    other = make_project(n=0)
+    assert client.get(f"/projects/{other}/imports/{job_id}").status_code == 404

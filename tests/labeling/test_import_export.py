@@ -55,7 +55,7 @@ def test_awkward_but_valid_csv(client, admin_token, make_project):
     data = "\ufeffexternal_id,text,label\r\n1,\"line one\r\nline two\",pos\r\n2,\"naïve café, «quoted»\",neg\r\n".encode()
     response = upload(client, admin_token, project_id, "x.csv", data)
     assert response.status_code == 201, response.json
-    assert response.json == {"imported": 2, "duplicates": 0, "labels": 2, "updated": 0}
+    assert response.json == {"imported": 2, "duplicates": 0, "labels": 2, "updated": 0, "import_id": response.json["import_id"]}
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl", headers=auth(admin_token))
     rows = {r["external_id"]: r for r in map(json.loads, exported.data.decode().splitlines())}
     assert rows["1"]["text"] == "line one\r\nline two" and rows["2"]["text"] == "naïve café, «quoted»"
@@ -65,7 +65,7 @@ def test_duplicates_are_reported_and_skipped(client, admin_token, make_project):
     project_id = make_project(n=3)
     rows = [{"external_id": "e1", "text": "again"}, {"external_id": "new", "text": "n"}, {"external_id": "new", "text": "n2"}]
     response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={"examples": rows})
-    assert response.json == {"imported": 1, "duplicates": 2, "labels": 0, "updated": 0}
+    assert response.json == {"imported": 1, "duplicates": 2, "labels": 0, "updated": 0, "import_id": response.json["import_id"]}
 
 
 def test_duplicates_are_updated_when_asked(client, admin_token, make_project):
@@ -76,7 +76,7 @@ def test_duplicates_are_updated_when_asked(client, admin_token, make_project):
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "on_duplicate"
     response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
                            json={"examples": rows, "on_duplicate": "update"})
-    assert response.json == {"imported": 1, "duplicates": 1, "labels": 0, "updated": 1}
+    assert response.json == {"imported": 1, "duplicates": 1, "labels": 0, "updated": 1, "import_id": response.json["import_id"]}
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
                           headers=auth(admin_token)).data.decode().splitlines()
     by_id = {r["external_id"]: r for r in map(json.loads, exported)}

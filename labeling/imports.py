@@ -1,0 +1,305 @@
+"""Background imports, their whole lifecycle: the upload is stored in the database (any worker
+can read it), the job is claimed by one worker and kept alive by a heartbeat, every row is
+validated before any is written (a problem anywhere fails the import with nothing imported), and
+then the rows are published in short transactions, each committing its chunk together with
+``rows_published``, so annotators' writes wait for one chunk at most and a job cut short resumes
+where it stopped.
+
+uploading -> queued -> running (validating, then publishing) -> succeeded | failed
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from datetime import datetime, timedelta
+from typing import IO, Any, Callable, Iterator
+
+import numpy as np
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from labeling.db import utcnow
+from labeling.errors import InvalidInput, NotFound, Problem
+from labeling.examples import CHUNK, ImportWriter, RowValidator, check_source, count_new_examples, json_rows
+from labeling.formats import FORMATS, read_rows
+from labeling.heartbeat import HEARTBEAT_SECONDS, beating, stale_after
+from labeling.models import ImportJob, ImportUpload, Project
+from labeling.projects import queue_seed
+from labeling.runs import failure_text, request_after_import
+from labeling.webhooks import Links
+
+log = logging.getLogger(__name__)
+
+JSON_BODY = "json"  # the format of an API import sent as a JSON body {"examples": [...]}
+UPLOAD_PIECE = 1024 * 1024
+PIECES_PER_COMMIT = 8
+PROGRESS_SECONDS = 1.0  # how often validation writes its progress
+MAX_ATTEMPTS = 3  # a job whose publishing failed this often (the database away, say) is failed
+ABANDONED_UPLOAD = timedelta(hours=6)  # an upload unfinished this long was cut off: discarded
+FINISHED = ("succeeded", "failed")
+
+
+def start_import(session: Session, project: Project, *, fmt: str, now: datetime, source: str = "import",
+                 update_duplicates: bool = False, rename: dict[str, str] | None = None,
+                 filename: str | None = None, created_by: int | None = None) -> ImportJob:
+    """A new job, ``uploading`` until ``store_upload`` has its file."""
+    check_source(source)
+    if fmt not in (*FORMATS, JSON_BODY):
+        raise InvalidInput.one(f"must be one of {', '.join(FORMATS)}", field="format")
+    job = ImportJob(project_id=project.id, created_by=created_by, status="uploading", format=fmt,
+                    filename=(filename or "")[:255] or None, source=source, update_duplicates=update_duplicates,
+                    rename=rename or None, created_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def store_upload(session: Session, job: ImportJob, stream: IO[bytes]) -> None:
+    """Copy ``stream`` into the job's upload, in pieces, committing every few (short write
+    transactions); then queue the job. On any error the job and its pieces are removed."""
+    job_id, seq, total = job.id, 0, 0
+    try:
+        while piece := stream.read(UPLOAD_PIECE):
+            session.execute(insert(ImportUpload), {"import_id": job_id, "seq": seq, "data": piece})
+            seq, total = seq + 1, total + len(piece)
+            if seq % PIECES_PER_COMMIT == 0:
+                session.commit()
+        session.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="queued", bytes_total=total))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        discard(session, job_id)
+        raise
+
+
+def discard(session: Session, job_id: int) -> None:
+    session.execute(delete(ImportUpload).where(ImportUpload.import_id == job_id))
+    session.execute(delete(ImportJob).where(ImportJob.id == job_id))
+    session.commit()
+
+
+def get_import(session: Session, job_id: int) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(f"no import with id {job_id}")
+    return job
+
+
+def list_imports(session: Session, project_id: int, *, limit: int = 50, offset: int = 0) -> tuple[list[ImportJob], int]:
+    where = (ImportJob.project_id == project_id, ImportJob.status != "uploading")
+    jobs = list(session.scalars(select(ImportJob).where(*where).order_by(ImportJob.id.desc()).limit(limit).offset(offset)))
+    return jobs, session.scalar(select(func.count()).select_from(ImportJob).where(*where)) or 0
+
+
+def progress(job: ImportJob) -> float:
+    """0 to 1: validation is the first half, publishing the second."""
+    if job.status == "succeeded":
+        return 1.0
+    if job.phase == "publishing":
+        return 0.5 + 0.5 * job.rows_published / max(job.rows_valid, 1)
+    return 0.5 * job.bytes_read / max(job.bytes_total, 1)
+
+
+def invalid_input(job: ImportJob) -> InvalidInput:
+    """The problems of an import that failed on its input, as the error a synchronous import raised."""
+    problems = [Problem(p["message"], p.get("field"), p.get("line")) for p in job.problems or []]
+    return InvalidInput(f"{job.n_problems} problem(s) in the input; nothing was imported", problems, job.n_problems)
+
+
+def wait_for(session: Session, job_id: int, *, seconds: float, poll: float = 0.2) -> ImportJob:
+    """The job once finished, or as it stands after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        session.rollback()  # a fresh snapshot each time, and no read transaction held between polls
+        job = session.get(ImportJob, job_id, populate_existing=True)
+        if job is None or job.status in FINISHED or time.monotonic() >= deadline:
+            return get_import(session, job_id)
+        time.sleep(poll)
+
+
+# --- executing a job ----------------------------------------------------------------------
+
+def claim_import(session: Session, job_id: int, *, now: datetime, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> bool:
+    """queued -> running (or take over a running job whose heartbeat stopped); True if claimed."""
+    return bool(session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, or_(
+            ImportJob.status == "queued",
+            (ImportJob.status == "running") & (ImportJob.heartbeat_at < now - stale_after(heartbeat_seconds)),
+        ))
+        .values(status="running", started_at=func.coalesce(ImportJob.started_at, now), heartbeat_at=now,
+                attempts=ImportJob.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount)
+
+
+def lost_imports(session: Session, *, now: datetime, queued_for: timedelta,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> list[int]:
+    """Jobs to dispatch again: running with a stopped heartbeat, or queued and never claimed."""
+    return list(session.scalars(select(ImportJob.id).where(or_(
+        (ImportJob.status == "running") & (ImportJob.heartbeat_at < now - stale_after(heartbeat_seconds)),
+        (ImportJob.status == "queued") & (ImportJob.created_at < now - queued_for),
+    )).order_by(ImportJob.id)))
+
+
+def discard_abandoned_uploads(session: Session, *, now: datetime) -> int:
+    """Uploads whose request was cut off (the process killed while it stored the file)."""
+    ids = list(session.scalars(select(ImportJob.id).where(
+        ImportJob.status == "uploading", ImportJob.created_at < now - ABANDONED_UPLOAD)))
+    for job_id in ids:
+        discard(session, job_id)
+    return len(ids)
+
+
+def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock: Callable[[], datetime] = utcnow,
+                   links: Links | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS,
+                   on_progress: Callable[[ImportJob], None] | None = None) -> str | None:
+    """Run a queued import to its end; returns its final status (``queued`` again when publishing
+    was interrupted by an error and will be retried), or None if another worker has it."""
+    with session_factory() as session:
+        if not claim_import(session, job_id, now=clock(), heartbeat_seconds=heartbeat_seconds):
+            session.rollback()
+            return None
+        session.commit()
+    with beating(session_factory, ImportJob, job_id, clock=clock, seconds=heartbeat_seconds), \
+            tempfile.TemporaryFile(prefix="hitl-import-") as spool, session_factory() as session:
+        job = get_import(session, job_id)
+        try:
+            _copy_upload(session, job_id, spool)
+            if job.phase != "publishing":
+                if not _validate(session, job, spool, clock=clock, on_progress=on_progress):
+                    return "failed"
+            _publish(session, job, spool, clock=clock, on_progress=on_progress)
+            _finish(session, job, clock=clock, links=links)
+            if on_progress:
+                on_progress(job)
+            return "succeeded"
+        except Exception as exc:
+            log.exception("import %s failed", job_id)
+            session.rollback()
+            return _fail_or_retry(session, job, exc, now=clock())
+
+
+def _copy_upload(session: Session, job_id: int, spool: IO[bytes]) -> None:
+    """The upload into a local file (Parquet needs to seek), a few pieces per read."""
+    seq = 0
+    while True:
+        pieces = session.execute(select(ImportUpload.seq, ImportUpload.data).where(
+            ImportUpload.import_id == job_id, ImportUpload.seq >= seq).order_by(ImportUpload.seq).limit(16)).all()
+        session.rollback()  # no read transaction held across the copy
+        if not pieces:
+            break
+        for piece_seq, data in pieces:
+            spool.write(data)
+            seq = piece_seq + 1
+    spool.flush()
+
+
+def _rows(job: ImportJob, spool: IO[bytes]) -> tuple[IO[bytes], Iterator[Any]]:
+    """A reader of the upload from its start, on a handle of its own (a CSV reader closes the
+    handle it was given), and its rows."""
+    handle = open(os.dup(spool.fileno()), "rb")
+    handle.seek(0)
+    if job.format == JSON_BODY:
+        return handle, json_rows(json.load(handle).get("examples"))
+    return handle, read_rows(handle, job.format, rename=job.rename)
+
+
+def _validate(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Callable[[], datetime],
+              on_progress: Callable[[ImportJob], None] | None) -> bool:
+    """Read every row; on problems fail the job with them (nothing written) and return False."""
+    job.phase, job.bytes_read, job.rows_valid = "validating", 0, 0
+    session.commit()
+    project = session.get(Project, job.project_id)
+    validator = RowValidator(session, project)
+    session.rollback()
+    last = time.monotonic()
+    handle, rows = _rows(job, spool)
+    for _ in validator.clean_rows(rows):
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            job.bytes_read, job.rows_valid = min(handle.tell(), job.bytes_total), validator.valid
+            session.commit()
+            if on_progress:
+                on_progress(job)
+            last = time.monotonic()
+    job.bytes_read, job.rows_valid = job.bytes_total, validator.valid
+    if validator.total_problems:
+        job.status, job.finished_at, job.phase = "failed", clock(), None
+        job.problems = [p.as_dict() for p in validator.problems]
+        job.n_problems = validator.total_problems
+        session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
+        session.commit()
+        return False
+    job.phase = "publishing"
+    session.commit()
+    return True
+
+
+def _publish(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Callable[[], datetime],
+             on_progress: Callable[[ImportJob], None] | None) -> None:
+    """Write the rows after ``rows_published``, one chunk per transaction."""
+    project = session.get(Project, job.project_id)
+    seed = queue_seed(project)
+    # Seeded by where it starts, so a resumed job draws fresh keys and a replayed one the same.
+    rng = np.random.default_rng(None if seed is None else [seed, job.id, job.rows_published])
+    writer = ImportWriter(session, project, rng, now=clock(), source=job.source,
+                          update_duplicates=job.update_duplicates)
+    validator = RowValidator(session, project)
+    session.rollback()
+    skip, chunk = job.rows_published, []
+    _, rows = _rows(job, spool)
+    for index, clean in enumerate(validator.clean_rows(rows)):
+        if index < skip:
+            continue
+        chunk.append(clean)
+        if len(chunk) >= CHUNK:
+            _write_chunk(session, job, writer, chunk)
+            chunk = []
+            if on_progress:
+                on_progress(job)
+    if validator.total_problems:  # the project changed since validation (a label removed, say)
+        raise RuntimeError("rows that were valid no longer are: " + "; ".join(map(str, validator.problems[:3])))
+    _write_chunk(session, job, writer, chunk)
+
+
+def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: list[dict[str, Any]]) -> None:
+    before = (writer.imported, writer.labels, writer.updated)
+    writer.write(chunk)
+    imported, labels, updated = (now - then for now, then in zip((writer.imported, writer.labels, writer.updated), before))
+    count_new_examples(session, job.project_id, imported)
+    job.rows_published += len(chunk)
+    job.imported += imported
+    job.duplicates += len(chunk) - imported
+    job.labels += labels
+    job.updated += updated
+    session.commit()
+
+
+def _finish(session: Session, job: ImportJob, *, clock: Callable[[], datetime], links: Links | None) -> None:
+    """Succeeded: the retrain its labels call for (or the first model's) queued in the same commit."""
+    project = session.get(Project, job.project_id)
+    job.run_id = request_after_import(session, project, labels=job.labels, now=clock(), links=links)
+    job.status, job.phase, job.finished_at, job.error = "succeeded", None, clock(), None
+    session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
+    session.commit()
+
+
+def _fail_or_retry(session: Session, job: ImportJob, exc: Exception, *, now: datetime) -> str:
+    """Before publishing, fail: nothing was written. While publishing, queue the job again (it
+    resumes after its last chunk) until ``MAX_ATTEMPTS``; then fail, saying how far it got."""
+    job = session.get(ImportJob, job.id, populate_existing=True)
+    job.error = failure_text(exc)
+    if job.phase == "publishing" and job.attempts < MAX_ATTEMPTS:
+        job.status = "queued"
+    else:
+        job.status, job.finished_at = "failed", now
+        if job.phase == "publishing":
+            job.error = (f"stopped after publishing {job.rows_published} of {job.rows_valid} rows "
+                         f"({job.attempts} attempts): " + job.error)
+        session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
+    session.commit()
+    return job.status
