@@ -1,0 +1,168 @@
+"""Imports as background jobs: progress, all or nothing, short transactions, resuming after a crash."""
+
+import io
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from labeling import imports
+from labeling.db import utcnow
+from labeling.models import Example, ImportJob, ImportUpload, Label, Project
+from tests.conftest import auth
+
+
+def jsonl(rows) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def queue_import(app, project_id: int, data: bytes, fmt: str = "jsonl", **options) -> int:
+    """An import queued as the API queues one, not yet executed."""
+    with app.extensions["hitl_sessionmaker"]() as s:
+        job = imports.start_import(s, s.get(Project, project_id), fmt=fmt, now=utcnow(), **options)
+        imports.store_upload(s, job, io.BytesIO(data))
+        return job.id
+
+
+def rows_of(n: int, start: int = 0, label=None):
+    return [{"external_id": f"r{i}", "text": f"row {i}", **({"label": label} if label else {})}
+            for i in range(start, start + n)]
+
+
+def test_an_import_reports_progress_through_both_phases(app, make_project, session, monkeypatch):
+    monkeypatch.setattr(imports, "PROGRESS_SECONDS", 0.0)  # report on every row, to see the phases
+    project_id = make_project(n=0)
+    job_id = queue_import(app, project_id, jsonl(rows_of(5000)))
+    seen = []
+    status = imports.execute_import(app.extensions["hitl_sessionmaker"], job_id,
+                                    on_progress=lambda job: seen.append((job.phase, imports.progress(job))))
+    assert status == "succeeded"
+    phases = [phase for phase, _ in seen]
+    assert "validating" in phases and "publishing" in phases
+    assert phases.index("publishing") > max(i for i, p in enumerate(phases) if p == "validating")
+    values = [value for _, value in seen]
+    assert values == sorted(values) and values[-1] == 1.0 and 0 < values[0] <= 0.5
+    job = session.get(ImportJob, job_id)
+    assert (job.imported, job.duplicates, job.rows_published) == (5000, 0, 5000)
+    assert session.scalar(select(func.count()).select_from(ImportUpload)) == 0  # the upload is gone
+    assert session.scalar(select(Project.n_examples).where(Project.id == project_id)) == 5000
+
+
+def test_a_bad_row_at_the_end_fails_the_import_with_nothing_written(app, make_project, session):
+    project_id = make_project(n=0)
+    data = jsonl(rows_of(4999) + [{"external_id": "x", "text": "t", "label": "maybe"}])
+    job_id = queue_import(app, project_id, data)
+    assert imports.execute_import(app.extensions["hitl_sessionmaker"], job_id) == "failed"
+    job = session.get(ImportJob, job_id)
+    assert job.n_problems == 1 and job.problems[0]["line"] == 5000 and job.problems[0]["field"] == "label"
+    assert job.rows_published == 0 and job.phase is None
+    assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 0
+    assert session.scalar(select(func.count()).select_from(ImportUpload)) == 0
+
+
+def test_annotators_write_between_the_chunks_of_an_import(app, client, make_project, make_user, session):
+    """Each chunk is its own transaction: a label submitted while an import publishes is written
+    at once (on SQLite a held write transaction would make this same-thread write fail)."""
+    project_id = make_project(n=3)
+    _, token = make_user("ann", "annotator")
+    served = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["example"]
+    job_id = queue_import(app, project_id, jsonl(rows_of(6000)))
+    answers = []
+
+    def label_meanwhile(job):
+        if job.phase == "publishing" and 0 < job.rows_published < 6000 and not answers:
+            answers.append(client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                                       json={"example_id": served["id"], "label": "pos"}).status_code)
+
+    assert imports.execute_import(app.extensions["hitl_sessionmaker"], job_id, on_progress=label_meanwhile) == "succeeded"
+    assert answers == [201]
+    assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 6003
+
+
+def test_an_import_cut_off_while_publishing_resumes_where_it_stopped(app, make_project, session):
+    project_id = make_project(n=0)
+    data = jsonl(rows_of(7000, label="pos"))
+    job_id = queue_import(app, project_id, data)
+    factory = app.extensions["hitl_sessionmaker"]
+
+    def die_after_two_chunks(job):
+        if job.phase == "publishing" and job.rows_published >= 4000:
+            raise KeyboardInterrupt  # as a killed process: nothing more is written, no cleanup runs
+
+    with pytest.raises(KeyboardInterrupt):
+        imports.execute_import(factory, job_id, on_progress=die_after_two_chunks, heartbeat_seconds=0.05)
+    session.rollback()  # a fresh snapshot
+    assert session.get(ImportJob, job_id).status == "running"
+    assert session.scalar(select(func.count()).select_from(Example)) == 4000
+    # Another worker may not take it while its heartbeat is fresh, and takes it over once stale.
+    assert imports.execute_import(factory, job_id) is None
+    later = utcnow() + timedelta(minutes=5)
+    with factory() as s:
+        assert imports.lost_imports(s, now=later, queued_for=timedelta(seconds=60)) == [job_id]
+    assert imports.execute_import(factory, job_id, clock=lambda: later) == "succeeded"
+    session.rollback()  # a fresh snapshot
+    job = session.get(ImportJob, job_id)
+    assert (job.imported, job.labels, job.duplicates, job.attempts) == (7000, 7000, 0, 2)
+    ids = session.scalars(select(Example.external_id).where(Example.project_id == project_id)).all()
+    assert len(ids) == len(set(ids)) == 7000
+    assert session.scalar(select(func.count()).select_from(Label)) == 7000
+    assert session.scalar(select(Project.n_examples).where(Project.id == project_id)) == 7000
+
+
+def test_the_api_answers_202_for_a_long_import_and_the_status_endpoint_follows_it(app_factory, make_project):
+    """With the thread runner (a real child process), ``?wait=0`` answers at once; the status
+    endpoint shows the import until it has succeeded, then the counts and the first model's run."""
+    app = app_factory(JOBS="thread")
+    client = app.test_client()
+    from labeling import users
+
+    with app.extensions["hitl_sessionmaker"]() as s:
+        token = users.create_token(s, users.create_user(s, "boss", "admin", password=None, now=utcnow()), now=utcnow())
+        s.commit()
+    project_id = client.post("/api/v1/projects", json={"name": "bg", "labels": ["pos", "neg"]},
+                             headers=auth(token)).json["id"]
+    rows = rows_of(3000, label="pos") + rows_of(3000, start=3000, label="neg")
+    response = client.post(f"/api/v1/projects/{project_id}/examples?wait=0", headers=auth(token),
+                           data={"file": (io.BytesIO(jsonl(rows)), "rows.jsonl")}, content_type="multipart/form-data")
+    assert response.status_code == 202, response.json
+    assert response.json["status"] == "queued" and response.headers["Location"] == response.json["status_url"]
+    assert response.json["filename"] == "rows.jsonl" and response.json["bytes_total"] == len(jsonl(rows))
+    deadline = time.monotonic() + 120
+    while (status := client.get(response.json["status_url"], headers=auth(token)).json)["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "succeeded", status
+    assert (status["imported"], status["labels"], status["progress"]) == (6000, 6000, 1.0)
+    assert status["run_id"] is not None  # the first model, queued with the import's success
+    listed = client.get(f"/api/v1/projects/{project_id}/imports", headers=auth(token)).json
+    assert listed["total"] == 1 and listed["imports"][0]["id"] == status["id"]
+
+
+def test_wait_must_be_a_number_of_seconds_within_the_limit(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    for bad in ("-1", "abc", "9999", "nan"):
+        response = client.post(f"/api/v1/projects/{project_id}/examples?wait={bad}", headers=auth(admin_token),
+                               json={"examples": rows_of(1)})
+        assert response.status_code == 422 and response.json["errors"][0]["field"] == "wait", bad
+
+
+def test_abandoned_uploads_are_discarded_and_lost_imports_restarted(app, make_project, session):
+    from app.jobs import maintain_once
+
+    project_id = make_project(n=0)
+    factory = app.extensions["hitl_sessionmaker"]
+    with factory() as s:
+        cut_off = imports.start_import(s, s.get(Project, project_id), fmt="jsonl", now=utcnow() - timedelta(days=1))
+        s.commit()
+        cut_off_id = cut_off.id
+    queued_id = queue_import(app, project_id, jsonl(rows_of(2)))
+    with factory() as s:
+        s.get(ImportJob, queued_id).created_at = utcnow() - timedelta(minutes=5)  # nobody picked it up
+        s.commit()
+    restarted = []
+    maintain_once(app, lambda run_id: None, restarted.append)
+    assert restarted == [queued_id]
+    session.rollback()  # a fresh snapshot
+    assert session.get(ImportJob, cut_off_id) is None
