@@ -7,7 +7,9 @@ more labels than the overlap allows (must be 0). ``--kill`` SIGKILLs the server 
 that every label acknowledged with a 201 is in the database afterwards. ``--retrain`` serves the
 annotators idle, then again while a retrain run (train + re-score the whole pool, in the web
 process's job thread) is running, and prints both. ``--dashboard`` times the project dashboard
-page (logged in through the login form, like a browser) on the seeded project.
+page (logged in through the login form, like a browser) on the seeded project. ``--import-rows N``
+serves the annotators idle, then while an HTTP import of N new examples runs in the background
+(uploaded with ``?wait=0``, followed on its status endpoint to the end), and prints both.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ from sqlalchemy import create_engine, func, select
 
 import numpy as np
 
-from common import fresh_database, machine, percentiles, request, seed, served, today
+from common import OUT, fresh_database, machine, percentiles, request, seed, served, today
 
 
-def annotator(host: str, port: int, project_id: int, token: str, seconds: float, out: mp.Queue) -> None:
+def annotator(host: str, port: int, project_id: int, token: str, seconds: float, out: mp.Queue, stop=None) -> None:
     conn = HTTPConnection(host, port, timeout=30)
     next_ms, submit_ms, acked, stamps = [], [], [], []
     end = time.perf_counter() + seconds
     n = 0
     try:
-        while time.perf_counter() < end:
+        while time.perf_counter() < end and not (stop is not None and stop.is_set()):
             t0 = time.perf_counter()
             status, body = request(conn, "GET", f"/api/v1/projects/{project_id}/next", token)
             t1 = time.perf_counter()
@@ -59,9 +61,11 @@ def annotator(host: str, port: int, project_id: int, token: str, seconds: float,
 
 
 def drive(host: str, port: int, project_id: int, tokens: list[str], clients: int, seconds: float,
-          kill_after: float | None = None, server=None) -> dict:
+          kill_after: float | None = None, server=None, stop=None) -> dict:
+    """``clients`` annotators for ``seconds`` (or until ``stop``, a multiprocessing Event, is set)."""
     queue: mp.Queue = mp.Queue()
-    procs = [mp.Process(target=annotator, args=(host, port, project_id, tokens[i], seconds, queue)) for i in range(clients)]
+    procs = [mp.Process(target=annotator, args=(host, port, project_id, tokens[i], seconds, queue, stop))
+             for i in range(clients)]
     start = time.perf_counter()
     for p in procs:
         p.start()
@@ -149,6 +153,84 @@ def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: 
                 print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
 
 
+def import_file(rows: int) -> str:
+    """A multipart body (on disk) holding a JSONL file of ``rows`` new examples."""
+    path = OUT / f"import-{rows}.multipart"
+    if not path.exists():
+        with path.open("wb") as out:
+            out.write(b"--hitlbench\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rows.jsonl\"\r\n"
+                      b"Content-Type: application/x-ndjson\r\n\r\n")
+            for i in range(rows):
+                out.write(b'{"external_id": "imp%d", "text": "imported text number %d about topic %d"}\n' % (i, i, i % 89))
+            out.write(b"\r\n--hitlbench--\r\n")
+    return str(path)
+
+
+def post_import(host: str, port: int, project_id: int, token: str, rows: int) -> tuple[dict, float]:
+    """Upload the file (``?wait=0``: answered once stored); returns the import and the upload's seconds."""
+    import json
+
+    path = import_file(rows)
+    conn = HTTPConnection(host, port, timeout=3600)
+    t0 = time.perf_counter()
+    with open(path, "rb") as body:
+        conn.request("POST", f"/api/v1/projects/{project_id}/examples?wait=0", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=hitlbench",
+            "Content-Length": str(os.path.getsize(path))})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    if response.status not in (201, 202):
+        raise RuntimeError(f"import answered {response.status}: {answer}")
+    return answer, time.perf_counter() - t0
+
+
+def serve_during_import(url: str, project_id: int, tokens: list[str], clients: int, seconds: float, workers: int,
+                        rows: int) -> None:
+    """Idle latency, then latency while an HTTP import of ``rows`` examples runs to its end."""
+    import threading
+
+    with served(url, workers=workers) as (host, port, _):
+        idle = drive(host, port, project_id, tokens, clients, seconds)
+        print(f"{clients} annotator(s), idle: {len(idle['acked'])} labels in {idle['elapsed']:.1f} s")
+        print(f"  next   {percentiles(idle['next'])}")
+        print(f"  submit {percentiles(idle['submit'])}")
+        busy: dict = {}
+        stop = mp.Event()
+        if clients:
+            driver = threading.Thread(target=lambda: busy.update(drive(host, port, project_id, tokens, clients, 86400,
+                                                                       stop=stop)))
+            driver.start()
+        begin = time.time()
+        job, upload_s = post_import(host, port, project_id, tokens[-1], rows)
+        conn = HTTPConnection(host, port, timeout=30)
+        phases: dict[str, float] = {}
+        while job["status"] not in ("succeeded", "failed"):
+            time.sleep(0.5)
+            _, job = request(conn, "GET", f"/api/v1/imports/{job['id']}", tokens[-1])
+            phases.setdefault(job["phase"] or job["status"], time.time() - begin)
+        end = time.time()
+        stop.set()
+        if clients:
+            driver.join()
+        print(f"import of {rows:,} rows through HTTP: {job['status']} in {end - begin:.1f} s "
+              f"(upload {upload_s:.1f} s; phases began at {', '.join(f'{k} {v:.0f} s' for k, v in phases.items())}); "
+              f"imported {job['imported']:,}, {rows / (end - begin):,.0f} rows/s")
+        if job["status"] != "succeeded":
+            print(f"  error: {job['error']} {job['errors'][:3]}")
+        if not clients:
+            return
+        window = during(busy, begin, end)
+        print(f"{clients} annotator(s), during the import: {len(window['next'])} labels")
+        print(f"  next   {percentiles(window['next'])}")
+        print(f"  submit {percentiles(window['submit'])}")
+        for key in ("next", "submit"):
+            if idle[key] and window[key]:
+                ratio = [np.percentile(window[key], q) / np.percentile(idle[key], q) for q in (50, 95, 99)]
+                print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
+        if busy.get("errors"):
+            print(f"  errors: {busy['errors']}")
+
+
 def time_dashboard(url: str, project_id: int, workers: int, repeats: int = 20) -> None:
     """Log in through the form like a browser, then time GET /projects/<id>/dashboard."""
     import re
@@ -216,6 +298,8 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true", help="SIGKILL the server mid-run and check durability")
     parser.add_argument("--retrain", action="store_true", help="latency idle and while a retrain run re-scores the pool")
     parser.add_argument("--dashboard", action="store_true", help="time the dashboard page of the seeded project")
+    parser.add_argument("--import-rows", type=int, default=0,
+                        help="latency idle and while an HTTP import of this many rows runs (clients 0: the import alone)")
     args = parser.parse_args()
     print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}")
     for kind in args.db:
@@ -227,6 +311,11 @@ def main() -> None:
                 print(f"\n## {kind}, {n:,} examples (seeded in {time.perf_counter() - t0:.1f} s)")
                 if args.dashboard:
                     time_dashboard(url, project_id, args.workers)
+                    continue
+                if args.import_rows:
+                    for clients in args.clients:
+                        serve_during_import(url, project_id, tokens, clients, args.seconds, args.workers,
+                                            args.import_rows)
                     continue
                 if args.retrain:
                     for clients in args.clients:

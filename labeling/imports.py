@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import utcnow
+from labeling.db import WRITE_PAUSE_SECONDS, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import CHUNK, ImportWriter, RowValidator, check_source, count_new_examples, json_rows
 from labeling.formats import FORMATS, read_rows
@@ -277,6 +277,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.labels += labels
     job.updated += updated
     session.commit()
+    time.sleep(WRITE_PAUSE_SECONDS)  # hands the write lock to an annotator waiting for it
 
 
 def _finish(session: Session, job: ImportJob, *, clock: Callable[[], datetime], links: Links | None) -> None:

@@ -146,31 +146,18 @@ class Example(Base):
             postgresql_where=text("needs_labels"),
         ),
         # Random picks (holdout, random share): a uniform draw is an index search on random_key.
-        Index(
-            "ix_examples_random",
-            "project_id",
-            "random_key",
-            sqlite_where=text("needs_labels = 1"),
-            postgresql_where=text("needs_labels"),
-        ),
+        Index("ix_examples_random", "project_id", "random_key",
+              sqlite_where=text("needs_labels = 1"), postgresql_where=text("needs_labels")),
         # The dashboard's "labeled" count reads only labeled rows (the query says "n_labels > 0"
         # literally, for SQLite's partial-index matching).
-        Index(
-            "ix_examples_labeled",
-            "project_id",
-            sqlite_where=text("n_labels > 0"),
-            postgresql_where=text("n_labels > 0"),
-        ),
+        Index("ix_examples_labeled", "project_id",
+              sqlite_where=text("n_labels > 0"), postgresql_where=text("n_labels > 0")),
         # Reading a project's examples in id order, a chunk at a time (export, re-scoring): a
         # range scan. Without it both databases scanned the project and sorted, once per chunk.
         Index("ix_examples_project_id_id", "project_id", "id"),
         # Finding a user's live lease: only leased rows are in it, so it stays tiny.
-        Index(
-            "ix_examples_lease_user",
-            "lease_user_id",
-            sqlite_where=text("lease_user_id IS NOT NULL"),
-            postgresql_where=text("lease_user_id IS NOT NULL"),
-        ),
+        Index("ix_examples_lease_user", "lease_user_id",
+              sqlite_where=text("lease_user_id IS NOT NULL"), postgresql_where=text("lease_user_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -278,13 +265,9 @@ class RetrainRun(Base):
     __tablename__ = "retrain_runs"
     __table_args__ = (
         # At most one queued or running run per project, enforced by the database.
-        Index(
-            "uq_runs_one_active",
-            "project_id",
-            unique=True,
-            sqlite_where=text("status IN ('queued', 'running')"),
-            postgresql_where=text("status IN ('queued', 'running')"),
-        ),
+        Index("uq_runs_one_active", "project_id", unique=True,
+              sqlite_where=text("status IN ('queued', 'running')"),
+              postgresql_where=text("status IN ('queued', 'running')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -371,10 +354,8 @@ class Skip(Base):
 
 
 class ImportJob(Base):
-    """An import that runs in the background (labeling/imports.py): its upload is stored in
-    ``import_uploads`` so any worker can read it; rows are validated whole first, then published
-    in short transactions, ``rows_published`` committed with each chunk so a job cut short
-    resumes where it stopped."""
+    """An import running in the background (labeling/imports.py), its file in ``import_uploads``;
+    ``rows_published`` is committed with each chunk of rows, so a job cut short resumes there."""
 
     __tablename__ = "import_jobs"
 

@@ -39,6 +39,10 @@ def _op(summary: str, *, tag: str, ok: int = 200, ok_schema: dict[str, Any] | No
     return op
 
 
+def _with_response(op: dict[str, Any], code: str, response: dict[str, Any]) -> dict[str, Any]:
+    return {**op, "responses": {**op["responses"], code: response}}
+
+
 def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -97,6 +101,10 @@ def _schemas() -> dict[str, Any]:
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
             "duration_ms": {"type": "integer", "minimum": 0}}},
         "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
+        "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
+                                                   "duplicates", "labels", "updated", "errors"],
+                   "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
+                                  "progress": {"type": "number", "minimum": 0, "maximum": 1}}},
         "Run": {"type": "object", "required": ["id", "status", "trigger", "started_at", "finished_at", "model_version", "error"],
                 "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]}}},
         "Model": {"type": "object", "required": ["version", "status", "trained_at", "n_labels", "metrics", "snapshot"],
@@ -118,11 +126,25 @@ def _project_paths() -> dict[str, Any]:
                          body={"type": "object", "properties": {"settings": _ref("Settings")}}),
         },
         "/api/v1/projects/{project_id}/examples": {
-            "post": _op("Import examples (JSON body, or a multipart file .jsonl/.csv/.parquet); all or nothing",
-                        tag="examples", ok=201, ok_schema=_ref("ImportResult"), params=PROJECT,
-                        body={"type": "object", "required": ["examples"], "properties": {
-                            "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
-                            "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"}}}),
+            "post": _with_response(
+                _op("Import examples (JSON body, or a multipart file .jsonl/.csv/.parquet); all or nothing. "
+                    "201 when the import finished within ?wait= seconds, else 202 with the import to poll",
+                    tag="examples", ok=201, ok_schema=_ref("ImportResult"),
+                    params=PROJECT + [_query("wait", {"type": "number", "minimum": 0},
+                                             "seconds to wait for the import (default and maximum: IMPORT_WAIT_SECONDS)")],
+                    body={"type": "object", "required": ["examples"], "properties": {
+                        "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
+                        "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"}}}),
+                "202", {"description": "Still running: poll status_url", **_json(_ref("Import"))}),
+        },
+        "/api/v1/projects/{project_id}/imports": {
+            "get": _op("A project's imports, newest first", tag="examples", ok_schema={
+                "type": "object", "required": ["imports", "total"], "properties": {"imports": {"type": "array", "items": _ref("Import")}}},
+                params=PROJECT + PAGE),
+        },
+        "/api/v1/imports/{import_id}": {
+            "get": _op("An import's status and progress", tag="examples", ok_schema=_ref("Import"),
+                       params=[_path_id("import_id")], errors=(401, 403, 404)),
         },
         "/api/v1/examples/{example_id}": {
             "get": _op("An example with its label events", tag="examples", ok_schema={"type": "object"},

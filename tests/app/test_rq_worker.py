@@ -157,8 +157,12 @@ def test_with_redis_down_import_and_retrain_answer_and_the_run_stays_queued(app_
     headers = {"Authorization": f"Bearer {token}"}
     project_id = client.post("/api/v1/projects", headers=headers, json={"name": "p", "labels": ["a", "b"]}).json["id"]
     rows = [{"external_id": str(i), "text": f"t {i}", "label": "ab"[i % 2]} for i in range(12)]
-    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=headers, json={"examples": rows})
-    assert response.status_code == 201 and response.json["imported"] == 12
+    response = client.post(f"/api/v1/projects/{project_id}/examples?wait=0.5", headers=headers, json={"examples": rows})
+    assert response.status_code == 202 and response.json["status"] == "queued"  # stored; a worker imports it later
+    from labeling.models import ImportJob
+
+    with app.extensions["hitl_sessionmaker"]() as session:
+        assert session.get(ImportJob, response.json["id"]).status == "queued"
     response = client.post(f"/api/v1/projects/{project_id}/retrain", headers=headers)
     assert response.status_code == 202 and response.json["status"] == "queued"
     with app.extensions["hitl_sessionmaker"]() as session:
