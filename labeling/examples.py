@@ -13,7 +13,6 @@ import numpy as np
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import insert_ignoring_conflicts
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
@@ -229,41 +228,60 @@ class RowValidator:
 
 
 class ImportWriter:
-    """Inserts validated rows chunk by chunk (in the caller's transaction) and counts them."""
+    """Inserts validated rows chunk by chunk (in the caller's transaction) and counts them.
+
+    ``prepare`` does the Python work of a chunk (random draws, JSON, parameters) and touches no
+    database, so a caller that commits each chunk can call it before the chunk's transaction
+    begins: on SQLite that transaction holds the write lock annotators' writes wait for."""
+
+    COLUMNS = ("project_id", "external_id", "data", "features", "priority", "random_key", "n_labels",
+               "needs_labels", "in_holdout", "created_at")
 
     def __init__(self, session: Session, project: Project, rng: np.random.Generator, *, now: datetime, source: str,
                  update_duplicates: bool) -> None:
-        self.session, self.project, self.rng, self.now = session, project, rng, now
+        self.session, self.project_id, self.rng, self.now = session, project.id, rng, now
         self.source = f"import:{source}" if source != "import" else "import"
         self.update_duplicates = update_duplicates
         self.overlap, self.holdout_fraction = config(project).overlap, config(project).holdout_fraction
         self.imported = self.labels = self.updated = 0
+        # Parameters as the driver takes them (the engine's JSON, SQLite's naive UTC text), made
+        # by the column types themselves.
+        dialect = session.get_bind().dialect
+        columns = Example.__table__.c
+        self._to_json = columns.data.type.bind_processor(dialect) or (lambda value: value)
+        self._to_time = columns.created_at.type.bind_processor(dialect) or (lambda value: value)
+        self._placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+
+    def prepare(self, chunk: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, list[Any]]:
+        """The chunk, one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and its parameters."""
+        n = len(chunk)
+        priorities, holdout, keys = self.rng.random(n), self.rng.random(n), self.rng.random(n)
+        created = self._to_time(self.now)
+        params: list[Any] = []
+        for r, p, h, k in zip(chunk, priorities, holdout, keys):
+            labeled = 1 if r["label"] else 0
+            # Imported labels were not chosen by the queue: a random share evaluates models.
+            params += (self.project_id, r["external_id"], self._to_json(r["data"]), r["features"], float(p), float(k),
+                       labeled, labeled < self.overlap, bool(labeled and h < self.holdout_fraction), created)
+        row = "(" + ", ".join([self._placeholder] * len(self.COLUMNS)) + ")"
+        sql = (f"INSERT INTO examples ({', '.join(self.COLUMNS)}) VALUES {', '.join([row] * n)} "
+               "ON CONFLICT (project_id, external_id) DO NOTHING RETURNING id, external_id")
+        return chunk, sql, params
 
     def write(self, chunk: list[dict[str, Any]]) -> None:
-        if not chunk:
-            return
-        priorities = self.rng.random(len(chunk))
-        rows_to_insert = [
-            {
-                "project_id": self.project.id, "external_id": r["external_id"], "data": r["data"],
-                "features": r["features"], "priority": float(p), "random_key": float(k),
-                "n_labels": 1 if r["label"] else 0, "needs_labels": (1 if r["label"] else 0) < self.overlap,
-                # Imported labels were not chosen by the queue: a random share evaluates models.
-                "in_holdout": bool(r["label"]) and h < self.holdout_fraction, "created_at": self.now,
-            }
-            for r, p, h, k in zip(chunk, priorities, self.rng.random(len(chunk)), self.rng.random(len(chunk)))
-        ]
-        # Core statements on the tables, not the ORM's bulk path: per-row ORM bookkeeping took
-        # longer than the database did (profiled on 100k rows).
-        examples = Example.__table__
-        stmt = insert_ignoring_conflicts(self.session, examples, index_elements=["project_id", "external_id"]).returning(
-            examples.c.id, examples.c.external_id)
-        inserted = dict((ext, eid) for eid, ext in self.session.connection().execute(stmt, rows_to_insert).all())
+        if chunk:
+            self.write_prepared(self.prepare(chunk))
+
+    def write_prepared(self, prepared: tuple[list[dict[str, Any]], str, list[Any]]) -> None:
+        chunk, sql, params = prepared
+        # One statement the driver runs as it is: SQLAlchemy's per-row parameter handling (and the
+        # ORM's bookkeeping before it) took longer than the database did.
+        inserted = {ext: eid for eid, ext in self.session.connection().exec_driver_sql(sql, tuple(params)).all()}
         if self.update_duplicates:
-            self.updated += _update_existing(self.session, self.project.id,
+            self.updated += _update_existing(self.session, self.project_id,
                                              [r for r in chunk if r["external_id"] not in inserted])
         label_rows = [
-            {"project_id": self.project.id, "example_id": inserted[r["external_id"]], "value": r["label"],
+            {"project_id": self.project_id, "example_id": inserted[r["external_id"]], "value": r["label"],
              "created_at": self.now, "source": self.source}
             for r in chunk if r["label"] and r["external_id"] in inserted
         ]

@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import WRITE_PAUSE_SECONDS, utcnow
+from labeling.db import WRITE_PAUSE_SECONDS, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
 from labeling.formats import FORMATS, read_rows
@@ -162,7 +162,10 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
                    links: Links | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS,
                    on_progress: Callable[[ImportJob], None] | None = None) -> str | None:
     """Run a queued import to its end; returns its final status (``queued`` again when publishing
-    was interrupted by an error and will be retried), or None if another worker has it."""
+    was interrupted by an error and will be retried), or None if another worker has it.
+
+    Reads run in read-only transactions and ``job`` is never reloaded mid-way (the session keeps
+    objects across commits): on SQLite any other transaction would hold the write lock."""
     with session_factory() as session:
         if not claim_import(session, job_id, now=clock(), heartbeat_seconds=heartbeat_seconds):
             session.rollback()
@@ -170,30 +173,32 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
         session.commit()
     with beating(session_factory, ImportJob, job_id, clock=clock, seconds=heartbeat_seconds), \
             tempfile.TemporaryFile(prefix="hitl-import-") as spool, session_factory() as session:
-        job = get_import(session, job_id)
+        with reading(session):
+            job = get_import(session, job_id)
+            project = session.get(Project, job.project_id)
         try:
             _copy_upload(session, job_id, spool)
             if job.phase != "publishing":
-                if not _validate(session, job, spool, clock=clock, on_progress=on_progress):
+                if not _validate(session, job, project, spool, clock=clock, on_progress=on_progress):
                     return "failed"
-            _publish(session, job, spool, clock=clock, on_progress=on_progress)
-            _finish(session, job, clock=clock, links=links)
+            _publish(session, job, project, spool, clock=clock, on_progress=on_progress)
+            _finish(session, job, project, clock=clock, links=links)
             if on_progress:
                 on_progress(job)
             return "succeeded"
         except Exception as exc:
             log.exception("import %s failed", job_id)
             session.rollback()
-            return _fail_or_retry(session, job, exc, now=clock())
+            return _fail_or_retry(session, job_id, exc, now=clock())
 
 
 def _copy_upload(session: Session, job_id: int, spool: IO[bytes]) -> None:
     """The upload into a local file (Parquet needs to seek), a few pieces per read."""
     seq = 0
     while True:
-        pieces = session.execute(select(ImportUpload.seq, ImportUpload.data).where(
-            ImportUpload.import_id == job_id, ImportUpload.seq >= seq).order_by(ImportUpload.seq).limit(16)).all()
-        session.rollback()  # no read transaction held across the copy
+        with reading(session):
+            pieces = session.execute(select(ImportUpload.seq, ImportUpload.data).where(
+                ImportUpload.import_id == job_id, ImportUpload.seq >= seq).order_by(ImportUpload.seq).limit(16)).all()
         if not pieces:
             break
         for piece_seq, data in pieces:
@@ -212,14 +217,17 @@ def _rows(job: ImportJob, spool: IO[bytes]) -> tuple[IO[bytes], Iterator[Any]]:
     return handle, read_rows(handle, job.format, rename=job.rename)
 
 
-def _validate(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Callable[[], datetime],
-              on_progress: Callable[[ImportJob], None] | None) -> bool:
+def _validator(session: Session, project: Project) -> RowValidator:
+    with reading(session):
+        return RowValidator(session, project)
+
+
+def _validate(session: Session, job: ImportJob, project: Project, spool: IO[bytes], *,
+              clock: Callable[[], datetime], on_progress: Callable[[ImportJob], None] | None) -> bool:
     """Read every row; on problems fail the job with them (nothing written) and return False."""
     job.phase, job.bytes_read, job.rows_valid = "validating", 0, 0
     session.commit()
-    project = session.get(Project, job.project_id)
-    validator = RowValidator(session, project)
-    session.rollback()
+    validator = _validator(session, project)
     last = time.monotonic()
     handle, rows = _rows(job, spool)
     for _ in validator.clean_rows(rows):
@@ -242,17 +250,15 @@ def _validate(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Call
     return True
 
 
-def _publish(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Callable[[], datetime],
+def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes], *, clock: Callable[[], datetime],
              on_progress: Callable[[ImportJob], None] | None) -> None:
     """Write the rows after ``rows_published``, one chunk per transaction."""
-    project = session.get(Project, job.project_id)
     seed = queue_seed(project)
     # Seeded by where it starts, so a resumed job draws fresh keys and a replayed one the same.
     rng = np.random.default_rng(None if seed is None else [seed, job.id, job.rows_published])
     writer = ImportWriter(session, project, rng, now=clock(), source=job.source,
                           update_duplicates=job.update_duplicates)
-    validator = RowValidator(session, project)
-    session.rollback()
+    validator = _validator(session, project)
     skip, chunk = job.rows_published, []
     _, rows = _rows(job, spool)
     for index, clean in enumerate(validator.clean_rows(rows)):
@@ -270,8 +276,12 @@ def _publish(session: Session, job: ImportJob, spool: IO[bytes], *, clock: Calla
 
 
 def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: list[dict[str, Any]]) -> None:
+    """One transaction: the chunk's rows, the project's count and the job's, committed together."""
+    if not chunk:
+        return
+    prepared = writer.prepare(chunk)  # before the transaction begins: it holds SQLite's write lock
     before = (writer.imported, writer.labels, writer.updated)
-    writer.write(chunk)
+    writer.write_prepared(prepared)
     imported, labels, updated = (now - then for now, then in zip((writer.imported, writer.labels, writer.updated), before))
     count_new_examples(session, job.project_id, imported)
     job.rows_published += len(chunk)
@@ -283,19 +293,19 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     time.sleep(WRITE_PAUSE_SECONDS)  # hands the write lock to an annotator waiting for it
 
 
-def _finish(session: Session, job: ImportJob, *, clock: Callable[[], datetime], links: Links | None) -> None:
+def _finish(session: Session, job: ImportJob, project: Project, *, clock: Callable[[], datetime],
+            links: Links | None) -> None:
     """Succeeded: the retrain its labels call for (or the first model's) queued in the same commit."""
-    project = session.get(Project, job.project_id)
     job.run_id = request_after_import(session, project, labels=job.labels, now=clock(), links=links)
     job.status, job.phase, job.finished_at, job.error = "succeeded", None, clock(), None
     session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
     session.commit()
 
 
-def _fail_or_retry(session: Session, job: ImportJob, exc: Exception, *, now: datetime) -> str:
+def _fail_or_retry(session: Session, job_id: int, exc: Exception, *, now: datetime) -> str:
     """Before publishing, fail: nothing was written. While publishing, queue the job again (it
     resumes after its last chunk) until ``MAX_ATTEMPTS``; then fail, saying how far it got."""
-    job = session.get(ImportJob, job.id, populate_existing=True)
+    job = session.get(ImportJob, job_id, populate_existing=True)
     job.error = failure_text(exc)
     if job.phase == "publishing" and job.attempts < MAX_ATTEMPTS:
         job.status = "queued"

@@ -166,3 +166,14 @@ def test_abandoned_uploads_are_discarded_and_lost_imports_restarted(app, make_pr
     assert restarted == [queued_id]
     session.rollback()  # a fresh snapshot
     assert session.get(ImportJob, cut_off_id) is None
+
+
+def test_imported_labels_join_the_holdout_at_its_rate_as_plain_booleans(client, admin_token, make_project, session):
+    project_id = make_project(n=0, settings={"holdout_fraction": 0.5})
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                           json={"examples": rows_of(400, label="pos")})
+    assert response.status_code == 201, response.json
+    values = session.scalars(select(Example.in_holdout).where(Example.project_id == project_id)).all()
+    assert set(map(type, values)) == {bool} and 140 <= sum(values) <= 260
+    assert session.scalar(select(func.count()).select_from(Example).where(
+        Example.project_id == project_id, Example.in_holdout.is_(True))) == sum(values)
