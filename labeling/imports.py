@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import WRITE_PAUSE_SECONDS, reading, utcnow
+from labeling.db import WRITE_PAUSE_SECONDS, checkpoint_wal, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
 from labeling.formats import FORMATS, read_rows
@@ -40,6 +40,7 @@ PIECES_PER_COMMIT = 8
 # Rows per publishing transaction: small, because the job runs at low CPU priority and holds the
 # write lock while it writes (2,000 rows held annotators' writes up to 230 ms on SQLite).
 PUBLISH_ROWS = 250
+CHECKPOINT_ROWS = 5000
 PROGRESS_SECONDS = 1.0  # how often validation writes its progress
 MAX_ATTEMPTS = 3  # a job whose publishing failed this often (the database away, say) is failed
 ABANDONED_UPLOAD = timedelta(hours=6)  # an upload unfinished this long was cut off: discarded
@@ -291,6 +292,8 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.updated += updated
     session.commit()
     time.sleep(WRITE_PAUSE_SECONDS)  # hands the write lock to an annotator waiting for it
+    if job.rows_published % CHECKPOINT_ROWS < len(chunk):
+        checkpoint_wal(session)  # the import copies the log it wrote, not the next annotator's request
 
 
 def _finish(session: Session, job: ImportJob, project: Project, *, clock: Callable[[], datetime],
