@@ -219,6 +219,11 @@ def serve_during_import(url: str, project_id: int, tokens: list[str], clients: i
             print(f"  error: {job['error']} {job['errors'][:3]}")
         if not clients:
             return
+        if "validating" in phases and "publishing" in phases:
+            for name, start, stop_at in (("validating", phases["validating"], phases["publishing"]),
+                                         ("publishing", phases["publishing"], end - begin)):
+                part = during(busy, begin + start, begin + stop_at)
+                print(f"  while {name} ({stop_at - start:.0f} s): next {percentiles(part['next'])}")
         window = during(busy, begin, end)
         print(f"{clients} annotator(s), during the import: {len(window['next'])} labels")
         print(f"  next   {percentiles(window['next'])}")
