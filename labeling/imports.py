@@ -43,7 +43,7 @@ PIECES_PER_COMMIT = 8
 # and the pool, within the bounds.
 PUBLISH_SECONDS = {"sqlite": 0.006, "postgresql": 0.1}
 PUBLISH_ROWS = (20, 2000, 100)  # least, most, first
-CHECKPOINT_ROWS = 5000
+CHECKPOINT_SECONDS = 0.25  # the import copies the log it wrote, not the next annotator's request
 PROGRESS_SECONDS = 1.0  # how often validation writes its progress
 MAX_ATTEMPTS = 3  # a job whose publishing failed this often (the database away, say) is failed
 ABANDONED_UPLOAD = timedelta(hours=6)  # an upload unfinished this long was cut off: discarded
@@ -265,7 +265,7 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
     validator = _validator(session, project)
     least, most, size = PUBLISH_ROWS
     target = PUBLISH_SECONDS.get(session.get_bind().dialect.name, 0.1)
-    skip, chunk = job.rows_published, []
+    skip, chunk, checkpointed = job.rows_published, [], time.monotonic()
     _, rows = _rows(job, spool)
     for index, clean in enumerate(validator.clean_rows(rows)):
         if index < skip:
@@ -276,6 +276,9 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
             # Halfway (geometrically) to the size that would have held the target time.
             size = int(min(most, max(least, size * (target / max(held, 1e-6)) ** 0.5)))
             chunk = []
+            if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
+                checkpoint_wal(session)
+                checkpointed = time.monotonic()
             if on_progress:
                 on_progress(job)
     if validator.total_problems:  # the project changed since validation (a label removed, say)
@@ -302,8 +305,6 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     session.commit()
     held = time.perf_counter() - began
     time.sleep(WRITE_PAUSE_SECONDS)  # hands the write lock to an annotator waiting for it
-    if job.rows_published % CHECKPOINT_ROWS < len(chunk):
-        checkpoint_wal(session)  # the import copies the log it wrote, not the next annotator's request
     return held
 
 
