@@ -121,10 +121,12 @@ def wait_for(session: Session, job_id: int, *, seconds: float, poll: float = 0.2
     """The job once finished, or as it stands after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
-        session.rollback()  # a fresh snapshot each time, and no read transaction held between polls
-        job = session.get(ImportJob, job_id, populate_existing=True)
-        if job is None or job.status in FINISHED or time.monotonic() >= deadline:
-            return get_import(session, job_id)
+        session.rollback()
+        with reading(session):  # a fresh snapshot each time, and no transaction held between polls
+            job = get_import(session, job_id)
+            session.refresh(job)
+        if job.status in FINISHED or time.monotonic() >= deadline:
+            return job
         time.sleep(poll)
 
 

@@ -14,7 +14,7 @@ from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
 from app.api.shapes import import_json, label_json
 from labeling import export, imports, projects
-from labeling.db import read_in_own_transaction, utcnow
+from labeling.db import read_in_own_transaction, reading, utcnow
 from labeling.errors import InvalidInput
 from labeling.examples import features_from_bytes, get_example, json_rows
 from labeling.formats import FORMATS, format_for_filename
@@ -93,7 +93,8 @@ def _wait_seconds() -> float:
 @requires(*ADMINS, api=True)
 def show_import(import_id: int):
     """An import's status and progress; when it failed on its input, the problems by line."""
-    return jsonify(import_json(imports.get_import(get_session(), import_id)))
+    with reading(get_session()) as db:  # polled while the import writes: no write lock for a read
+        return jsonify(import_json(imports.get_import(db, import_id)))
 
 
 @bp.get("/projects/<int:project_id>/imports")
@@ -101,10 +102,10 @@ def show_import(import_id: int):
 def list_project_imports(project_id: int):
     """A project's imports, newest first."""
     limit, offset = pagination()
-    db = get_session()
-    projects.get_project(db, project_id)
-    items, total = imports.list_imports(db, project_id, limit=limit, offset=offset)
-    return jsonify({"imports": [import_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
+    with reading(get_session()) as db:
+        projects.get_project(db, project_id)
+        items, total = imports.list_imports(db, project_id, limit=limit, offset=offset)
+        return jsonify({"imports": [import_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
 
 
 @bp.get("/examples/<int:example_id>")

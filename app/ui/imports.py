@@ -15,7 +15,7 @@ from app.db import get_session
 from app.ui import bp
 from app.ui.runs import POLL_STOP
 from labeling import imports, projects
-from labeling.db import utcnow
+from labeling.db import reading, utcnow
 from labeling.errors import InvalidInput, NotFound
 from labeling.examples import ROW_FIELDS
 from labeling.formats import format_for_filename, peek_columns
@@ -103,12 +103,12 @@ def import_confirm(project_id: int):
 
 
 def _import_view(project_id: int, import_id: int):
-    db = get_session()
-    project = projects.get_project(db, project_id)
-    job = imports.get_import(db, import_id)
-    if job.project_id != project.id:
-        raise NotFound(f"no import with id {import_id} in this project")
-    return project, import_json(job)
+    with reading(get_session()) as db:  # polled while the import writes: no write lock for a read
+        project = projects.get_project(db, project_id)
+        job = imports.get_import(db, import_id)
+        if job.project_id != project.id:
+            raise NotFound(f"no import with id {import_id} in this project")
+        return project, import_json(job)
 
 
 @bp.get("/projects/<int:project_id>/imports/<int:import_id>")
