@@ -3,7 +3,8 @@
     .venv/bin/python bench/import_export.py --n 100000 1000000 [--db sqlite postgresql]
 
 Writes a JSONL file of N short labeled texts, uploads it (multipart) to
-``POST /api/v1/projects/{id}/examples``, then streams ``GET .../export?format=jsonl`` (gold rows)
+``POST /api/v1/projects/{id}/examples``, follows the import to its end (a long one answers 202 and
+runs in the background), then streams ``GET .../export?format=jsonl`` (gold rows)
 to nowhere. Memory is the resident set of the gunicorn worker processes, sampled every 50 ms.
 """
 
@@ -22,8 +23,8 @@ from common import OUT, admin_token, fresh_database, machine, request, served, t
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid), "-p", str(pid)], capture_output=True, text=True).stdout
+    """Resident memory of the server's session (its workers, and their import and run processes), in MB."""
+    out = subprocess.run(["ps", "-o", "rss=", "-s", str(pid)], capture_output=True, text=True).stdout
     return sum(int(x) for x in out.split()) / 1024
 
 
@@ -98,7 +99,12 @@ def main() -> None:
                     with PeakMemory(server.pid) as mem:
                         t0 = time.perf_counter()
                         status, body = upload(host, port, token, project_id, path)
+                        while status == 202 or body.get("status") in ("queued", "running"):  # running in the background
+                            time.sleep(0.5)
+                            status, body = request(conn, "GET", f"/api/v1/imports/{body['id']}", token)
                         took = time.perf_counter() - t0
+                        if "imported" in body and "status_url" not in body:
+                            body = {k: body[k] for k in ("status", "imported", "duplicates", "labels") if k in body}
                     print(f"{kind} import {n:,} rows: {took:.1f} s ({n / took:,.0f} rows/s), status {status} {body}, "
                           f"server memory {mem.base:.0f} -> peak {mem.peak:.0f} MB")
                     while True:
