@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 JSON_BODY = "json"  # the format of an API import sent as a JSON body {"examples": [...]}
 UPLOAD_PIECE = 1024 * 1024
-PIECES_PER_COMMIT = 8
+PIECES_PER_COMMIT = 1  # a short write each: on SQLite an annotator waits for the whole of it
 # A publishing transaction is sized to hold the database this long: on SQLite it holds the one
 # write lock, and an annotator's write waits for the rest of it (a 250-row chunk held it 15 ms on a
 # million-row pool: every random index key dirties its own page). The size adapts to the machine
