@@ -171,6 +171,18 @@ def request(conn: HTTPConnection, method: str, path: str, token: str, body: Any 
     return response.status, (json.loads(data) if data and response.headers.get("Content-Type", "").startswith("application/json") else data)
 
 
+def import_rows(conn: HTTPConnection, project_id: int, token: str, rows: list[dict]) -> dict:
+    """Import through the API; an import still running after the request's wait answers 202 and
+    is followed on its status URL to the end. Returns the counts."""
+    status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": rows})
+    while status == 202 or (status == 200 and body["status"] in ("queued", "running")):
+        time.sleep(0.5)
+        status, body = request(conn, "GET", f"/api/v1/imports/{body['id']}", token)
+    if status not in (200, 201) or body.get("status", "succeeded") != "succeeded":
+        raise RuntimeError(f"import answered {status}: {body}")
+    return body
+
+
 def percentiles(values_ms: list[float]) -> str:
     if not values_ms:
         return "n/a"

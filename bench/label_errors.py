@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from common import admin_token, fresh_database, machine, request, served, today
+from common import admin_token, fresh_database, import_rows, machine, request, served, today
 
 
 def flip(y: np.ndarray, fraction: float, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -50,8 +50,7 @@ def service_flags(url: str, X: np.ndarray, noisy: np.ndarray) -> set[int]:
             "name": "noisy", "labels": [str(d) for d in range(10)], "settings": {"retrain_threshold": 100000}})
         project_id = body["id"]
         rows = [{"external_id": str(i), "features": X[i].tolist(), "label": str(noisy[i])} for i in range(len(X))]
-        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": rows})
-        assert status == 201, body
+        import_rows(conn, project_id, token, rows)
         import time
         while True:  # the import queued the first run; wait for it
             _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/runs?limit=1", token)

@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
-from common import DATA_DIR, admin_token, fresh_database, machine, request, served, today
+from common import DATA_DIR, admin_token, fresh_database, import_rows, machine, request, served, today
 
 from active_learning.featurize import INPUT_KIND, fit_featurizer, resolve_featurizer  # noqa: E402
 
@@ -137,9 +137,7 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
         project_id = body["id"]
         hidden = [{k: v for k, v in r.items() if k != "label"} for r in pool]
         for start in range(0, len(hidden), 5000):
-            status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token,
-                                   {"examples": hidden[start:start + 5000]})
-            assert status == 201, body
+            import_rows(conn, project_id, token, hidden[start:start + 5000])
         for n in range(1, budget + 1):
             wait_for_runs(conn, project_id, token)
             status, body = request(conn, "GET", f"/api/v1/projects/{project_id}/next", token)
@@ -179,8 +177,7 @@ def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: lis
             "name": f"full-{seed}", "labels": labels,
             "settings": {"retrain_threshold": 100000, "queue_seed": seed, "featurizer": featurizer}})
         project_id = body["id"]
-        status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/examples", token, {"examples": pool})
-        assert status == 201, body
+        import_rows(conn, project_id, token, pool)
         wait_for_runs(conn, project_id, token)
         status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/retrain", token)
         wait_for_runs(conn, project_id, token)
