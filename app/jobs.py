@@ -71,8 +71,9 @@ def finished_import_run(app: Flask, import_id: int) -> int | None:
 
 class RunProcess:
     """A long-lived child process (spawned on first use, at low CPU priority) that executes the
-    runs (or, with ``kind="imports"``, the imports) sent to it, one at a time. Started once rather than per run: importing the service and
-    its ML stack took longer than a small project's whole run. It leaves after ``IDLE_SECONDS``
+    runs (or, with ``kind="imports"``, the imports) sent to it, one at a time. Started once
+    rather than per run: importing the service and its ML stack took longer than a small
+    project's whole run. It leaves after ``IDLE_SECONDS``
     without a run (each web worker has one, and an idle one holds hundreds of MB) and is started
     again when needed, after ``RUNS_PER_PROCESS`` runs (memory a long-lived process accumulates),
     or when it died.
@@ -134,8 +135,8 @@ def _run_process_main(settings: dict, instance_path: str, conn, idle_seconds: fl
     os.nice(JOB_NICENESS)
     from app import create_app
 
-    # A job writes only what it can write again (a run cut short is re-run, an import resumed): on SQLite its commits
-    # skip the fsync (WAL with synchronous=NORMAL survives a crash of the process, and the
+    # A job writes only what it can write again (a run cut short is re-run, an import resumed):
+    # on SQLite its commits skip the fsync (WAL with synchronous=NORMAL survives a crash of the process, and the
     # annotators' FULL commits sync the log for everyone), so it holds the write lock less long.
     app = create_app({**settings, **JOB_SETTINGS, "JOBS": "inline", "SQLITE_SYNCHRONOUS": "NORMAL"},
                      instance_path=instance_path)
