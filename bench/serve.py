@@ -116,6 +116,18 @@ def during(result: dict, begin: float, end: float) -> dict:
     return {key: [x for x, k in zip(result[key], keep) if k] for key in ("next", "submit")}
 
 
+def print_latency(sample: dict) -> None:
+    print(f"  next   {percentiles(sample['next'])}")
+    print(f"  submit {percentiles(sample['submit'])}")
+
+
+def print_during_over_idle(window: dict, idle: dict) -> None:
+    for key in ("next", "submit"):
+        if idle[key] and window[key]:
+            ratio = [np.percentile(window[key], q) / np.percentile(idle[key], q) for q in (50, 95, 99)]
+            print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
+
+
 def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: int, seconds: float, workers: int) -> None:
     """Idle latency, then latency while a retrain run trains and re-scores the pool."""
     import threading
@@ -123,8 +135,7 @@ def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: 
     with served(url, workers=workers) as (host, port, _):
         idle = drive(host, port, project_id, tokens, clients, seconds)  # also gives the model labels to learn
         print(f"{clients} annotator(s), idle: {len(idle['acked'])} labels in {idle['elapsed']:.1f} s")
-        print(f"  next   {percentiles(idle['next'])}")
-        print(f"  submit {percentiles(idle['submit'])}")
+        print_latency(idle)
         busy: dict = {}
         driver = threading.Thread(target=lambda: busy.update(drive(host, port, project_id, tokens, clients, seconds * 3)))
         driver.start()
@@ -145,12 +156,8 @@ def serve_during_retrain(url: str, project_id: int, tokens: list[str], clients: 
         result = run.get("result") or {}
         print(f"{clients} annotator(s), during a retrain run ({run['status']}, {end - begin:.1f} s, "
               f"{result.get('n_labels')} labels, {result.get('rescored')} examples re-scored):")
-        print(f"  next   {percentiles(window['next'])}")
-        print(f"  submit {percentiles(window['submit'])}")
-        for key in ("next", "submit"):
-            if idle[key] and window[key]:
-                ratio = [np.percentile(window[key], q) / np.percentile(idle[key], q) for q in (50, 95, 99)]
-                print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
+        print_latency(window)
+        print_during_over_idle(window, idle)
 
 
 def import_file(rows: int) -> str:
@@ -192,8 +199,7 @@ def serve_during_import(url: str, project_id: int, tokens: list[str], clients: i
     with served(url, workers=workers) as (host, port, _):
         idle = drive(host, port, project_id, tokens, clients, seconds)
         print(f"{clients} annotator(s), idle: {len(idle['acked'])} labels in {idle['elapsed']:.1f} s")
-        print(f"  next   {percentiles(idle['next'])}")
-        print(f"  submit {percentiles(idle['submit'])}")
+        print_latency(idle)
         busy: dict = {}
         stop = mp.Event()
         if clients:
@@ -226,12 +232,8 @@ def serve_during_import(url: str, project_id: int, tokens: list[str], clients: i
                 print(f"  while {name} ({stop_at - start:.0f} s): next {percentiles(part['next'])}")
         window = during(busy, begin, end)
         print(f"{clients} annotator(s), during the import: {len(window['next'])} labels")
-        print(f"  next   {percentiles(window['next'])}")
-        print(f"  submit {percentiles(window['submit'])}")
-        for key in ("next", "submit"):
-            if idle[key] and window[key]:
-                ratio = [np.percentile(window[key], q) / np.percentile(idle[key], q) for q in (50, 95, 99)]
-                print(f"  {key} during / idle: p50 {ratio[0]:.2f}x  p95 {ratio[1]:.2f}x  p99 {ratio[2]:.2f}x")
+        print_latency(window)
+        print_during_over_idle(window, idle)
         if busy.get("errors"):
             print(f"  errors: {busy['errors']}")
 
@@ -332,8 +334,7 @@ def main() -> None:
                                        kill_after=args.seconds / 2 if args.kill else None, server=server)
                     rate = len(result["acked"]) / result["elapsed"]
                     print(f"{clients} annotator(s): {len(result['acked'])} labels in {result['elapsed']:.1f} s = {rate:.1f} labels/s")
-                    print(f"  next   {percentiles(result['next'])}")
-                    print(f"  submit {percentiles(result['submit'])}")
+                    print_latency(result)
                     print(f"  examples over the overlap: {over_labeled(url, project_id)}")
                     if args.kill:
                         print(f"  after SIGKILL: {missing_acked(url, result['acked'])} acknowledged labels missing "

@@ -150,7 +150,7 @@ def project_feature_dim(session: Session, project_id: int) -> int | None:
 
 
 def import_examples(session: Session, project: Project, rows: Iterable[RawRow], *, source: str = "import",
-                    now: datetime, random_state: int | np.random.Generator | None = None, on_progress: Any = None,
+                    now: datetime, random_state: int | np.random.Generator | None = None,
                     update_duplicates: bool = False) -> ImportResult:
     """Validate and insert ``rows``; on any problem insert nothing and raise.
 
@@ -178,12 +178,8 @@ def import_examples(session: Session, project: Project, rows: Iterable[RawRow], 
         if len(chunk) >= CHUNK:
             writer.write(chunk)
             chunk = []
-            if on_progress:
-                on_progress(validator.valid)
     validator.check()
     writer.write(chunk)
-    if on_progress:
-        on_progress(validator.valid)
     count_new_examples(session, project.id, writer.imported)
     return ImportResult(writer.imported, validator.valid - writer.imported, writer.labels, writer.updated)
 
