@@ -38,12 +38,29 @@ class SessionUser(UserMixin):
         self.id = user.id
         self.name = user.name
         self.role = user.role
+        self.generation = user.session_generation
+
+    def get_id(self) -> str:
+        # Stored in the session cookie: a cookie from before a logout, a password change or a
+        # deactivation names an older generation than the user's row, and is refused.
+        return f"{self.id}:{self.generation}"
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> SessionUser | None:
-    user = users.get_user(get_session(), int(user_id)) if user_id.isdigit() else None
-    return SessionUser(user) if user is not None and user.active else None
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None
+    with reading(get_session()) as db:
+        user = users.get_user(db, int(user_id))
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
+    return SessionUser(user)
+
+
+def log_in(user: User) -> None:
+    """Start (or, after a password change, renew) the browser session of ``user``."""
+    login_user(SessionUser(user), duration=timedelta(hours=current_app.config["SESSION_HOURS"]))
 
 
 def _bearer_token() -> str | None:
@@ -90,14 +107,19 @@ def _api_user(read_project: bool = False) -> User:
     token = _bearer_token()
     if token is None:
         abort(401, description="send an API token as 'Authorization: Bearer <token>'")
+    now = utcnow()
     with reading(get_session()) as db:
-        user = users.user_for_token(db, token)
-        if user is not None and read_project:
+        found = users.check_token(db, token, now=now)
+        if found is not None and read_project:
             # The view's ``get_project`` then finds it in the session without a query or a
             # transaction of its own (held on ``g``: the identity map keeps only referenced objects).
             g.project_in_url = db.get(Project, request.view_args["project_id"])
-    if user is None:
-        abort(401, description="the API token is not valid")
+    if found is None:
+        abort(401, description="the API token is not valid (unknown, revoked or expired, or its user is deactivated)")
+    api_token, user = found
+    if users.token_use_is_stale(api_token, now=now):  # a short write at most once an hour per token
+        users.note_token_use(db, api_token.id, now=now)
+        db.commit()
     return user
 
 
@@ -106,7 +128,7 @@ def _page_user() -> User:
         abort(401)
     with reading(get_session()) as db:
         user = users.get_user(db, current_user.id)
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_generation != current_user.generation:
         logout_user()
         abort(401)
     return user
@@ -140,7 +162,7 @@ def login() -> Any:
             else:
                 session.clear()
                 session.permanent = True
-                login_user(SessionUser(user), duration=timedelta(hours=current_app.config["SESSION_HOURS"]))
+                log_in(user)
                 return redirect(_safe_next(request.args.get("next")))
     status = 400 if error else 200
     return render_template("pages/login.html", error=error), status
@@ -175,21 +197,11 @@ def _check_login(name: str, password: str) -> tuple[int | None, User | None]:
 @bp.route("/logout", methods=["POST"])
 @requires(*ANY_ROLE)
 def logout() -> Any:
-    """Log out and go back to the login page."""
+    """Log out (every browser of mine) and go back to the login page."""
+    db = get_session()
+    users.end_sessions(g.user)
+    db.commit()
     logout_user()
     session.clear()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
-
-
-@bp.route("/account/tokens", methods=["GET", "POST"])
-@requires(*ANY_ROLE)
-def tokens() -> Any:
-    """List my API tokens; create one (shown once)."""
-    db = get_session()
-    new_token = None
-    if request.method == "POST":
-        name = request.form.get("name", "").strip()[:80]
-        new_token = users.create_token(db, g.user, name=name or "web", now=utcnow())
-        db.commit()
-    return render_template("pages/tokens.html", tokens=g.user.tokens, new_token=new_token)

@@ -10,23 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Text, TypeDecorator, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -79,6 +64,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
+    # Raised on logout, password change or reset, deactivation: older session cookies stop working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -105,8 +92,24 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())  # None: never
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class AuditEvent(Base):
+    """Who changed what, in the change's transaction (labeling/audit.py); no foreign keys: it outlives them."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime())
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Project(Base):
@@ -125,9 +128,7 @@ class Project(Base):
     # Examples in the project, kept by every insert (import, predict's enqueue) in its own
     # transaction: counting a million rows on every dashboard view is too slow.
     n_examples: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    champion_id: Mapped[int | None] = mapped_column(
-        ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
-    )
+    champion_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL"))
 
 
 class Example(Base):

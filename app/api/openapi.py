@@ -9,8 +9,10 @@ from flask import jsonify
 
 from app.api import bp
 from app.auth import public
+from labeling.audit import ACTIONS, families
 from labeling.models import FLAG_STATUSES
 from labeling.projects import FEATURIZERS, STRATEGIES
+from labeling.roles import ROLES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ID = {"type": "integer", "minimum": 1}
@@ -111,6 +113,28 @@ def _schemas() -> dict[str, Any]:
                   "properties": {"status": {"enum": ["champion", "candidate", "rejected"]}}},
         "Flag": {"type": "object", "required": ["id", "label_id", "example_id", "external_id", "given", "suggested", "score", "reason"]},
         "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
+        **_people_schemas(),
+    }
+
+
+def _people_schemas() -> dict[str, Any]:
+    when = {"type": ["string", "null"], "format": "date-time"}
+    return {
+        "User": {"type": "object", "required": ["id", "name", "role", "active", "created_at"], "properties": {
+            "id": ID, "name": {"type": "string"}, "role": {"enum": list(ROLES)}, "active": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"}}},
+        "UserIn": {"type": "object", "required": ["name", "role"], "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,80}$"}, "role": {"enum": list(ROLES)},
+            "password": {"type": "string", "minLength": 8, "maxLength": 1024,
+                         "description": "omit for a token-only account"}}},
+        "Token": {"type": "object", "required": ["id", "name", "created_at", "expires_at", "last_used_at"], "properties": {
+            "id": ID, "name": {"type": "string"}, "user": {"type": "string"}, "created_at": {"type": "string"},
+            "expires_at": when, "last_used_at": {**when, "description": "kept to the hour"}}},
+        "AuditAction": {"enum": list(ACTIONS), "description": "; ".join(f"`{k}`: {v}" for k, v in ACTIONS.items())},
+        "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "details"], "properties": {
+            "id": ID, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
+            "actor_id": {"type": ["integer", "null"]}, "action": _ref("AuditAction"), "project": ID,
+            "target": {"type": "string"}, "details": {"type": "object"}}},
     }
 
 
@@ -241,6 +265,49 @@ def _quality_and_data_paths() -> dict[str, Any]:
     }
 
 
+def _people_paths() -> dict[str, Any]:
+    user_list = {"type": "object", "required": ["users"], "properties": {"users": {"type": "array", "items": _ref("User")}}}
+    token_list = {"type": "object", "required": ["tokens"], "properties": {"tokens": {"type": "array", "items": _ref("Token")}}}
+    new_token = {"allOf": [_ref("Token"), {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}]}
+    events = {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "items": _ref("AuditEvent")}}}
+    action = {"anyOf": [_ref("AuditAction"), {"enum": families()}]}
+    return {
+        "/api/v1/users": {
+            "get": _op("List users", tag="people", ok_schema=user_list, params=PAGE, errors=(401, 403, 422)),
+            "post": _op("Create a user", tag="people", ok=201, ok_schema=_ref("User"), body=_ref("UserIn"),
+                        errors=(401, 403, 409, 422)),
+        },
+        "/api/v1/users/{user_id}": {
+            "patch": _op("Change a user's role, deactivate or reactivate them (sessions end, tokens are revoked); "
+                         "the last active admin cannot be demoted or deactivated (409)", tag="people",
+                         ok_schema=_ref("User"), params=[_path_id("user_id")],
+                         body={"type": "object", "additionalProperties": False, "properties": {
+                             "role": {"enum": list(ROLES)}, "active": {"type": "boolean"}}},
+                         errors=(401, 403, 404, 409, 422)),
+        },
+        "/api/v1/tokens": {
+            "get": _op("My API tokens (an admin: ?user=NAME)", tag="people", ok_schema=token_list,
+                       params=[_query("user", {"type": "string"}, "an admin may name another user")], errors=(401, 403, 404)),
+            "post": _op("Create an API token for me; the secret is shown this once", tag="people", ok=201,
+                        ok_schema=new_token, body={"type": "object", "properties": {
+                            "name": {"type": "string", "maxLength": 80},
+                            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}},
+                        errors=(401, 422)),
+        },
+        "/api/v1/tokens/{token_id}": {
+            "delete": _with_response(_op("Revoke a token (mine; an admin: anyone's)", tag="people", ok=204,
+                                         params=[_path_id("token_id")], errors=(401, 404)),
+                                     "204", {"description": "Revoked"}),
+        },
+        "/api/v1/audit": {
+            "get": _op("Audit events, newest first", tag="audit", ok_schema=events, params=PAGE + [
+                _query("actor", {"type": "string"}, "a user name (or `cli`)"),
+                _query("action", action, "an action, or a family (`user`, `token`, ...)"),
+                _query("project", {"type": "integer", "minimum": 1}, "a project id")], errors=(401, 403, 422)),
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -249,7 +316,8 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {"schemas": _schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
-        "paths": {**_project_paths(), **_labeling_paths(), **_training_paths(), **_quality_and_data_paths()},
+        "paths": {**_project_paths(), **_labeling_paths(), **_training_paths(), **_quality_and_data_paths(),
+                  **_people_paths()},
     }
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from labeling.db import iso
 from labeling.imports import progress
-from labeling.models import ImportJob, Label, LabelFlag, ModelVersion, Project, RetrainRun, WebhookDelivery
+from labeling.models import (ApiToken, AuditEvent, ImportJob, Label, LabelFlag, ModelVersion, Project, RetrainRun, User,
+                             WebhookDelivery)
 
 MODEL_METRICS = ("accuracy", "macro_f1", "n_holdout")
 
@@ -87,3 +88,24 @@ def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
         "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
         "payload": json.loads(delivery.body),
     }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "role": user.role, "active": user.active,
+            "created_at": iso(user.created_at)}
+
+
+def token_json(token: ApiToken, owner: str) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "user": owner, "created_at": iso(token.created_at),
+            "expires_at": iso(token.expires_at), "last_used_at": iso(token.last_used_at)}
+
+
+def audit_json(event: AuditEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": event.id, "at": iso(event.at), "actor": event.actor_name, "actor_id": event.actor_id,
+                           "action": event.action}
+    if event.project_id is not None:
+        out["project"] = event.project_id
+    if event.target is not None:
+        out["target"] = event.target
+    out["details"] = event.details
+    return out

@@ -1,0 +1,85 @@
+"""My account: change my password; my API tokens (create, shown once; revoke)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from app.auth import ANY_ROLE, log_in, requires
+from app.db import get_session
+from app.ui import bp
+from labeling import users
+from labeling.db import utcnow
+from labeling.errors import InvalidInput
+
+EXPIRY_CHOICES = (("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"))
+
+
+@bp.get("/account")
+@requires(*ANY_ROLE)
+def account():
+    """Show my account: the password form."""
+    return render_template("pages/account.html", errors=None)
+
+
+@bp.post("/account/password")
+@requires(*ANY_ROLE)
+def change_password():
+    """Change my password (the current one is required); my other sessions end."""
+    db = get_session()
+    if request.form.get("new_password") != request.form.get("confirm_password"):
+        return render_template("pages/account.html", errors=["The new passwords differ."]), 422
+    try:
+        users.change_password(db, g.user, request.form.get("current_password", ""), request.form.get("new_password", ""),
+                              now=utcnow())
+    except InvalidInput as exc:
+        db.rollback()
+        return render_template("pages/account.html", errors=[p.message for p in exc.problems]), 422
+    db.commit()
+    log_in(g.user)  # this browser stays logged in, with the new session generation
+    flash("Password changed. Every other session of yours has ended.")
+    return redirect(url_for("ui.account"))
+
+
+def _tokens_page(*, new_token: str | None = None, errors: list[str] | None = None, status: int = 200) -> Any:
+    db = get_session()
+    return render_template("pages/tokens.html", tokens=users.list_tokens(db, g.user), new_token=new_token,
+                           errors=errors, expiry_choices=EXPIRY_CHOICES, now=utcnow()), status
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@requires(*ANY_ROLE)
+def tokens():
+    """List my API tokens; create one (shown once)."""
+    if request.method == "GET":
+        return _tokens_page()
+    db = get_session()
+    days = request.form.get("expires_in_days", "")
+    try:
+        expires_in_days = int(days) if days else None
+    except ValueError:
+        expires_in_days = -1  # refused below with the field's message
+    name = request.form.get("name", "").strip()[:80] or "web"
+    try:
+        _, secret = users.issue_token(db, g.user, name=name, expires_in_days=expires_in_days, now=utcnow(), actor=g.user)
+    except InvalidInput as exc:
+        db.rollback()
+        return _tokens_page(errors=[p.message for p in exc.problems], status=422)
+    db.commit()
+    return _tokens_page(new_token=secret)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@requires(*ANY_ROLE)
+def revoke_token(token_id: int):
+    """Revoke one of my tokens."""
+    db = get_session()
+    token = users.get_token(db, token_id, g.user)
+    if token.user_id != g.user.id:  # this page manages my own tokens only, admin or not
+        return _tokens_page(errors=[f"no token {token_id} of yours"], status=404)
+    name = token.name
+    users.revoke_token(db, token, actor=g.user, now=utcnow())
+    db.commit()
+    flash(f"Token {name!r} revoked.")
+    return redirect(url_for("ui.tokens"))
