@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 EXIT_INVALID = 1
 EXIT_NOT_FOUND = 3
+# The audit trail's actor for changes made on the command line (which runs as no user)
+CLI_ACTOR = "cli"
 
 
 @contextmanager
@@ -96,8 +98,8 @@ def users_create(name: str, role: str, password: str | None, with_token: bool) -
     if password is None and not with_token:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with unit_of_work() as session:
-        user = users.create_user(session, name, role, password=password, now=utcnow())
-        token = users.create_token(session, user, name="cli", now=utcnow()) if with_token else None
+        user = users.create_user(session, name, role, password=password, now=utcnow(), actor=CLI_ACTOR)
+        token = users.issue_token(session, user, name="cli", now=utcnow(), actor=CLI_ACTOR)[1] if with_token else None
     click.echo(f"created {role} {name}")
     if token:
         click.echo(token)
@@ -116,7 +118,7 @@ def users_token(name: str) -> None:
         if user is None:
             click.echo(f"error: no user named {name!r}", err=True)
             sys.exit(EXIT_NOT_FOUND)
-        token = users.create_token(session, user, name="cli", now=utcnow())
+        token = users.issue_token(session, user, name="cli", now=utcnow(), actor=CLI_ACTOR)[1]
     click.echo(token)
 
 
@@ -159,12 +161,13 @@ def projects_group() -> None:
 @domain_errors
 def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
     """Create a project; prints its id."""
-    from labeling import projects
+    from labeling import audit, projects
     from labeling.db import utcnow
 
     with unit_of_work() as session:
         label_list = [l.strip() for l in labels.split(",") if l.strip()]
         project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
+        audit.record(session, CLI_ACTOR, "project.created", project_id=project.id, target=project.name, now=utcnow())
     click.echo(f"created project {project.id} {project.name!r}")
 
 
@@ -196,7 +199,7 @@ def import_command(project: str, file: Path, fmt: str | None, source: str, updat
     Every row is checked before any is added; the rows are then added in short transactions,
     so annotators working meanwhile are not held up. If the command is interrupted while adding,
     a running service resumes the import (see ``GET /api/v1/imports/<id>``)."""
-    from labeling import imports, projects
+    from labeling import audit, imports, projects
     from labeling.db import utcnow
     from labeling.formats import format_for_filename
     from app.jobs import execute_import_in_app, finished_import_run
@@ -209,6 +212,8 @@ def import_command(project: str, file: Path, fmt: str | None, source: str, updat
         proj = projects.find_project(session, project)
         job = imports.start_import(session, proj, fmt=fmt, source=source, update_duplicates=update_duplicates,
                                    filename=file.name, now=utcnow())
+        audit.record(session, CLI_ACTOR, "import.started", project_id=proj.id, target=job.id, now=utcnow(),
+                     details={"format": fmt, "filename": file.name, "on_duplicate": "update" if update_duplicates else "skip"})
         with file.open("rb") as stream:
             imports.store_upload(session, job, stream)
         job_id = job.id
@@ -315,11 +320,13 @@ def retrain_command(project: str) -> None:
     from labeling import projects
     from labeling.db import utcnow
     from app.api.shapes import run_json
-    from labeling import runs
+    from labeling import audit, runs
 
     with unit_of_work(commit=False) as session:
         proj = projects.find_project(session, project)
         run, created = runs.request_retrain(session, proj, trigger="manual", now=utcnow())
+        audit.record(session, CLI_ACTOR, "retrain.requested", project_id=proj.id, target=run.id, now=utcnow(),
+                     details={"created": created})
         session.commit()
         run_id = run.id
     if not created:
@@ -356,12 +363,15 @@ def worker_command(burst: bool) -> None:
 @domain_errors
 def snapshot_command(project: str) -> None:
     """Freeze the current labels as a numbered snapshot."""
-    from labeling import projects
+    from labeling import audit, projects
     from labeling.db import utcnow
     from labeling.snapshots import create_snapshot
 
     with unit_of_work() as session:
-        snap = create_snapshot(session, projects.find_project(session, project), now=utcnow())
+        proj = projects.find_project(session, project)
+        snap = create_snapshot(session, proj, now=utcnow())
+        audit.record(session, CLI_ACTOR, "snapshot.created", project_id=proj.id, target=snap.number, now=utcnow(),
+                     details={"labels": snap.n_labels})
     click.echo(f"snapshot {snap.number} with {snap.n_labels} labels")
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from labeling import audit
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
@@ -81,6 +82,8 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     flag.status = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed"}[action]
     flag.resolved_by_id = reviewer.id
     flag.resolved_at = now
+    audit.record(session, reviewer, "flag.resolved", project_id=flag.project_id, target=flag.id, now=now,
+                 details={"action": action, "given": flag.given, "label": flag.suggested if action == "confirm" else label})
     session.flush()
     return flag
 

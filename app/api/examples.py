@@ -13,7 +13,7 @@ from app.errors import api_error
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session, new_session
 from app.api.shapes import import_json, label_json
-from labeling import export, imports, projects
+from labeling import audit, export, imports, projects
 from labeling.db import read_in_own_transaction, reading, utcnow
 from labeling.errors import InvalidInput
 from labeling.examples import features_from_bytes, get_example, json_rows
@@ -61,7 +61,9 @@ def import_project_examples(project_id: int):
         raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
     job = imports.start_import(db, project, fmt=fmt, source=source, update_duplicates=on_duplicate == "update",
                                filename=filename, created_by=g.user.id, now=utcnow())
-    imports.store_upload(db, job, stream)
+    audit.record(db, g.user, "import.started", project_id=project.id, target=job.id, now=utcnow(),
+                 details={"format": fmt, "filename": filename, "on_duplicate": on_duplicate})
+    imports.store_upload(db, job, stream)  # commits the job and the event with the file's first piece
     jobs.import_queued(job.id)
     job = imports.wait_for(db, job.id, seconds=wait)
     if job.status == "succeeded":
@@ -138,6 +140,8 @@ def make_snapshot(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     snapshot = create_snapshot(db, project, now=utcnow())
+    audit.record(db, g.user, "snapshot.created", project_id=project.id, target=snapshot.number, now=utcnow(),
+                 details={"labels": snapshot.n_labels})
     db.commit()
     return jsonify({"snapshot": snapshot.number, "labels": snapshot.n_labels}), 201
 
@@ -160,6 +164,9 @@ def export_labels(project_id: int):
             raise InvalidInput.one("must be a snapshot number", field="snapshot")
         max_label_id = get_snapshot(db, project, int(snapshot_arg)).max_label_id
     project_id, name = project.id, project.name
+    audit.record(db, g.user, "export.downloaded", project_id=project_id, target=name, now=utcnow(), details={
+        "format": fmt, "annotations": annotations, "snapshot": int(snapshot_arg) if snapshot_arg else None})
+    db.commit()
 
     @stream_with_context
     def generate():

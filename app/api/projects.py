@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import g, jsonify
 
 from app.api import bp
 from app.api.common import json_body, pagination
 from app.api.shapes import project_json
 from app.auth import ADMINS, ANY_ROLE, REVIEWERS, requires
 from app.db import get_session
-from labeling import projects
+from labeling import audit, projects
 from labeling.db import utcnow
 
 
@@ -19,7 +19,9 @@ def create_project():
     """Create a project."""
     body = json_body()
     db = get_session()
-    project = projects.create_project(db, body.get("name"), body.get("labels"), body.get("settings"), now=utcnow())
+    now = utcnow()
+    project = projects.create_project(db, body.get("name"), body.get("labels"), body.get("settings"), now=now)
+    audit.record(db, g.user, "project.created", project_id=project.id, target=project.name, now=now)
     db.commit()
     out = project_json(project)
     if project.settings.get("webhook_secret"):
@@ -54,5 +56,8 @@ def update_project(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     projects.update_settings(db, project, body.get("settings"))
+    given = body.get("settings")
+    audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=utcnow(),
+                 details={"keys": sorted(given) if isinstance(given, dict) else []})
     db.commit()
     return jsonify(project_json(project))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 
 from app.api import bp
 from app.api.common import json_body, pagination
@@ -10,7 +10,7 @@ from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.api.shapes import delivery_json, model_json, run_json
-from labeling import projects, runs, webhooks
+from labeling import audit, projects, runs, webhooks
 from labeling.predict import UNCERTAIN_BELOW
 from labeling.predict import predict as champion_predictions
 from labeling.errors import InvalidInput
@@ -25,6 +25,8 @@ def retrain(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     run, created = runs.request_retrain(db, project, trigger="manual", now=utcnow())
+    audit.record(db, g.user, "retrain.requested", project_id=project.id, target=run.id, now=utcnow(),
+                 details={"created": created})
     db.commit()
     jobs.queued(run.id if created else None)
     return jsonify({"run_id": run.id, "status": run.status, "created": created}), 202

@@ -14,7 +14,7 @@ from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
 from app.ui.runs import POLL_STOP
-from labeling import imports, projects
+from labeling import audit, imports, projects
 from labeling.db import reading, utcnow
 from labeling.errors import InvalidInput, NotFound
 from labeling.examples import ROW_FIELDS
@@ -94,6 +94,8 @@ def import_confirm(project_id: int):
         job = imports.start_import(db, project, fmt=fmt, source=source, update_duplicates=update_duplicates,
                                    rename=rename, filename=request.form.get("filename"), created_by=g.user.id,
                                    now=utcnow())
+        audit.record(db, g.user, "import.started", project_id=project.id, target=job.id, now=utcnow(),
+                     details={"format": fmt, "filename": job.filename, "on_duplicate": "update" if update_duplicates else "skip"})
         with path.open("rb") as stream:
             imports.store_upload(db, job, stream)
     finally:

@@ -7,7 +7,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from app.auth import ADMINS, ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import projects
+from labeling import audit, projects
 from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
@@ -43,6 +43,7 @@ def create_project():
     except InvalidInput as exc:
         db.rollback()
         return _index(errors=[str(p) for p in exc.problems], status=422)
+    audit.record(db, g.user, "project.created", project_id=project.id, target=project.name, now=utcnow())
     db.commit()
     flash(f"Project {project.name!r} created.")
     return redirect(url_for("ui.project", project_id=project.id))

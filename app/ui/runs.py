@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, url_for
 
 from app import jobs
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp
 from app.api.shapes import delivery_json, model_json, run_json
-from labeling import projects, registry, runs, webhooks
+from labeling import audit, projects, registry, runs, webhooks
 from labeling.db import utcnow
 
 POLL_STOP = 286  # htmx stops polling on this status
@@ -49,6 +49,8 @@ def retrain(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     run, created = runs.request_retrain(db, project, trigger="manual", now=utcnow())
+    audit.record(db, g.user, "retrain.requested", project_id=project.id, target=run.id, now=utcnow(),
+                 details={"created": created})
     db.commit()
     jobs.queued(run.id if created else None)
     flash(f"Run {run.id} queued." if created else f"Run {run.id} is already {run.status}.")

@@ -92,6 +92,8 @@ def test_next_and_submit_take_one_read_and_one_write_transaction(app, client, ma
     expected = 2 if engine.dialect.name == "sqlite" else 1
     project_id = make_project(n=3)
     _, token = make_user("ann", "annotator")
+    # A token's first use in an hour is recorded (last_used_at) in a short write of its own.
+    assert client.get("/api/v1/tokens", headers=auth(token)).status_code == 200
     ended: list[int] = []
     event.listen(engine, "commit", lambda conn: ended.append(1))
     body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
