@@ -33,6 +33,9 @@ def test_the_document_is_served(client):
     assert body["openapi"].startswith("3.1") and "/api/v1/projects/{project_id}/next" in body["paths"]
 
 
+FUZZ_IDENTITY_ID = 987_654_321
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory, sqlite_template):
     import shutil
@@ -46,7 +49,12 @@ def fuzz_target(tmp_path_factory, sqlite_template):
         import_examples(s, project, json_rows([{"external_id": str(i), "text": f"t {i}", **({"label": "ab"[i % 2]} if i < 6 else {})}
                                                for i in range(20)]), now=utcnow())
         admin = users.create_user(s, "admin", "admin", password=None, now=utcnow())
-        token = users.create_token(s, admin, now=utcnow())
+        # The fuzzer's own user and token get ids it does not try (it tries small ones): had it
+        # deactivated that user or revoked that token, every later request would be a 401.
+        admin.id = FUZZ_IDENTITY_ID
+        s.flush()
+        api_token, token = users.issue_token(s, admin, now=utcnow())
+        api_token.id = FUZZ_IDENTITY_ID
         s.commit()
     return app, token
 
