@@ -31,7 +31,7 @@ CHUNK = 2000
 # (user names, sources); for imported data, where it would change the data, only when asked.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PEOPLE_COLUMNS = frozenset({"annotator", "source"})
-FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed", "superseded")
+FLAG_PRIORITY = ("corrected", "confirmed", "open", "dismissed", "superseded", "withdrawn")
 
 
 def check_export_args(fmt: str, annotations: str) -> None:

@@ -26,8 +26,8 @@ NAMING = {
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
-# superseded: closed by itself when its label was undone or replaced (no verdict on the label).
-FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed", "superseded")
+# Closed without a verdict: superseded (its label was undone or replaced), withdrawn (a later check found it likely right).
+FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed", "superseded", "withdrawn")
 
 
 class Base(DeclarativeBase):

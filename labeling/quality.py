@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
-
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -14,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from labeling import audit
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.labels import append_label_event, close_flags_of_replaced_label
-from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
+from labeling.models import FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import label_names
 
 
@@ -110,7 +108,7 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
         select(Label.annotator_id, func.count()).where(Label.project_id == project_id, Label.value.is_not(None),
                                                        Label.source.in_(("annotator", "mistake_check")))
         .group_by(Label.annotator_id)).all())
-    flags = defaultdict(lambda: {"open": 0, "confirmed": 0, "corrected": 0, "dismissed": 0, "superseded": 0})
+    flags = defaultdict(lambda: dict.fromkeys(FLAG_STATUSES, 0))
     for annotator_id, status, n in session.execute(
         select(Label.annotator_id, LabelFlag.status, func.count()).join(Label, Label.id == LabelFlag.label_id)
         .where(LabelFlag.project_id == project_id).group_by(Label.annotator_id, LabelFlag.status)):
@@ -143,12 +141,35 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
 def record_flags(session: Session, project: Project, example_ids: Sequence[int], current: Sequence[Sequence[tuple[int, str]]],
                  gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime) -> int:
     """Flag each current label the out-of-fold model finds probably wrong, and the minority labels
-    of examples whose annotators disagree. A label is flagged at most once, ever: a label with any
-    flag (open or judged) is left alone. Returns the number of new flags.
+    of examples whose annotators disagree; withdraw the open model flags whose label this check
+    finds more likely right than wrong. A label has at most one flag, ever: a label with a flag
+    is not flagged again, except that a withdrawn flag reopens when the doubt comes back. Returns
+    the number of flags opened (new or reopened).
 
     ``example_ids``, ``current`` (``(label id, value)`` pairs) and ``gold`` are aligned per example;
-    ``issues.indices`` index them.
+    ``issues.indices`` and ``issues.posteriors`` index them.
     """
+    withdraw_flags(session, project.id, current, gold, issues, now=now)
+    wanted = _wanted_flags(project, example_ids, current, gold, issues, run_id=run_id, now=now)
+    if not wanted:
+        return 0
+    known: dict[int, LabelFlag] = {}
+    ids = sorted(wanted)
+    for start in range(0, len(ids), 5000):
+        known.update((f.label_id, f) for f in session.scalars(
+            select(LabelFlag).where(LabelFlag.label_id.in_(ids[start:start + 5000]))))
+    new = [flag for label_id, flag in wanted.items() if label_id not in known]
+    reopened = [(known[label_id], flag) for label_id, flag in wanted.items()
+                if label_id in known and known[label_id].status == "withdrawn" and flag.reason == "model_disagrees"]
+    for old, flag in reopened:
+        old.status, old.score, old.suggested, old.run_id, old.resolved_at = "open", flag.score, flag.suggested, run_id, None
+    session.add_all(new)
+    session.flush()
+    return len(new) + len(reopened)
+
+
+def _wanted_flags(project: Project, example_ids: Sequence[int], current: Sequence[Sequence[tuple[int, str]]],
+                  gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime) -> dict[int, LabelFlag]:
     # Annotators who disagree are a fact, the model's doubt an estimate: that reason goes first.
     wanted: dict[int, LabelFlag] = {}
     for i, labels in enumerate(current):
@@ -168,16 +189,30 @@ def record_flags(session: Session, project: Project, example_ids: Sequence[int],
                     project_id=project.id, label_id=label_id, example_id=example_ids[int(index)], given=value,
                     suggested=str(suggested), score=float(score), reason="model_disagrees", status="open",
                     created_at=now, run_id=run_id)
-    if not wanted:
+    return wanted
+
+
+def withdraw_flags(session: Session, project_id: int, current: Sequence[Sequence[tuple[int, str]]], gold: Sequence[str],
+                   issues: LabelIssues, *, now: datetime) -> int:
+    """Withdraw (status ``withdrawn``) each open model flag whose label the check just made finds
+    more likely right than wrong: a weaker model's false alarm should not wait for a reviewer.
+    Only labels the check judged (the example's gold) are considered. Returns how many."""
+    from active_learning.label_errors import WITHDRAW_BELOW
+
+    if issues.posteriors is None:
         return 0
-    known: set[int] = set()
-    ids = sorted(wanted)
-    for start in range(0, len(ids), 5000):
-        known.update(session.scalars(select(LabelFlag.label_id).where(LabelFlag.label_id.in_(ids[start:start + 5000]))))
-    new = [flag for label_id, flag in wanted.items() if label_id not in known]
-    session.add_all(new)
-    session.flush()
-    return len(new)
+    flags = session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id, LabelFlag.status == "open",
+                                                    LabelFlag.reason == "model_disagrees")).all()
+    if not flags:
+        return 0
+    row_of = {label_id: i for i, labels in enumerate(current) for label_id, value in labels if value == gold[i]}
+    withdrawn = 0
+    for flag in flags:
+        i = row_of.get(flag.label_id)
+        if i is not None and issues.posteriors[i] < WITHDRAW_BELOW:
+            flag.status, flag.resolved_at = "withdrawn", now
+            withdrawn += 1
+    return withdrawn
 
 
 def close_stale_flags(session: Session, project_id: int, *, now: datetime) -> int:

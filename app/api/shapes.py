@@ -70,13 +70,18 @@ def model_json(model: ModelVersion, snapshot: int | None) -> dict[str, Any]:
     }
 
 
+CLOSED_BECAUSE = {  # flags that closed without a reviewer's verdict
+    "superseded": "the label was undone or replaced after it was flagged",
+    "withdrawn": "a later model found the label more likely right than wrong",
+}
+
+
 def flag_json(flag: LabelFlag, external_id: str) -> dict[str, Any]:
     return {
         "id": flag.id, "label_id": flag.label_id, "example_id": flag.example_id, "external_id": external_id,
         "given": flag.given, "suggested": flag.suggested, "score": round(flag.score, 6), "reason": flag.reason,
         "status": flag.status, "created_at": iso(flag.created_at), "resolved_at": iso(flag.resolved_at),
-        **({"closed_because": "the label was undone or replaced after it was flagged"}
-           if flag.status == "superseded" else {}),
+        **({"closed_because": CLOSED_BECAUSE[flag.status]} if flag.status in CLOSED_BECAUSE else {}),
     }
 
 

@@ -1,5 +1,6 @@
 """A flag's life: one per label, never re-raised without new labels, closed when its label goes."""
 
+import numpy as np
 from sqlalchemy import select
 
 from labeling.models import Label, LabelFlag
@@ -80,3 +81,45 @@ def test_the_label_check_says_what_it_concluded(client, admin_token, make_projec
     few = summary(make_project(labels=LABELS, examples=clean[:60]))
     assert "did not judge labels" in few and "too few" in few
     assert "no check has run yet" in summary(make_project(n=0))
+
+
+def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_right_and_reopens_when_doubt_returns(
+        make_project, session):
+    from active_learning.label_errors import WITHDRAW_BELOW, LabelIssues
+    from labeling.models import Project
+    from labeling.quality import record_flags
+    from labeling.db import utcnow
+
+    project_id = make_project(labels=LABELS, examples=noisy_digits(30, 0.0)[0])  # too few labels for a check to flag
+    project = session.get(Project, project_id)
+    labels = session.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).all()
+    example_ids, gold = [x.example_id for x in labels], [x.value for x in labels]
+    current = [[(x.id, x.value)] for x in labels]
+
+    def check(posteriors):
+        posteriors = np.asarray(posteriors, dtype=float)
+        flagged = np.where(posteriors >= 0.9)[0]
+        suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
+        issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
+        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow())
+        session.commit()
+        return opened, {f.label_id: f.status for f in session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id))}
+
+    doubts = np.zeros(len(labels))
+    doubts[[0, 1, 2]] = 0.97
+    opened, flags = check(doubts)
+    assert opened == 3 and set(flags.values()) == {"open"}
+    # The next check: label 0 is still doubted, label 1 a little (kept open), label 2 likely right.
+    doubts[[1, 2]] = [WITHDRAW_BELOW + 0.1, WITHDRAW_BELOW - 0.1]
+    opened, flags = check(doubts)
+    assert opened == 0
+    assert [flags[labels[i].id] for i in range(3)] == ["open", "open", "withdrawn"]
+    # Doubt returns on label 2: the same flag reopens (one flag per label, ever).
+    doubts[2] = 0.99
+    opened, flags = check(doubts)
+    assert opened == 1 and flags[labels[2].id] == "open" and len(flags) == 3
+    # A check that judged nothing (no posteriors) withdraws nothing.
+    record_flags(session, project, example_ids, current, gold, LabelIssues(np.empty(0, dtype=int), np.empty(0), []),
+                 run_id=None, now=utcnow())
+    session.commit()
+    assert session.scalar(select(LabelFlag.status).where(LabelFlag.label_id == labels[2].id)) == "open"
