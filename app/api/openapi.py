@@ -115,9 +115,6 @@ def _schemas() -> dict[str, Any]:
                   "properties": {"status": {"enum": ["champion", "candidate", "rejected"]}}},
         "Flag": {"type": "object", "required": ["id", "label_id", "example_id", "external_id", "given", "suggested", "score", "reason"]},
         "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
-        "Members": {"type": "object", "required": ["members"], "properties": {"members": {"type": "array", "items": {
-            "type": "object", "required": ["user", "role"], "additionalProperties": False, "properties": {
-                "user": {"type": "string", "description": "a user name"}, "role": {"enum": list(MEMBER_ROLES)}}}}}},
         **_people_schemas(),
     }
 
@@ -135,6 +132,9 @@ def _people_schemas() -> dict[str, Any]:
         "Token": {"type": "object", "required": ["id", "name", "created_at", "expires_at", "last_used_at"], "properties": {
             "id": ID, "name": {"type": "string"}, "user": {"type": "string"}, "created_at": {"type": "string"},
             "expires_at": when, "last_used_at": {**when, "description": "kept to the hour"}}},
+        "Members": {"type": "object", "required": ["members"], "properties": {"members": {"type": "array", "items": {
+            "type": "object", "required": ["user", "role"], "additionalProperties": False, "properties": {
+                "user": {"type": "string", "description": "a user name"}, "role": {"enum": list(MEMBER_ROLES)}}}}}},
         "AuditAction": {"enum": list(ACTIONS), "description": "; ".join(f"`{k}`: {v}" for k, v in ACTIONS.items())},
         "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "details"], "properties": {
             "id": ID, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
