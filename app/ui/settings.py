@@ -12,7 +12,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import access, audit, projects, webhooks
+from labeling import access, audit, projects, users, webhooks
 from labeling.db import reading, utcnow
 from labeling.deletion import delete_project
 from labeling.errors import InvalidInput
@@ -29,15 +29,13 @@ def _render(project: Project, *, errors: dict[str, str] | None = None, notice: s
             secret: str | None = None, test: webhooks.WebhookTestResult | None = None, form: dict[str, Any] | None = None,
             status: int = 200) -> Any:
     """The whole page, or for an htmx request the settings section alone."""
-    from labeling.users import list_users
-
     db = get_session()
     partial = bool(request.headers.get("HX-Request"))
     body = render_template(
         "partials/_settings.html" if partial else "pages/settings.html", project=project, settings=config(project),
         form=form or {}, errors=errors or {}, notice=notice, secret=secret, test=test,
         members=access.list_members(db, project.id), member_roles=MEMBER_ROLES, strategies=STRATEGIES,
-        featurizers=FEATURIZERS, users=[u.name for u in list_users(db, limit=MAX_USERS_OFFERED) if u.active])
+        featurizers=FEATURIZERS, users=[u.name for u in users.list_users(db, limit=MAX_USERS_OFFERED) if u.active])
     return body, 200 if partial else status
 
 
