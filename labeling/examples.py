@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
-from labeling.projects import config, label_names, queue_seed
+from labeling.projects import check_writable, config, label_names, queue_seed
 from labeling.validation import is_storable_json, is_storable_text
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
@@ -166,6 +166,7 @@ def import_examples(session: Session, project: Project, rows: Iterable[RawRow], 
     InvalidInput
         Listing the first problems by line and field, with the total count.
     """
+    check_writable(project)
     check_source(source)
     if random_state is None and (seed := queue_seed(project)) is not None:
         random_state = [seed, project.n_examples]  # a replay of the same imports draws the same keys

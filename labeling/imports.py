@@ -28,7 +28,7 @@ from labeling.examples import ImportWriter, RowValidator, check_source, count_ne
 from labeling.formats import FORMATS, read_rows
 from labeling.heartbeat import HEARTBEAT_SECONDS, beating, stale_after
 from labeling.models import ImportJob, ImportUpload, Project
-from labeling.projects import queue_seed
+from labeling.projects import check_writable, queue_seed
 from labeling.runs import failure_text, request_after_import
 from labeling.webhooks import Links
 
@@ -53,7 +53,9 @@ FINISHED = ("succeeded", "failed")
 def start_import(session: Session, project: Project, *, fmt: str, now: datetime, source: str = "import",
                  update_duplicates: bool = False, rename: dict[str, str] | None = None,
                  filename: str | None = None, created_by: int | None = None) -> ImportJob:
-    """A new job, ``uploading`` until ``store_upload`` has its file."""
+    """A new job, ``uploading`` until ``store_upload`` has its file (Conflict when the project is
+    archived)."""
+    check_writable(project)
     check_source(source)
     if fmt not in (*FORMATS, JSON_BODY):
         raise InvalidInput.one(f"must be one of {', '.join(FORMATS)}", field="format")
@@ -323,6 +325,9 @@ def _fail_or_retry(session: Session, job_id: int, exc: Exception, *, now: dateti
     """Before publishing, fail: nothing was written. While publishing, queue the job again (it
     resumes after its last chunk) until ``MAX_ATTEMPTS``; then fail, saying how far it got."""
     job = session.get(ImportJob, job_id, populate_existing=True)
+    if job is None:  # its project was deleted meanwhile
+        session.rollback()
+        return "failed"
     job.error = failure_text(exc)
     if job.phase == "publishing" and job.attempts < MAX_ATTEMPTS:
         job.status = "queued"

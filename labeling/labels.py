@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, LabelFlag, Project, User
-from labeling.projects import config, label_names
+from labeling.projects import check_writable, config, label_names
 from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
@@ -128,11 +128,12 @@ def submit_label(
     NotFound
         No such example in this project.
     Conflict
-        The example is leased to someone else, the given lease is no longer the caller's, or the
+        The project is archived, the example is leased to someone else, the given lease is no longer the caller's, or the
         example has all the labels it wants.
     """
     if source not in LABELER_SOURCES:  # the server names the source; a client cannot pose as review or import
         raise InvalidInput.one(f"must be one of {', '.join(LABELER_SOURCES)}", field="source")
+    check_writable(project)
     if idempotency_key is not None and (earlier := _earlier_submission(session, user, idempotency_key)) is not None:
         return SubmitResult(earlier, False, _warning_of(earlier), None)
     _check_submission(project, example_id, value, lease_id, duration_ms)
@@ -217,6 +218,7 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
         raise NotFound(f"no label with id {label_id}")
     if label.annotator_id != user.id and user.role != "admin":
         raise Forbidden("only the annotator who gave a label (or an admin) can undo it")
+    check_writable(session.get(Project, label.project_id))
     values = {"project_id": label.project_id, "example_id": label.example_id, "annotator_id": user.id,
               "value": None, "replaces_id": label.id, "source": "undo"}
     undo_id = append_label_event(session, now=now, **values) if label.value is not None else None

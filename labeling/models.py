@@ -7,109 +7,24 @@ whose value is not null (an undo row has a null value).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Text, TypeDecorator, UniqueConstraint, text)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, text)
+from sqlalchemy.orm import Mapped, mapped_column
 
+from labeling.models_base import NAMING, Base, TZDateTime  # noqa: F401  (imported from here elsewhere)
+# The people tables live in their own module; importing them here registers them with ``Base``
+# and keeps ``from labeling.models import User`` working.
+from labeling.models_people import (MEMBER_ROLES, ApiToken, AuditEvent, LoginFailure, ProjectMember,  # noqa: F401
+                                    User)
 
-# Stable constraint names, so migrations are the same on SQLite and PostgreSQL.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
 # Closed without a verdict: superseded (its label was undone or replaced), withdrawn (a later check found it likely right).
 FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed", "superseded", "withdrawn")
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class TZDateTime(TypeDecorator):
-    """UTC timestamps: aware in Python, naive UTC on SQLite (which has no time zones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; pass an aware UTC datetime")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
-    password_hash: Mapped[str | None] = mapped_column(String(255))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
-    created_at: Mapped[datetime] = mapped_column(TZDateTime())
-    # Raised on logout, password change or reset, deactivation: older session cookies stop working.
-    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-
-    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
-
-
-class LoginFailure(Base):
-    """A failed login, kept for the throttle's window (labeling/throttle.py); in the database so
-    that every worker and machine counts the same attempts."""
-
-    __tablename__ = "login_failures"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # "address:<ip>" or "account:<name>@<ip>"
-    key: Mapped[str] = mapped_column(String(400), index=True)
-    at: Mapped[datetime] = mapped_column(TZDateTime())
-
-
-class ApiToken(Base):
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    # SHA-256 of the token: tokens are long random strings, so a fast hash is enough.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(80), default="")
-    created_at: Mapped[datetime] = mapped_column(TZDateTime())
-    last_used_at: Mapped[datetime | None] = mapped_column(TZDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())  # None: never
-
-    user: Mapped[User] = relationship(back_populates="tokens")
-
-
-class AuditEvent(Base):
-    """Who changed what, in the change's transaction (labeling/audit.py); no foreign keys: it outlives them."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(TZDateTime())
-    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    actor_name: Mapped[str] = mapped_column(String(80))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    project_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    target: Mapped[str | None] = mapped_column(String(200))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Project(Base):
@@ -129,6 +44,8 @@ class Project(Base):
     # transaction: counting a million rows on every dashboard view is too slow.
     n_examples: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     champion_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL"))
+    # Set while archived: read-only (no labels, imports or retrains), hidden from annotators.
+    archived_at: Mapped[datetime | None] = mapped_column(TZDateTime())
 
 
 class Example(Base):
@@ -289,7 +206,10 @@ class RetrainRun(Base):
 class LabelFlag(Base):
     __tablename__ = "label_flags"
     __table_args__ = (Index("ix_flags_project_status_score", "project_id", "status", "score"),
-                      Index("ix_flags_example_id", "example_id"))
+                      Index("ix_flags_example_id", "example_id"),
+                      # Deleting a project's labels and runs checks the flags that point at them.
+                      Index("ix_flags_resolution_label_id", "resolution_label_id"),
+                      Index("ix_flags_run_id", "run_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

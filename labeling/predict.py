@@ -16,7 +16,7 @@ from labeling.errors import InvalidInput, Problem
 from labeling.examples import count_new_examples, project_feature_dim, validate_row
 from labeling.features import inputs_from_records
 from labeling.models import Example, Project
-from labeling.projects import config, label_names
+from labeling.projects import check_writable, config, label_names
 from labeling.registry import load_champion
 from labeling.rescoring import BATCH_BAND
 from labeling.stats import UNSURE_BELOW
@@ -47,6 +47,8 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
         No model has been trained yet.
     """
     _validate(records)
+    if enqueue_uncertain:
+        check_writable(project)
     settings = config(project)
     rng = np.random.default_rng(None if settings.queue_seed is None else [settings.queue_seed, project.n_examples])
     rows = _validated_for_queue(session, project, records, rng) if enqueue_uncertain else None

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from active_learning import names
 from active_learning.names import STRATEGIES
-from labeling.errors import InvalidInput, NotFound, Problem
-from labeling.models import Example, Label, LabelFlag, ModelVersion, Project
+from labeling import audit
+from labeling.access import visible_to
+from labeling.errors import Conflict, InvalidInput, NotFound, Problem
+from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.outbound import url_problem
 from labeling.validation import is_storable_text
 
@@ -249,8 +251,49 @@ def find_project(session: Session, key: str) -> Project:
     return project
 
 
-def list_projects(session: Session, *, limit: int = 100, offset: int = 0) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.id).limit(limit).offset(offset)))
+def list_projects(session: Session, *, limit: int = 100, offset: int = 0,
+                  visible_by: User | None = None) -> list[Project]:
+    """Projects in id order; with ``visible_by``, only those that user sees (labeling/access.py)."""
+    query = select(Project)
+    if visible_by is not None:
+        query = query.where(visible_to(visible_by))
+    return list(session.scalars(query.order_by(Project.id).limit(limit).offset(offset)))
+
+
+def check_writable(project: Project) -> None:
+    """Refuse work that changes an archived project's data (labels, imports, retrains).
+
+    Raises
+    ------
+    Conflict
+        The project is archived.
+    """
+    if project.archived_at is not None:
+        raise Conflict(f"the project {project.name!r} is archived, so it is read-only; an admin can unarchive it")
+
+
+def set_archived(session: Session, project: Project, archived: Any, *, actor: audit.Actor, now: datetime) -> Project:
+    """Archive (read-only, hidden from annotators, still exportable) or unarchive; audited when
+    it changes anything."""
+    if not isinstance(archived, bool):
+        raise InvalidInput.one("must be true or false", field="archived")
+    if archived == (project.archived_at is not None):
+        return project
+    project.archived_at = now if archived else None
+    audit.record(session, actor, "project.archived" if archived else "project.unarchived", project_id=project.id,
+                 target=project.name, now=now)
+    session.flush()
+    return project
+
+
+def rotate_webhook_secret(session: Session, project: Project, *, actor: audit.Actor, now: datetime) -> str:
+    """Give the project a new generated webhook secret and return it (shown once); deliveries
+    signed from now on use it."""
+    secret = new_webhook_secret()
+    project.settings = {**project.settings, "webhook_secret": secret}
+    audit.record(session, actor, "project.webhook_secret_rotated", project_id=project.id, target=project.name, now=now)
+    session.flush()
+    return secret
 
 
 def label_names(project: Project) -> list[str]:

@@ -13,7 +13,7 @@ from labeling import audit
 from labeling.errors import Conflict, InvalidInput, NotFound
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
-from labeling.projects import label_names
+from labeling.projects import check_writable, label_names
 
 
 if TYPE_CHECKING:  # the ML stack stays out of web workers, which import this module to label
@@ -72,6 +72,7 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     if flag.status != "open":
         raise Conflict(f"this flag was already resolved ({flag.status})")
     project = session.get(Project, flag.project_id)
+    check_writable(project)
     if action != "dismiss":
         value = flag.suggested if action == "confirm" else label
         if value not in label_names(project):

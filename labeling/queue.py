@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, NotFound
 from labeling.models import Example, Label, Project, Skip, User
-from labeling.projects import config
+from labeling.projects import check_writable, config
 from labeling.snapshots import USERS_CURRENT_LABEL
 
 CLAIM_ATTEMPTS = 5
@@ -118,8 +118,9 @@ def lease_next(
     the highest-priority example that still wants labels, is not leased by anyone (or whose
     lease expired) and that this user has not labeled or skipped is claimed atomically. A share
     ``random_share`` of picks (project setting) is taken at random instead, once a model ranks
-    the pool.
+    the pool. An archived project serves nothing (Conflict).
     """
+    check_writable(project)
     expires = now + timedelta(seconds=lease_seconds)
     settings = config(project)  # once: every step below reads it
     for held in run_statement(session, _HELD, user_id=user.id, now=now):
@@ -205,6 +206,7 @@ def renew_lease(session: Session, user: User, example_id: int, lease_id: int, *,
 
 
 def skip_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime) -> None:
+    check_writable(project)
     example = session.get(Example, example_id)
     if example is None or example.project_id != project.id:
         raise NotFound(f"no example with id {example_id} in this project")
@@ -217,6 +219,7 @@ def skip_example(session: Session, project: Project, user: User, example_id: int
 def lease_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime,
                   lease_seconds: int) -> Lease | None:
     """Lease one given example to ``user`` (after an undo), if it is free and still wanted."""
+    check_writable(project)
     lease_id = secrets.randbits(52)
     expires = now + timedelta(seconds=lease_seconds)
     row = run_statement(session, _LEASE_GIVEN, example_id=example_id, in_project=project.id, user_id=user.id, now=now,

@@ -18,7 +18,7 @@ from labeling.db import utcnow
 from labeling.heartbeat import HEARTBEAT_SECONDS, beat_once, beating, stale_after
 from labeling.errors import NotFound
 from labeling.models import Label, ModelVersion, Project, RetrainRun
-from labeling.projects import config
+from labeling.projects import check_writable, config
 from labeling.webhooks import Links, enqueue_event
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ def request_after_import(session: Session, project: Project, *, labels: int, now
 
 
 def request_retrain(session: Session, project: Project, *, trigger: str, now: datetime) -> tuple[RetrainRun, bool]:
-    """Return the queued or running run, or queue a new one; the bool says whether it is new."""
+    """Return the queued or running run, or queue a new one; the bool says whether it is new
+    (Conflict when the project is archived)."""
+    check_writable(project)
     existing = active_run(session, project.id)
     if existing is not None:
         return existing, False
@@ -203,6 +205,9 @@ def execute_run(session_factory: Callable[[], Session], run_id: int, *, threads:
         status, error = "succeeded", None
     with session_factory() as session:
         run = session.get(RetrainRun, run_id)
+        if run is None:  # its project was deleted meanwhile: nothing is left to record
+            log.info("retrain run %s vanished with its project", run_id)
+            return None
         run.status, run.finished_at, run.result, run.error = status, clock(), result, error
         if result is None or "model_version" in result:
             _announce_model(session, run, result, links=links, now=clock())

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
@@ -22,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labeling import outbound
-from labeling.errors import NotFound
+from labeling.errors import InvalidInput, NotFound
 from labeling.models import Project, WebhookAttempt, WebhookDelivery
 from labeling.projects import config
 from labeling.db import iso
@@ -141,6 +142,49 @@ def _status_error(status: int | None) -> str:
     if status is not None and 300 <= status < 400:
         return f"HTTP {status}: a redirect, which is not followed; set the final URL"
     return f"HTTP {status}"
+
+
+@dataclass(frozen=True)
+class WebhookTestResult:
+    """What a test event's one attempt gave: the receiver's status code, or why none came back."""
+
+    url: str
+    msg_id: str
+    status_code: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def send_test_event(project: Project, *, now: datetime,
+                    send: Callable[[str, dict[str, str], bytes], int] = post) -> WebhookTestResult:
+    """Send one signed ``webhook.test`` event to the project's webhook URL now, with the same
+    signing and address rules as every delivery; no outbox row, no retry. Call it with no
+    transaction open: it waits for the receiver (up to ``TIMEOUT`` seconds).
+
+    Raises
+    ------
+    InvalidInput
+        The project has no webhook URL (field ``webhook_url``).
+    """
+    settings = config(project)
+    if not settings.webhook_url:
+        raise InvalidInput.one("set a webhook URL first", field="webhook_url")
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    body = json.dumps({"type": "webhook.test", "timestamp": iso(now), "data": {
+        "project_id": project.id, "project": project.name,
+        "message": "a test event; nothing happened in the project"}}, separators=(",", ":"))
+    timestamp = int(now.timestamp())
+    headers = {"content-type": "application/json", "user-agent": "hitl-labeling-webhooks", "webhook-id": msg_id,
+               "webhook-timestamp": str(timestamp),
+               "webhook-signature": sign(settings.webhook_secret, msg_id, timestamp, body)}
+    try:
+        status = send(settings.webhook_url, headers, body.encode())
+    except OSError as exc:  # outbound's message: safe to show, the same for every network failure
+        return WebhookTestResult(settings.webhook_url, msg_id, None, str(exc)[:500])
+    return WebhookTestResult(settings.webhook_url, msg_id, status, None if 200 <= status < 300 else _status_error(status))
 
 
 def redeliver(session: Session, delivery_id: int, *, now: datetime) -> WebhookDelivery:

@@ -10,7 +10,7 @@ from flask import jsonify
 from app.api import bp
 from app.auth import public
 from labeling.audit import ACTIONS, families
-from labeling.models import FLAG_STATUSES
+from labeling.models import FLAG_STATUSES, MEMBER_ROLES
 from labeling.projects import FEATURIZERS, STRATEGIES
 from labeling.roles import ROLES
 
@@ -83,7 +83,9 @@ def _schemas() -> dict[str, Any]:
             "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}},
         "Project": {"type": "object", "required": ["id", "name", "labels", "settings"], "properties": {
             "id": ID, "name": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
-            "settings": {"type": "object"}, "counts": {"type": "object", "properties": {
+            "settings": {"type": "object"}, "archived": {"type": "boolean"},
+            "archived_at": {"type": ["string", "null"], "format": "date-time"},
+            "counts": {"type": "object", "properties": {
                 "examples": {"type": "integer"}, "labeled": {"type": "integer"}, "labels": {"type": "integer"},
                 "open_flags": {"type": "integer"}}},
             "champion_model_version": {"type": ["integer", "null"]}}},
@@ -130,6 +132,9 @@ def _people_schemas() -> dict[str, Any]:
         "Token": {"type": "object", "required": ["id", "name", "created_at", "expires_at", "last_used_at"], "properties": {
             "id": ID, "name": {"type": "string"}, "user": {"type": "string"}, "created_at": {"type": "string"},
             "expires_at": when, "last_used_at": {**when, "description": "kept to the hour"}}},
+        "Members": {"type": "object", "required": ["members"], "properties": {"members": {"type": "array", "items": {
+            "type": "object", "required": ["user", "role"], "additionalProperties": False, "properties": {
+                "user": {"type": "string", "description": "a user name"}, "role": {"enum": list(MEMBER_ROLES)}}}}}},
         "AuditAction": {"enum": list(ACTIONS), "description": "; ".join(f"`{k}`: {v}" for k, v in ACTIONS.items())},
         "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "details"], "properties": {
             "id": ID, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
@@ -146,8 +151,23 @@ def _project_paths() -> dict[str, Any]:
         },
         "/api/v1/projects/{project_id}": {
             "get": _op("A project with its counts", tag="projects", ok_schema=_ref("Project"), params=PROJECT, errors=(401, 403, 404)),
-            "patch": _op("Change a project's settings", tag="projects", ok_schema=_ref("Project"), params=PROJECT,
-                         body={"type": "object", "properties": {"settings": _ref("Settings")}}),
+            "patch": _op("Change a project's settings; archive (read-only, hidden from annotators, still exportable) "
+                         "or unarchive it", tag="projects", ok_schema=_ref("Project"), params=PROJECT,
+                         body={"type": "object", "additionalProperties": False, "properties": {
+                             "settings": _ref("Settings"), "archived": {"type": "boolean"}}}),
+            "delete": _with_response(
+                _op("Delete a project and everything of it (examples, labels, models, runs, flags, snapshots, imports, "
+                    "deliveries) in one transaction; `confirm` must be the project's name", tag="projects", ok=204,
+                    params=PROJECT + [{"name": "confirm", "in": "query", "required": True, "schema": {"type": "string"},
+                                       "description": "the project's name"}]),
+                "204", {"description": "Deleted"}),
+        },
+        "/api/v1/projects/{project_id}/members": {
+            "get": _op("Who may work on the project, with their role there; empty: every user", tag="projects",
+                       ok_schema=_ref("Members"), params=PROJECT, errors=(401, 403, 404)),
+            "put": _op("Replace the member list (an empty list opens the project to every user); with members, "
+                       "only they and admins see the project", tag="projects", ok_schema=_ref("Members"), params=PROJECT,
+                       body=_ref("Members")),
         },
         "/api/v1/projects/{project_id}/examples": {
             "post": _with_response(

@@ -1,16 +1,20 @@
-"""Projects in the API."""
+"""Projects in the API: create, list, read, change settings, archive, members, delete."""
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 
 from app.api import bp
 from app.api.common import json_body, pagination
 from app.api.shapes import project_json
 from app.auth import ADMINS, ANY_ROLE, REVIEWERS, requires
 from app.db import get_session
-from labeling import audit, projects
+from labeling import access, audit, projects
 from labeling.db import utcnow
+from labeling.deletion import delete_project as delete_everything
+from labeling.errors import InvalidInput
+
+PATCH_FIELDS = ("settings", "archived")
 
 
 @bp.post("/projects")
@@ -32,9 +36,9 @@ def create_project():
 @bp.get("/projects")
 @requires(*ANY_ROLE, api=True)
 def list_projects():
-    """List projects."""
+    """List the projects I may see."""
     limit, offset = pagination()
-    items = projects.list_projects(get_session(), limit=limit, offset=offset)
+    items = projects.list_projects(get_session(), limit=limit, offset=offset, visible_by=g.user)
     return jsonify({"projects": [project_json(p) for p in items], "limit": limit, "offset": offset})
 
 
@@ -51,13 +55,54 @@ def get_project(project_id: int):
 @bp.patch("/projects/<int:project_id>")
 @requires(*ADMINS, api=True)
 def update_project(project_id: int):
-    """Change a project's settings."""
+    """Change a project's settings; archive or unarchive it."""
     body = json_body()
+    unknown = sorted(set(body) - set(PATCH_FIELDS))
+    if unknown:
+        raise InvalidInput.one(f"unknown field; valid ones are {', '.join(PATCH_FIELDS)}", field=unknown[0])
     db = get_session()
     project = projects.get_project(db, project_id)
-    projects.update_settings(db, project, body.get("settings"))
-    given = body.get("settings")
-    audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=utcnow(),
-                 details={"keys": sorted(given) if isinstance(given, dict) else []})
+    now = utcnow()
+    if "settings" in body:
+        given = body["settings"]
+        projects.update_settings(db, project, given)
+        audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=now,
+                     details={"keys": sorted(given) if isinstance(given, dict) else []})
+    if "archived" in body:
+        projects.set_archived(db, project, body["archived"], actor=g.user, now=now)
     db.commit()
     return jsonify(project_json(project))
+
+
+@bp.delete("/projects/<int:project_id>")
+@requires(*ADMINS, api=True)
+def delete_project(project_id: int):
+    """Delete a project and everything of it; ?confirm= must be its name."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    delete_everything(db, project, request.args.get("confirm"), actor=g.user, now=utcnow())
+    db.commit()
+    return "", 204
+
+
+@bp.get("/projects/<int:project_id>/members")
+@requires(*REVIEWERS, api=True)
+def members(project_id: int):
+    """Who may work on the project, with their role there (empty: every user)."""
+    db = get_session()
+    projects.get_project(db, project_id)
+    return jsonify({"members": access.list_members(db, project_id)})
+
+
+@bp.put("/projects/<int:project_id>/members")
+@requires(*ADMINS, api=True)
+def replace_members(project_id: int):
+    """Replace the member list (an empty list opens the project to every user)."""
+    body = json_body()
+    if "members" not in body:
+        raise InvalidInput.one('send {"members": [{"user", "role"}, ...]}', field="members")
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    listed = access.replace_members(db, project, body["members"], actor=g.user, now=utcnow())
+    db.commit()
+    return jsonify({"members": listed})

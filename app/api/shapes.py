@@ -28,6 +28,8 @@ def project_json(project: Project, *, counts: dict[str, int] | None = None, cham
         "hotkeys": {l["name"]: l["hotkey"] for l in project.labels},
         "settings": settings,
         "created_at": iso(project.created_at),
+        "archived": project.archived_at is not None,
+        "archived_at": iso(project.archived_at),
     }
     if counts is not None:
         out["counts"] = counts

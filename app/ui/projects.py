@@ -25,7 +25,7 @@ def index():
 def _index(errors: list[str] | None = None, status: int = 200):
     db = get_session()
     page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
-    items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, visible_by=g.user)
     has_more = len(items) > PAGE_SIZE
     rows = [(p, projects.project_counts(db, p.id)) for p in items[:PAGE_SIZE]]
     return render_template("pages/index.html", rows=rows, page=page, has_more=has_more, errors=errors), status
@@ -57,4 +57,4 @@ def project(project_id: int):
     proj = projects.get_project(db, project_id)
     counts = projects.project_counts(db, proj.id)
     return render_template("pages/project.html", project=proj, counts=counts,
-                           champion=projects.champion_version(db, proj), user=g.user)
+                           champion=projects.champion_version(db, proj), user=g.user, role=g.role)
