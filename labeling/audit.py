@@ -39,6 +39,7 @@ ACTIONS: dict[str, str] = {
     "retrain.requested": "someone asked for a retrain run (target: the run id)",
     "snapshot.created": "a snapshot of the labels was frozen (target: its number)",
     "flag.resolved": "a reviewer confirmed, corrected or dismissed a flag (target: the flag id)",
+    "example.relabeled": "a reviewer or admin relabeled an example (target: its id; details: from, to, replaced_label, label)",
 }
 
 # A name for changes made by no user account (the command line, the service itself).

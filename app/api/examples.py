@@ -10,18 +10,16 @@ from app.api import bp
 from app import jobs
 from app.api.common import pagination
 from app.errors import api_error
-from app.auth import ADMINS, REVIEWERS, requires
+from app.auth import ADMINS, requires
 from app.db import get_session, new_session
-from app.api.shapes import import_json, label_json
+from app.api.shapes import import_json
 from labeling import audit, export, imports, projects
 from labeling.db import read_in_own_transaction, reading, utcnow
 from labeling.errors import InvalidInput
-from labeling.examples import features_from_bytes, get_example, json_rows
+from labeling.examples import json_rows
 from labeling.formats import FORMATS, format_for_filename
 from labeling.imports import JSON_BODY
-from labeling.models import Label, User
 from labeling.snapshots import create_snapshot, get_snapshot
-from sqlalchemy import select
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
@@ -108,29 +106,6 @@ def list_project_imports(project_id: int):
         projects.get_project(db, project_id)
         items, total = imports.list_imports(db, project_id, limit=limit, offset=offset)
         return jsonify({"imports": [import_json(j) for j in items], "total": total, "limit": limit, "offset": offset})
-
-
-@bp.get("/examples/<int:example_id>")
-@requires(*REVIEWERS, api=True)
-def show_example(example_id: int):
-    """Show an example with every label event on it."""
-    db = get_session()
-    example = get_example(db, example_id)
-    rows = db.execute(
-        select(Label, User.name).outerjoin(User, User.id == Label.annotator_id)
-        .where(Label.example_id == example.id).order_by(Label.id)
-    ).all()
-    out = {
-        "id": example.id,
-        "project_id": example.project_id,
-        "external_id": example.external_id,
-        "data": {**example.data, **({"features": features_from_bytes(example.features)} if example.features else {})},
-        "labels": [{**label_json(l, name), "replaces": l.replaces_id, "source": l.source} for l, name in rows],
-    }
-    if example.scored_by_version is not None:
-        out["prediction"] = {"label": example.predicted_label, "confidence": example.confidence,
-                             "model_version": example.scored_by_version}
-    return jsonify(out)
 
 
 @bp.post("/projects/<int:project_id>/snapshots")

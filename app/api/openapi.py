@@ -10,6 +10,7 @@ from flask import jsonify
 from app.api import bp
 from app.auth import public
 from labeling.audit import ACTIONS, families
+from labeling.browse import TOTAL_CAP
 from labeling.models import FLAG_STATUSES, MEMBER_ROLES
 from labeling.projects import FEATURIZERS, STRATEGIES
 from labeling.roles import ROLES
@@ -116,6 +117,7 @@ def _schemas() -> dict[str, Any]:
         "Flag": {"type": "object", "required": ["id", "label_id", "example_id", "external_id", "given", "suggested", "score", "reason"]},
         "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
         **_people_schemas(),
+        **_browse_schemas(),
     }
 
 
@@ -190,10 +192,57 @@ def _project_paths() -> dict[str, Any]:
             "get": _op("An import's status and progress", tag="examples", ok_schema=_ref("Import"),
                        params=[_path_id("import_id")], errors=(401, 403, 404)),
         },
+    }
+
+
+def _browse_paths() -> dict[str, Any]:
+    filters = [
+        _query("q", {"type": "string", "maxLength": 200}, "case-insensitive substring of the text or the external id"),
+        _query("label", {"type": "string"}, "a current label of the example"),
+        _query("annotator", {"type": "string"}, "a user name: examples with a current label of theirs"),
+        _query("status", {"enum": ["labeled", "unlabeled", "flagged", "holdout"]}, "flagged: has an open flag"),
+        _query("min_confidence", {"type": "number", "minimum": 0, "maximum": 1}, "the model's stored confidence"),
+        _query("max_confidence", {"type": "number", "minimum": 0, "maximum": 1}),
+    ]
+    page = {"type": "object", "required": ["examples", "total"], "properties": {
+        "examples": {"type": "array", "items": _ref("BrowsedExample")},
+        "total": {"type": "integer", "description": f"matches, counted up to {TOTAL_CAP}"},
+        "total_exact": {"type": "boolean", "description": "false when there are more than `total`"}}}
+    return {
+        "/api/v1/projects/{project_id}/examples": {
+            "get": _op("Browse a project's examples with filters, in id order", tag="examples", ok_schema=page,
+                       params=PROJECT + PAGE + filters),
+        },
         "/api/v1/examples/{example_id}": {
-            "get": _op("An example with its label events", tag="examples", ok_schema={"type": "object"},
+            "get": _op("An example with every label event (who, when, source, value, what it replaced), the "
+                       "model's prediction and its flags", tag="examples", ok_schema=_ref("ExampleHistory"),
                        params=[_path_id("example_id")], errors=(401, 403, 404)),
         },
+        "/api/v1/examples/{example_id}/relabel": {
+            "post": _op("Relabel an example (reviewer, admin): a `review` event replacing its current label "
+                        "(`label_id` when it has several); nothing erased, the replaced label's open flags close",
+                        tag="examples", ok=201, ok_schema={"type": "object", "required": ["label"], "properties": {
+                            "label": _ref("LabelEvent")}},
+                        params=[_path_id("example_id")], body={"type": "object", "required": ["label"], "properties": {
+                            "label": {"type": "string"}, "label_id": ID}}, errors=(401, 403, 404, 409, 422)),
+        },
+    }
+
+
+def _browse_schemas() -> dict[str, Any]:
+    prediction = {"type": "object", "required": ["label", "confidence", "model_version"]}
+    return {
+        "LabelEvent": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at", "source",
+                                                      "replaces", "current"], "properties": {
+            "value": {"type": ["string", "null"], "description": "null for an undo"},
+            "source": {"type": "string", "description": "annotator, mistake_check, undo, review, import:<name>"},
+            "replaces": {"type": ["integer", "null"]}}},
+        "BrowsedExample": {"type": "object", "required": ["id", "external_id", "data", "labels"], "properties": {
+            "labels": {"type": "array", "items": _ref("Label"), "description": "the current labels"},
+            "prediction": prediction, "open_flags": {"type": "integer"}}},
+        "ExampleHistory": {"type": "object", "required": ["id", "external_id", "data", "labels", "flags"], "properties": {
+            "labels": {"type": "array", "items": _ref("LabelEvent")}, "prediction": prediction,
+            "flags": {"type": "array", "items": _ref("Flag")}}},
     }
 
 
@@ -336,9 +385,18 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {"schemas": _schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
-        "paths": {**_project_paths(), **_labeling_paths(), **_training_paths(), **_quality_and_data_paths(),
-                  **_people_paths()},
+        "paths": _merged(_project_paths(), _browse_paths(), _labeling_paths(), _training_paths(),
+                         _quality_and_data_paths(), _people_paths()),
     }
+
+
+def _merged(*groups: dict[str, Any]) -> dict[str, Any]:
+    """Paths of several groups, the operations of a path given in two groups joined."""
+    paths: dict[str, Any] = {}
+    for group in groups:
+        for path, operations in group.items():
+            paths.setdefault(path, {}).update(operations)
+    return paths
 
 
 @bp.get("/openapi.json")

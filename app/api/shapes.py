@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from labeling.browse import History, Row
 from labeling.db import iso
+from labeling.examples import features_from_bytes
 from labeling.imports import progress
-from labeling.models import (ApiToken, AuditEvent, ImportJob, Label, LabelFlag, ModelVersion, Project, RetrainRun, User,
+from labeling.models import (ApiToken, AuditEvent, Example, ImportJob, Label, LabelFlag, ModelVersion, Project, RetrainRun, User,
                              WebhookDelivery)
 
 MODEL_METRICS = ("accuracy", "macro_f1", "n_holdout")
@@ -115,4 +117,46 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
     if event.target is not None:
         out["target"] = event.target
     out["details"] = event.details
+    return out
+
+
+def prediction_json(example: Example) -> dict[str, Any] | None:
+    """The model's stored score of an example (set by the last re-scoring), if it was scored."""
+    if example.scored_by_version is None:
+        return None
+    return {"label": example.predicted_label, "confidence": example.confidence,
+            "model_version": example.scored_by_version}
+
+
+def example_data(example: Example) -> dict[str, Any]:
+    return {**example.data, **({"features": features_from_bytes(example.features)} if example.features else {})}
+
+
+def browsed_example_json(row: Row) -> dict[str, Any]:
+    """An example in a browse page: its current labels, open flags and prediction."""
+    example = row.example
+    out: dict[str, Any] = {"id": example.id, "external_id": example.external_id, "data": example_data(example),
+                           "labels": [label_json(l, name) for l, name in row.labels], "open_flags": row.open_flags,
+                           "in_holdout": example.in_holdout}
+    if (prediction := prediction_json(example)) is not None:
+        out["prediction"] = prediction
+    return out
+
+
+def label_event_json(label: Label, annotator_name: str | None, current: bool) -> dict[str, Any]:
+    return {**label_json(label, annotator_name), "source": label.source, "replaces": label.replaces_id,
+            "current": current}
+
+
+def history_json(found: History) -> dict[str, Any]:
+    """An example with every label event on it (oldest first), its prediction and its flags."""
+    example = found.example
+    out: dict[str, Any] = {
+        "id": example.id, "project_id": example.project_id, "external_id": example.external_id,
+        "data": example_data(example), "in_holdout": example.in_holdout,
+        "labels": [label_event_json(l, name, l.id in found.current_ids) for l, name in found.events],
+        "flags": [{**flag_json(flag, example.external_id), "resolved_by": name} for flag, name in found.flags],
+    }
+    if (prediction := prediction_json(example)) is not None:
+        out["prediction"] = prediction
     return out

@@ -1,0 +1,230 @@
+"""Browsing a project's examples: filters, one page of results with a capped total, one example's
+full history, and a reviewer's relabel (a ``review`` event; nothing erased).
+
+Every filter is a condition on ``examples`` or an ``EXISTS`` on an indexed child table
+(``labels`` by ``ix_labels_example_annotator``, ``label_flags`` by ``ix_flags_example_id``), and the
+page is read in id order along ``ix_examples_project_id_id``: a page costs the rows it reads, and
+a page's labels, names and flags are read in one query each, never per row. The text search is a
+substring test, so it reads the project's rows until the page is full (and the count up to
+:data:`TOTAL_CAP`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import exists, func, literal_column, select, update
+from sqlalchemy.orm import Session, aliased
+
+from labeling import audit
+from labeling.errors import Conflict, InvalidInput, NotFound, Problem
+from labeling.labels import append_label_event
+from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling.projects import check_writable, config, label_names
+from labeling.snapshots import current_labels_query
+from labeling.validation import is_db_int, is_storable_text
+
+STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
+# A filtered total is counted up to this many rows; more is shown as "more than".
+TOTAL_CAP = 10_000
+MAX_QUERY = 200
+
+_Replacer = aliased(Label)
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    label: str = ""
+    annotator: str = ""
+    status: str = ""
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+
+    def any(self) -> bool:
+        return any((self.q, self.label, self.annotator, self.status)) or self.min_confidence is not None \
+            or self.max_confidence is not None
+
+
+@dataclass
+class Row:
+    example: Example
+    labels: list[tuple[Label, str | None]] = field(default_factory=list)
+    open_flags: int = 0
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    total: int
+    exact: bool  # False: there are more than ``total`` (the cap)
+
+
+def parse_filters(project: Project, args: Mapping[str, Any]) -> Filters:
+    """The filters of a query string (API or page form); every bad one is named in one 422."""
+    problems: list[Problem] = []
+    text = {name: (args.get(name) or "").strip() for name in ("q", "label", "annotator", "status")}
+    for name, value in text.items():
+        if len(value) > MAX_QUERY or not is_storable_text(value):
+            problems.append(Problem(f"must be text of at most {MAX_QUERY} characters", field=name))
+    if text["label"] and text["label"] not in label_names(project):
+        problems.append(Problem(f"must be one of {', '.join(label_names(project))}", field="label"))
+    if text["status"] and text["status"] not in STATUSES:
+        problems.append(Problem(f"must be one of {', '.join(STATUSES)}", field="status"))
+    bounds = {name: _confidence(args.get(name), name, problems) for name in ("min_confidence", "max_confidence")}
+    if problems:
+        raise InvalidInput("invalid filters", problems)
+    return Filters(**text, **bounds)
+
+
+def _confidence(raw: Any, name: str, problems: list[Problem]) -> float | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        problems.append(Problem("must be a number from 0 to 1", field=name))
+        return None
+    return value
+
+
+def _current_label_exists(*conditions: Any) -> Any:
+    """Some current label (a value nobody replaced) of the example satisfies ``conditions``."""
+    return exists().where(Label.example_id == Example.id, Label.value.is_not(None),
+                          ~exists().where(_Replacer.replaces_id == Label.id), *conditions)
+
+
+def _conditions(session: Session, project: Project, filters: Filters) -> list[Any]:
+    where: list[Any] = [Example.project_id == project.id]
+    if filters.q:
+        needle = filters.q.lower()
+        where.append(func.lower(Example.data["text"].as_string()).contains(needle, autoescape=True)
+                     | func.lower(Example.external_id).contains(needle, autoescape=True))
+    if filters.label:
+        where.append(_current_label_exists(Label.value == filters.label))
+    if filters.annotator:
+        user_id = session.scalar(select(User.id).where(User.name == filters.annotator))
+        where.append(_current_label_exists(Label.annotator_id == (user_id or 0)))
+    # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.
+    status = {"labeled": Example.n_labels > literal_column("0"), "unlabeled": Example.n_labels == literal_column("0"),
+              "holdout": Example.in_holdout.is_(True),
+              "flagged": exists().where(LabelFlag.example_id == Example.id, LabelFlag.status == "open")}
+    if filters.status:
+        where.append(status[filters.status])
+    if filters.min_confidence is not None:
+        where.append(Example.confidence >= filters.min_confidence)
+    if filters.max_confidence is not None:
+        where.append(Example.confidence <= filters.max_confidence)
+    return where
+
+
+def search(session: Session, project: Project, filters: Filters, *, limit: int = 100, offset: int = 0) -> Page:
+    """One page of the project's examples matching ``filters``, in id order, with their current
+    labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`)."""
+    where = _conditions(session, project, filters)
+    examples = list(session.scalars(select(Example).where(*where).order_by(Example.id).limit(limit).offset(offset)))
+    if filters.any():
+        counted = session.scalar(select(func.count()).select_from(
+            select(Example.id).where(*where).limit(TOTAL_CAP + 1).subquery())) or 0
+        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+    else:
+        total, exact = project.n_examples, True
+    return Page(_with_details(session, project, examples), total, exact)
+
+
+def _with_details(session: Session, project: Project, examples: list[Example]) -> list[Row]:
+    rows = {e.id: Row(e) for e in examples}
+    if not rows:
+        return []
+    current = current_labels_query(project.id, example_ids=list(rows)).subquery()
+    for label, name in session.execute(
+            select(aliased(Label, current), User.name).outerjoin(User, User.id == current.c.annotator_id)
+            .order_by(current.c.id)):
+        rows[label.example_id].labels.append((label, name))
+    for example_id, n in session.execute(
+            select(LabelFlag.example_id, func.count()).where(LabelFlag.example_id.in_(list(rows)),
+                                                               LabelFlag.status == "open")
+            .group_by(LabelFlag.example_id)):
+        rows[example_id].open_flags = n
+    return list(rows.values())
+
+
+@dataclass
+class History:
+    example: Example
+    events: list[tuple[Label, str | None]]  # every label event, oldest first
+    current_ids: set[int]
+    flags: list[tuple[LabelFlag, str | None]]  # with who resolved it
+
+
+def history(session: Session, example: Example) -> History:
+    """Every label event on an example (who, when, source, value, what it replaced), which are
+    current, and every flag raised on its labels: three queries."""
+    events = list(session.execute(
+        select(Label, User.name).outerjoin(User, User.id == Label.annotator_id)
+        .where(Label.example_id == example.id).order_by(Label.id)))
+    replaced = {label.replaces_id for label, _ in events if label.replaces_id is not None}
+    current = {label.id for label, _ in events if label.value is not None and label.id not in replaced}
+    flags = list(session.execute(
+        select(LabelFlag, User.name).outerjoin(User, User.id == LabelFlag.resolved_by_id)
+        .where(LabelFlag.example_id == example.id).order_by(LabelFlag.id)))
+    return History(example, events, current, flags)
+
+
+def relabel(session: Session, project: Project, reviewer: User, example_id: int, value: Any, *,
+            label_id: Any = None, now: datetime) -> int:
+    """A reviewer's or admin's label for an example: a new ``review`` event replacing the current
+    label (``label_id``, needed when the example has several), or the example's first label.
+    The replaced label stays in the history and its open flags close (``append_label_event``);
+    audited as ``example.relabeled``. Returns the new event's id.
+
+    Raises
+    ------
+    InvalidInput
+        Unknown label, the same value as the replaced label, or ``label_id`` missing or not current.
+    Conflict
+        The project is archived, or the label was replaced at the same moment.
+    """
+    check_writable(project)
+    if not isinstance(value, str) or value not in label_names(project):
+        raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
+    example = session.get(Example, example_id)
+    if example is None or example.project_id != project.id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    replaced = _label_to_replace(session, project, example_id, label_id)
+    if replaced is not None and replaced.value == value:
+        raise InvalidInput.one(f"is already the label ({value}); choose another", field="label")
+    new_id = append_label_event(session, now=now, project_id=project.id, example_id=example_id,
+                                annotator_id=reviewer.id, value=value, source="review",
+                                replaces_id=replaced.id if replaced is not None else None)
+    if new_id is None:
+        raise Conflict("this label was replaced at the same moment; reload and try again")
+    if replaced is None:  # a first label counts like an annotator's
+        session.execute(update(Example).where(Example.id == example_id).values(
+            n_labels=Example.n_labels + 1, needs_labels=Example.n_labels + 1 < config(project).overlap)
+            .execution_options(synchronize_session=False))
+    audit.record(session, reviewer, "example.relabeled", project_id=project.id, target=example_id, now=now,
+                 details={"from": replaced.value if replaced is not None else None, "to": value,
+                          "replaced_label": replaced.id if replaced is not None else None, "label": new_id})
+    return new_id
+
+
+def _label_to_replace(session: Session, project: Project, example_id: int, label_id: Any) -> Label | None:
+    current = list(session.scalars(current_labels_query(project.id, example_ids=[example_id]).order_by(Label.id)))
+    if label_id is None or label_id == "":
+        if len(current) > 1:
+            raise InvalidInput.one("this example has several current labels: name the one to replace",
+                                   field="label_id")
+        return current[0] if current else None
+    if isinstance(label_id, str) and label_id.isdigit():
+        label_id = int(label_id)
+    if not is_db_int(label_id):
+        raise InvalidInput.one("must be a positive integer id", field="label_id")
+    for label in current:
+        if label.id == label_id:
+            return label
+    raise InvalidInput.one("must be the id of a current label of this example", field="label_id")

@@ -1,0 +1,183 @@
+"""Browsing data in the API: every filter, pagination and the capped total, an example's history,
+relabeling (a review event that keeps the old label and closes its flags), roles and access."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from labeling.db import utcnow
+from labeling.models import AuditEvent, Example, Label, LabelFlag
+from tests.conftest import auth
+
+ROWS = [
+    {"external_id": "a-1", "text": "The Cat sat", "label": "pos"},
+    {"external_id": "a-2", "text": "a dog barked", "label": "neg"},
+    {"external_id": "b-3", "text": "catalogue of 100% things"},
+    {"external_id": "CAT-4", "text": "nothing here"},
+    {"external_id": "b-5", "text": "under_score"},
+]
+
+
+def browse(client, token, project_id, **args):
+    return client.get(f"/api/v1/projects/{project_id}/examples", headers=auth(token), query_string=args)
+
+
+def ids(response):
+    assert response.status_code == 200, response.json
+    return [e["external_id"] for e in response.json["examples"]]
+
+
+def example_id(session, project_id, external_id):
+    session.rollback()
+    return session.scalar(select(Example.id).where(Example.project_id == project_id, Example.external_id == external_id))
+
+
+def write(app, statement):
+    s = app.extensions["hitl_sessionmaker"]()
+    try:
+        s.execute(statement)
+        s.commit()
+    finally:
+        s.close()
+
+
+def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, make_project, session):
+    project_id = make_project(examples=ROWS)
+    _, ann = make_user("ann")
+    labeled = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(ann), json={
+        "example_id": example_id(session, project_id, "b-3"), "label": "neg"})
+    assert labeled.status_code == 201
+    assert ids(browse(client, admin_token, project_id)) == ["a-1", "a-2", "b-3", "CAT-4", "b-5"]
+    assert ids(browse(client, admin_token, project_id, q="cat")) == ["a-1", "b-3", "CAT-4"]  # text or id, any case
+    assert ids(browse(client, admin_token, project_id, q="100%")) == ["b-3"]  # LIKE wildcards are literal
+    assert ids(browse(client, admin_token, project_id, q="_")) == ["b-5"]
+    assert ids(browse(client, admin_token, project_id, label="neg")) == ["a-2", "b-3"]
+    assert ids(browse(client, admin_token, project_id, annotator="ann")) == ["b-3"]
+    assert ids(browse(client, admin_token, project_id, annotator="nobody")) == []
+    assert ids(browse(client, admin_token, project_id, status="labeled")) == ["a-1", "a-2", "b-3"]
+    assert ids(browse(client, admin_token, project_id, status="unlabeled")) == ["CAT-4", "b-5"]
+    assert ids(browse(client, admin_token, project_id, q="cat", status="unlabeled")) == ["CAT-4"]
+
+    a1, a2 = example_id(session, project_id, "a-1"), example_id(session, project_id, "a-2")
+    label_a2 = session.scalar(select(Label.id).where(Label.example_id == a2))
+    write(app, update(Example).where(Example.project_id == project_id).values(confidence=0.7, scored_by_version=None))
+    write(app, update(Example).where(Example.id == a1).values(in_holdout=True, scored_by_version=1,
+                                                             predicted_label="neg", confidence=0.9))
+    write(app, update(Example).where(Example.id == a2).values(scored_by_version=1, predicted_label="pos",
+                                                             confidence=0.55))
+    s = app.extensions["hitl_sessionmaker"]()
+    s.add(LabelFlag(project_id=project_id, label_id=label_a2, example_id=a2, given="neg", suggested="pos", score=0.8,
+                    reason="model_disagrees", status="open", created_at=utcnow()))
+    s.commit()
+    s.close()
+    assert ids(browse(client, admin_token, project_id, status="holdout")) == ["a-1"]
+    assert ids(browse(client, admin_token, project_id, status="flagged")) == ["a-2"]
+    assert ids(browse(client, admin_token, project_id, min_confidence="0.8")) == ["a-1"]
+    assert ids(browse(client, admin_token, project_id, min_confidence="0.5", max_confidence="0.6")) == ["a-2"]
+    body = browse(client, admin_token, project_id, q="a-2").json
+    assert body["total"] == 1 and body["total_exact"] is True
+    (found,) = body["examples"]
+    assert found["prediction"] == {"label": "pos", "confidence": 0.55, "model_version": 1}
+    assert [l["value"] for l in found["labels"]] == ["neg"] and found["open_flags"] == 1
+    assert "prediction" not in browse(client, admin_token, project_id, q="b-5").json["examples"][0]
+
+
+def test_bad_filters_are_422_naming_each_field(client, admin_token, make_project):
+    project_id = make_project(n=2)
+    response = browse(client, admin_token, project_id, label="maybe", status="done", min_confidence="2", limit="0")
+    assert response.status_code == 422
+    response = browse(client, admin_token, project_id, label="maybe", status="done", min_confidence="x")
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json["errors"]} == {"label", "status", "min_confidence"}
+
+
+def test_pages_and_the_capped_total(client, admin_token, make_project, monkeypatch):
+    from labeling import browse as browsing
+
+    project_id = make_project(n=25)
+    first = browse(client, admin_token, project_id, limit=10).json
+    second = browse(client, admin_token, project_id, limit=10, offset=10).json
+    last = browse(client, admin_token, project_id, limit=10, offset=20).json
+    assert first["total"] == 25 and len(first["examples"]) == 10 and len(last["examples"]) == 5
+    seen = [e["id"] for page in (first, second, last) for e in page["examples"]]
+    assert seen == sorted(seen) and len(set(seen)) == 25
+    monkeypatch.setattr(browsing, "TOTAL_CAP", 7)
+    capped = browse(client, admin_token, project_id, q="example", limit=3).json
+    assert capped["total"] == 7 and capped["total_exact"] is False
+    exact = browse(client, admin_token, project_id, q="number 2", limit=3).json  # 2, 20-24
+    assert exact["total"] == 6 and exact["total_exact"] is True
+
+
+def test_relabel_adds_a_review_event_keeps_the_old_one_and_closes_its_flags(app, client, admin_token, make_user,
+                                                                            make_project, session):
+    project_id = make_project(examples=ROWS[:1])
+    _, rev = make_user("rita", "reviewer")
+    a1 = example_id(session, project_id, "a-1")
+    imported = session.scalar(select(Label.id).where(Label.example_id == a1))
+    s = app.extensions["hitl_sessionmaker"]()
+    s.add(LabelFlag(project_id=project_id, label_id=imported, example_id=a1, given="pos", suggested="neg", score=0.9,
+                    reason="model_disagrees", status="open", created_at=utcnow()))
+    s.commit()
+    s.close()
+
+    same = client.post(f"/api/v1/examples/{a1}/relabel", headers=auth(rev), json={"label": "pos"})
+    assert same.status_code == 422 and same.json["errors"][0]["field"] == "label"
+    bad = client.post(f"/api/v1/examples/{a1}/relabel", headers=auth(rev), json={"label": "maybe"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "label"
+    response = client.post(f"/api/v1/examples/{a1}/relabel", headers=auth(rev), json={"label": "neg"})
+    assert response.status_code == 201, response.json
+    new = response.json["label"]
+    assert new["value"] == "neg" and new["source"] == "review" and new["replaces"] == imported
+    assert new["annotator"] == "rita"
+
+    history = client.get(f"/api/v1/examples/{a1}", headers=auth(rev)).json
+    assert [(e["value"], e["source"], e["current"]) for e in history["labels"]] == [
+        ("pos", "import", False), ("neg", "review", True)]
+    assert history["labels"][1]["replaces"] == history["labels"][0]["id"]
+    assert [(f["status"], f["given"]) for f in history["flags"]] == [("superseded", "pos")]
+    assert ids(browse(client, rev, project_id, label="neg")) == ["a-1"]
+    assert ids(browse(client, rev, project_id, status="flagged")) == []
+    session.rollback()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "example.relabeled")).one()
+    assert event.actor_name == "rita" and event.target == str(a1)
+    assert event.details["from"] == "pos" and event.details["to"] == "neg"
+
+
+def test_relabel_of_an_unlabeled_example_counts_and_of_several_needs_label_id(client, admin_token, make_user,
+                                                                             make_project, session):
+    project_id = make_project(examples=[{"external_id": "x", "text": "t"}], settings={"overlap": 2})
+    x = example_id(session, project_id, "x")
+    first = client.post(f"/api/v1/examples/{x}/relabel", headers=auth(admin_token), json={"label": "pos"})
+    assert first.status_code == 201 and first.json["label"]["replaces"] is None
+    session.rollback()
+    assert session.get(Example, x).n_labels == 1
+    _, ann = make_user("ann")
+    assert client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(ann),
+                       json={"example_id": x, "label": "neg"}).status_code == 201
+    ambiguous = client.post(f"/api/v1/examples/{x}/relabel", headers=auth(admin_token), json={"label": "neg"})
+    assert ambiguous.status_code == 422 and ambiguous.json["errors"][0]["field"] == "label_id"
+    named = client.post(f"/api/v1/examples/{x}/relabel", headers=auth(admin_token),
+                        json={"label": "neg", "label_id": first.json["label"]["id"]})
+    assert named.status_code == 201 and named.json["label"]["replaces"] == first.json["label"]["id"]
+    values = sorted(l["value"] for l in browse(client, admin_token, project_id).json["examples"][0]["labels"])
+    assert values == ["neg", "neg"]
+
+
+def test_roles_and_members_only_projects(client, admin_token, make_user, make_project, session):
+    project_id = make_project(examples=ROWS[:2])
+    _, ann = make_user("ann")
+    _, rev = make_user("rita", "reviewer")
+    _, other = make_user("otto", "reviewer")
+    a1 = example_id(session, project_id, "a-1")
+    assert browse(client, ann, project_id).status_code == 403
+    assert client.get(f"/api/v1/examples/{a1}", headers=auth(ann)).status_code == 403
+    assert client.post(f"/api/v1/examples/{a1}/relabel", headers=auth(ann), json={"label": "neg"}).status_code == 403
+    assert client.put(f"/api/v1/projects/{project_id}/members", headers=auth(admin_token),
+                      json={"members": [{"user": "rita", "role": "reviewer"}]}).status_code == 200
+    assert browse(client, rev, project_id).status_code == 200
+    assert browse(client, other, project_id).status_code == 404
+    assert client.get(f"/api/v1/examples/{a1}", headers=auth(other)).status_code == 404
+    refused = client.post(f"/api/v1/examples/{a1}/relabel", headers=auth(other), json={"label": "neg"})
+    assert refused.status_code == 404
+    session.rollback()
+    assert session.scalar(select(Label.id).where(Label.source == "review")) is None
