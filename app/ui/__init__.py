@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-from app.ui import account, audit, dashboard, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)
+from app.ui import account, audit, browse, dashboard, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)

@@ -1,0 +1,81 @@
+"""The data pages (reviewer, admin): a project's examples with filters and pages (the results
+alone for htmx), and one example's history, prediction and flags with a relabel form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from app.api.shapes import browsed_example_json, history_json
+from app.auth import REVIEWERS, requires
+from app.db import get_session
+from app.ui import bp
+from labeling import browse, projects
+from labeling.db import reading, utcnow
+from labeling.errors import Conflict, InvalidInput
+from labeling.examples import get_example
+from labeling.projects import label_names
+
+PAGE_SIZE = 50
+MAX_PAGE = 10**6
+FILTER_ARGS = ("q", "label", "annotator", "status", "min_confidence", "max_confidence")
+
+
+@bp.get("/projects/<int:project_id>/data")
+@requires(*REVIEWERS)
+def data_page(project_id: int):
+    """Search the project's examples; an htmx request gets the results section alone."""
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+    args = {k: v.strip() for k in FILTER_ARGS if (v := request.args.get(k, "")).strip()}
+    partial = bool(request.headers.get("HX-Request"))
+    with reading(get_session()) as db:
+        project = projects.get_project(db, project_id)
+        errors: dict[str, str] = {}
+        try:
+            found = browse.search(db, project, browse.parse_filters(project, args), limit=PAGE_SIZE,
+                                  offset=(page - 1) * PAGE_SIZE)
+        except InvalidInput as exc:
+            found, errors = None, {p.field or "form": p.message for p in exc.problems}
+        body = render_template(
+            "partials/_data_results.html" if partial else "pages/data.html", project=project, args=args, page=page,
+            errors=errors, rows=[browsed_example_json(r) for r in found.rows] if found else [],
+            total=found.total if found else 0, exact=found.exact if found else True, page_size=PAGE_SIZE,
+            labels=label_names(project), statuses=browse.STATUSES, n_examples=project.n_examples)
+    return body, 200 if partial or not errors else 422  # htmx swaps no 4xx answer
+
+
+def _render_example(project_id: int, example_id: int, *, error: str | None = None, status: int = 200) -> Any:
+    with reading(get_session()) as db:
+        project = projects.get_project(db, project_id)
+        example = history_json(browse.history(db, get_example(db, example_id)))
+        current = [e for e in example["labels"] if e["current"]]
+        return render_template("pages/example.html", project=project, example=example, current=current,
+                               labels=label_names(project), error=error, role=g.role), status
+
+
+@bp.get("/projects/<int:project_id>/examples/<int:example_id>")
+@requires(*REVIEWERS)
+def example_page(project_id: int, example_id: int):
+    """An example's every label event, the model's prediction, its flags, and a relabel form."""
+    return _render_example(project_id, example_id)
+
+
+@bp.post("/projects/<int:project_id>/examples/<int:example_id>/relabel")
+@requires(*REVIEWERS)
+def relabel_example(project_id: int, example_id: int):
+    """Relabel the example (a review event replacing its current label); back to its page."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    try:
+        browse.relabel(db, project, g.user, example_id, request.form.get("label"),
+                       label_id=request.form.get("label_id") or None, now=utcnow())
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        message = "; ".join(f"{p.field}: {p.message}" for p in exc.problems) if isinstance(exc, InvalidInput) \
+            else exc.message
+        return _render_example(project_id, example_id, error=message,
+                               status=422 if isinstance(exc, InvalidInput) else 409)
+    db.commit()
+    flash(f"Relabeled as {request.form.get('label')}.")
+    return redirect(url_for("ui.example_page", project_id=project_id, example_id=example_id))
