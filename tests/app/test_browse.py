@@ -181,3 +181,30 @@ def test_roles_and_members_only_projects(client, admin_token, make_user, make_pr
     assert refused.status_code == 404
     session.rollback()
     assert session.scalar(select(Label.id).where(Label.source == "review")) is None
+
+
+def test_every_filter_walks_the_project_id_index_without_a_sort(sqlite_template, tmp_path):
+    """A page reads rows in id order along ix_examples_project_id_id and stops when full; the
+    child-table filters are indexed lookups per row (no scan of labels or flags, no sort)."""
+    import shutil
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from labeling import browse as browsing
+    from labeling.models import Project
+
+    path = tmp_path / "plan.db"
+    shutil.copy(sqlite_template, path)
+    engine = create_engine(f"sqlite:///{path}")
+    project = Project(id=1, name="p", labels=[{"name": "pos"}, {"name": "neg"}], settings={}, n_examples=0)
+    with Session(engine) as s:
+        for args in ({}, {"q": "x"}, {"label": "pos"}, {"annotator": "ann"}, {"status": "labeled"},
+                     {"status": "unlabeled"}, {"status": "flagged"}, {"status": "holdout"}, {"min_confidence": "0.5"}):
+            where = browsing._conditions(s, project, browsing.parse_filters(project, args))
+            sql = select(Example.id).where(*where).order_by(Example.id).limit(50).compile(
+                engine, compile_kwargs={"literal_binds": True})
+            plan = " | ".join(row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert plan.startswith("SEARCH examples USING") and "ix_examples_project_id_id" in plan, (args, plan)
+            assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (args, plan)
+    engine.dispose()
