@@ -25,6 +25,9 @@ RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
 # Closed without a verdict: superseded (its label was undone or replaced), withdrawn (a later check found it likely right).
 FLAG_STATUSES = ("open", "confirmed", "corrected", "dismissed", "superseded", "withdrawn")
+# Why a label was flagged: a model that never saw it disagrees, its annotators disagree, or its
+# annotator kept it although the champion warned.
+FLAG_REASONS = ("model_disagrees", "annotators_disagree", "kept_warning")
 
 
 class Project(Base):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
-from labeling.errors import Conflict, InvalidInput, NotFound
+from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event, close_flags_of_replaced_label
-from labeling.models import FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
+from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import check_writable, label_names
 
 
@@ -38,17 +39,84 @@ def flag_kept_warning(session: Session, label: Label, *, now: datetime) -> Label
 
 
 ACTIONS = ("confirm", "correct", "dismiss")
+MAX_BULK = 500  # flags one bulk dismissal may name
+
+
+@dataclass(frozen=True)
+class FlagFilters:
+    reason: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+
+def parse_flag_filters(args: Mapping[str, Any]) -> FlagFilters:
+    """``reason``, ``min_score`` and ``max_score`` of a query string (API or page form); every bad
+    one is named in one 422. Empty values mean no filter."""
+    problems: list[Problem] = []
+    reason = (args.get("reason") or "").strip() or None
+    if reason is not None and reason not in FLAG_REASONS:
+        problems.append(Problem(f"must be one of {', '.join(FLAG_REASONS)}", field="reason"))
+    bounds: dict[str, float | None] = {}
+    for name in ("min_score", "max_score"):
+        raw = (args.get(name) or "").strip()
+        try:
+            bounds[name] = float(raw) if raw else None
+        except ValueError:
+            bounds[name] = -1.0
+        if bounds[name] is not None and not 0.0 <= bounds[name] <= 1.0:  # NaN fails too
+            problems.append(Problem("must be a number from 0 to 1", field=name))
+    if problems:
+        raise InvalidInput("invalid filters", problems)
+    return FlagFilters(reason=reason, **bounds)
 
 
 def list_flags(session: Session, project_id: int, *, status: str | None = "open", limit: int = 100,
-               offset: int = 0) -> list[tuple[LabelFlag, str]]:
-    """Flags with their example's external id, most suspicious first."""
+               offset: int = 0, filters: FlagFilters | None = None,
+               ids: Sequence[int] | None = None) -> list[tuple[LabelFlag, str]]:
+    """Flags with their example's external id, most suspicious first, filtered in SQL (``ids``:
+    only these flags)."""
     query = select(LabelFlag, Example.external_id).join(Example, Example.id == LabelFlag.example_id).where(
         LabelFlag.project_id == project_id)
     if status:
         query = query.where(LabelFlag.status == status)
+    if ids is not None:
+        query = query.where(LabelFlag.id.in_(ids))
+    if filters is not None:
+        if filters.reason:
+            query = query.where(LabelFlag.reason == filters.reason)
+        if filters.min_score is not None:
+            query = query.where(LabelFlag.score >= filters.min_score)
+        if filters.max_score is not None:
+            query = query.where(LabelFlag.score <= filters.max_score)
     return list(session.execute(
         query.order_by(LabelFlag.score.desc(), LabelFlag.id).limit(limit).offset(offset)))
+
+
+def dismiss_flags(session: Session, project_id: int, flag_ids: Sequence[int], reviewer: User, *,
+                  now: datetime) -> tuple[int, int]:
+    """Dismiss each open flag of ``flag_ids`` through :func:`resolve_flag` (audited one by one),
+    in the caller's transaction. Flags already resolved, or not of the project, are skipped.
+    Returns (dismissed, skipped).
+
+    Raises
+    ------
+    InvalidInput
+        More than ``MAX_BULK`` flags.
+    Conflict
+        The project is archived.
+    """
+    ids = sorted(set(flag_ids))
+    if len(ids) > MAX_BULK:
+        raise InvalidInput.one(f"at most {MAX_BULK} flags at a time", field="flag_id")
+    # Lock the rows (PostgreSQL) so a reviewer resolving one at the same moment waits, then sees it resolved.
+    flags = session.scalars(select(LabelFlag).where(LabelFlag.id.in_(ids), LabelFlag.project_id == project_id)
+                            .order_by(LabelFlag.id).with_for_update()).all() if ids else []
+    dismissed = 0
+    for flag in flags:
+        if flag.status == "open":
+            resolve_flag(session, flag.id, reviewer, "dismiss", now=now)
+            dismissed += 1
+    return dismissed, len(ids) - dismissed
 
 
 def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, label: Any = None, *,

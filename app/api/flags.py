@@ -11,21 +11,29 @@ from app.db import get_session
 from app.api.shapes import flag_json
 from labeling import projects, quality
 from labeling.db import utcnow
-from labeling.errors import InvalidInput
+from labeling.errors import InvalidInput, Problem
 from labeling.models import FLAG_STATUSES, Example
 
 
 @bp.get("/projects/<int:project_id>/flags")
 @requires(*REVIEWERS, api=True)
 def list_flags(project_id: int):
-    """List flags, most suspicious first (?status=open by default; ?status=all for every one)."""
+    """List flags, most suspicious first (?status=open by default; ?status=all for every one;
+    ?reason=, ?min_score=, ?max_score= filter)."""
     limit, offset = pagination()
     status = request.args.get("status", "open")
-    if status not in (*FLAG_STATUSES, "all"):
-        raise InvalidInput.one(f"must be one of {', '.join(FLAG_STATUSES)} or all", field="status")
+    problems = [] if status in (*FLAG_STATUSES, "all") else [
+        Problem(f"must be one of {', '.join(FLAG_STATUSES)} or all", field="status")]
+    try:
+        filters = quality.parse_flag_filters(request.args)
+    except InvalidInput as exc:
+        problems += exc.problems
+    if problems:
+        raise InvalidInput("invalid filters", problems)
     db = get_session()
     projects.get_project(db, project_id)
-    rows = quality.list_flags(db, project_id, status=None if status == "all" else status, limit=limit, offset=offset)
+    rows = quality.list_flags(db, project_id, status=None if status == "all" else status, limit=limit, offset=offset,
+                              filters=filters)
     return jsonify({"flags": [flag_json(f, ext) for f, ext in rows], "limit": limit, "offset": offset})
 
 

@@ -11,7 +11,7 @@ from app.api import bp
 from app.auth import public
 from labeling.audit import ACTIONS, families
 from labeling.browse import TOTAL_CAP
-from labeling.models import FLAG_STATUSES, MEMBER_ROLES
+from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
 from labeling.projects import FEATURIZERS, STRATEGIES
 from labeling.roles import ROLES
 
@@ -305,7 +305,11 @@ def _quality_and_data_paths() -> dict[str, Any]:
         "/api/v1/projects/{project_id}/flags": {
             "get": _op("Flags on probably wrong labels, most suspicious first", tag="quality",
                        ok_schema={"type": "object", "required": ["flags"], "properties": {"flags": {"type": "array", "items": _ref("Flag")}}},
-                       params=PROJECT + PAGE + [_query("status", {"enum": [*FLAG_STATUSES, "all"], "default": "open"})]),
+                       params=PROJECT + PAGE + [
+                           _query("status", {"enum": [*FLAG_STATUSES, "all"], "default": "open"}),
+                           _query("reason", {"enum": list(FLAG_REASONS)}, "only flags raised for this reason"),
+                           _query("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "only flags scoring at least this"),
+                           _query("max_score", {"type": "number", "minimum": 0, "maximum": 1}, "only flags scoring at most this")]),
         },
         "/api/v1/flags/{flag_id}": {
             "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from flask import g, render_template, request
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp
 from labeling import projects, quality
 from labeling.db import utcnow
-from labeling.errors import Conflict
+from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
-from labeling.models import Project
+from labeling.models import FLAG_REASONS, Project
+
+FILTER_ARGS = ("reason", "min_score", "max_score")
+LIST_SIZE = 100
 
 
-def _render_top_flag(project: Project, *, notice: str | None = None, page: bool = False):
+def _render_top_flag(project: Project, *, notice: str | None = None, page: bool = False,
+                     listing: dict[str, Any] | None = None):
     db = get_session()
     rows = quality.list_flags(db, project.id, status="open", limit=1)
     flag = rows[0][0] if rows else None
@@ -22,14 +28,61 @@ def _render_top_flag(project: Project, *, notice: str | None = None, page: bool 
     remaining = projects.project_counts(db, project.id)["open_flags"]
     template = "pages/review.html" if page else "partials/_review.html"
     return render_template(template, project=project, flag=flag, example=example, remaining=remaining, notice=notice,
-                           label_check=quality.label_check_summary(db, project.id))
+                           label_check=quality.label_check_summary(db, project.id), **(listing or {}))
+
+
+def _flag_list(project: Project, args: dict[str, str]) -> dict[str, Any]:
+    """The open flags matching the filters in ``args``, or the filters' errors."""
+    try:
+        filters = quality.parse_flag_filters(args)
+    except InvalidInput as exc:
+        return {"args": args, "flags": [], "errors": {p.field or "form": p.message for p in exc.problems}}
+    rows = quality.list_flags(get_session(), project.id, status="open", limit=LIST_SIZE, filters=filters)
+    return {"args": args, "flags": rows, "errors": {}}
 
 
 @bp.get("/projects/<int:project_id>/review")
 @requires(*REVIEWERS)
 def review_page(project_id: int):
-    """Show the most suspicious open flag."""
-    return _render_top_flag(projects.get_project(get_session(), project_id), page=True)
+    """Show the most suspicious open flag, and the open flags (filtered) to dismiss in bulk; an
+    htmx request from the filter form gets the list alone."""
+    project = projects.get_project(get_session(), project_id)
+    args = {k: v.strip() for k in FILTER_ARGS if (v := request.args.get(k, "")).strip()}
+    listing = {"reasons": FLAG_REASONS, "list_size": LIST_SIZE, **_flag_list(project, args)}
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "flag-list":
+        return render_template("partials/_flag_list.html", project=project, **listing)  # htmx swaps no 4xx answer
+    page = _render_top_flag(project, page=True, listing=listing)
+    return page, 422 if listing["errors"] else 200
+
+
+@bp.post("/projects/<int:project_id>/review/dismiss")
+@requires(*REVIEWERS)
+def review_dismiss_selected(project_id: int):
+    """Dismiss the selected open flags in one transaction, after a confirmation step (no JS needed)."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    ids = [int(v) for v in request.form.getlist("flag_id") if v.isdigit() and len(v) < 19]
+    back = url_for("ui.review_page", project_id=project.id,
+                   **{k: v for k in FILTER_ARGS if (v := request.form.get(k, "").strip())})
+    if not ids:
+        flash("Select the flags to dismiss first.")
+        return redirect(back)
+    if request.form.get("confirm") != "yes":
+        selected = quality.list_flags(db, project.id, status=None, ids=ids[:quality.MAX_BULK], limit=quality.MAX_BULK)
+        return render_template("pages/review_confirm.html", project=project, ids=ids, selected=selected, back=back,
+                               args={k: request.form.get(k, "") for k in FILTER_ARGS})
+    try:
+        dismissed, skipped = quality.dismiss_flags(db, project.id, ids, g.user, now=utcnow())
+    except (Conflict, InvalidInput) as exc:
+        db.rollback()
+        flash(exc.message)
+        return redirect(back)
+    db.commit()
+    notice = f"{dismissed} dismissed"
+    if skipped:
+        notice += f", {skipped} {'was' if skipped == 1 else 'were'} already resolved"
+    flash(notice + ".")
+    return redirect(back)
 
 
 @bp.post("/projects/<int:project_id>/review/<int:flag_id>")
