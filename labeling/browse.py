@@ -24,7 +24,7 @@ from labeling.labels import append_label_event
 from labeling.models import Example, Label, LabelFlag, Project, User
 from labeling.projects import check_writable, config, label_names
 from labeling.snapshots import current_labels_query
-from labeling.validation import is_db_int, is_storable_text
+from labeling.validation import is_db_int, is_storable_text, unit_interval
 
 STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
 # A filtered total is counted up to this many rows; more is shown as "more than".
@@ -73,23 +73,10 @@ def parse_filters(project: Project, args: Mapping[str, Any]) -> Filters:
         problems.append(Problem(f"must be one of {', '.join(label_names(project))}", field="label"))
     if text["status"] and text["status"] not in STATUSES:
         problems.append(Problem(f"must be one of {', '.join(STATUSES)}", field="status"))
-    bounds = {name: _confidence(args.get(name), name, problems) for name in ("min_confidence", "max_confidence")}
+    bounds = {name: unit_interval(args.get(name), name, problems) for name in ("min_confidence", "max_confidence")}
     if problems:
         raise InvalidInput("invalid filters", problems)
     return Filters(**text, **bounds)
-
-
-def _confidence(raw: Any, name: str, problems: list[Problem]) -> float | None:
-    if raw in (None, ""):
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        problems.append(Problem("must be a number from 0 to 1", field=name))
-        return None
-    return value
 
 
 def _current_label_exists(*conditions: Any) -> Any:

@@ -15,6 +15,7 @@ from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.projects import check_writable, label_names
+from labeling.validation import unit_interval
 
 
 if TYPE_CHECKING:  # the ML stack stays out of web workers, which import this module to label
@@ -56,15 +57,7 @@ def parse_flag_filters(args: Mapping[str, Any]) -> FlagFilters:
     reason = (args.get("reason") or "").strip() or None
     if reason is not None and reason not in FLAG_REASONS:
         problems.append(Problem(f"must be one of {', '.join(FLAG_REASONS)}", field="reason"))
-    bounds: dict[str, float | None] = {}
-    for name in ("min_score", "max_score"):
-        raw = (args.get(name) or "").strip()
-        try:
-            bounds[name] = float(raw) if raw else None
-        except ValueError:
-            bounds[name] = -1.0
-        if bounds[name] is not None and not 0.0 <= bounds[name] <= 1.0:  # NaN fails too
-            problems.append(Problem("must be a number from 0 to 1", field=name))
+    bounds = {name: unit_interval((args.get(name) or "").strip(), name, problems) for name in ("min_score", "max_score")}
     if problems:
         raise InvalidInput("invalid filters", problems)
     return FlagFilters(reason=reason, **bounds)

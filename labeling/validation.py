@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labeling.errors import Problem
+
 MAX_DB_INT = 2**63 - 1
 
 
@@ -36,3 +38,19 @@ def is_storable_json(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return True
+
+
+def unit_interval(raw: Any, field: str, problems: list[Problem]) -> float | None:
+    """A number from 0 to 1 given as text (a query string's filter): None when absent or empty;
+    anything else that is not such a number (NaN included) is added to ``problems`` under
+    ``field`` and read as None."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        problems.append(Problem("must be a number from 0 to 1", field=field))
+        return None
+    return value
