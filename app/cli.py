@@ -279,8 +279,8 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
     with unit_of_work(commit=False) as session:
         read_in_own_transaction(session)
         proj = projects.find_project(session, project)
-        max_label_id = get_snapshot(session, proj, snapshot).max_label_id if snapshot is not None else None
-        rows, columns = export.rows_and_columns(session, proj, annotations=annotations, max_label_id=max_label_id,
+        as_of = get_snapshot(session, proj, snapshot) if snapshot is not None else None
+        rows, columns = export.rows_and_columns(session, proj, annotations=annotations, snapshot=as_of,
                                                 include_unlabeled=include_unlabeled)
         counted = _count_rows(rows)
         target = output.open("wb") if output else sys.stdout.buffer

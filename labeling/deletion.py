@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from labeling import audit
 from labeling.errors import InvalidInput
-from labeling.models import (Example, ExampleEmbedding, ImportJob, ImportUpload, Label, LabelFlag, ModelVersion, Project,
-                             ProjectMember, RetrainRun, Skip, Snapshot, WebhookAttempt, WebhookDelivery)
+from labeling.models import (Example, ExampleEmbedding, ExampleRevision, ImportJob, ImportUpload, Label, LabelFlag,
+                             ModelVersion, Project, ProjectMember, RetrainRun, Skip, Snapshot, SnapshotGold,
+                             WebhookAttempt, WebhookDelivery)
 
 
 def _statements(project_id: int) -> list[tuple[str, Any]]:
@@ -38,7 +39,9 @@ def _statements(project_id: int) -> list[tuple[str, Any]]:
         ("flags", delete(LabelFlag).where(LabelFlag.project_id == project_id)),
         ("models", delete(ModelVersion).where(ModelVersion.project_id == project_id)),
         ("runs", delete(RetrainRun).where(RetrainRun.project_id == project_id)),
+        ("snapshot_golds", delete(SnapshotGold).where(SnapshotGold.example_id.in_(examples))),
         ("snapshots", delete(Snapshot).where(Snapshot.project_id == project_id)),
+        ("revisions", delete(ExampleRevision).where(ExampleRevision.example_id.in_(examples))),
         ("skips", delete(Skip).where(Skip.example_id.in_(examples))),
         ("embeddings", delete(ExampleEmbedding).where(ExampleEmbedding.example_id.in_(examples))),
         ("labels", delete(Label).where(Label.project_id == project_id)),

@@ -18,6 +18,7 @@ from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
 from labeling.projects import check_writable, config, label_names, queue_seed
 from labeling.validation import is_storable_json, is_storable_text
+from labeling.snapshots import keep_revisions
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
 # An import names itself on its labels (source "import:<name>"); plain so exports and stats stay clean.
@@ -291,6 +292,7 @@ class ImportWriter:
 def _update_existing(session: Session, project_id: int, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
+    keep_revisions(session, project_id, [r["external_id"] for r in rows])
     table = Example.__table__
     session.execute(
         table.update()

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import InvalidInput, Problem
 from labeling.examples import features_from_bytes
-from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling.models import Example, Label, Project, Snapshot, User
 from labeling.db import iso
-from labeling.snapshots import current_labels_query
+from labeling.snapshots import contents_as_of, current_labels_query, flag_statuses, golds_as_of
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 ANNOTATIONS = ("gold", "all")
@@ -45,13 +45,16 @@ def check_export_args(fmt: str, annotations: str) -> None:
 
 
 def _example_chunks(session: Session, project_id: int, only_labeled: bool,
-                    max_label_id: int | None = None) -> Iterator[list[Any]]:
+                    snapshot: Snapshot | None = None) -> Iterator[list[Any]]:
+    max_label_id = snapshot.max_label_id if snapshot is not None else None
     last_id = 0
     while True:
         # Columns, not ORM objects: building an object per row was most of an export's time.
         query = select(Example.id, Example.external_id, Example.data, Example.features, Example.gold_label,
                        Example.gold_n).where(
             Example.project_id == project_id, Example.id > last_id)
+        if snapshot is not None and snapshot.max_example_id is not None:
+            query = query.where(Example.id <= snapshot.max_example_id)
         if only_labeled:
             # A correlated EXISTS is one index probe per example (ix_labels_example_annotator).
             labeled = select(Label.id).where(Label.example_id == Example.id, Label.value.is_not(None))
@@ -66,43 +69,37 @@ def _example_chunks(session: Session, project_id: int, only_labeled: bool,
         last_id = chunk[-1].id
 
 
-def iter_gold(session: Session, project: Project, *, max_label_id: int | None = None,
+def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None = None,
               include_unlabeled: bool = False) -> Iterator[dict[str, Any]]:
     """One row per example with at least one current label: its gold label (the retrain's
     quality-weighted consensus for several annotators, else the majority) and the share of its
-    labels that agree with it."""
-    for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, max_label_id=max_label_id):
+    labels that agree with it. With ``snapshot``, every column as that snapshot saw it."""
+    max_label_id = snapshot.max_label_id if snapshot is not None else None
+    for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, snapshot=snapshot):
         ids = [e.id for e in chunk]
         by_example: dict[int, list[str]] = defaultdict(list)
         for example_id, value in session.connection().execute(
                 current_labels_query(project.id, max_label_id, example_ids=ids)
-                .with_only_columns(Label.example_id, Label.value)):
+                .with_only_columns(Label.example_id, Label.value).order_by(Label.id)):
             by_example[example_id].append(value)
-        flags: dict[int, str] = {}
-        flag_query = select(LabelFlag.example_id, LabelFlag.status).where(LabelFlag.example_id.in_(ids))
-        for example_id, status in session.execute(flag_query):
-            known = flags.get(example_id)
-            if known is None or FLAG_PRIORITY.index(status) < FLAG_PRIORITY.index(known):
-                flags[example_id] = status
+        flags = flag_statuses(session, ids, FLAG_PRIORITY, snapshot)
+        if snapshot is None:
+            golds = {e.id: (e.gold_label, e.gold_n) for e in chunk if e.gold_label is not None}
+            contents: dict[int, tuple[Any, bytes | None]] = {}
+        else:
+            golds, contents = golds_as_of(session, snapshot, ids), contents_as_of(session, snapshot, ids)
         for example in chunk:
             values = by_example.get(example.id, [])
             if not values and not include_unlabeled:
                 continue
-            label, agreement = None, None
-            if len(values) == 1:  # the common case, without a Counter
-                label, agreement = values[0], 1.0
-            elif values:
-                label, top = Counter(values).most_common(1)[0]
-                if example.gold_label in values and example.gold_n == len(values):
-                    # The retrain's quality-weighted consensus, while its labels are still current.
-                    label, top = example.gold_label, values.count(example.gold_label)
-                agreement = round(top / len(values), 4)
+            label, agreement = _gold_of(values, golds.get(example.id))
+            data, features = contents.get(example.id, (example.data, example.features))
             yield {
                 "external_id": example.external_id,
-                "text": example.data.get("text"),
-                "image": example.data.get("image"),
-                "features": features_from_bytes(example.features),
-                "meta": example.data.get("meta"),
+                "text": data.get("text"),
+                "image": data.get("image"),
+                "features": features_from_bytes(features),
+                "meta": data.get("meta"),
                 "label": label,
                 "n_annotations": len(values),
                 "agreement": agreement,
@@ -110,8 +107,23 @@ def iter_gold(session: Session, project: Project, *, max_label_id: int | None = 
             }
 
 
-def iter_events(session: Session, project: Project, *, max_label_id: int | None = None) -> Iterator[dict[str, Any]]:
+def _gold_of(values: list[str], consensus: tuple[str, int] | None) -> tuple[str | None, float | None]:
+    """The gold label of an example's current labels (oldest first) and the share agreeing with it:
+    the retrain's ``consensus`` (label, over how many labels) while those labels are current,
+    else the majority (the oldest label first among ties)."""
+    if not values:
+        return None, None
+    if len(values) == 1:  # the common case, without a Counter
+        return values[0], 1.0
+    label, top = Counter(values).most_common(1)[0]
+    if consensus is not None and consensus[0] in values and consensus[1] == len(values):
+        label, top = consensus[0], values.count(consensus[0])
+    return label, round(top / len(values), 4)
+
+
+def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None = None) -> Iterator[dict[str, Any]]:
     """One row per label event (undo events have a null label), oldest first."""
+    max_label_id = snapshot.max_label_id if snapshot is not None else None
     last_id = 0
     while True:
         query = (
@@ -138,12 +150,13 @@ def iter_events(session: Session, project: Project, *, max_label_id: int | None 
         last_id = rows[-1][0]
 
 
-def rows_and_columns(session: Session, project: Project, *, annotations: str, max_label_id: int | None,
+def rows_and_columns(session: Session, project: Project, *, annotations: str, snapshot: Snapshot | None,
                      include_unlabeled: bool = False) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
-    """The rows of an export (``gold`` or ``all`` annotations) and their columns."""
+    """The rows of an export (``gold`` or ``all`` annotations) and their columns: the current
+    labels, or those of ``snapshot``."""
     if annotations == "gold":
-        return iter_gold(session, project, max_label_id=max_label_id, include_unlabeled=include_unlabeled), GOLD_COLUMNS
-    return iter_events(session, project, max_label_id=max_label_id), ALL_COLUMNS
+        return iter_gold(session, project, snapshot=snapshot, include_unlabeled=include_unlabeled), GOLD_COLUMNS
+    return iter_events(session, project, snapshot=snapshot), ALL_COLUMNS
 
 
 def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...], *,

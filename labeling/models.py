@@ -163,6 +163,36 @@ class Snapshot(Base):
     n_labels: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
     reason: Mapped[str] = mapped_column(String(50), default="manual")
+    # The project's highest example id then: later examples are not in it (None: taken before
+    # this was kept, by migration 0010).
+    max_example_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ExampleRevision(Base):
+    """An example's content before an import replaced it (``update_duplicates``): what snapshots
+    up to ``last_snapshot`` saw. Kept only when a snapshot could have seen it."""
+
+    __tablename__ = "example_revisions"
+
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True)
+    last_snapshot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class SnapshotGold(Base):
+    """The retrain's consensus for a multi-annotated example of its snapshot: later retrains
+    change ``Example.gold_label``, not what this snapshot's export says."""
+
+    __tablename__ = "snapshot_golds"
+    # Read by example (an export chunk's ids, a project's delete).
+    __table_args__ = (Index("ix_snapshot_golds_example_id", "example_id"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    # How many current labels it was taken over: it holds while the example still has as many.
+    n_labels: Mapped[int] = mapped_column(Integer)
 
 
 class ModelVersion(Base):

@@ -30,7 +30,7 @@ from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack, unpack
 from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
-from labeling.snapshots import create_snapshot, current_labels_query
+from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
     computed.new_flags = record_flags(session, project, data.example_ids, data.current, data.labels, issues,
                                       run_id=run.id, now=now)
     if computed.consensus is not None:
-        _store_gold(session, data)
+        _store_gold(session, data, read.snapshot)
     return model
 
 
@@ -290,11 +290,14 @@ def consensus_gold(data: TrainingSet, issues: LabelIssues) -> tuple[TrainingSet,
     return replace(data, labels=labels), consensus
 
 
-def _store_gold(session: Session, data: TrainingSet) -> None:
+def _store_gold(session: Session, data: TrainingSet, snapshot: Snapshot) -> None:
     """Keep the consensus of multi-annotated examples, with how many labels it was taken over,
-    so exports show it while those labels are still the current ones."""
-    rows = [{"b_id": eid, "b_gold": label, "b_n": len(current)}
-            for eid, label, current in zip(data.example_ids, data.labels, data.current) if len(current) >= 2]
+    so exports show it while those labels are still the current ones: on the example for the
+    current export, and with the snapshot for that snapshot's exports."""
+    golds = [(eid, label, len(current))
+             for eid, label, current in zip(data.example_ids, data.labels, data.current) if len(current) >= 2]
+    store_golds(session, snapshot, golds)
+    rows = [{"b_id": eid, "b_gold": label, "b_n": n} for eid, label, n in golds]
     table = Example.__table__
     session.connection().execute(
         table.update().where(table.c.id == bindparam("b_id")).values(gold_label=bindparam("b_gold"), gold_n=bindparam("b_n")),

@@ -132,12 +132,12 @@ def export_labels(project_id: int):
     escape_formulas = request.args.get("escape_formulas", "false").lower() in ("1", "true", "yes")
     db = get_session()
     project = projects.get_project(db, project_id)
-    max_label_id = None
+    snapshot_number = None
     snapshot_arg = request.args.get("snapshot")
     if snapshot_arg is not None:
         if not snapshot_arg.isdigit() or not 1 <= int(snapshot_arg) <= 2**31 - 1:
             raise InvalidInput.one("must be a snapshot number", field="snapshot")
-        max_label_id = get_snapshot(db, project, int(snapshot_arg)).max_label_id
+        snapshot_number = get_snapshot(db, project, int(snapshot_arg)).number
     project_id, name = project.id, project.name
     audit.record(db, g.user, "export.downloaded", project_id=project_id, target=name, now=utcnow(), details={
         "format": fmt, "annotations": annotations, "snapshot": int(snapshot_arg) if snapshot_arg else None})
@@ -149,8 +149,9 @@ def export_labels(project_id: int):
         session = new_session()
         try:
             read_in_own_transaction(session)
-            rows, columns = export.rows_and_columns(session, projects.get_project(session, project_id),
-                                                    annotations=annotations, max_label_id=max_label_id,
+            project = projects.get_project(session, project_id)
+            snapshot = get_snapshot(session, project, snapshot_number) if snapshot_number else None
+            rows, columns = export.rows_and_columns(session, project, annotations=annotations, snapshot=snapshot,
                                                     include_unlabeled=include_unlabeled)
             yield from export.encode(rows, fmt, columns, escape_formulas=escape_formulas)
         finally:
