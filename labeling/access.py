@@ -27,8 +27,9 @@ OWNED = {"example": Example, "label": Label, "flag": LabelFlag, "run": RetrainRu
 def role_in_project(session: Session, user: User, project_id: int) -> str | None:
     """The role ``user`` has on the project, or None when they may not see it.
 
-    Admins keep their role everywhere (no query). For a project that does not exist this is the
-    user's own role: the caller then answers as it does for any missing project.
+    Admins keep their role everywhere (no query). A project that does not exist is None too: a
+    missing project and a hidden one look the same to a non-member (a 404 either way, never a
+    403 for one and a 404 for the other).
     """
     if user.role == "admin":
         return user.role
@@ -36,7 +37,9 @@ def role_in_project(session: Session, user: User, project_id: int) -> str | None
     mine = (select(ProjectMember.role)
             .where(ProjectMember.project_id == project_id, ProjectMember.user_id == user.id).scalar_subquery())
     row = session.execute(select(Project.id, restricted, mine).where(Project.id == project_id)).first()
-    if row is None or not row[1]:
+    if row is None:
+        return None
+    if not row[1]:
         return user.role
     return row[2]
 

@@ -133,3 +133,21 @@ def test_pages_of_a_closed_project_are_a_404_for_others(app, client, admin_token
         assert ann.get(url).status_code == 403, url
     outsider = logged_in(app, "bob")
     assert outsider.get(f"/projects/{project_id}/dashboard").status_code == 404
+
+
+def test_a_hidden_project_and_a_missing_one_answer_alike(client, admin_token, make_user, make_project):
+    """A 403 for a missing project beside a 404 for a hidden one would tell a non-member which
+    ids are hidden projects."""
+    hidden = make_project(n=2)
+    open_project = make_project(n=2)
+    _, ann = make_user("ann", "annotator")
+    make_user("member", "annotator")
+    put_members(client, admin_token, hidden, [{"user": "member", "role": "annotator"}])
+    missing = hidden + open_project + 100
+    for path in ("/api/v1/projects/{}/examples", "/api/v1/projects/{}/flags", "/api/v1/projects/{}"):
+        hidden_answer = client.get(path.format(hidden), headers=auth(ann))
+        missing_answer = client.get(path.format(missing), headers=auth(ann))
+        assert (hidden_answer.status_code, missing_answer.status_code) == (404, 404), path
+        assert hidden_answer.json["error"].replace(str(hidden), "N") == missing_answer.json["error"].replace(str(missing), "N")
+    # On a project the annotator may see, a reviewer's route is still a 403 that says so.
+    assert client.get(f"/api/v1/projects/{open_project}/examples", headers=auth(ann)).status_code == 403

@@ -41,7 +41,8 @@ def test_bad_token_is_401(client):
     assert "not valid" in response.json["error"]
 
 
-def test_annotator_is_refused_admin_and_reviewer_routes(client, app, make_user):
+def test_annotator_is_refused_admin_and_reviewer_routes(client, app, make_user, make_project):
+    make_project(n=2)  # project 1 exists: a missing project is a 404 to anyone but an admin
     _, token = make_user("ann", "annotator")
     checked = 0
     for endpoint, method, url in _routes(app):
