@@ -358,6 +358,21 @@ def _people_paths() -> dict[str, Any]:
                              "role": {"enum": list(ROLES)}, "active": {"type": "boolean"}}},
                          errors=(401, 403, 404, 409, 422)),
         },
+        "/api/v1/users/{user_id}/reset-password": {
+            "post": _op("Give a user a new generated password, returned this once; their sessions end", tag="people",
+                        ok_schema={"type": "object", "required": ["user", "password"], "properties": {
+                            "user": _ref("User"), "password": {"type": "string"}}},
+                        params=[_path_id("user_id")], errors=(401, 403, 404)),
+        },
+        "/api/v1/account/password": {
+            "post": _with_response(_op("Change my password (the current one is required); my sessions end, my tokens "
+                                       "stay", tag="people", ok=204,
+                                       body={"type": "object", "required": ["current_password", "new_password"],
+                                             "properties": {"current_password": {"type": "string"},
+                                                            "new_password": {"type": "string", "minLength": 8}}},
+                                       errors=(401, 422)),
+                                   "204", {"description": "Changed"}),
+        },
         "/api/v1/tokens": {
             "get": _op("My API tokens (an admin: ?user=NAME)", tag="people", ok_schema=token_list,
                        params=[_query("user", {"type": "string"}, "an admin may name another user")], errors=(401, 403, 404)),

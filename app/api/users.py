@@ -1,4 +1,5 @@
-"""People in the API: list, create, change role, deactivate (admin)."""
+"""People in the API: list, create, change role, deactivate, reset a password (admin); change
+one's own password."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import g, jsonify
 from app.api import bp
 from app.api.common import json_body, pagination
 from app.api.shapes import user_json
-from app.auth import ADMINS, requires
+from app.auth import ADMINS, ANY_ROLE, requires
 from app.db import get_session
 from labeling import users
 from labeling.db import utcnow
@@ -55,3 +56,26 @@ def update_user(user_id: int):
         users.set_active(db, user, body["active"], actor=g.user, now=now)
     db.commit()
     return jsonify(user_json(user))
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@requires(*ADMINS, api=True)
+def reset_password(user_id: int):
+    """Give a user a new generated password, returned this once; their sessions end."""
+    db = get_session()
+    user = users.user_by_id(db, user_id)
+    password = users.reset_password(db, user, actor=g.user, now=utcnow())
+    db.commit()
+    return jsonify({"user": user_json(user), "password": password})
+
+
+@bp.post("/account/password")
+@requires(*ANY_ROLE, api=True)
+def change_my_password():
+    """Change the caller's own password (the current one is required); their sessions end.
+    Their API tokens stay valid: revoke those apart."""
+    body = json_body()
+    db = get_session()
+    users.change_password(db, g.user, body.get("current_password"), body.get("new_password"), now=utcnow())
+    db.commit()
+    return "", 204

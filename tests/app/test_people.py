@@ -174,3 +174,36 @@ def test_changing_my_password_needs_the_current_one_and_ends_my_other_sessions(a
     assert login(app.test_client(), "alice", "new password 1").status_code == 302
     [event] = events(session, "user.password_changed")
     assert (event.actor_name, event.target) == ("alice", "alice")
+
+
+def test_an_admin_resets_a_password_through_the_api(app, client, admin_token, make_user, session):
+    user, token = make_user("alice", "annotator")
+    browser = logged_in(app, "alice")
+    assert client.post(f"/api/v1/users/{user.id}/reset-password", headers=auth(token)).status_code == 403
+    assert client.post("/api/v1/users/999999/reset-password", headers=auth(admin_token)).status_code == 404
+    response = client.post(f"/api/v1/users/{user.id}/reset-password", headers=auth(admin_token))
+    assert response.status_code == 200 and response.json["user"]["name"] == "alice"
+    password = response.json["password"]
+    assert not is_logged_in(browser)  # her session ended at once
+    assert login(app.test_client(), "alice").status_code == 400
+    assert login(app.test_client(), "alice", password).status_code == 302
+    [event] = events(session, "user.password_reset")
+    assert event.target == "alice" and password not in str(event.details)
+
+
+def test_changing_my_password_through_the_api(app, client, make_user, session):
+    _, token = make_user("alice", "annotator")
+    browser = logged_in(app, "alice")
+    url = "/api/v1/account/password"
+    wrong = client.post(url, headers=auth(token), json={"current_password": "nope", "new_password": "new password 1"})
+    assert wrong.status_code == 422 and wrong.json["errors"][0]["field"] == "current_password"
+    short = client.post(url, headers=auth(token), json={"current_password": "correct horse", "new_password": "short"})
+    assert short.status_code == 422 and short.json["errors"][0]["field"] == "new_password"
+    assert is_logged_in(browser)
+    done = client.post(url, headers=auth(token), json={"current_password": "correct horse",
+                                                       "new_password": "new password 1"})
+    assert done.status_code == 204
+    assert not is_logged_in(browser)
+    assert login(app.test_client(), "alice", "new password 1").status_code == 302
+    assert client.get("/api/v1/tokens", headers=auth(token)).status_code == 200  # tokens stay
+    assert [e.target for e in events(session, "user.password_changed")] == ["alice"]
