@@ -22,6 +22,7 @@ from labeling import audit
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event
 from labeling.models import Example, Label, LabelFlag, Project, User
+from labeling import tasks
 from labeling.projects import check_writable, config, label_names
 from labeling.snapshots import current_labels_query
 from labeling.validation import is_db_int, is_storable_text, unit_interval
@@ -177,14 +178,13 @@ def relabel(session: Session, project: Project, reviewer: User, example_id: int,
         The project is archived, or the label was replaced at the same moment.
     """
     check_writable(project)
-    if not isinstance(value, str) or value not in label_names(project):
-        raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
+    value = tasks.encode(project, value)
     example = session.get(Example, example_id)
     if example is None or example.project_id != project.id:
         raise NotFound(f"no example with id {example_id} in this project")
     replaced = _label_to_replace(session, project, example_id, label_id)
     if replaced is not None and replaced.value == value:
-        raise InvalidInput.one(f"is already the label ({value}); choose another", field="label")
+        raise InvalidInput.one(f"is already the label ({value}); choose another", field=tasks.annotation_field(project))
     new_id = append_label_event(session, now=now, project_id=project.id, example_id=example_id,
                                 annotator_id=reviewer.id, value=value, source="review",
                                 replaces_id=replaced.id if replaced is not None else None)

@@ -6,13 +6,14 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from labeling import tasks
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.models import Example, Label, Project
@@ -21,6 +22,7 @@ from labeling.validation import is_storable_json, is_storable_text
 from labeling.snapshots import keep_revisions
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
+MULTI_LABEL_ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "labels")
 # An import names itself on its labels (source "import:<name>"); plain so exports and stats stay clean.
 IMPORT_SOURCE = re.compile(r"[A-Za-z0-9._-]{1,60}")
 # Columns a gold export adds; accepted and ignored, so an export imports straight back.
@@ -59,35 +61,8 @@ def features_to_bytes(values: list[float]) -> bytes:
     return np.asarray(values, dtype=np.float32).tobytes()
 
 
-def features_from_bytes(raw: bytes | None) -> list[float] | None:
-    return None if raw is None else np.frombuffer(raw, dtype=np.float32).tolist()
-
-
-def validate_row(record: dict[str, Any], line: int, labels: set[str],
-                 dim: list[int | None]) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """A clean row ``{"external_id", "data", "features" (bytes), "label"}`` of an import ``record``
-    (1-based ``line``), or its problems. ``dim`` holds the project's vector length (set by the
-    first vector when None)."""
-    problems: list[Problem] = []
-
-    def bad(field: str, message: str) -> None:
-        problems.append(Problem(message, field=field, line=line))
-
-    for key in [k for k in record if k in EXPORT_ONLY_FIELDS]:
-        del record[key]
-    for key in record:
-        if key not in ROW_FIELDS:
-            bad(key, f"unknown field; valid ones are {', '.join(ROW_FIELDS)}")
-    for field in ("external_id", "text", "image", "label"):
-        if isinstance(record.get(field), str) and not is_storable_text(record[field]):
-            bad(field, "not valid Unicode text (a lone surrogate or a NUL character)")
-    if problems:
-        return None, problems
-    ext = record.get("external_id")
-    if isinstance(ext, bool) or not isinstance(ext, (str, int)) or str(ext).strip() == "":
-        bad("external_id", "required: a non-empty string or integer")
-    elif len(str(ext)) > 255:
-        bad("external_id", "at most 255 characters")
+def _data_of(record: dict[str, Any], bad: Callable[[str, str], None]) -> dict[str, Any]:
+    """An example's stored ``data`` (text, image, meta) from an import record; problems to ``bad``."""
     data: dict[str, Any] = {}
     text = record.get("text")
     if text is not None:
@@ -103,8 +78,6 @@ def validate_row(record: dict[str, Any], line: int, labels: set[str],
             bad("image", "must be an http(s) URL or a data:image/... URI")
         else:
             data["image"] = image
-    features = record.get("features")
-    vector = _vector(features, dim, bad) if features is not None else None
     meta = record.get("meta")
     if meta is not None:
         if not isinstance(meta, dict):
@@ -113,10 +86,61 @@ def validate_row(record: dict[str, Any], line: int, labels: set[str],
             bad("meta", "holds text that is not valid Unicode (a lone surrogate or a NUL character)")
         else:
             data["meta"] = meta
-    if text is None and image is None and features is None:
+    return data
+
+
+def _label_set(project: Project, value: Any, bad: Callable[[str, str], None]) -> str | None:
+    """The stored form of a multi-label row's ``labels`` (None: not labeled)."""
+    value = tasks.from_cell(project, value)
+    if value is None:
+        return None
+    try:
+        return tasks.encode(project, value, field="labels")
+    except InvalidInput as exc:
+        bad("labels", exc.problems[0].message)
+        return None
+
+
+def features_from_bytes(raw: bytes | None) -> list[float] | None:
+    return None if raw is None else np.frombuffer(raw, dtype=np.float32).tolist()
+
+
+def validate_row(record: dict[str, Any], line: int, labels: set[str], dim: list[int | None], *,
+                 multi_label: Project | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """A clean row ``{"external_id", "data", "features" (bytes), "label"}`` of an import ``record``
+    (1-based ``line``), or its problems. ``dim`` holds the project's vector length (set by the
+    first vector when None). ``multi_label``: the project, when it is one; its rows carry
+    ``labels`` (a list, or in CSV a ``|``-joined cell) and ``label`` is their stored form."""
+    problems: list[Problem] = []
+    fields = MULTI_LABEL_ROW_FIELDS if multi_label is not None else ROW_FIELDS
+
+    def bad(field: str, message: str) -> None:
+        problems.append(Problem(message, field=field, line=line))
+
+    for key in [k for k in record if k in EXPORT_ONLY_FIELDS]:
+        del record[key]
+    for key in record:
+        if key not in fields:
+            bad(key, f"unknown field; valid ones are {', '.join(fields)}")
+    for field in ("external_id", "text", "image", "label"):
+        if isinstance(record.get(field), str) and not is_storable_text(record[field]):
+            bad(field, "not valid Unicode text (a lone surrogate or a NUL character)")
+    if problems:
+        return None, problems
+    ext = record.get("external_id")
+    if isinstance(ext, bool) or not isinstance(ext, (str, int)) or str(ext).strip() == "":
+        bad("external_id", "required: a non-empty string or integer")
+    elif len(str(ext)) > 255:
+        bad("external_id", "at most 255 characters")
+    data = _data_of(record, bad)
+    features = record.get("features")
+    vector = _vector(features, dim, bad) if features is not None else None
+    if record.get("text") is None and record.get("image") is None and features is None:
         bad("text", "each example needs text, image or features")
     label = record.get("label")
-    if label is not None and (not isinstance(label, str) or label not in labels):
+    if multi_label is not None:
+        label = _label_set(multi_label, record.get("labels"), bad)
+    elif label is not None and (not isinstance(label, str) or label not in labels):
         bad("label", f"{str(label)[:100]!r} is not one of the project's labels")
     if problems:
         return None, problems
@@ -196,6 +220,7 @@ class RowValidator:
 
     def __init__(self, session: Session, project: Project) -> None:
         self.labels = set(label_names(project))
+        self.multi_label = project if tasks.is_multi_label(project) else None
         self.dim = [project_feature_dim(session, project.id)]
         self.problems: list[Problem] = []
         self.total_problems = self.valid = 0
@@ -209,7 +234,8 @@ class RowValidator:
                 if len(self.problems) < InvalidInput.MAX_LISTED:
                     self.problems.append(row.problem)
                 continue
-            clean, row_problems = validate_row(row.record or {}, row.line, self.labels, self.dim)
+            clean, row_problems = validate_row(row.record or {}, row.line, self.labels, self.dim,
+                                               multi_label=self.multi_label)
             if row_problems:
                 self.total_problems += len(row_problems)
                 self.problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(self.problems))])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any, Iterator
 
 import orjson
@@ -19,12 +19,16 @@ from labeling.errors import InvalidInput, Problem
 from labeling.examples import features_from_bytes
 from labeling.models import Example, Label, Project, Snapshot, User
 from labeling.db import iso
+from labeling import tasks
 from labeling.snapshots import contents_as_of, current_labels_query, flag_statuses, golds_as_of
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 ANNOTATIONS = ("gold", "all")
 GOLD_COLUMNS = ("external_id", "text", "image", "features", "meta", "label", "n_annotations", "agreement", "flag_status")
 ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source")
+# A multi-label project's exports carry the list ``labels`` where others carry ``label``.
+MULTI_LABEL_COLUMNS = {columns: tuple("labels" if c == "label" else c for c in columns)
+                       for columns in (GOLD_COLUMNS, ALL_COLUMNS)}
 CHUNK = 2000
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"); a
 # leading apostrophe makes it text. Always done for the columns people of the service write
@@ -75,6 +79,7 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
     quality-weighted consensus for several annotators, else the majority) and the share of its
     labels that agree with it. With ``snapshot``, every column as that snapshot saw it."""
     max_label_id = snapshot.max_label_id if snapshot is not None else None
+    field = tasks.annotation_field(project)
     for chunk in _example_chunks(session, project.id, only_labeled=not include_unlabeled, snapshot=snapshot):
         ids = [e.id for e in chunk]
         by_example: dict[int, list[str]] = defaultdict(list)
@@ -92,7 +97,7 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
             values = by_example.get(example.id, [])
             if not values and not include_unlabeled:
                 continue
-            label, agreement = _gold_of(values, golds.get(example.id))
+            label, agreement = _gold_of(project, values, golds.get(example.id))
             data, features = contents.get(example.id, (example.data, example.features))
             yield {
                 "external_id": example.external_id,
@@ -100,22 +105,22 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
                 "image": data.get("image"),
                 "features": features_from_bytes(features),
                 "meta": data.get("meta"),
-                "label": label,
+                field: tasks.decode(project, label),
                 "n_annotations": len(values),
                 "agreement": agreement,
                 "flag_status": flags.get(example.id),
             }
 
 
-def _gold_of(values: list[str], consensus: tuple[str, int] | None) -> tuple[str | None, float | None]:
+def _gold_of(project: Project, values: list[str], consensus: tuple[str, int] | None) -> tuple[str | None, float | None]:
     """The gold label of an example's current labels (oldest first) and the share agreeing with it:
     the retrain's ``consensus`` (label, over how many labels) while those labels are current,
-    else the majority (the oldest label first among ties)."""
+    else the majority (labeling/tasks.py)."""
     if not values:
         return None, None
-    if len(values) == 1:  # the common case, without a Counter
+    if len(values) == 1:  # the common case
         return values[0], 1.0
-    label, top = Counter(values).most_common(1)[0]
+    label, top = tasks.gold(project, values)
     if consensus is not None and consensus[0] in values and consensus[1] == len(values):
         label, top = consensus[0], values.count(consensus[0])
     return label, round(top / len(values), 4)
@@ -124,6 +129,7 @@ def _gold_of(values: list[str], consensus: tuple[str, int] | None) -> tuple[str 
 def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None = None) -> Iterator[dict[str, Any]]:
     """One row per label event (undo events have a null label), oldest first."""
     max_label_id = snapshot.max_label_id if snapshot is not None else None
+    field = tasks.annotation_field(project)
     last_id = 0
     while True:
         query = (
@@ -141,7 +147,7 @@ def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None
             yield {
                 "external_id": external_id,
                 "label_id": label_id,
-                "label": value,
+                field: tasks.decode(project, value),
                 "annotator": annotator,
                 "created_at": iso(created_at),
                 "replaces": replaces,
@@ -154,9 +160,13 @@ def rows_and_columns(session: Session, project: Project, *, annotations: str, sn
                      include_unlabeled: bool = False) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
     """The rows of an export (``gold`` or ``all`` annotations) and their columns: the current
     labels, or those of ``snapshot``."""
-    if annotations == "gold":
-        return iter_gold(session, project, snapshot=snapshot, include_unlabeled=include_unlabeled), GOLD_COLUMNS
-    return iter_events(session, project, snapshot=snapshot), ALL_COLUMNS
+    gold = annotations == "gold"
+    columns = GOLD_COLUMNS if gold else ALL_COLUMNS
+    if tasks.is_multi_label(project):
+        columns = MULTI_LABEL_COLUMNS[columns]
+    if gold:
+        return iter_gold(session, project, snapshot=snapshot, include_unlabeled=include_unlabeled), columns
+    return iter_events(session, project, snapshot=snapshot), columns
 
 
 def encode(rows: Iterator[dict[str, Any]], fmt: str, columns: tuple[str, ...], *,
@@ -189,6 +199,8 @@ def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...], escaped: froz
     writer = csv.writer(out)
     writer.writerow(columns)
     for i, row in enumerate(rows, start=1):
+        if row.get("labels") is not None:  # a multi-label project's set: joined, not JSON
+            row = {**row, "labels": tasks.to_cell(row["labels"])}
         writer.writerow([_csv_cell(row[c], c in escaped) for c in columns])
         if i % 1000 == 0:
             yield out.getvalue().encode()
@@ -212,7 +224,7 @@ def _arrow_schema(columns: tuple[str, ...]):
 
     types = {
         "features": pa.list_(pa.float32()), "n_annotations": pa.int64(), "agreement": pa.float64(),
-        "label_id": pa.int64(), "replaces": pa.int64(),
+        "label_id": pa.int64(), "replaces": pa.int64(), "labels": pa.list_(pa.string()),
     }
     return pa.schema([(c, types.get(c, pa.string())) for c in columns])
 

@@ -164,7 +164,7 @@ def _csv_record(line: int, header: list[str], values: list[str]) -> RawRow:
                 record[name] = json.loads(value)
             except json.JSONDecodeError:
                 return RawRow(line, None, Problem("not valid JSON", field=name, line=line))
-        elif name in ("external_id", "text", "image", "label"):
+        elif name in ("external_id", "text", "image", "label", "labels"):
             if value != "":
                 record[name] = value
         else:

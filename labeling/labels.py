@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
 from labeling.models import Example, Label, LabelFlag, Project, User
-from labeling.projects import check_writable, config, label_names
+from labeling import tasks
+from labeling.projects import check_writable, config
 from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
@@ -136,7 +137,8 @@ def submit_label(
     check_writable(project)
     if idempotency_key is not None and (earlier := _earlier_submission(session, user, idempotency_key)) is not None:
         return SubmitResult(earlier, False, _warning_of(earlier), None)
-    _check_submission(project, example_id, value, lease_id, duration_ms)
+    _check_submission(example_id, lease_id, duration_ms)
+    value = tasks.encode(project, value)
     example = _example_to_label(session, project, user, example_id, lease_id, now=now)
 
     previous_id = example.previous_id
@@ -193,11 +195,9 @@ def _mistake_warning(example: Any, value: str, mistake_confidence: float) -> dic
     return {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
 
 
-def _check_submission(project: Project, example_id: Any, value: Any, lease_id: Any, duration_ms: Any) -> None:
+def _check_submission(example_id: Any, lease_id: Any, duration_ms: Any) -> None:
     if not is_db_int(example_id):
         raise InvalidInput.one("must be a positive integer id", field="example_id")
-    if not isinstance(value, str) or value not in label_names(project):
-        raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
     if lease_id is not None and not is_db_int(lease_id):
         raise InvalidInput.one("must be a positive integer id", field="lease_id")
     if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)

@@ -21,6 +21,11 @@ from labeling.models_people import (MEMBER_ROLES, ApiToken, AuditEvent, LoginFai
                                     User)
 
 
+# An annotation as stored (labeling/tasks.py): a label name of at most 200 characters, or a
+# multi-label project's JSON array of names, which can be longer. Unbounded text on PostgreSQL;
+# SQLite does not enforce a declared length, so its columns keep the declaration they had.
+ANNOTATION = String(200).with_variant(Text(), "postgresql")
+
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 MODEL_STATUSES = ("candidate", "champion", "rejected")
 # Closed without a verdict: superseded (its label was undone or replaced), withdrawn (a later check found it likely right).
@@ -92,7 +97,7 @@ class Example(Base):
     # Uniform in [0, 1), drawn once: the order of random picks.
     random_key: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     scored_by_version: Mapped[int | None] = mapped_column(Integer)
-    predicted_label: Mapped[str | None] = mapped_column(String(200))
+    predicted_label: Mapped[str | None] = mapped_column(ANNOTATION)
     confidence: Mapped[float | None] = mapped_column(Float)
     n_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     needs_labels: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
@@ -102,7 +107,7 @@ class Example(Base):
     random_pick: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Quality-weighted consensus of several annotators (set by a retrain), and over how many
     # current labels it was taken: exports use it while that is still the number of labels.
-    gold_label: Mapped[str | None] = mapped_column(String(200))
+    gold_label: Mapped[str | None] = mapped_column(ANNOTATION)
     gold_n: Mapped[int | None] = mapped_column(Integer)
     lease_id: Mapped[int | None] = mapped_column(BigInteger)
     lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -135,7 +140,7 @@ class Label(Base):
     example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
     annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Null for an undo event.
-    value: Mapped[str | None] = mapped_column(String(200))
+    value: Mapped[str | None] = mapped_column(ANNOTATION)
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
@@ -143,7 +148,7 @@ class Label(Base):
     source: Mapped[str] = mapped_column(String(100), default="annotator")
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     # The champion's suggestion when it disagreed strongly at submit time, and what was chosen.
-    warned_suggestion: Mapped[str | None] = mapped_column(String(200))
+    warned_suggestion: Mapped[str | None] = mapped_column(ANNOTATION)
     warned_confidence: Mapped[float | None] = mapped_column(Float)
 
 
@@ -190,7 +195,7 @@ class SnapshotGold(Base):
 
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True)
     example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True)
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(ANNOTATION)
     # How many current labels it was taken over: it holds while the example still has as many.
     n_labels: Mapped[int] = mapped_column(Integer)
 
@@ -248,8 +253,8 @@ class LabelFlag(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
     example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
-    given: Mapped[str] = mapped_column(String(200))
-    suggested: Mapped[str | None] = mapped_column(String(200))
+    given: Mapped[str] = mapped_column(ANNOTATION)
+    suggested: Mapped[str | None] = mapped_column(ANNOTATION)
     # Higher is more suspicious, in [0, 1].
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(String(200))

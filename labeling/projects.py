@@ -19,6 +19,7 @@ from labeling.access import visible_to
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.outbound import url_problem
+from labeling.tasks import TASKS
 from labeling.validation import is_storable_text
 
 FEATURIZERS = ("auto", *names.FEATURIZERS)
@@ -93,6 +94,8 @@ def _webhook_secret(v: Any) -> str | None:
 
 
 PROJECT_SETTINGS: dict[str, ProjectSetting] = {
+    "task": ProjectSetting("single_label", _choice(TASKS), "single_label: one label per example; multi_label: "
+                           "a set of labels, possibly empty (fixed once the project has labels)"),
     "strategy": ProjectSetting("margin", _choice(STRATEGIES), "how the queue picks the next example"),
     "retrain_threshold": ProjectSetting(20, _int_range(1, 100000), "new labels that trigger a retrain"),
     "overlap": ProjectSetting(1, _int_range(1, 50), "labels wanted per example, from different people"),
@@ -115,6 +118,7 @@ class ProjectConfig:
     """A project's settings as typed values, defaults from ``PROJECT_SETTINGS`` (the one place
     they are written). Read settings through :func:`config`, never from ``Project.settings``."""
 
+    task: str
     strategy: str
     retrain_threshold: int
     overlap: int
@@ -222,14 +226,27 @@ def create_project(
     full = validate_settings(settings)
     if session.scalar(select(Project.id).where(Project.name == name.strip())) is not None:
         raise InvalidInput.one(f"a project named {name.strip()!r} exists already", field="name")
-    project = Project(name=name.strip(), labels=label_set, settings=full, created_at=now)
+    project = Project(name=name.strip(), labels=label_set, settings=full, created_at=now, task_kind=full["task"])
     session.add(project)
     session.flush()
     return project
 
 
 def update_settings(session: Session, project: Project, given: Any) -> Project:
-    project.settings = validate_settings(given, current=project.settings)
+    """Change settings; the task only while the project has no label.
+
+    Raises
+    ------
+    InvalidInput
+        An unknown setting or a bad value (each named).
+    Conflict
+        A change of ``task`` once the project has labels.
+    """
+    settings = validate_settings(given, current=project.settings)
+    if settings["task"] != project.task_kind and session.scalar(
+            select(Label.id).where(Label.project_id == project.id).limit(1)) is not None:
+        raise Conflict("the task cannot change once the project has labels (settings.task)")
+    project.settings, project.task_kind = settings, settings["task"]
     session.flush()
     return project
 

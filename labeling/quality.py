@@ -14,7 +14,8 @@ from labeling import audit
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
-from labeling.projects import check_writable, label_names
+from labeling import tasks
+from labeling.projects import check_writable
 from labeling.validation import unit_interval
 
 
@@ -135,9 +136,7 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     project = session.get(Project, flag.project_id)
     check_writable(project)
     if action != "dismiss":
-        value = flag.suggested if action == "confirm" else label
-        if value not in label_names(project):
-            raise InvalidInput.one(f"must be one of {', '.join(label_names(project))}", field="label")
+        value = flag.suggested if action == "confirm" else tasks.encode(project, label)
         flag.resolution_label_id = _replace_label(session, flag, reviewer, value, now=now)
     flag.status = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed"}[action]
     flag.resolved_by_id = reviewer.id

@@ -26,6 +26,7 @@ from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
 from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows, stores_vectors
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
+from labeling import tasks
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack, unpack
@@ -94,6 +95,11 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         session.commit()
         read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
         data, project = read.data, read.project
+        if tasks.is_multi_label(project):
+            apply_cold_start(session, project, random_state=random_state)
+            session.commit()
+            return {"skipped": "multi-label models are not built yet; the queue uses a diverse cold-start order",
+                    "n_labels": len(data.labels), "snapshot": read.snapshot.number}
         if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
             apply_cold_start(session, project, random_state=random_state)
             session.commit()

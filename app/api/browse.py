@@ -10,7 +10,7 @@ from app.api.common import json_body, pagination
 from app.api.shapes import browsed_example_json, history_json, label_event_json
 from app.auth import REVIEWERS, requires
 from app.db import get_session
-from labeling import browse, projects
+from labeling import browse, projects, tasks
 from labeling.db import reading, utcnow
 from labeling.examples import get_example
 from labeling.models import Label
@@ -25,7 +25,8 @@ def browse_examples(project_id: int):
     with reading(get_session()) as db:
         project = projects.get_project(db, project_id)
         found = browse.search(db, project, browse.parse_filters(project, request.args), limit=limit, offset=offset)
-        return jsonify({"examples": [browsed_example_json(row) for row in found.rows], "total": found.total,
+        multi = tasks.is_multi_label(project)
+        return jsonify({"examples": [browsed_example_json(row, multi=multi) for row in found.rows], "total": found.total,
                         "total_exact": found.exact, "limit": limit, "offset": offset})
 
 
@@ -35,7 +36,9 @@ def show_example(example_id: int):
     """An example with every label event on it (who, when, source, value, what it replaced), the
     model's prediction and its flags."""
     with reading(get_session()) as db:
-        return jsonify(history_json(browse.history(db, get_example(db, example_id))))
+        example = get_example(db, example_id)
+        multi = tasks.is_multi_label(projects.get_project(db, example.project_id))
+        return jsonify(history_json(browse.history(db, example), multi=multi))
 
 
 @bp.post("/examples/<int:example_id>/relabel")
@@ -47,8 +50,8 @@ def relabel_example(example_id: int):
     db = get_session()
     example = get_example(db, example_id)
     project = projects.get_project(db, example.project_id)
-    label_id = browse.relabel(db, project, g.user, example.id, body.get("label"), label_id=body.get("label_id"),
-                              now=utcnow())
+    label_id = browse.relabel(db, project, g.user, example.id, tasks.annotation_in(project, body),
+                              label_id=body.get("label_id"), now=utcnow())
     db.commit()
     label = db.get(Label, label_id)
-    return jsonify({"label": label_event_json(label, g.user.name, True)}), 201
+    return jsonify({"label": label_event_json(label, g.user.name, True, multi=tasks.is_multi_label(project))}), 201

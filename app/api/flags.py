@@ -9,7 +9,7 @@ from app.api.common import json_body, pagination
 from app.auth import REVIEWERS, requires
 from app.db import get_session
 from app.api.shapes import flag_json
-from labeling import projects, quality
+from labeling import projects, quality, tasks
 from labeling.db import utcnow
 from labeling.errors import InvalidInput, Problem
 from labeling.models import FLAG_STATUSES, Example
@@ -31,10 +31,10 @@ def list_flags(project_id: int):
     if problems:
         raise InvalidInput("invalid filters", problems)
     db = get_session()
-    projects.get_project(db, project_id)
+    multi = tasks.is_multi_label(projects.get_project(db, project_id))
     rows = quality.list_flags(db, project_id, status=None if status == "all" else status, limit=limit, offset=offset,
                               filters=filters)
-    return jsonify({"flags": [flag_json(f, ext) for f, ext in rows], "limit": limit, "offset": offset})
+    return jsonify({"flags": [flag_json(f, ext, multi=multi) for f, ext in rows], "limit": limit, "offset": offset})
 
 
 @bp.post("/flags/<int:flag_id>")
@@ -43,6 +43,9 @@ def resolve(flag_id: int):
     """Confirm (the suggestion is right), correct (with "label") or dismiss a flag."""
     body = json_body()
     db = get_session()
-    flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), body.get("label"), now=utcnow())
+    # "labels" for a multi-label project (checked against the project's task there).
+    label = body["labels"] if "labels" in body else body.get("label")
+    flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), label, now=utcnow())
     db.commit()
-    return jsonify({"flag": flag_json(flag, db.get(Example, flag.example_id).external_id)})
+    multi = tasks.is_multi_label(projects.get_project(db, flag.project_id))
+    return jsonify({"flag": flag_json(flag, db.get(Example, flag.example_id).external_id, multi=multi)})

@@ -11,7 +11,7 @@ from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.api.shapes import label_json
-from labeling import labels, projects, queue
+from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.db import iso
 
@@ -41,14 +41,14 @@ def submit(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)  # read with the caller (app.auth)
     result = labels.submit_label(
-        db, project, g.user, body.get("example_id"), body.get("label"), now=utcnow(),
+        db, project, g.user, body.get("example_id"), tasks.annotation_in(project, body), now=utcnow(),
         lease_id=body.get("lease_id"), idempotency_key=body.get("idempotency_key"),
         duration_ms=body.get("duration_ms"), mistake_confidence=current_app.config["MISTAKE_CONFIDENCE"],
         links=api_links(),
     )
     db.commit()
     jobs.queued(result.retrain_run_id)
-    out = {"label": label_json(result.label, g.user.name)}
+    out = {"label": label_json(result.label, g.user.name, multi=tasks.is_multi_label(project))}
     if result.warning:
         out["warning"] = result.warning
     return jsonify(out), 201

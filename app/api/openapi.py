@@ -14,9 +14,11 @@ from labeling.browse import TOTAL_CAP
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
 from labeling.projects import FEATURIZERS, STRATEGIES
 from labeling.roles import ROLES
+from labeling.tasks import TASKS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ID = {"type": "integer", "minimum": 1}
+LABEL_SET = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -72,6 +74,8 @@ def _schemas() -> dict[str, Any]:
                     "name": {"type": "string"}, "hotkey": {"type": "string", "maxLength": 1}}}]}},
             "settings": _ref("Settings")}},
         "Settings": {"type": "object", "additionalProperties": False, "properties": {
+            "task": {"enum": list(TASKS), "description": "multi_label: an annotation is a set of labels (possibly "
+                     "empty), sent and shown as `labels`; fixed once the project has labels (409)"},
             "strategy": {"enum": list(STRATEGIES)},
             "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
             "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
@@ -93,19 +97,12 @@ def _schemas() -> dict[str, Any]:
         "ExampleIn": {"type": "object", "required": ["external_id"], "properties": {
             "external_id": {"type": ["string", "integer"]}, "text": {"type": "string"}, "image": {"type": "string"},
             "features": {"type": "array", "items": {"type": "number"}}, "meta": {"type": "object"},
-            "label": {"type": "string"}}},
+            "label": {"type": "string"}, "labels": {**LABEL_SET, "description": "multi-label projects, instead "
+                                                   "of label (CSV: joined by `|`, `[]` for none)"}}},
         "ImportResult": {"type": "object", "required": ["imported", "duplicates"], "properties": {
             "imported": {"type": "integer"}, "duplicates": {"type": "integer"}, "labels": {"type": "integer"},
             "updated": {"type": "integer", "description": "duplicates whose content was replaced (on_duplicate=update)"}}},
-        "Next": {"type": "object", "required": ["example", "lease", "why"], "properties": {
-            "example": {"type": "object", "required": ["id", "external_id", "data"]},
-            "lease": {"type": "object", "required": ["id", "expires_at"]},
-            "why": {"type": "object", "required": ["strategy", "score", "model_version"]}}},
-        "LabelIn": {"type": "object", "required": ["example_id", "label"], "properties": {
-            "example_id": ID, "label": {"type": "string"}, "lease_id": {"type": "integer"},
-            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
-            "duration_ms": {"type": "integer", "minimum": 0}}},
-        "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
+        **_labeling_schemas(),
         "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
                                                    "duplicates", "labels", "updated", "errors"],
                    "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
@@ -118,6 +115,22 @@ def _schemas() -> dict[str, Any]:
         "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"]},
         **_people_schemas(),
         **_browse_schemas(),
+    }
+
+
+def _labeling_schemas() -> dict[str, Any]:
+    return {
+        "Next": {"type": "object", "required": ["example", "lease", "why"], "properties": {
+            "example": {"type": "object", "required": ["id", "external_id", "data"]},
+            "lease": {"type": "object", "required": ["id", "expires_at"]},
+            "why": {"type": "object", "required": ["strategy", "score", "model_version"]}}},
+        "LabelIn": {"type": "object", "required": ["example_id"], "properties": {
+            "example_id": ID, "label": {"type": "string", "description": "single-label projects"},
+            "labels": {**LABEL_SET, "description": "multi-label projects (an empty list: none of them)"},
+            "lease_id": {"type": "integer"},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
+            "duration_ms": {"type": "integer", "minimum": 0}}},
+        "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
     }
 
 
@@ -223,8 +236,9 @@ def _browse_paths() -> dict[str, Any]:
                         "(`label_id` when it has several); nothing erased, the replaced label's open flags close",
                         tag="examples", ok=201, ok_schema={"type": "object", "required": ["label"], "properties": {
                             "label": _ref("LabelEvent")}},
-                        params=[_path_id("example_id")], body={"type": "object", "required": ["label"], "properties": {
-                            "label": {"type": "string"}, "label_id": ID}}, errors=(401, 403, 404, 409, 422)),
+                        params=[_path_id("example_id")], body={"type": "object", "properties": {
+                            "label": {"type": "string"}, "labels": LABEL_SET, "label_id": ID}},
+                        errors=(401, 403, 404, 409, 422)),
         },
     }
 
@@ -314,7 +328,8 @@ def _quality_and_data_paths() -> dict[str, Any]:
         "/api/v1/flags/{flag_id}": {
             "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],
                         body={"type": "object", "required": ["action"], "properties": {
-                            "action": {"enum": ["confirm", "correct", "dismiss"]}, "label": {"type": "string"}}},
+                            "action": {"enum": ["confirm", "correct", "dismiss"]}, "label": {"type": "string"},
+                            "labels": LABEL_SET}},
                         errors=(401, 403, 404, 409, 422)),
         },
         "/api/v1/projects/{project_id}/snapshots": {

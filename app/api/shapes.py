@@ -39,9 +39,15 @@ def project_json(project: Project, *, counts: dict[str, int] | None = None, cham
     return out
 
 
-def label_json(label: Label, annotator_name: str | None) -> dict[str, Any]:
-    return {"id": label.id, "example_id": label.example_id, "value": label.value, "annotator": annotator_name,
-            "created_at": iso(label.created_at)}
+def annotation_json(stored: str | None, multi: bool) -> Any:
+    """A stored annotation as the API shows it: a label name, or (``multi``: a multi-label
+    project) the list of names (labeling/tasks.py)."""
+    return json.loads(stored) if multi and stored is not None else stored
+
+
+def label_json(label: Label, annotator_name: str | None, *, multi: bool = False) -> dict[str, Any]:
+    return {"id": label.id, "example_id": label.example_id, "value": annotation_json(label.value, multi),
+            "annotator": annotator_name, "created_at": iso(label.created_at)}
 
 
 def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:
@@ -80,10 +86,10 @@ CLOSED_BECAUSE = {  # flags that closed without a reviewer's verdict
 }
 
 
-def flag_json(flag: LabelFlag, external_id: str) -> dict[str, Any]:
+def flag_json(flag: LabelFlag, external_id: str, *, multi: bool = False) -> dict[str, Any]:
     return {
         "id": flag.id, "label_id": flag.label_id, "example_id": flag.example_id, "external_id": external_id,
-        "given": flag.given, "suggested": flag.suggested, "score": round(flag.score, 6), "reason": flag.reason,
+        "given": annotation_json(flag.given, multi), "suggested": annotation_json(flag.suggested, multi), "score": round(flag.score, 6), "reason": flag.reason,
         "status": flag.status, "created_at": iso(flag.created_at), "resolved_at": iso(flag.resolved_at),
         **({"closed_because": CLOSED_BECAUSE[flag.status]} if flag.status in CLOSED_BECAUSE else {}),
     }
@@ -132,30 +138,31 @@ def example_data(example: Example) -> dict[str, Any]:
     return {**example.data, **({"features": features_from_bytes(example.features)} if example.features else {})}
 
 
-def browsed_example_json(row: Row) -> dict[str, Any]:
+def browsed_example_json(row: Row, *, multi: bool = False) -> dict[str, Any]:
     """An example in a browse page: its current labels, open flags and prediction."""
     example = row.example
     out: dict[str, Any] = {"id": example.id, "external_id": example.external_id, "data": example_data(example),
-                           "labels": [label_json(l, name) for l, name in row.labels], "open_flags": row.open_flags,
+                           "labels": [label_json(l, name, multi=multi) for l, name in row.labels], "open_flags": row.open_flags,
                            "in_holdout": example.in_holdout}
     if (prediction := prediction_json(example)) is not None:
         out["prediction"] = prediction
     return out
 
 
-def label_event_json(label: Label, annotator_name: str | None, current: bool) -> dict[str, Any]:
-    return {**label_json(label, annotator_name), "source": label.source, "replaces": label.replaces_id,
+def label_event_json(label: Label, annotator_name: str | None, current: bool, *, multi: bool = False) -> dict[str, Any]:
+    return {**label_json(label, annotator_name, multi=multi), "source": label.source, "replaces": label.replaces_id,
             "current": current}
 
 
-def history_json(found: History) -> dict[str, Any]:
+def history_json(found: History, *, multi: bool = False) -> dict[str, Any]:
     """An example with every label event on it (oldest first), its prediction and its flags."""
     example = found.example
     out: dict[str, Any] = {
         "id": example.id, "project_id": example.project_id, "external_id": example.external_id,
         "data": example_data(example), "in_holdout": example.in_holdout,
-        "labels": [label_event_json(l, name, l.id in found.current_ids) for l, name in found.events],
-        "flags": [{**flag_json(flag, example.external_id), "resolved_by": name} for flag, name in found.flags],
+        "labels": [label_event_json(l, name, l.id in found.current_ids, multi=multi) for l, name in found.events],
+        "flags": [{**flag_json(flag, example.external_id, multi=multi), "resolved_by": name}
+                  for flag, name in found.flags],
     }
     if (prediction := prediction_json(example)) is not None:
         out["prediction"] = prediction

@@ -1,0 +1,192 @@
+"""Multi-label projects through the API: an annotation is a set of labels (possibly empty) in
+import rows, submits, answers, flags and exports, and the single-label field is refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from labeling.db import utcnow
+from labeling.models import Example, Label, LabelFlag
+from tests.conftest import auth
+
+TAGS = ["sports", "politics", "tech"]
+ROWS = [{"external_id": f"m{i}", "text": f"a news item {i}"} for i in range(8)]
+
+
+@pytest.fixture
+def multi(client, admin_token):
+    def make(rows=ROWS, settings=None):
+        created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+            "name": f"multi-{uuid.uuid4().hex[:8]}", "labels": TAGS,
+            "settings": {"task": "multi_label", "holdout_fraction": 0, **(settings or {})}})
+        assert created.status_code == 201, created.json
+        project_id = created.json["id"]
+        if rows:
+            imported = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                                   json={"examples": rows})
+            assert imported.status_code == 201, imported.json
+        return project_id
+    return make
+
+
+def lease(client, token, project_id):
+    response = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token))
+    assert response.status_code == 200
+    return response.json
+
+
+def submit(client, token, project_id, example_id, **body):
+    return client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                       json={"example_id": example_id, **body})
+
+
+def export(client, token, project_id, query):
+    response = client.get(f"/api/v1/projects/{project_id}/export?{query}", headers=auth(token))
+    assert response.status_code == 200
+    return response.data
+
+
+def test_submit_takes_a_set_and_answers_it_in_the_project_order(client, admin_token, make_user, multi):
+    project_id = multi()
+    project = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json
+    assert project["task_kind"] == "multi_label" and project["settings"]["task"] == "multi_label"
+    _, token = make_user("ann")
+    example_id = lease(client, token, project_id)["example"]["id"]
+    for body, field in (({"label": "tech"}, "label"), ({"labels": "tech"}, "labels"),
+                        ({"labels": ["tech", "weather"]}, "labels"), ({"labels": ["tech", "tech"]}, "labels"),
+                        ({}, "labels")):
+        refused = submit(client, token, project_id, example_id, **body)
+        assert refused.status_code == 422 and refused.json["errors"][0]["field"] == field, (body, refused.json)
+    done = submit(client, token, project_id, example_id, labels=["tech", "sports"], idempotency_key="k1")
+    assert done.status_code == 201 and done.json["label"]["value"] == ["sports", "tech"]
+    again = submit(client, token, project_id, example_id, labels=["politics"], idempotency_key="k1")
+    assert again.status_code == 201 and again.json["label"]["id"] == done.json["label"]["id"]  # idempotent
+    # "None of these" is an annotation too.
+    other = lease(client, token, project_id)["example"]["id"]
+    empty = submit(client, token, project_id, other, labels=[])
+    assert empty.status_code == 201 and empty.json["label"]["value"] == []
+    undone = client.post(f"/api/v1/labels/{empty.json['label']['id']}/undo", headers=auth(token))
+    assert undone.status_code == 200 and undone.json["undo"]["value"] is None
+    assert lease(client, token, project_id)["example"]["id"] == other  # back in the queue
+
+
+def test_a_single_label_project_refuses_labels(client, admin_token, make_user, make_project):
+    project_id = make_project(n=2)
+    _, token = make_user("ann")
+    example_id = lease(client, token, project_id)["example"]["id"]
+    refused = submit(client, token, project_id, example_id, labels=["pos"])
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "labels"
+    assert submit(client, token, project_id, example_id, label="pos").status_code == 201
+
+
+def test_overlap_gives_a_per_label_majority_with_its_agreement(client, admin_token, make_user, multi):
+    project_id = multi(rows=ROWS[:1], settings={"overlap": 3})
+    for i, chosen in enumerate((["sports", "tech"], ["tech"], ["sports", "tech"])):
+        _, token = make_user(f"ann{i}")
+        example = lease(client, token, project_id)["example"]["id"]
+        assert submit(client, token, project_id, example, labels=chosen).status_code == 201
+    _, late = make_user("late")
+    assert client.get(f"/api/v1/projects/{project_id}/next", headers=auth(late)).status_code == 204
+    [row] = [json.loads(line) for line in export(client, admin_token, project_id, "format=jsonl").splitlines()]
+    assert row["labels"] == ["sports", "tech"] and row["n_annotations"] == 3 and row["agreement"] == round(2 / 3, 4)
+    assert "label" not in row
+    events = [json.loads(line) for line in export(client, admin_token, project_id, "format=jsonl&annotations=all").splitlines()]
+    assert [e["labels"] for e in events] == [["sports", "tech"], ["tech"], ["sports", "tech"]]
+
+
+def test_import_rows_carry_labels_and_bad_ones_name_the_field(client, admin_token, multi):
+    project_id = multi(rows=[])
+    url = f"/api/v1/projects/{project_id}/examples"
+    bad = client.post(url, headers=auth(admin_token), json={"examples": [
+        {"external_id": "a", "text": "x", "labels": ["tech"]},
+        {"external_id": "b", "text": "x", "labels": ["weather"]},
+        {"external_id": "c", "text": "x", "label": "tech"}]})
+    assert bad.status_code == 422
+    assert [(e["field"], e["line"]) for e in bad.json["errors"]] == [("labels", 2), ("label", 3)]
+    assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
+    csv_file = "external_id,text,labels\na,first,tech|sports\nb,second,[]\nc,third,\n"
+    done = client.post(url, headers=auth(admin_token), data={"file": (io.BytesIO(csv_file.encode()), "rows.csv")})
+    assert done.status_code == 201 and done.json["labels"] == 2, done.json
+    rows = {r["external_id"]: r for r in map(json.loads, export(client, admin_token, project_id,
+                                                                  "format=jsonl&include_unlabeled=true").splitlines())}
+    assert (rows["a"]["labels"], rows["b"]["labels"], rows["c"]["labels"]) == (["sports", "tech"], [], None)
+
+
+def test_every_export_format_imports_straight_back(client, admin_token, make_user, multi, tmp_path):
+    import datasets
+
+    rows = [{**row, **({"labels": [TAGS[i % 3]] if i % 4 else []} if i < 6 else {})} for i, row in enumerate(ROWS)]
+    rows[1]["labels"] = ["sports", "tech"]
+    project_id = multi(rows=rows)
+    original = export(client, admin_token, project_id, "format=jsonl&include_unlabeled=true")
+    expected = {r["external_id"]: r["labels"] for r in map(json.loads, original.splitlines())}
+    assert expected["m1"] == ["sports", "tech"] and expected["m0"] == [] and expected["m7"] is None
+    for fmt in ("jsonl", "csv", "parquet"):
+        data = export(client, admin_token, project_id, f"format={fmt}&include_unlabeled=true")
+        path = tmp_path / f"export.{fmt}"
+        path.write_bytes(data)
+        copy = multi(rows=[])
+        with path.open("rb") as handle:
+            response = client.post(f"/api/v1/projects/{copy}/examples", headers=auth(admin_token),
+                                   data={"file": (handle, path.name)})
+        assert response.status_code == 201, (fmt, response.json)
+        again = export(client, admin_token, copy, "format=jsonl&include_unlabeled=true")
+        assert {r["external_id"]: r["labels"] for r in map(json.loads, again.splitlines())} == expected, fmt
+        if fmt != "csv":
+            loaded = datasets.load_dataset("json" if fmt == "jsonl" else "parquet", data_files=str(path), split="train")
+            assert {r["external_id"]: r["labels"] for r in loaded} == expected, fmt
+
+
+def test_flags_show_sets_and_a_correction_takes_labels(app, client, admin_token, make_user, multi, session):
+    project_id = multi(rows=[{**ROWS[0], "labels": ["tech"]}])
+    _, reviewer = make_user("rita", "reviewer")
+    session.rollback()
+    example_id = session.scalar(select(Example.id).where(Example.project_id == project_id))
+    label_id = session.scalar(select(Label.id).where(Label.example_id == example_id))
+    with app.extensions["hitl_sessionmaker"]() as s:
+        flag = LabelFlag(project_id=project_id, label_id=label_id, example_id=example_id, given='["tech"]',
+                         suggested='["sports", "tech"]', score=0.9, reason="model_disagrees", status="open",
+                         created_at=utcnow())
+        s.add(flag)
+        s.commit()
+        flag_id = flag.id
+    [shown] = client.get(f"/api/v1/projects/{project_id}/flags", headers=auth(reviewer)).json["flags"]
+    assert (shown["given"], shown["suggested"]) == (["tech"], ["sports", "tech"])
+    bad = client.post(f"/api/v1/flags/{flag_id}", headers=auth(reviewer), json={"action": "correct", "labels": ["x"]})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "labels"
+    fixed = client.post(f"/api/v1/flags/{flag_id}", headers=auth(reviewer),
+                        json={"action": "correct", "labels": ["politics"]})
+    assert fixed.status_code == 200 and fixed.json["flag"]["status"] == "corrected"
+    history = client.get(f"/api/v1/examples/{example_id}", headers=auth(reviewer)).json
+    assert [(l["value"], l["current"]) for l in history["labels"]] == [(["tech"], False), (["politics"], True)]
+    relabel = client.post(f"/api/v1/examples/{example_id}/relabel", headers=auth(reviewer), json={"label": "tech"})
+    assert relabel.status_code == 422 and relabel.json["errors"][0]["field"] == "label"
+
+
+def test_the_task_is_fixed_once_there_are_labels_and_a_retrain_says_why_it_skips(client, admin_token, multi):
+    project_id = multi(rows=[{**ROWS[0], "labels": ["tech"]}, ROWS[1]])
+    url = f"/api/v1/projects/{project_id}"
+    refused = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "single_label"}})
+    assert refused.status_code == 409 and "settings.task" in refused.json["error"]
+    bad = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "ranking"}})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.task"
+    run = client.post(f"{url}/retrain", headers=auth(admin_token)).json["run_id"]
+    result = client.get(f"/api/v1/runs/{run}", headers=auth(admin_token)).json
+    assert result["status"] == "succeeded" and "multi-label models" in result["result"]["skipped"]
+
+
+def test_a_set_longer_than_a_label_name_is_stored_whole(client, admin_token, make_user):
+    long_names = [f"{'x' * 150}-{i}" for i in range(4)]  # 600+ characters as a set
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "long names", "labels": long_names, "settings": {"task": "multi_label"}})
+    project_id = created.json["id"]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={"examples": ROWS[:1]})
+    _, token = make_user("ann")
+    example_id = lease(client, token, project_id)["example"]["id"]
+    done = submit(client, token, project_id, example_id, labels=long_names[::-1])
+    assert done.status_code == 201 and done.json["label"]["value"] == long_names
