@@ -48,4 +48,5 @@ def live_server(tmp_path, sqlite_template, live_server_config):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
+    app.extensions["hitl_jobs"].stop()
     app.extensions["hitl_engine"].dispose()
