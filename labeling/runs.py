@@ -24,6 +24,7 @@ from labeling.webhooks import Links, enqueue_event
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+STRATEGY_TRIGGER = "strategy"  # a run asked for by a change of query strategy: it always re-scores
 
 
 def active_run(session: Session, project_id: int) -> RetrainRun | None:
@@ -90,6 +91,16 @@ def request_after_import(session: Session, project: Project, *, labels: int, now
         run, created = request_retrain(session, project, trigger="import", now=now)
         return run.id if created else None
     return None
+
+
+def request_after_settings(session: Session, project: Project, changed: Any, *, now: datetime) -> int | None:
+    """After a settings change: a new query strategy re-orders the queue only once the pool is
+    re-scored, so, when a model exists, request a run (trigger ``strategy``) that re-scores the
+    pool with the new strategy whether or not its model is promoted. Returns the new run's id."""
+    if "strategy" not in changed or project.champion_id is None or project.archived_at is not None:
+        return None
+    run, created = request_retrain(session, project, trigger=STRATEGY_TRIGGER, now=now)
+    return run.id if created else None
 
 
 def request_retrain(session: Session, project: Project, *, trigger: str, now: datetime) -> tuple[RetrainRun, bool]:

@@ -31,6 +31,7 @@ from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack, unpack
 from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
+from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
     """Train, judge and store a model version for the run ``run_id``; returns the run's result."""
     with session_factory() as session:
         run = session.get(RetrainRun, run_id)
+        rescore_anyway = run.trigger == STRATEGY_TRIGGER  # the queue must follow the new strategy
         read = _read(session, run, clock=clock, random_state=random_state)
         session.commit()
         read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
@@ -112,7 +114,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         heartbeat(session)
         session.commit()
         scored = _rescore(session, read, computed, version, Z, heartbeat=lambda: heartbeat(session),
-                          random_state=random_state)
+                          random_state=random_state, rescore_anyway=rescore_anyway)
         return {"model_version": version.version, "promoted": computed.promoted, "decision": computed.reason,
                 "metrics": computed.metrics, "champion_metrics": computed.champion_metrics or None,
                 "n_labels": len(computed.data.labels), "rescored": scored, "snapshot": read.snapshot.number,
@@ -251,14 +253,14 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
 
 
 def _rescore(session: Session, read: _Inputs, computed: _Computed, version: ModelVersion, Z: Any, *,
-             heartbeat: Callable[[], None], random_state: int) -> int:
+             heartbeat: Callable[[], None], random_state: int, rescore_anyway: bool = False) -> int:
     kind = INPUT_KIND[read.featurizer]
     if computed.promoted:
         return rescore_pool(session, read.project, assemble(read.features, computed.serving), version.version,
                             kind=kind, Z_labeled=Z, heartbeat=heartbeat, random_state=random_state)
     champion = read.champion
-    if champion is not None and pool_not_scored_by(session, read.project, champion.version):
-        # An earlier run died while re-scoring: finish the champion's job.
+    if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
+        # The strategy changed, or an earlier run died while re-scoring: the champion scores the pool.
         model = unpack(champion)[0]
         return rescore_pool(session, read.project, model, champion.version, kind=kind,
                             Z_labeled=lambda: model[:-1].transform(computed.data.inputs), heartbeat=heartbeat,

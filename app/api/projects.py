@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
+from app import jobs
 from app.api import bp
 from app.api.common import json_body, pagination
 from app.api.shapes import project_json
 from app.auth import ADMINS, ANY_ROLE, REVIEWERS, requires
 from app.db import get_session
-from labeling import access, audit, projects
+from labeling import access, audit, projects, runs
 from labeling.db import utcnow
 from labeling.deletion import delete_project as delete_everything
 from labeling.errors import InvalidInput
@@ -63,14 +64,18 @@ def update_project(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     now = utcnow()
+    changed: list[str] = []
     if "settings" in body:
-        given = body["settings"]
+        given, before = body["settings"], projects.config(project)
         projects.update_settings(db, project, given)
         audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=now,
                      details={"keys": sorted(given) if isinstance(given, dict) else []})
+        changed = [k for k in given if getattr(projects.config(project), k, None) != getattr(before, k, None)]
     if "archived" in body:
         projects.set_archived(db, project, body["archived"], actor=g.user, now=now)
+    run_id = runs.request_after_settings(db, project, changed, now=now)
     db.commit()
+    jobs.queued(run_id)
     return jsonify(project_json(project))
 
 

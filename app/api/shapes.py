@@ -142,7 +142,8 @@ def browsed_example_json(row: Row, *, multi: bool = False) -> dict[str, Any]:
     """An example in a browse page: its current labels, open flags and prediction."""
     example = row.example
     out: dict[str, Any] = {"id": example.id, "external_id": example.external_id, "data": example_data(example),
-                           "labels": [label_json(l, name, multi=multi) for l, name in row.labels], "open_flags": row.open_flags,
+                           "labels": [{**label_json(l, name, multi=multi), "source": l.source} for l, name in row.labels],
+                           "open_flags": row.open_flags,
                            "in_holdout": example.in_holdout}
     if (prediction := prediction_json(example)) is not None:
         out["prediction"] = prediction

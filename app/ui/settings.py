@@ -9,10 +9,11 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 
+from app import jobs
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import access, audit, projects, users, webhooks
+from labeling import access, audit, projects, runs, users, webhooks
 from labeling.db import reading, utcnow
 from labeling.deletion import delete_project
 from labeling.errors import InvalidInput
@@ -84,9 +85,12 @@ def save_settings(project_id: int):
         return _render(project, errors=_field_errors(exc), form=request.form, status=422)
     audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=utcnow(),
                  details={"keys": sorted(changed)})
+    run_id = runs.request_after_settings(db, project, changed, now=utcnow())
     db.commit()
+    jobs.queued(run_id)
     secret = config(project).webhook_secret
-    return _render(project, notice=f"Saved: {', '.join(sorted(changed))}.",
+    rescoring = f" Run {run_id} re-orders the queue with the new strategy." if run_id else ""
+    return _render(project, notice=f"Saved: {', '.join(sorted(changed))}.{rescoring}",
                    secret=secret if secret and secret != secret_before else None)
 
 

@@ -78,7 +78,8 @@ def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, m
     assert body["total"] == 1 and body["total_exact"] is True
     (found,) = body["examples"]
     assert found["prediction"] == {"label": "pos", "confidence": 0.55, "model_version": 1}
-    assert [l["value"] for l in found["labels"]] == ["neg"] and found["open_flags"] == 1
+    assert [(l["value"], l["annotator"], l["source"]) for l in found["labels"]] == [("neg", None, "import")]
+    assert found["open_flags"] == 1
     assert "prediction" not in browse(client, admin_token, project_id, q="b-5").json["examples"][0]
 
 

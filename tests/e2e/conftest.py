@@ -29,17 +29,24 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
-def live_server(tmp_path, sqlite_template):
+def live_server_config() -> dict:
+    """Service settings for the live server; a test module overrides this fixture to add some."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path, sqlite_template, live_server_config):
     """Serve a fresh app on a free local port; yields (base_url, app)."""
     from app import create_app
 
     db = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db)
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e"},
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e", **live_server_config},
                      instance_path=str(tmp_path / "instance"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
+    app.extensions["hitl_jobs"].stop()
     app.extensions["hitl_engine"].dispose()

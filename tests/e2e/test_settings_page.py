@@ -1,6 +1,6 @@
 """The project settings page in a real browser: an admin changes a setting (and sees an error
 beside its field), rotates the webhook secret after a confirmation, and deletes the project by
-typing its name."""
+typing its name; the audit page lists each change."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from labeling.models import Example, Project
 from tests.e2e.test_labeling_page import login, seed
+from tests.e2e.test_project_access import audit_rows
 
 pytestmark = pytest.mark.browser
 
@@ -69,4 +70,9 @@ def test_an_admin_changes_a_setting_rotates_the_secret_and_deletes_the_project(p
     with app.extensions["hitl_sessionmaker"]() as s:
         assert s.get(Project, project_id) is None
         assert s.scalars(select(Example.id).where(Example.project_id == project_id)).all() == []
+    rows = audit_rows(page, base, project=str(project_id))  # the trail outlives the project
+    assert [(r["Who"], r["What"], r["Target"]) for r in rows] == [
+        ("boss", "project.deleted", "Reviews"), ("boss", "project.webhook_secret_rotated", "Reviews"),
+        ("boss", "project.settings_changed", "Reviews")]
+    assert "examples: 5" in rows[0]["Details"]
     assert errors == []

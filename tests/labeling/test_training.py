@@ -80,6 +80,34 @@ def test_a_worse_candidate_is_rejected_and_the_champion_keeps_serving(client, ad
     assert statuses == {1: "champion", 2: "rejected"}
 
 
+def test_a_new_strategy_rescores_the_pool_even_when_the_new_model_is_rejected(client, admin_token, make_project,
+                                                                              session):
+    project_id = make_project(labels=LABELS, examples=digits_rows(700, labeled=400),
+                              settings={"retrain_threshold": 100000, "holdout_fraction": 0.3, "diverse_batches": False})
+    champion = session.scalar(select(ModelVersion).where(ModelVersion.status == "champion"))
+    rng = np.random.default_rng(0)  # wrong training labels: the next candidate is rejected
+    for label_id, example_id in session.execute(select(Label.id, Label.example_id).join(
+            Example, Example.id == Label.example_id).where(~Example.in_holdout)).all():
+        session.add(Label(project_id=project_id, example_id=example_id, value=str(rng.integers(10)),
+                          replaces_id=label_id, source="test-shuffle", created_at=champion.trained_at))
+    session.commit()
+    pool = select(Example.id, Example.priority).where(Example.needs_labels).order_by(Example.id)
+    before = dict(session.execute(pool).all())
+    session.rollback()
+    headers = auth(admin_token)
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers, json={"settings": {"overlap": 1}})
+    assert patched.status_code == 200  # no new strategy: no run
+    assert len(client.get(f"/api/v1/projects/{project_id}/runs", headers=headers).json["runs"]) == 1
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers, json={"settings": {"strategy": "entropy"}})
+    assert patched.status_code == 200
+    run = client.get(f"/api/v1/projects/{project_id}/runs", headers=headers).json["runs"][0]
+    assert (run["trigger"], run["status"], run["result"]["promoted"]) == ("strategy", "succeeded", False)
+    assert run["result"]["rescored"] == len(before) == 300
+    after = dict(session.execute(pool).all())
+    assert sum(after[i] != before[i] for i in before) > 250  # entropy's scores, from the champion
+    assert session.scalar(select(func.count()).where(Example.needs_labels, Example.scored_by_version != 1)) == 0
+
+
 def test_predict_and_enqueue_uncertain(client, admin_token, make_project, session):
     digits = load_digits()
     project_id = make_project(labels=LABELS, examples=digits_rows(400, labeled=400))
