@@ -45,7 +45,7 @@ def describe(group: dict[str, Any]) -> str:
     more = group["count"] - len(lines)
     where = ""
     if lines:
-        where = ("lines " if len(lines) > 1 or more else "line ") + ", ".join(lines)
+        where = "line " + ", ".join(lines)
         where += f" and {more} more" if more > 0 else ""
     elif group["count"] > 1:
         where = f"{group['count']} times"

@@ -109,7 +109,14 @@ def _schemas() -> dict[str, Any]:
         "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
                                                    "duplicates", "labels", "updated", "errors"],
                    "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
-                                  "progress": {"type": "number", "minimum": 0, "maximum": 1}}},
+                                  "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                                  "error_groups": {
+                                      "type": "array", "description": "every problem, grouped by field and message: "
+                                      "the first few lines of each and how many lines have it",
+                                      "items": {"type": "object", "required": ["message", "lines", "count"], "properties": {
+                                          "field": {"type": ["string", "null"]}, "message": {"type": "string"},
+                                          "lines": {"type": "array", "items": {"type": "integer"}},
+                                          "count": {"type": "integer"}}}}}},
         "Run": {"type": "object", "required": ["id", "status", "trigger", "started_at", "finished_at", "model_version", "error"],
                 "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]}}},
         "Model": {"type": "object", "required": ["version", "status", "trained_at", "n_labels", "metrics", "snapshot"],
