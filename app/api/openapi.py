@@ -106,17 +106,7 @@ def _schemas() -> dict[str, Any]:
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
             "duration_ms": {"type": "integer", "minimum": 0}}},
         "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
-        "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
-                                                   "duplicates", "labels", "updated", "errors"],
-                   "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
-                                  "progress": {"type": "number", "minimum": 0, "maximum": 1},
-                                  "error_groups": {
-                                      "type": "array", "description": "every problem, grouped by field and message: "
-                                      "the first few lines of each and how many lines have it",
-                                      "items": {"type": "object", "required": ["message", "lines", "count"], "properties": {
-                                          "field": {"type": ["string", "null"]}, "message": {"type": "string"},
-                                          "lines": {"type": "array", "items": {"type": "integer"}},
-                                          "count": {"type": "integer"}}}}}},
+        "Import": _import_schema(),
         "Run": {"type": "object", "required": ["id", "status", "trigger", "started_at", "finished_at", "model_version", "error"],
                 "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]}}},
         "Model": {"type": "object", "required": ["version", "status", "trained_at", "n_labels", "metrics", "snapshot"],
@@ -126,6 +116,20 @@ def _schemas() -> dict[str, Any]:
         **_people_schemas(),
         **_browse_schemas(),
     }
+
+
+def _import_schema() -> dict[str, Any]:
+    """An import job; ``error_groups`` tells the same problem on many lines once."""
+    group = {"type": "object", "required": ["message", "lines", "count"], "properties": {
+        "field": {"type": ["string", "null"]}, "message": {"type": "string"},
+        "lines": {"type": "array", "items": {"type": "integer"}, "description": "the first few lines"},
+        "count": {"type": "integer", "description": "how many lines have it"}}}
+    return {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
+                                           "duplicates", "labels", "updated", "errors"],
+            "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
+                           "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                           "error_groups": {"type": "array", "items": group,
+                                            "description": "every problem, grouped by field and message"}}}
 
 
 def _people_schemas() -> dict[str, Any]:
