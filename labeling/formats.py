@@ -56,10 +56,11 @@ def read_rows(stream: IO[bytes], fmt: str, *, rename: dict[str, str] | None = No
     if fmt == "parquet":
         return _read_parquet(stream, rename or {}, unknown)
     rows = _read_jsonl(stream)
-    return _mapped(rows, rename or {}, unknown) if rename or unknown else rows
+    return mapped_rows(rows, rename or {}, unknown) if rename or unknown else rows
 
 
-def _mapped(rows: Iterator[RawRow], rename: dict[str, str], unknown: str | None) -> Iterator[RawRow]:
+def mapped_rows(rows: Iterator[RawRow], rename: dict[str, str], unknown: str | None) -> Iterator[RawRow]:
+    """``rows`` through labeling/mapping.py's ``map_columns``."""
     for row in rows:
         if row.record is not None:
             row = RawRow(row.line, map_columns(row.record, rename, unknown), row.problem)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from labeling.db import WRITE_PAUSE_SECONDS, checkpoint_wal, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
-from labeling.formats import FORMATS, read_rows
+from labeling.formats import FORMATS, mapped_rows, read_rows
 from labeling.heartbeat import HEARTBEAT_SECONDS, beating, stale_after
 from labeling.models import ImportJob, ImportUpload, Project
 from labeling.projects import check_writable, queue_seed
@@ -209,7 +209,8 @@ def _rows(job: ImportJob, spool: IO[bytes]) -> tuple[IO[bytes], Iterator[Any]]:
     handle = open(os.dup(spool.fileno()), "rb")
     handle.seek(0)
     if job.format == JSON_BODY:
-        return handle, json_rows(json.load(handle).get("examples"))
+        rows = json_rows(json.load(handle).get("examples"))
+        return handle, mapped_rows(rows, {}, job.unknown_columns) if job.unknown_columns else rows
     return handle, read_rows(handle, job.format, rename=job.rename, unknown=job.unknown_columns)
 
 

@@ -191,7 +191,11 @@ def _project_paths() -> dict[str, Any]:
                                              "seconds to wait for the import (default and maximum: IMPORT_WAIT_SECONDS)")],
                     body={"type": "object", "required": ["examples"], "properties": {
                         "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
-                        "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"}}}),
+                        "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"},
+                        "unknown_columns": {
+                            "type": "string", "enum": ["error", "meta", "drop"], "default": "error",
+                            "description": "fields that are none of the example's: a 422 naming them, into meta "
+                                           "under their own names, or dropped (a CSV's go into meta unless drop)"}}}),
                 "202", {"description": "Still running: poll status_url", **_json(_ref("Import"))}),
         },
         "/api/v1/projects/{project_id}/imports": {

@@ -118,3 +118,19 @@ def test_the_same_problem_on_many_lines_is_told_once(client, make_user, make_pro
     job = client.get(f"/api/v1/imports/{response.location.rsplit('/', 1)[1]}", headers=auth(admin_token)).json
     assert job["error_groups"][0] == {"field": "label", "message": "'maybe' is not one of the project's labels",
                                       "lines": [1, 2, 3], "count": 499}
+
+
+def test_the_api_may_ask_for_unknown_fields_in_meta_or_dropped(client, make_project, admin_token):
+    project_id = make_project(n=0)
+    url = f"/api/v1/projects/{project_id}/examples"
+    rows = [{"external_id": "1", "text": "t", "stars": 2}]
+    assert client.post(url, headers=auth(admin_token), json={"examples": rows}).status_code == 422  # the default
+    bad = client.post(url, headers=auth(admin_token), json={"examples": rows, "unknown_columns": "keep"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "unknown_columns"
+    response = client.post(url, headers=auth(admin_token), json={"examples": rows, "unknown_columns": "meta"})
+    assert response.status_code == 201, response.json
+    file = jsonl([{"external_id": "2", "text": "u", "stars": 3}])
+    response = client.post(url, headers=auth(admin_token), content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(file), "r.jsonl"), "unknown_columns": "drop"})
+    assert response.status_code == 201, response.json
+    assert [r.get("meta") for r in exported(client, project_id, admin_token)] == [{"stars": 2}, None]
