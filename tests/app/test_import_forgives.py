@@ -134,3 +134,20 @@ def test_the_api_may_ask_for_unknown_fields_in_meta_or_dropped(client, make_proj
                            data={"file": (io.BytesIO(file), "r.jsonl"), "unknown_columns": "drop"})
     assert response.status_code == 201, response.json
     assert [r.get("meta") for r in exported(client, project_id, admin_token)] == [{"stars": 2}, None]
+
+
+def test_a_staged_file_never_imported_is_swept_away(client, make_user, make_project, app):
+    import os
+    from pathlib import Path
+
+    from labeling.uploads import KEPT_FOR
+
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    _, old = upload(client, project_id, b"id,text\n1,a\n", "a.csv")
+    staged = Path(app.instance_path) / "uploads" / f"{old}.csv"
+    long_ago = staged.stat().st_mtime - KEPT_FOR.total_seconds() - 60
+    os.utime(staged, (long_ago, long_ago))
+    _, new = upload(client, project_id, b"id,text\n1,a\n", "b.csv")
+    assert not staged.exists() and (staged.parent / f"{new}.csv").exists()
+    assert confirm(client, project_id, token=old, **{"map:id": "external_id", "map:text": "text"}).status_code == 422
