@@ -240,7 +240,9 @@ def _validate(session: Session, job: ImportJob, project: Project, spool: IO[byte
         job.problems = [p.as_dict() for p in validator.problems]
         job.n_problems = validator.total_problems
         job.problem_groups = validator.groups.as_list()
-        session.commit()  # the file is kept a while, to be mapped again (labeling/uploads.py)
+        if job.format == JSON_BODY:  # a file is kept a while, to be mapped again (labeling/uploads.py)
+            session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
+        session.commit()
         return False
     job.phase = "publishing"
     session.commit()

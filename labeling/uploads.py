@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from labeling.db import reading
 from labeling.errors import InvalidInput
+from labeling.formats import FORMATS
 from labeling.models import ImportJob, ImportUpload
 
 KEPT_FOR = timedelta(hours=6)  # a failed import's file, for mapping it again
@@ -36,8 +37,8 @@ def copy_upload(session: Session, job_id: int, out: IO[bytes]) -> None:
 
 
 def is_kept(session: Session, job: ImportJob) -> bool:
-    """True when ``job`` failed and its file is still there to be mapped again."""
-    return job.status == "failed" and bool(session.scalar(select(exists().where(ImportUpload.import_id == job.id))))
+    """True when ``job`` (a file's import) failed and its file is still there to be mapped again."""
+    return job.status == "failed" and job.format in FORMATS and bool(session.scalar(select(exists().where(ImportUpload.import_id == job.id))))
 
 
 def take_upload(session: Session, job: ImportJob, failed: ImportJob) -> None:

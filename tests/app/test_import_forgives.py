@@ -120,11 +120,13 @@ def test_the_same_problem_on_many_lines_is_told_once(client, make_user, make_pro
                                       "lines": [1, 2, 3], "count": 499}
 
 
-def test_the_api_may_ask_for_unknown_fields_in_meta_or_dropped(client, make_project, admin_token):
+def test_the_api_may_ask_for_unknown_fields_in_meta_or_dropped(client, make_project, admin_token, session):
     project_id = make_project(n=0)
     url = f"/api/v1/projects/{project_id}/examples"
     rows = [{"external_id": "1", "text": "t", "stars": 2}]
-    assert client.post(url, headers=auth(admin_token), json={"examples": rows}).status_code == 422  # the default
+    refused = client.post(url, headers=auth(admin_token), json={"examples": rows})
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "stars"  # the default
+    assert session.scalar(select(func.count()).select_from(ImportUpload)) == 0  # a JSON body is not a file to map again
     bad = client.post(url, headers=auth(admin_token), json={"examples": rows, "unknown_columns": "keep"})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "unknown_columns"
     response = client.post(url, headers=auth(admin_token), json={"examples": rows, "unknown_columns": "meta"})
