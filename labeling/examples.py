@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session
 from labeling import tasks
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
+from labeling.mapping import EXPORT_ONLY_FIELDS, ROW_FIELDS
+from labeling.problem_groups import ProblemGroups
 from labeling.models import Example, Label, Project
 from labeling.projects import check_writable, config, label_names, queue_seed
 from labeling.validation import is_storable_json, is_storable_text
 from labeling.snapshots import keep_revisions
 
-ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
-MULTI_LABEL_ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "labels")
+# A multi-label project's rows carry a list ``labels`` where others carry ``label``.
+MULTI_LABEL_ROW_FIELDS = tuple("labels" if f == "label" else f for f in ROW_FIELDS)
 # An import names itself on its labels (source "import:<name>"); plain so exports and stats stay clean.
 IMPORT_SOURCE = re.compile(r"[A-Za-z0-9._-]{1,60}")
-# Columns a gold export adds; accepted and ignored, so an export imports straight back.
-EXPORT_ONLY_FIELDS = ("n_annotations", "agreement", "flag_status")
 MAX_TEXT = 1_000_000  # characters
 MAX_IMAGE = 5_000_000  # characters of a URL or data: URI
 MAX_FEATURES = 100_000
@@ -223,6 +223,7 @@ class RowValidator:
         self.multi_label = project if tasks.is_multi_label(project) else None
         self.dim = [project_feature_dim(session, project.id)]
         self.problems: list[Problem] = []
+        self.groups = ProblemGroups()  # every problem, grouped: the first MAX_LISTED alone can mislead
         self.total_problems = self.valid = 0
 
     def clean_rows(self, rows: Iterable[RawRow]) -> Iterator[dict[str, Any]]:
@@ -233,12 +234,15 @@ class RowValidator:
                 self.total_problems += 1
                 if len(self.problems) < InvalidInput.MAX_LISTED:
                     self.problems.append(row.problem)
+                self.groups.add(row.problem)
                 continue
             clean, row_problems = validate_row(row.record or {}, row.line, self.labels, self.dim,
                                                multi_label=self.multi_label)
             if row_problems:
                 self.total_problems += len(row_problems)
                 self.problems.extend(row_problems[: max(0, InvalidInput.MAX_LISTED - len(self.problems))])
+                for problem in row_problems:
+                    self.groups.add(problem)
                 continue
             self.valid += 1
             if not self.total_problems:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
 from labeling.errors import Problem
+from labeling.mapping import map_columns
 
 FORMATS = ("jsonl", "csv", "parquet")
 # Parquet is compressed: what it holds is bounded by its decompressed size (from its metadata), and
@@ -42,21 +43,27 @@ def format_for_filename(filename: str) -> str | None:
     return None
 
 
-def read_rows(stream: IO[bytes], fmt: str, *, rename: dict[str, str] | None = None) -> Iterator[RawRow]:
+def read_rows(stream: IO[bytes], fmt: str, *, rename: dict[str, str] | None = None,
+              unknown: str | None = None) -> Iterator[RawRow]:
     """Rows of a file; ``rename`` maps the file's column names to the import fields
-    (``{"id": "external_id", "review": "text"}``), for files that name them otherwise."""
+    (``{"id": "external_id", "review": "text"}``), for files that name them otherwise, and
+    ``unknown`` says what becomes of the other columns (labeling/mapping.py; a CSV's go into
+    ``meta`` unless ``"drop"``)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid ones are {', '.join(FORMATS)}")
     if fmt == "csv":
-        return _read_csv(stream, rename or {})
-    rows = _read_jsonl(stream) if fmt == "jsonl" else _read_parquet(stream, rename or {})
-    return _renamed(rows, rename) if rename and fmt == "jsonl" else rows
+        return _read_csv(stream, rename or {}, drop_unknown=unknown == "drop")
+    if fmt == "parquet":
+        return _read_parquet(stream, rename or {}, unknown)
+    rows = _read_jsonl(stream)
+    return mapped_rows(rows, rename or {}, unknown) if rename or unknown else rows
 
 
-def _renamed(rows: Iterator[RawRow], rename: dict[str, str]) -> Iterator[RawRow]:
+def mapped_rows(rows: Iterator[RawRow], rename: dict[str, str], unknown: str | None) -> Iterator[RawRow]:
+    """``rows`` through labeling/mapping.py's ``map_columns``."""
     for row in rows:
         if row.record is not None:
-            row = RawRow(row.line, {rename.get(k, k): v for k, v in row.record.items()}, row.problem)
+            row = RawRow(row.line, map_columns(row.record, rename, unknown), row.problem)
         yield row
 
 
@@ -113,7 +120,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
         yield RawRow(1, None, Problem("the file is empty", line=1))
 
 
-def _read_csv(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
+def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool = False) -> Iterator[RawRow]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, strict=True)  # an unterminated quote is an error, not a swallowed row
     try:
@@ -127,8 +134,9 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
     if not header:
         yield RawRow(1, None, Problem("the file is empty", line=1))
         return
-    header = [rename.get(h.strip(), h.strip()) for h in header]
-    if "external_id" not in header:
+    columns = [h.strip() for h in header]
+    fields = [rename.get(c, c) for c in columns]
+    if "external_id" not in fields:
         yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
         return
     while True:
@@ -145,38 +153,38 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
             return
         if not values:
             continue
-        if len(values) != len(header):
+        if len(values) != len(fields):
             yield RawRow(start_line, None, Problem(
-                f"expected {len(header)} fields as in the header, found {len(values)}", line=start_line
+                f"expected {len(fields)} fields as in the header, found {len(values)}", line=start_line
             ))
             continue
-        yield _csv_record(start_line, header, values)
+        yield _csv_record(start_line, columns, fields, values, drop_unknown)
 
 
-def _csv_record(line: int, header: list[str], values: list[str]) -> RawRow:
+def _csv_record(line: int, columns: list[str], fields: list[str], values: list[str], drop_unknown: bool) -> RawRow:
     record: dict[str, Any] = {}
     extra: dict[str, str] = {}
-    for name, value in zip(header, values):
-        if name in JSON_COLUMNS:
+    for column, field, value in zip(columns, fields, values):
+        if field in JSON_COLUMNS:
             if value == "":
                 continue
             try:
-                record[name] = json.loads(value)
+                record[field] = json.loads(value)
             except json.JSONDecodeError:
-                return RawRow(line, None, Problem("not valid JSON", field=name, line=line))
-        elif name in ("external_id", "text", "image", "label", "labels"):
+                return RawRow(line, None, Problem("not valid JSON", field=field, line=line))
+        elif field in ("external_id", "text", "image", "label", "labels"):
             if value != "":
-                record[name] = value
-        else:
-            extra[name] = value
-    if extra:
+                record[field] = value
+        else:  # a column no field takes, under its own name (a "" field is one left unmapped)
+            extra[column] = value
+    if extra and not drop_unknown:
         meta = record.setdefault("meta", {})
         if isinstance(meta, dict):
             meta.update(extra)
     return RawRow(line, record)
 
 
-def _read_parquet(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]:
+def _read_parquet(stream: IO[bytes], rename: dict[str, str], unknown: str | None) -> Iterator[RawRow]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -195,24 +203,26 @@ def _read_parquet(stream: IO[bytes], rename: dict[str, str]) -> Iterator[RawRow]
         yield RawRow(1, None, problem)
         return
     try:
-        yield from _parquet_records(parquet, rename)
+        yield from _parquet_records(parquet, rename, unknown)
     finally:
         pa.default_memory_pool().release_unused()  # arrow's allocator keeps freed memory otherwise
 
 
-def _parquet_records(parquet: Any, rename: dict[str, str]) -> Iterator[RawRow]:
+def _parquet_records(parquet: Any, rename: dict[str, str], unknown: str | None) -> Iterator[RawRow]:
     row_no = 0
     for batch in parquet.iter_batches(batch_size=_batch_rows(parquet.metadata)):
         for record in batch.to_pylist():
             row_no += 1
-            record = {rename.get(k, k): v for k, v in record.items() if v is not None}
-            if isinstance(record.get("meta"), str):
+            record = {k: v for k, v in record.items() if v is not None}
+            # meta is parsed before the mapping, which puts the other columns into it
+            meta_column = next((c for c in record if rename.get(c, c) == "meta"), None)
+            if meta_column is not None and isinstance(record[meta_column], str):
                 try:
-                    record["meta"] = json.loads(record["meta"])
+                    record[meta_column] = json.loads(record[meta_column])
                 except json.JSONDecodeError:
                     yield RawRow(row_no, None, Problem("not valid JSON", field="meta", line=row_no))
                     continue
-            yield RawRow(row_no, record)
+            yield RawRow(row_no, map_columns(record, rename, unknown))
 
 
 def _expansion_problem(metadata: Any) -> Problem | None:

@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 from labeling.db import WRITE_PAUSE_SECONDS, checkpoint_wal, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
-from labeling.formats import FORMATS, read_rows
+from labeling.formats import FORMATS, mapped_rows, read_rows
 from labeling.heartbeat import HEARTBEAT_SECONDS, beating, stale_after
 from labeling.models import ImportJob, ImportUpload, Project
 from labeling.projects import check_writable, queue_seed
 from labeling.runs import failure_text, request_after_import
+from labeling.uploads import copy_upload, discard_kept_uploads
 from labeling.webhooks import Links
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,17 @@ FINISHED = ("succeeded", "failed")
 
 def start_import(session: Session, project: Project, *, fmt: str, now: datetime, source: str = "import",
                  update_duplicates: bool = False, rename: dict[str, str] | None = None,
-                 filename: str | None = None, created_by: int | None = None) -> ImportJob:
+                 unknown_columns: str | None = None, filename: str | None = None,
+                 created_by: int | None = None) -> ImportJob:
     """A new job, ``uploading`` until ``store_upload`` has its file (Conflict when the project is
-    archived)."""
+    archived). ``rename`` and ``unknown_columns``: the mapping of labeling/mapping.py."""
     check_writable(project)
     check_source(source)
     if fmt not in (*FORMATS, JSON_BODY):
         raise InvalidInput.one(f"must be one of {', '.join(FORMATS)}", field="format")
     job = ImportJob(project_id=project.id, created_by=created_by, status="uploading", format=fmt,
                     filename=(filename or "")[:255] or None, source=source, update_duplicates=update_duplicates,
-                    rename=rename or None, created_at=now)
+                    rename=rename or None, unknown_columns=unknown_columns, created_at=now)
     session.add(job)
     session.flush()
     return job
@@ -158,12 +160,13 @@ def lost_imports(session: Session, *, now: datetime, queued_for: timedelta,
 
 
 def discard_abandoned_uploads(session: Session, *, now: datetime) -> int:
-    """Uploads whose request was cut off (the process killed while it stored the file)."""
+    """Uploads whose request was cut off (the process killed while it stored the file), and the
+    files failed imports kept that nobody mapped again."""
     ids = list(session.scalars(select(ImportJob.id).where(
         ImportJob.status == "uploading", ImportJob.created_at < now - ABANDONED_UPLOAD)))
     for job_id in ids:
         discard(session, job_id)
-    return len(ids)
+    return len(ids) + discard_kept_uploads(session, now=now)
 
 
 def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock: Callable[[], datetime] = utcnow,
@@ -185,7 +188,7 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
             job = get_import(session, job_id)
             project = session.get(Project, job.project_id)
         try:
-            _copy_upload(session, job_id, spool)
+            copy_upload(session, job_id, spool)
             if job.phase != "publishing":
                 if not _validate(session, job, project, spool, clock=clock, on_progress=on_progress):
                     return "failed"
@@ -200,29 +203,15 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
             return _fail_or_retry(session, job_id, exc, now=clock())
 
 
-def _copy_upload(session: Session, job_id: int, spool: IO[bytes]) -> None:
-    """The upload into a local file (Parquet needs to seek), a few pieces per read."""
-    seq = 0
-    while True:
-        with reading(session):
-            pieces = session.execute(select(ImportUpload.seq, ImportUpload.data).where(
-                ImportUpload.import_id == job_id, ImportUpload.seq >= seq).order_by(ImportUpload.seq).limit(16)).all()
-        if not pieces:
-            break
-        for piece_seq, data in pieces:
-            spool.write(data)
-            seq = piece_seq + 1
-    spool.flush()
-
-
 def _rows(job: ImportJob, spool: IO[bytes]) -> tuple[IO[bytes], Iterator[Any]]:
     """A reader of the upload from its start, on a handle of its own (a CSV reader closes the
     handle it was given), and its rows."""
     handle = open(os.dup(spool.fileno()), "rb")
     handle.seek(0)
     if job.format == JSON_BODY:
-        return handle, json_rows(json.load(handle).get("examples"))
-    return handle, read_rows(handle, job.format, rename=job.rename)
+        rows = json_rows(json.load(handle).get("examples"))
+        return handle, mapped_rows(rows, {}, job.unknown_columns) if job.unknown_columns else rows
+    return handle, read_rows(handle, job.format, rename=job.rename, unknown=job.unknown_columns)
 
 
 def _validator(session: Session, project: Project) -> RowValidator:
@@ -250,7 +239,9 @@ def _validate(session: Session, job: ImportJob, project: Project, spool: IO[byte
         job.status, job.finished_at, job.phase = "failed", clock(), None
         job.problems = [p.as_dict() for p in validator.problems]
         job.n_problems = validator.total_problems
-        session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
+        job.problem_groups = validator.groups.as_list()
+        if job.format == JSON_BODY:  # a file is kept a while, to be mapped again (labeling/uploads.py)
+            session.execute(delete(ImportUpload).where(ImportUpload.import_id == job.id))
         session.commit()
         return False
     job.phase = "publishing"

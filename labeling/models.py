@@ -329,6 +329,8 @@ class ImportJob(Base):
     source: Mapped[str] = mapped_column(String(60))
     update_duplicates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     rename: Mapped[dict[str, str] | None] = mapped_column(JSON)  # column -> field (the import page's mapping)
+    # columns no field takes: "meta" | "drop" (the import page), NULL: as the API treats them
+    unknown_columns: Mapped[str | None] = mapped_column(String(8))
     bytes_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     rows_valid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -339,6 +341,7 @@ class ImportJob(Base):
     updated: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     n_problems: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    problem_groups: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # labeling/problem_groups.py
     error: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("retrain_runs.id", ondelete="SET NULL"))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -349,7 +352,8 @@ class ImportJob(Base):
 
 
 class ImportUpload(Base):
-    """An import's file, in pieces of up to 1 MiB, deleted when the import finishes."""
+    """An import's file, in pieces of up to 1 MiB, deleted when the import finishes (kept a while
+    after it failed on its input, so the import page can map it again: labeling/uploads.py)."""
 
     __tablename__ = "import_uploads"
 

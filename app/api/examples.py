@@ -19,6 +19,7 @@ from labeling.errors import InvalidInput
 from labeling.examples import json_rows
 from labeling.formats import FORMATS, format_for_filename
 from labeling.imports import JSON_BODY
+from labeling.mapping import UNKNOWN_COLUMNS
 from labeling.snapshots import create_snapshot, get_snapshot
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
@@ -45,6 +46,7 @@ def import_project_examples(project_id: int):
         stream, filename = upload.stream, upload.filename
         source = request.form.get("source") or "import"
         on_duplicate = request.form.get("on_duplicate", "skip")
+        unknown = request.form.get("unknown_columns", "error")
     else:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or "examples" not in body:
@@ -55,12 +57,16 @@ def import_project_examples(project_id: int):
         stream, fmt, filename = io.BytesIO(request.get_data()), JSON_BODY, None
         source = body.get("source", "import")
         on_duplicate = body.get("on_duplicate", "skip")
+        unknown = body.get("unknown_columns", "error")
     if on_duplicate not in ("skip", "update"):
         raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
+    if unknown not in ("error", *UNKNOWN_COLUMNS):
+        raise InvalidInput.one("must be 'error' (the default), 'meta' or 'drop'", field="unknown_columns")
     job = imports.start_import(db, project, fmt=fmt, source=source, update_duplicates=on_duplicate == "update",
+                               unknown_columns=None if unknown == "error" else unknown,
                                filename=filename, created_by=g.user.id, now=utcnow())
     audit.record(db, g.user, "import.started", project_id=project.id, target=job.id, now=utcnow(),
-                 details={"format": fmt, "filename": filename, "on_duplicate": on_duplicate})
+                 details={"format": fmt, "filename": filename, "on_duplicate": on_duplicate, "unknown_columns": unknown})
     imports.store_upload(db, job, stream)  # commits the job and the event with the file's first piece
     jobs.import_queued(job.id)
     job = imports.wait_for(db, job.id, seconds=wait)

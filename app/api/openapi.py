@@ -103,10 +103,7 @@ def _schemas() -> dict[str, Any]:
             "imported": {"type": "integer"}, "duplicates": {"type": "integer"}, "labels": {"type": "integer"},
             "updated": {"type": "integer", "description": "duplicates whose content was replaced (on_duplicate=update)"}}},
         **_labeling_schemas(),
-        "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
-                                                   "duplicates", "labels", "updated", "errors"],
-                   "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
-                                  "progress": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "Import": _import_schema(),
         "Run": {"type": "object", "required": ["id", "status", "trigger", "started_at", "finished_at", "model_version", "error"],
                 "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]}}},
         "Model": {"type": "object", "required": ["version", "status", "trained_at", "n_labels", "metrics", "snapshot"],
@@ -132,6 +129,20 @@ def _labeling_schemas() -> dict[str, Any]:
             "duration_ms": {"type": "integer", "minimum": 0}}},
         "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
     }
+
+
+def _import_schema() -> dict[str, Any]:
+    """An import job; ``error_groups`` tells the same problem on many lines once."""
+    group = {"type": "object", "required": ["message", "lines", "count"], "properties": {
+        "field": {"type": ["string", "null"]}, "message": {"type": "string"},
+        "lines": {"type": "array", "items": {"type": "integer"}, "description": "the first few lines"},
+        "count": {"type": "integer", "description": "how many lines have it"}}}
+    return {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
+                                           "duplicates", "labels", "updated", "errors"],
+            "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},
+                           "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                           "error_groups": {"type": "array", "items": group,
+                                            "description": "every problem, grouped by field and message"}}}
 
 
 def _people_schemas() -> dict[str, Any]:
@@ -193,7 +204,11 @@ def _project_paths() -> dict[str, Any]:
                                              "seconds to wait for the import (default and maximum: IMPORT_WAIT_SECONDS)")],
                     body={"type": "object", "required": ["examples"], "properties": {
                         "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
-                        "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"}}}),
+                        "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"},
+                        "unknown_columns": {
+                            "type": "string", "enum": ["error", "meta", "drop"], "default": "error",
+                            "description": "fields that are none of the example's: a 422 naming them, into meta "
+                                           "under their own names, or dropped (a CSV's go into meta unless drop)"}}}),
                 "202", {"description": "Still running: poll status_url", **_json(_ref("Import"))}),
         },
         "/api/v1/projects/{project_id}/imports": {

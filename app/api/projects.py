@@ -70,7 +70,7 @@ def update_project(project_id: int):
         projects.update_settings(db, project, given)
         audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=now,
                      details={"keys": sorted(given) if isinstance(given, dict) else []})
-        changed = [k for k in given if getattr(projects.config(project), k, None) != getattr(before, k, None)]
+        changed = [k for k in (given or {}) if getattr(projects.config(project), k, None) != getattr(before, k, None)]
     if "archived" in body:
         projects.set_archived(db, project, body["archived"], actor=g.user, now=now)
     run_id = runs.request_after_settings(db, project, changed, now=now)

@@ -66,6 +66,7 @@ def import_json(job: ImportJob) -> dict[str, Any]:
         "bytes_total": job.bytes_total, "bytes_read": job.bytes_read, "rows_valid": job.rows_valid,
         "rows_published": job.rows_published, "imported": job.imported, "duplicates": job.duplicates,
         "labels": job.labels, "updated": job.updated, "errors": job.problems or [], "total_errors": job.n_problems,
+        "error_groups": job.problem_groups or [],
         "error": job.error.splitlines()[0] if job.error else None, "run_id": job.run_id, "attempts": job.attempts,
         "created_at": iso(job.created_at), "started_at": iso(job.started_at), "finished_at": iso(job.finished_at),
     }

@@ -41,7 +41,7 @@ def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, ma
     response = client.post(f"/projects/{project_id}/import/confirm", follow_redirects=True, data={
         "token": token, "map:external_id": "external_id", "map:text": "text", "map:label": "label"})
     page = response.get_data(as_text=True)
-    assert "Nothing was imported" in page and "line 2, field 'label': &#39;maybe&#39; is not one" in page
+    assert "Nothing was imported" in page and "line 2: field &#39;label&#39;: &#39;maybe&#39; is not one" in page
     assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
     again = client.post(f"/projects/{project_id}/import/confirm", data={"token": token, "map:external_id": "external_id"})
     assert again.status_code == 422  # the staged file is gone: choose it again

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from labeling import imports
+from labeling import imports, uploads
 from labeling.db import utcnow
 from labeling.models import Example, ImportJob, ImportUpload, Label, Project
 from tests.conftest import auth
@@ -59,7 +59,13 @@ def test_a_bad_row_at_the_end_fails_the_import_with_nothing_written(app, make_pr
     assert job.n_problems == 1 and job.problems[0]["line"] == 5000 and job.problems[0]["field"] == "label"
     assert job.rows_published == 0 and job.phase is None
     assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 0
+    assert job.problem_groups == [{"field": "label", "message": job.problems[0]["message"], "lines": [5000], "count": 1}]
+    # The file is kept a while, to be mapped again without uploading it again; then discarded.
+    assert uploads.is_kept(session, job)
+    assert imports.discard_abandoned_uploads(session, now=utcnow()) == 0
+    assert imports.discard_abandoned_uploads(session, now=utcnow() + uploads.KEPT_FOR + timedelta(minutes=1)) == 1
     assert session.scalar(select(func.count()).select_from(ImportUpload)) == 0
+    assert not uploads.is_kept(session, job) and session.get(ImportJob, job_id).status == "failed"
 
 
 def test_annotators_write_between_the_chunks_of_an_import(app, client, make_project, make_user, session):
