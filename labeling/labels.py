@@ -22,6 +22,7 @@ from labeling.projects import check_writable, config, label_names
 from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
+from labeling.suggestions import shown
 from labeling.validation import is_db_int, is_storable_text
 from labeling.webhooks import Links
 
@@ -89,7 +90,7 @@ def append_label_event(session: Session, *, now: datetime, **values: Any) -> int
 
 
 _EVENT_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
-                  "source", "idempotency_key", "warned_suggestion", "warned_confidence")
+                  "source", "idempotency_key", "warned_suggestion", "warned_confidence", "suggestion_mode", "suggested")
 
 
 def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
@@ -117,6 +118,9 @@ def submit_label(
     links: Links | None = None,
 ) -> SubmitResult:
     """Record ``user``'s label for an example, release their lease, request a retrain if due.
+
+    With the project's suggestions on, the label records what the page showed
+    (``suggestion_mode``, ``suggested``: labeling/suggestions.py).
 
     The same ``idempotency_key`` twice returns the first label and writes nothing. A second label
     by the same user on the same example replaces their first (a correction, a new event).
@@ -149,9 +153,7 @@ def submit_label(
     values = {
         "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
         "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
-        "idempotency_key": idempotency_key,
-        "warned_suggestion": warning["suggested"] if warning else None,
-        "warned_confidence": warning["confidence"] if warning else None,
+        "idempotency_key": idempotency_key, **_what_was_shown(project, example_id, example, warning),
     }
     label_id = append_label_event(session, now=now, **values)
     if label_id is None:
@@ -160,6 +162,16 @@ def submit_label(
         release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, links=links)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
+
+
+def _what_was_shown(project: Project, example_id: int, example: Any, warning: dict[str, Any] | None) -> dict[str, Any]:
+    """The label's record of the model's word: its warning, and the suggestion the page showed
+    (decided here, from the same stored score and blind choice as ``lease_next``)."""
+    suggestion = shown(config(project), project.id, example_id, example.predicted_label, example.confidence, None)
+    return {"warned_suggestion": warning["suggested"] if warning else None,
+            "warned_confidence": warning["confidence"] if warning else None,
+            "suggestion_mode": suggestion.mode if suggestion else None,
+            "suggested": suggestion.label if suggestion else None}
 
 
 def _earlier_submission(session: Session, user: User, idempotency_key: Any) -> Label | None:
