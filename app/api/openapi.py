@@ -12,8 +12,9 @@ from app.auth import public
 from labeling.audit import ACTIONS, families
 from labeling.browse import TOTAL_CAP
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
-from labeling.projects import FEATURIZERS, STRATEGIES
+from labeling.projects import FEATURIZERS, STRATEGIES, SUGGESTION_MODES
 from labeling.roles import ROLES
+from labeling.suggestions import SHOWN_MODES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ID = {"type": "integer", "minimum": 1}
@@ -81,6 +82,9 @@ def _schemas() -> dict[str, Any]:
             "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
             "diverse_batches": {"type": "boolean"},
             "queue_seed": {"oneOf": [{"type": "integer", "minimum": 0}, {"const": ""}]},
+            "suggestions": {"enum": list(SUGGESTION_MODES), "description": "the model's suggestion on the labeling page"},
+            "blind_share": {"type": "number", "minimum": 0, "maximum": 1,
+                            "description": "share of examples served without a suggestion"},
             "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}},
         "Project": {"type": "object", "required": ["id", "name", "labels", "settings"], "properties": {
             "id": ID, "name": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
@@ -100,12 +104,22 @@ def _schemas() -> dict[str, Any]:
         "Next": {"type": "object", "required": ["example", "lease", "why"], "properties": {
             "example": {"type": "object", "required": ["id", "external_id", "data"]},
             "lease": {"type": "object", "required": ["id", "expires_at"]},
-            "why": {"type": "object", "required": ["strategy", "score", "model_version"]}}},
+            "why": {"type": "object", "required": ["strategy", "score", "model_version"]},
+            "suggestion": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["label", "probabilities"], "properties": {
+                    "label": {"type": "string"},
+                    "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
+                                      "description": "the model's top labels (at most 3), highest first"}}}],
+                "description": "only when the project's suggestions are on; null for a blind example (blind_share) "
+                               "or one the model has not scored"}}},
         "LabelIn": {"type": "object", "required": ["example_id", "label"], "properties": {
             "example_id": ID, "label": {"type": "string"}, "lease_id": {"type": "integer"},
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 100},
             "duration_ms": {"type": "integer", "minimum": 0}}},
-        "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"]},
+        "Label": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at"], "properties": {
+            "suggestion_mode": {"enum": [None, *SHOWN_MODES],
+                                "description": "what the page showed: null when suggestions were off"},
+            "suggested": {"type": ["string", "null"], "description": "the suggested label, when one was shown"}}},
         "Import": {"type": "object", "required": ["id", "project_id", "status", "phase", "progress", "imported",
                                                    "duplicates", "labels", "updated", "errors"],
                    "properties": {"status": {"enum": ["queued", "running", "succeeded", "failed"]},

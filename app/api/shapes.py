@@ -41,7 +41,7 @@ def project_json(project: Project, *, counts: dict[str, int] | None = None, cham
 
 def label_json(label: Label, annotator_name: str | None) -> dict[str, Any]:
     return {"id": label.id, "example_id": label.example_id, "value": label.value, "annotator": annotator_name,
-            "created_at": iso(label.created_at)}
+            "created_at": iso(label.created_at), "suggestion_mode": label.suggestion_mode, "suggested": label.suggested}
 
 
 def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:
