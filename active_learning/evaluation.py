@@ -29,3 +29,26 @@ def predict_with_confidence(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray,
     pred_probs = model.predict_proba(X)
     best = pred_probs.argmax(axis=1)
     return pred_probs, np.asarray(model.classes_)[best], pred_probs[np.arange(len(best)), best]
+
+
+
+def top_classes(pred_probs: np.ndarray, *, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most probable classes of each row and their probabilities, highest first.
+
+    Parameters
+    ----------
+    pred_probs : ndarray of shape (n, n_classes)
+        Predicted probabilities.
+    k : int
+        Classes kept per row (all of them when there are fewer).
+
+    Returns
+    -------
+    (indices, probabilities) : ndarrays of shape (n, min(k, n_classes))
+        Column indices into ``pred_probs`` and their probabilities, in decreasing probability
+        (ties in column order).
+    """
+    pred_probs = np.asarray(pred_probs, dtype=float)
+    k = min(k, pred_probs.shape[1])
+    top = np.argsort(-pred_probs, axis=1, kind="stable")[:, :k]
+    return top, np.take_along_axis(pred_probs, top, axis=1)

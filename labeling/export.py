@@ -97,7 +97,7 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
             values = by_example.get(example.id, [])
             if not values and not include_unlabeled:
                 continue
-            label, agreement = _gold_of(project, values, golds.get(example.id))
+            label, agreement = gold_of(project, values, golds.get(example.id))
             data, features = contents.get(example.id, (example.data, example.features))
             yield {
                 "external_id": example.external_id,
@@ -112,7 +112,7 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
             }
 
 
-def _gold_of(project: Project, values: list[str], consensus: tuple[str, int] | None) -> tuple[str | None, float | None]:
+def gold_of(project: Project, values: list[str], consensus: tuple[str, int] | None) -> tuple[str | None, float | None]:
     """The gold label of an example's current labels (oldest first) and the share agreeing with it:
     the retrain's ``consensus`` (label, over how many labels) while those labels are current,
     else the majority (labeling/tasks.py)."""

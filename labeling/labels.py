@@ -23,6 +23,7 @@ from labeling.projects import check_writable, config
 from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
+from labeling.suggestions import shown
 from labeling.validation import is_db_int, is_storable_text
 from labeling.webhooks import Links
 
@@ -90,7 +91,7 @@ def append_label_event(session: Session, *, now: datetime, **values: Any) -> int
 
 
 _EVENT_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_at", "duration_ms", "replaces_id",
-                  "source", "idempotency_key", "warned_suggestion", "warned_confidence")
+                  "source", "idempotency_key", "warned_suggestion", "warned_confidence", "suggestion_mode", "suggested")
 
 
 def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
@@ -119,6 +120,9 @@ def submit_label(
 ) -> SubmitResult:
     """Record ``user``'s label for an example, release their lease, request a retrain if due.
 
+    With the project's suggestions on, the label records what the page showed
+    (``suggestion_mode``, ``suggested``: labeling/suggestions.py).
+
     The same ``idempotency_key`` twice returns the first label and writes nothing. A second label
     by the same user on the same example replaces their first (a correction, a new event).
 
@@ -129,16 +133,15 @@ def submit_label(
     NotFound
         No such example in this project.
     Conflict
-        The project is archived, the example is leased to someone else, the given lease is no longer the caller's, or the
-        example has all the labels it wants.
+        The project is archived, the example is leased to someone else (or the caller's lease
+        lapsed and was taken), or the example has all the labels it wants.
     """
     if source not in LABELER_SOURCES:  # the server names the source; a client cannot pose as review or import
         raise InvalidInput.one(f"must be one of {', '.join(LABELER_SOURCES)}", field="source")
     check_writable(project)
     if idempotency_key is not None and (earlier := _earlier_submission(session, user, idempotency_key)) is not None:
         return SubmitResult(earlier, False, _warning_of(earlier), None)
-    _check_submission(example_id, lease_id, duration_ms)
-    value = tasks.encode(project, value)
+    value = _checked_submission(project, example_id, value, lease_id, duration_ms)
     example = _example_to_label(session, project, user, example_id, lease_id, now=now)
 
     previous_id = example.previous_id
@@ -151,9 +154,7 @@ def submit_label(
     values = {
         "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
         "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
-        "idempotency_key": idempotency_key,
-        "warned_suggestion": warning["suggested"] if warning else None,
-        "warned_confidence": warning["confidence"] if warning else None,
+        "idempotency_key": idempotency_key, **_what_was_shown(project, example_id, example, warning),
     }
     label_id = append_label_event(session, now=now, **values)
     if label_id is None:
@@ -162,6 +163,16 @@ def submit_label(
         release_lease(session, user, example_id)
     run_id = maybe_request_retrain(session, project, now=now, links=links)
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
+
+
+def _what_was_shown(project: Project, example_id: int, example: Any, warning: dict[str, Any] | None) -> dict[str, Any]:
+    """The label's record of the model's word: its warning, and the suggestion the page showed
+    (decided here, from the same stored score and blind choice as ``lease_next``)."""
+    suggestion = shown(config(project), project.id, example_id, example.predicted_label, example.confidence, None)
+    return {"warned_suggestion": warning["suggested"] if warning else None,
+            "warned_confidence": warning["confidence"] if warning else None,
+            "suggestion_mode": suggestion.mode if suggestion else None,
+            "suggested": suggestion.label if suggestion else None}
 
 
 def _earlier_submission(session: Session, user: User, idempotency_key: Any) -> Label | None:
@@ -195,14 +206,17 @@ def _mistake_warning(example: Any, value: str, mistake_confidence: float) -> dic
     return {"suggested": example.predicted_label, "confidence": round(float(example.confidence), 4)}
 
 
-def _check_submission(example_id: Any, lease_id: Any, duration_ms: Any) -> None:
+def _checked_submission(project: Project, example_id: Any, value: Any, lease_id: Any, duration_ms: Any) -> str:
+    """The stored form of a submitted annotation (labeling/tasks.py), once every field checks out."""
     if not is_db_int(example_id):
         raise InvalidInput.one("must be a positive integer id", field="example_id")
+    stored = tasks.encode(project, value)
     if lease_id is not None and not is_db_int(lease_id):
         raise InvalidInput.one("must be a positive integer id", field="lease_id")
     if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
                                     or not 0 <= duration_ms <= 2**31 - 1):
         raise InvalidInput.one("must be a non-negative integer", field="duration_ms")
+    return stored
 
 
 def _warning_of(label: Label) -> dict[str, Any] | None:

@@ -99,6 +99,9 @@ class Example(Base):
     scored_by_version: Mapped[int | None] = mapped_column(Integer)
     predicted_label: Mapped[str | None] = mapped_column(ANNOTATION)
     confidence: Mapped[float | None] = mapped_column(Float)
+    # The model's top probabilities when it last scored the example ({label: probability}, at
+    # most three, highest first), written with predicted_label: the suggestion shown while labeling.
+    suggestion_probs: Mapped[dict[str, float] | None] = mapped_column(JSON)
     n_labels: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     needs_labels: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     in_holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -150,6 +153,11 @@ class Label(Base):
     # The champion's suggestion when it disagreed strongly at submit time, and what was chosen.
     warned_suggestion: Mapped[str | None] = mapped_column(ANNOTATION)
     warned_confidence: Mapped[float | None] = mapped_column(Float)
+    # What the labeling page showed, decided by the server at submit (labeling/suggestions.py):
+    # null when suggestions were off, else "blind", "show", "preselect" or "unscored" (on, but the
+    # model had not scored the example); ``suggested`` is the suggested label (null unless shown).
+    suggestion_mode: Mapped[str | None] = mapped_column(String(16))
+    suggested: Mapped[str | None] = mapped_column(ANNOTATION)
 
 
 class Snapshot(Base):

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from labeling.projects import check_writable, config, label_names
 from labeling.registry import load_champion
 from labeling.rescoring import BATCH_BAND
 from labeling.stats import UNSURE_BELOW
+from labeling.suggestions import stored_probabilities
 
 UNCERTAIN_BELOW = UNSURE_BELOW  # predictions less sure than this are queued when the caller asks
 MAX_RECORDS = 10000
@@ -63,7 +65,7 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     enqueued = 0
     if enqueue_uncertain:
         enqueued = _enqueue(session, project, rows, pred_probs, predicted, confidence, version.version, rng,
-                            uncertain_below=uncertain_below, now=now)
+                            classes=classes, uncertain_below=uncertain_below, now=now)
     return {
         "model_version": version.version,
         "predictions": [
@@ -93,12 +95,12 @@ def _validated_for_queue(session: Session, project: Project, records: list[dict[
 
 def _enqueue(session: Session, project: Project, rows: list[dict[str, Any]], pred_probs: np.ndarray,
              predicted: np.ndarray, confidence: np.ndarray, version: int, rng: np.random.Generator, *,
-             uncertain_below: float, now: datetime) -> int:
+             classes: list[str], uncertain_below: float, now: datetime) -> int:
     """Add the unsure rows (validated) to the queue, above the pool the model scored (batch band)."""
     strategy = config(project).strategy
     scores = informativeness(pred_probs, strategy if strategy != "random" else "margin")
     enqueued = 0
-    for row, p, c, s in zip(rows, predicted, confidence, scores):
+    for row, p, c, s, top in zip(rows, predicted, confidence, scores, stored_probabilities(pred_probs, classes)):
         if c >= uncertain_below:
             continue
         exists = session.scalar(select(Example.id).where(Example.project_id == project.id,
@@ -109,6 +111,7 @@ def _enqueue(session: Session, project: Project, rows: list[dict[str, Any]], pre
             project_id=project.id, external_id=row["external_id"], data=row["data"], features=row["features"],
             priority=float(s) + BATCH_BAND, random_key=float(rng.random()),
             scored_by_version=version, predicted_label=str(p), confidence=float(c), created_at=now,
+            suggestion_probs=orjson.loads(top),
         ))
         enqueued += 1
     session.flush()

@@ -25,6 +25,7 @@ from labeling.validation import is_storable_text
 FEATURIZERS = ("auto", *names.FEATURIZERS)
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
+SUGGESTION_MODES = ("off", "show", "preselect")  # what the labeling page shows (labeling/suggestions.py)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,11 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
                                        "holdout metric on which a candidate must not be significantly worse"),
     "queue_seed": ProjectSetting("", _optional_seed, "replays imports' random keys and the queue's random "
                                  "picks for the same labels (simulations); empty: fresh randomness"),
+    "suggestions": ProjectSetting("off", _choice(SUGGESTION_MODES),
+                                  "the model's suggestion on the labeling page: off, show (its top labels with "
+                                  "probabilities) or preselect (its label pre-selected; Enter accepts it)"),
+    "blind_share": ProjectSetting(0.1, _float_range(0.0, 1.0), "share of examples served without a suggestion, "
+                                  "so the dashboard can compare suggested and blind labels"),
     "webhook_url": ProjectSetting("", _webhook_url, "where signed webhooks are sent"),
     "webhook_secret": ProjectSetting("", _webhook_secret, "Standard Webhooks secret (whsec_...)"),
 }
@@ -128,6 +134,8 @@ class ProjectConfig:
     diverse_batches: bool
     promotion_metric: str
     queue_seed: int | None  # None: fresh randomness
+    suggestions: str
+    blind_share: float
     webhook_url: str
     webhook_secret: str
 

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, NotFound
 from labeling.models import Example, Label, Project, Skip, User
-from labeling.projects import check_writable, config
+from labeling.projects import ProjectConfig, check_writable, config
 from labeling.snapshots import USERS_CURRENT_LABEL
+from labeling.suggestions import Shown, shown
 
 CLAIM_ATTEMPTS = 5
 
@@ -35,6 +36,8 @@ class Lease:
     strategy: str
     score: float | None
     model_version: int | None
+    # What the page shows of the model's prediction; None when the project's suggestions are off.
+    suggestion: Shown | None = None
 
 
 # Serving runs about a dozen statements per label. They are built once, here, with bound
@@ -42,9 +45,11 @@ class Lease:
 # bookkeeping around them) cost several times more than the queries themselves.
 _EX, _LB, _SK = Example.__table__, Label.__table__, Skip.__table__
 _FREE = or_(_EX.c.lease_user_id.is_(None), _EX.c.lease_expires_at < bindparam("now"))
+# The stored score a suggestion is made of (labeling/suggestions.py).
+_PREDICTION = (_EX.c.predicted_label, _EX.c.confidence, _EX.c.suggestion_probs)
 _HELD = select(
     _EX.c.id, _EX.c.project_id, _EX.c.external_id, _EX.c.data, _EX.c.lease_id, _EX.c.priority,
-    _EX.c.scored_by_version,
+    _EX.c.scored_by_version, *_PREDICTION,
 ).where(
     # Filter on the lease holder alone, so SQLite searches the tiny ix_examples_lease_user (with a
     # project_id term it prefers an index on project_id and scans the whole project).
@@ -60,14 +65,14 @@ _CLAIM = (
         in_holdout=case((_EX.c.n_labels == 0, bindparam("holdout", type_=Boolean)), else_=_EX.c.in_holdout),
         random_pick=case((_EX.c.n_labels == 0, bindparam("random", type_=Boolean)), else_=_EX.c.random_pick),
     )
-    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version)
+    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version, *_PREDICTION)
 )
 _LEASE_GIVEN = (  # one given example, if it is free (or already this user's) and still wanted
     update(_EX)
     .where(_EX.c.id == bindparam("example_id"), _EX.c.project_id == bindparam("in_project"), _EX.c.needs_labels,
            or_(_FREE, _EX.c.lease_user_id == bindparam("user_id")))
     .values(lease_id=bindparam("new_lease_id"), lease_user_id=bindparam("user_id"), lease_expires_at=bindparam("expires"))
-    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version)
+    .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version, *_PREDICTION)
 )
 _RELEASE = (
     update(_EX)
@@ -126,8 +131,7 @@ def lease_next(
     for held in run_statement(session, _HELD, user_id=user.id, now=now):
         if held.project_id == project.id:
             run_statement(session, _RENEW_HELD, example_id=held.id, expires=expires)
-            return _lease_of(settings.strategy, held.id, held.external_id, held.data, held.lease_id, expires,
-                             held.priority, held.scored_by_version, picked_at_random=False)
+            return _lease_of(settings, project.id, held.id, held, held.lease_id, expires, picked_at_random=False)
     rng = np.random.default_rng(random_state if random_state is not None
                                 else _seeded(session, project, user, settings.queue_seed))
     # A share of picks is random: ``holdout_fraction`` of them become the frozen evaluation set
@@ -149,8 +153,7 @@ def lease_next(
                    expires=expires, holdout=holdout_pick and at_random,
                    random=at_random and not holdout_pick).first()
         if row is not None:
-            return _lease_of(settings.strategy, candidate, row.external_id, row.data, lease_id, expires,
-                             row.priority, row.scored_by_version, picked_at_random=at_random,
+            return _lease_of(settings, project.id, candidate, row, lease_id, expires, picked_at_random=at_random,
                              holdout=holdout_pick and at_random)
     return None
 
@@ -176,9 +179,10 @@ def _candidate(session: Session, project: Project, user: User, *, now: datetime,
     return run_statement(session, _candidate_statement(postgresql, overlap, "priority"), **params).scalar()
 
 
-def _lease_of(project_strategy: str, example_id: int, external_id: str, data: dict[str, Any], lease_id: int,
-              expires: datetime, priority: float, version: int | None, *, picked_at_random: bool,
-              holdout: bool = False) -> Lease:
+def _lease_of(settings: ProjectConfig, project_id: int, example_id: int, row: Any, lease_id: int,
+              expires: datetime, *, picked_at_random: bool, holdout: bool = False) -> Lease:
+    """The lease of a claimed ``row`` (external_id, data, priority, scored_by_version, the prediction)."""
+    version = row.scored_by_version
     if holdout:
         strategy, score = "holdout", None
     elif version is None:
@@ -186,8 +190,9 @@ def _lease_of(project_strategy: str, example_id: int, external_id: str, data: di
     elif picked_at_random:
         strategy, score = "random", None
     else:
-        strategy, score = project_strategy, priority
-    return Lease(example_id, external_id, data, lease_id, expires, strategy, score, version)
+        strategy, score = settings.strategy, row.priority
+    suggestion = shown(settings, project_id, example_id, row.predicted_label, row.confidence, row.suggestion_probs)
+    return Lease(example_id, row.external_id, row.data, lease_id, expires, strategy, score, version, suggestion)
 
 
 def renew_lease(session: Session, user: User, example_id: int, lease_id: int, *, now: datetime,
@@ -226,8 +231,7 @@ def lease_example(session: Session, project: Project, user: User, example_id: in
                new_lease_id=lease_id, expires=expires).first()
     if row is None:
         return None
-    return _lease_of(config(project).strategy, example_id, row.external_id, row.data, lease_id, expires, row.priority,
-                     row.scored_by_version, picked_at_random=False)
+    return _lease_of(config(project), project.id, example_id, row, lease_id, expires, picked_at_random=False)
 
 
 def release_lease(session: Session, user: User, example_id: int) -> None:

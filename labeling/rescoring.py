@@ -22,6 +22,7 @@ from labeling.features import (featurized, featurizer_for, model_inputs, pool_fe
 from labeling.models import Example, ModelVersion, Project
 from labeling.projects import config
 from labeling.stats import UNSURE_BELOW
+from labeling.suggestions import stored_probabilities
 
 SCORE_CHUNK = 5000
 BATCH_SIZE = 50  # examples the ranked batch orders at the top of the queue
@@ -34,8 +35,8 @@ COLD_START_SAMPLE = 20000
 BATCH_BAND = 1.0  # ranked-batch picks: priorities in [1, 2)
 COLD_START_BAND = 2.0  # cold-start picks: priorities in [2, 3)
 
-_WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, scored_by_version = ? "
-                 "WHERE id = ?")
+_WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, suggestion_probs = ?, "
+                 "scored_by_version = ? WHERE id = ?")
 
 
 def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, Any]]:
@@ -46,7 +47,8 @@ def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, An
 
 def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, Z_labeled: Any = None,
                  heartbeat: Callable[[], None] | None = None, random_state: int = 0) -> int:
-    """Store priority, predicted label, confidence and model version on every unlabeled example.
+    """Store priority, predicted label, confidence, the top probabilities (the labeling page's
+    suggestion) and model version on every unlabeled example.
 
     Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
     long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's ranked
@@ -110,11 +112,13 @@ def _score_chunk(session: Session, model: Any, kind: str, rows: list, version: i
     stored = stores_vectors(model)
     if stored:  # embeddings from the store: encoding the pool again would cost minutes
         X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
-    pred_probs, predicted, confidence = predict_with_confidence(model[-1] if stored else model, X)
+    estimator = model[-1] if stored else model
+    pred_probs, predicted, confidence = predict_with_confidence(estimator, X)
     scores = informativeness(pred_probs, strategy, random_state=rng)
+    top = stored_probabilities(pred_probs, estimator.classes_)  # JSON text, written as is
     # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
     scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
-                      np.asarray(confidence, dtype=float).tolist(), itertools.repeat(version, len(rows)),
+                      np.asarray(confidence, dtype=float).tolist(), top, itertools.repeat(version, len(rows)),
                       [r[0] for r in rows]))
     return scores, confidence, scored
 

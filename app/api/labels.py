@@ -26,11 +26,14 @@ def next_example(project_id: int):
     db.commit()
     if lease is None:
         return "", 204
-    return jsonify({
+    out = {
         "example": {"id": lease.example_id, "external_id": lease.external_id, "data": lease.data},
         "lease": {"id": lease.lease_id, "expires_at": iso(lease.expires_at)},
         "why": {"strategy": lease.strategy, "score": lease.score, "model_version": lease.model_version},
-    })
+    }
+    if lease.suggestion is not None:  # the project's suggestions are on
+        out["suggestion"] = lease.suggestion.as_json()
+    return jsonify(out)
 
 
 @bp.post("/projects/<int:project_id>/labels")

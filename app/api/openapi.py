@@ -12,9 +12,10 @@ from app.auth import public
 from labeling.audit import ACTIONS, families
 from labeling.browse import TOTAL_CAP
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
-from labeling.projects import FEATURIZERS, STRATEGIES
+from labeling.projects import FEATURIZERS, STRATEGIES, SUGGESTION_MODES
 from labeling.roles import ROLES
 from labeling.tasks import TASKS
+from labeling.suggestions import SHOWN_MODES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ID = {"type": "integer", "minimum": 1}
@@ -60,6 +61,36 @@ PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "defa
         _query("offset", {"type": "integer", "minimum": 0, "default": 0})]
 PROJECT = [_path_id("project_id")]
 
+# Suggestions (labeling/suggestions.py): what /next shows, and what a label records of it.
+SUGGESTION = {
+    "oneOf": [{"type": "null"}, {"type": "object", "required": ["label", "probabilities"], "properties": {
+        "label": {"type": "string"},
+        "probabilities": {"type": "object", "additionalProperties": {"type": "number"},
+                          "description": "the model's top labels (at most 3), highest first"}}}],
+    "description": "only when the project's suggestions are on; null for a blind example (blind_share) or one the "
+                   "model has not scored"}
+LABEL_SHOWN = {
+    "suggestion_mode": {"enum": [None, *SHOWN_MODES], "description": "what the page showed: null when suggestions were off"},
+    "suggested": {"type": ["string", "null"], "description": "the suggested label, when one was shown"}}
+
+
+def _settings_schema() -> dict[str, Any]:
+    """Project settings (labeling.projects.PROJECT_SETTINGS)."""
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "strategy": {"enum": list(STRATEGIES)},
+        "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
+        "featurizer": {"enum": list(FEATURIZERS)},
+        "holdout_fraction": {"type": "number", "minimum": 0, "maximum": 0.5},
+        "random_share": {"type": "number", "minimum": 0, "maximum": 1},
+        "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
+        "diverse_batches": {"type": "boolean"},
+        "queue_seed": {"oneOf": [{"type": "integer", "minimum": 0}, {"const": ""}]},
+        "suggestions": {"enum": list(SUGGESTION_MODES), "description": "the model's suggestion on the labeling page"},
+        "blind_share": {"type": "number", "minimum": 0, "maximum": 1,
+                        "description": "share of examples served without a suggestion"},
+        "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}}
+
 
 def _schemas() -> dict[str, Any]:
     return {
@@ -73,19 +104,7 @@ def _schemas() -> dict[str, Any]:
                 {"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {
                     "name": {"type": "string"}, "hotkey": {"type": "string", "maxLength": 1}}}]}},
             "settings": _ref("Settings")}},
-        "Settings": {"type": "object", "additionalProperties": False, "properties": {
-            "task": {"enum": list(TASKS), "description": "multi_label: an annotation is a set of labels (possibly "
-                     "empty), sent and shown as `labels`; fixed once the project has labels (409)"},
-            "strategy": {"enum": list(STRATEGIES)},
-            "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
-            "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
-            "featurizer": {"enum": list(FEATURIZERS)},
-            "holdout_fraction": {"type": "number", "minimum": 0, "maximum": 0.5},
-            "random_share": {"type": "number", "minimum": 0, "maximum": 1},
-            "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
-            "diverse_batches": {"type": "boolean"},
-            "queue_seed": {"oneOf": [{"type": "integer", "minimum": 0}, {"const": ""}]},
-            "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}}},
+        "Settings": _settings_schema(),
         "Project": {"type": "object", "required": ["id", "name", "labels", "settings"], "properties": {
             "id": ID, "name": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
             "settings": {"type": "object"}, "archived": {"type": "boolean"},

@@ -47,7 +47,8 @@ def annotation_json(stored: str | None, multi: bool) -> Any:
 
 def label_json(label: Label, annotator_name: str | None, *, multi: bool = False) -> dict[str, Any]:
     return {"id": label.id, "example_id": label.example_id, "value": annotation_json(label.value, multi),
-            "annotator": annotator_name, "created_at": iso(label.created_at)}
+            "annotator": annotator_name, "created_at": iso(label.created_at),
+            "suggestion_mode": label.suggestion_mode, "suggested": annotation_json(label.suggested, multi)}
 
 
 def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:

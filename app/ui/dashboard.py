@@ -8,7 +8,7 @@ from app.auth import REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp
 from app.ui.charts import bar_chart, line_chart
-from labeling import projects, quality, stats
+from labeling import projects, quality, stats, suggestion_effect
 from labeling.db import utcnow
 
 
@@ -32,4 +32,6 @@ def dashboard(project_id: int):
         gain=stats.gain_of_next(curve), unsure=stats.unsure_share(db, project.id),
         throughput=stats.throughput(db, project.id, now=now), annotators=quality.annotator_quality(db, project.id),
         bar_chart_of=bar_chart, label_check=quality.label_check_summary(db, project.id),
+        suggestions_on=projects.config(project).suggestions != "off", blind_share=projects.config(project).blind_share,
+        effect=suggestion_effect.suggestion_effect(db, project.id), min_blind=suggestion_effect.MIN_BLIND,
     )

@@ -62,7 +62,7 @@ def label_page(project_id: int):
     return render_template(
         "pages/label.html", project=project, lease=lease, progress=_progress(project),
         view_key=secrets.token_urlsafe(12), last_label_id=None, notice=None, oob=False,
-        lease_seconds=current_app.config["LEASE_SECONDS"],
+        lease_seconds=current_app.config["LEASE_SECONDS"], suggestions=projects.config(project).suggestions,
     )
 
 

@@ -18,10 +18,12 @@ from labeling.db import reading, utcnow
 from labeling.deletion import delete_project
 from labeling.errors import InvalidInput
 from labeling.models import MEMBER_ROLES, Project
-from labeling.projects import FEATURIZERS, STRATEGIES, config
+from labeling.projects import FEATURIZERS, STRATEGIES, SUGGESTION_MODES, config
 
 # The settings the page edits, in its order; the API takes every one (PATCH .../projects/<id>).
-FORM_SETTINGS = ("strategy", "retrain_threshold", "overlap", "featurizer", "holdout_fraction", "webhook_url")
+FORM_SETTINGS = ("strategy", "retrain_threshold", "overlap", "featurizer", "holdout_fraction", "suggestions",
+                 "blind_share", "webhook_url")
+DECIMAL_SETTINGS = ("holdout_fraction", "blind_share")
 INTEGER = re.compile(r"-?\d{1,18}")
 MAX_USERS_OFFERED = 1000
 
@@ -36,7 +38,8 @@ def _render(project: Project, *, errors: dict[str, str] | None = None, notice: s
         "partials/_settings.html" if partial else "pages/settings.html", project=project, settings=config(project),
         form=form or {}, errors=errors or {}, notice=notice, secret=secret, test=test,
         members=access.list_members(db, project.id), member_roles=MEMBER_ROLES, strategies=STRATEGIES,
-        featurizers=FEATURIZERS, users=[u.name for u in users.list_users(db, limit=MAX_USERS_OFFERED) if u.active])
+        featurizers=FEATURIZERS, suggestion_modes=SUGGESTION_MODES,
+        users=[u.name for u in users.list_users(db, limit=MAX_USERS_OFFERED) if u.active])
     return body, 200 if partial else status
 
 
@@ -46,7 +49,7 @@ def _form_value(key: str, raw: str) -> Any:
     raw = raw.strip()
     if key in ("retrain_threshold", "overlap") and INTEGER.fullmatch(raw):
         return int(raw)
-    if key == "holdout_fraction":
+    if key in DECIMAL_SETTINGS:
         try:
             return float(raw)
         except ValueError:

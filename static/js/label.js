@@ -37,9 +37,10 @@
     const tag = (evt.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
     if (busy) { evt.preventDefault(); return; }
-    // Buttons name their key in data-hotkey: a letter or digit, or Space, Enter, Backspace.
+    // Buttons name their keys in data-hotkey, separated by spaces: a letter or digit, or Space,
+    // Enter, Backspace (a pre-selected suggestion has its label's key and Enter).
     const key = evt.key === " " ? "Space" : (evt.key.length === 1 ? evt.key.toLowerCase() : evt.key);
-    const handled = click('[data-hotkey="' + CSS.escape(key) + '"]');
+    const handled = click('[data-hotkey~="' + CSS.escape(key) + '"]');
     if (handled) evt.preventDefault();
   });
   document.addEventListener("mousemove", () => { lastActivity = Date.now(); });

@@ -121,6 +121,10 @@ def test_predict_and_enqueue_uncertain(client, admin_token, make_project, sessio
     assert correct >= 24
     assert abs(sum(body["predictions"][0]["probabilities"].values()) - 1) < 1e-4
     assert body["enqueued"] == session.scalar(select(func.count()).where(Example.external_id.like("new%"))) > 0
+    # Queued with the model's top labels, the labeling page's suggestion (labeling/suggestions.py).
+    for predicted, probs in session.execute(select(Example.predicted_label, Example.suggestion_probs)
+                                            .where(Example.external_id.like("new%"))):
+        assert len(probs) == 3 and next(iter(probs)) == predicted
     # Queued examples are checked as an import's rows are: a vector of the wrong length is a 422
     # naming its position, and nothing is queued.
     bad = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token), json={
