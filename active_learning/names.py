@@ -5,3 +5,5 @@ STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
 # Each featurizer and the kind of input it reads from an example.
 INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields", "embeddings": "text"}
 FEATURIZERS = tuple(INPUT_KIND)
+# Multi-label projects' strategies (active_learning/multilabel.py); the first is the default.
+MULTILABEL_STRATEGIES = ("avg_confidence", "min_confidence", "random")

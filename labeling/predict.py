@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
+from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND
 from active_learning.strategies import informativeness
+from labeling import tasks
 from labeling.errors import InvalidInput, Problem
 from labeling.examples import count_new_examples, project_feature_dim, validate_row
 from labeling.features import inputs_from_records
@@ -49,6 +51,9 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
         No model has been trained yet.
     """
     _validate(records)
+    if enqueue_uncertain and tasks.is_multi_label(project):
+        raise InvalidInput.one("a multi-label project does not queue predicted examples yet; import them",
+                               field="enqueue_uncertain")
     if enqueue_uncertain:
         check_writable(project)
     settings = config(project)
@@ -58,6 +63,8 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     kind = INPUT_KIND[version.metrics.get("featurizer", "tfidf")]
     try:
         X = inputs_from_records(kind, records)
+        if is_multilabel(model):
+            return _predict_sets(model, X, version.version, label_names(project))
         pred_probs, predicted, confidence = predict_with_confidence(model, X)
     except (ValueError, TypeError) as exc:
         raise InvalidInput.one(f"the model cannot read these examples: {exc}", field="examples") from None
@@ -75,6 +82,18 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
         ],
         "enqueued": enqueued,
     }
+
+
+def _predict_sets(model: Any, X: Any, version: int, names: list[str]) -> dict[str, Any]:
+    """A multi-label champion's predictions: the set (each label at probability 0.5 or more), the
+    set's probability (``confidence``) and each label's probability. Nothing is queued: the
+    uncertain examples of a multi-label project come in through imports."""
+    probs = model.predict_proba(X)
+    _, confidence, _ = predicted_sets(probs, names)
+    return {"model_version": version, "enqueued": 0, "predictions": [
+        {"labels": [n for n, p in zip(names, row) if p >= 0.5], "confidence": round(float(c), 6),
+         "probabilities": {n: round(float(p), 6) for n, p in zip(names, row)}}
+        for row, c in zip(probs, confidence)]}
 
 
 def _validated_for_queue(session: Session, project: Project, records: list[dict[str, Any]],

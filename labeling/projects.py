@@ -13,7 +13,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from active_learning import names
-from active_learning.names import STRATEGIES
+from active_learning.names import MULTILABEL_STRATEGIES, STRATEGIES
 from labeling import audit
 from labeling.access import visible_to
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
@@ -23,6 +23,8 @@ from labeling.tasks import TASKS
 from labeling.validation import is_storable_text
 
 FEATURIZERS = ("auto", *names.FEATURIZERS)
+MULTILABEL_DEFAULT = MULTILABEL_STRATEGIES[0]
+MULTILABEL_ONLY = tuple(s for s in MULTILABEL_STRATEGIES if s not in STRATEGIES)
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
 SUGGESTION_MODES = ("off", "show", "preselect")  # what the labeling page shows (labeling/suggestions.py)
@@ -97,7 +99,8 @@ def _webhook_secret(v: Any) -> str | None:
 PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "task": ProjectSetting("single_label", _choice(TASKS), "single_label: one label per example; multi_label: "
                            "a set of labels, possibly empty (fixed once the project has labels)"),
-    "strategy": ProjectSetting("margin", _choice(STRATEGIES), "how the queue picks the next example"),
+    "strategy": ProjectSetting("margin", _choice(STRATEGIES + MULTILABEL_ONLY), "how the queue picks the next example "
+                               f"(multi-label projects: {', '.join(MULTILABEL_STRATEGIES)}; default {MULTILABEL_DEFAULT})"),
     "retrain_threshold": ProjectSetting(20, _int_range(1, 100000), "new labels that trigger a retrain"),
     "overlap": ProjectSetting(1, _int_range(1, 50), "labels wanted per example, from different people"),
     "featurizer": ProjectSetting("auto", _featurizer_choice, "how examples become model inputs"),
@@ -186,9 +189,22 @@ def validate_settings(given: Any, *, current: dict[str, Any] | None = None) -> d
     settings = {k: s.default for k, s in PROJECT_SETTINGS.items()}
     settings.update(current or {})
     settings.update({k: ("" if v is None else v) for k, v in given.items()})
+    _strategy_for_task(settings, given)
     if settings["webhook_url"] and not settings["webhook_secret"]:
         settings["webhook_secret"] = new_webhook_secret()
     return settings
+
+
+def _strategy_for_task(settings: dict[str, Any], given: dict[str, Any]) -> None:
+    """A strategy of the project's task: one given for the other task is a 422; one kept from
+    before or from the defaults becomes the task's default."""
+    allowed = MULTILABEL_STRATEGIES if settings["task"] == "multi_label" else STRATEGIES
+    if settings["strategy"] in allowed:
+        return
+    if "strategy" in given:
+        raise InvalidInput.one(f"a {settings['task']} project's strategy is one of {', '.join(allowed)}",
+                               field="settings.strategy")
+    settings["strategy"] = MULTILABEL_DEFAULT if settings["task"] == "multi_label" else PROJECT_SETTINGS["strategy"].default
 
 
 def validate_label_set(labels: Any) -> list[dict[str, str | None]]:

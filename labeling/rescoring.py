@@ -15,12 +15,14 @@ from sqlalchemy import literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
+from active_learning.multilabel import informativeness as multilabel_informativeness
+from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
                                stored_embeddings, stores_vectors)
 from labeling.models import Example, ModelVersion, Project
-from labeling.projects import config
+from labeling.projects import config, label_names
 from labeling.stats import UNSURE_BELOW
 from labeling.suggestions import stored_probabilities
 
@@ -56,7 +58,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     a function that makes them). ``heartbeat`` is called after each chunk. Returns the number scored.
     """
     settings = config(project)
-    strategy = settings.strategy
+    strategy, names = settings.strategy, label_names(project)
     diverse = strategy not in ("random", "batch") and settings.diverse_batches
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
@@ -76,7 +78,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         session.commit()
         if not rows:
             break
-        scores, confidence, scored = _score_chunk(session, model, kind, rows, version, strategy, rng)
+        scores, confidence, scored = _score_chunk(session, model, kind, rows, version, strategy, rng, names)
         write_many_in_short_transactions(session, _WRITE_SCORES, scored)
         checkpoint_wal(session)
         if heartbeat is not None:
@@ -106,16 +108,21 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
 
 
 def _score_chunk(session: Session, model: Any, kind: str, rows: list, version: int, strategy: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
+                 rng: np.random.Generator, names: list[str]) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
     """Scores and confidences of a chunk of ``(id, features, data)`` rows, and the score rows to write."""
     X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
     stored = stores_vectors(model)
     if stored:  # embeddings from the store: encoding the pool again would cost minutes
         X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
     estimator = model[-1] if stored else model
-    pred_probs, predicted, confidence = predict_with_confidence(estimator, X)
-    scores = informativeness(pred_probs, strategy, random_state=rng)
-    top = stored_probabilities(pred_probs, estimator.classes_)  # JSON text, written as is
+    if is_multilabel(estimator):
+        pred_probs = estimator.predict_proba(X)
+        predicted, confidence, top = predicted_sets(pred_probs, names)  # columns in the project's label order
+        scores = multilabel_informativeness(pred_probs, strategy, random_state=rng)
+    else:
+        pred_probs, predicted, confidence = predict_with_confidence(estimator, X)
+        scores = informativeness(pred_probs, strategy, random_state=rng)
+        top = stored_probabilities(pred_probs, estimator.classes_)  # JSON text, written as is
     # tolist() turns numpy scalars into Python ones in C; per-row float()/str() cost a second per 200k rows.
     scored = list(zip(np.asarray(scores, dtype=float).tolist(), np.asarray(predicted).astype(str).tolist(),
                       np.asarray(confidence, dtype=float).tolist(), top, itertools.repeat(version, len(rows)),

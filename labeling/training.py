@@ -33,6 +33,7 @@ from labeling.registry import next_version_number, pack, unpack
 from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
 from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
+from labeling.training_multilabel import train_multilabel
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
         voters[example_id].append(annotator_id)
     ids = sorted(votes)
     rows = read_rows(session, ids, Example.in_holdout, Example.random_pick)  # one read of each example
-    labels = [Counter(votes[i]).most_common(1)[0][0] for i in ids]
+    labels = [tasks.gold(project, votes[i])[0] for i in ids]  # the majority (per label, for sets)
     return TrainingSet(ids, inputs_of_rows(kind, rows, ids), labels, np.array([rows[i][3] for i in ids], dtype=bool),
                        [current[i] for i in ids], np.array([rows[i][4] for i in ids], dtype=bool),
                        [voters[i] for i in ids])
@@ -98,10 +99,8 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
         data, project = read.data, read.project
         if tasks.is_multi_label(project):
-            apply_cold_start(session, project, random_state=random_state)
-            session.commit()
-            return {"skipped": "multi-label models are not built yet; the queue uses a diverse cold-start order",
-                    "n_labels": len(data.labels), "snapshot": read.snapshot.number}
+            return train_multilabel(session, run, read, clock=clock, random_state=random_state, heartbeat=heartbeat,
+                                    rescore_anyway=rescore_anyway)
         if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
             apply_cold_start(session, project, random_state=random_state)
             session.commit()

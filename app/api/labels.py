@@ -10,7 +10,7 @@ from app import jobs
 from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
-from app.api.shapes import label_json
+from app.api.shapes import annotation_json, label_json
 from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.db import iso
@@ -32,7 +32,10 @@ def next_example(project_id: int):
         "why": {"strategy": lease.strategy, "score": lease.score, "model_version": lease.model_version},
     }
     if lease.suggestion is not None:  # the project's suggestions are on
-        out["suggestion"] = lease.suggestion.as_json()
+        suggestion = lease.suggestion.as_json()
+        if suggestion is not None and tasks.is_multi_label(project):
+            suggestion = {"labels": annotation_json(suggestion.pop("label"), True), **suggestion}
+        out["suggestion"] = suggestion
     return jsonify(out)
 
 
@@ -51,9 +54,10 @@ def submit(project_id: int):
     )
     db.commit()
     jobs.queued(result.retrain_run_id)
-    out = {"label": label_json(result.label, g.user.name, multi=tasks.is_multi_label(project))}
+    multi = tasks.is_multi_label(project)
+    out = {"label": label_json(result.label, g.user.name, multi=multi)}
     if result.warning:
-        out["warning"] = result.warning
+        out["warning"] = {**result.warning, "suggested": annotation_json(result.warning["suggested"], multi)}
     return jsonify(out), 201
 
 

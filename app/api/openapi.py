@@ -12,7 +12,7 @@ from app.auth import public
 from labeling.audit import ACTIONS, families
 from labeling.browse import TOTAL_CAP
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
-from labeling.projects import FEATURIZERS, STRATEGIES, SUGGESTION_MODES
+from labeling.projects import FEATURIZERS, MULTILABEL_ONLY, MULTILABEL_STRATEGIES, STRATEGIES, SUGGESTION_MODES
 from labeling.roles import ROLES
 from labeling.tasks import TASKS
 from labeling.suggestions import SHOWN_MODES
@@ -77,7 +77,9 @@ LABEL_SHOWN = {
 def _settings_schema() -> dict[str, Any]:
     """Project settings (labeling.projects.PROJECT_SETTINGS)."""
     return {"type": "object", "additionalProperties": False, "properties": {
-        "strategy": {"enum": list(STRATEGIES)},
+        "strategy": {"enum": [*STRATEGIES, *MULTILABEL_ONLY],
+                     "description": "single-label: " + ", ".join(STRATEGIES) + "; multi-label: "
+                                    + ", ".join(MULTILABEL_STRATEGIES)},
         "retrain_threshold": {"type": "integer", "minimum": 1, "maximum": 100000},
         "overlap": {"type": "integer", "minimum": 1, "maximum": 50},
         "featurizer": {"enum": list(FEATURIZERS)},

@@ -168,16 +168,88 @@ def test_flags_show_sets_and_a_correction_takes_labels(app, client, admin_token,
     assert relabel.status_code == 422 and relabel.json["errors"][0]["field"] == "label"
 
 
-def test_the_task_is_fixed_once_there_are_labels_and_a_retrain_says_why_it_skips(client, admin_token, multi):
+def test_the_task_is_fixed_once_there_are_labels_and_strategies_follow_it(client, admin_token, multi, make_project):
     project_id = multi(rows=[{**ROWS[0], "labels": ["tech"]}, ROWS[1]])
     url = f"/api/v1/projects/{project_id}"
+    assert client.get(url, headers=auth(admin_token)).json["settings"]["strategy"] == "avg_confidence"  # its default
     refused = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "single_label"}})
     assert refused.status_code == 409 and "settings.task" in refused.json["error"]
     bad = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "ranking"}})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.task"
-    run = client.post(f"{url}/retrain", headers=auth(admin_token)).json["run_id"]
+    other_task = client.patch(url, headers=auth(admin_token), json={"settings": {"strategy": "margin"}})
+    assert other_task.status_code == 422 and other_task.json["errors"][0]["field"] == "settings.strategy"
+    single = make_project(n=1)
+    refused = client.patch(f"/api/v1/projects/{single}", headers=auth(admin_token),
+                           json={"settings": {"strategy": "min_confidence"}})
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "settings.strategy"
+
+
+def _digit_rows():
+    """Real vectors (scikit-learn's digits) with two properties of the true digit as labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rows = []
+    for i in range(240):
+        d = int(digits.target[i])
+        labels = [name for name, holds in (("even", d % 2 == 0), ("big", d >= 5)) if holds]
+        rows.append({"external_id": f"d{i}", "features": digits.data[i].tolist(), "labels": labels})
+    return rows
+
+
+def test_a_retrain_trains_one_vs_rest_scores_the_pool_and_predicts_sets(client, admin_token, make_user):
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "digit properties", "labels": ["even", "big", "unused"],
+        "settings": {"task": "multi_label", "holdout_fraction": 0.25, "retrain_threshold": 1000, "queue_seed": 3}})
+    project_id = created.json["id"]
+    rows = _digit_rows()
+    labeled, pool = rows[:160], [{k: v for k, v in r.items() if k != "labels"} for r in rows[160:]]
+    assert client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                       json={"examples": labeled + pool}).status_code == 201
+    run = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
     result = client.get(f"/api/v1/runs/{run}", headers=auth(admin_token)).json
-    assert result["status"] == "succeeded" and "multi-label models" in result["result"]["skipped"]
+    assert result["status"] == "succeeded", result
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
+    first, last = models[-1], models[0]  # the import's own run trained the first
+    assert first["details"]["decision"] == "first model" and last["version"] == result["model_version"]
+    assert last["status"] == "champion" and last["details"]["metric"] == "micro_f1"
+    assert "bootstrap" in last["details"]["decision"], last["details"]["decision"]
+    assert result["result"]["metrics"]["micro_f1"] > 0.7 and 0 <= result["result"]["metrics"]["subset_accuracy"] <= 1
+    assert result["result"]["rescored"] == len(pool)
+    # The queue serves the pool by the multi-label measure, most uncertain first.
+    whys = []
+    for i in range(6):  # a share of the picks is the holdout's random draw
+        _, token = make_user(f"ann{i}")
+        whys.append(client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["why"])
+    assert {"strategy": "avg_confidence", "model_version": last["version"]} in [
+        {k: w[k] for k in ("strategy", "model_version")} for w in whys], whys
+    predicted = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
+                            json={"examples": [{"features": r["features"]} for r in rows[200:240]]}).json
+    sets = [p["labels"] for p in predicted["predictions"]]
+    truth = [r["labels"] for r in rows[200:240]]
+    assert all(set(p["probabilities"]) == {"even", "big", "unused"} for p in predicted["predictions"])
+    assert sum(s == t for s, t in zip(sets, truth)) >= 28  # most sets exactly right on unseen digits
+    queued = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
+                         json={"examples": [{"features": rows[0]["features"]}], "enqueue_uncertain": True})
+    assert queued.status_code == 422 and queued.json["errors"][0]["field"] == "enqueue_uncertain"
+    # Suggestions carry a set; a confident model objects to a wrong set with a set.
+    client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                 json={"settings": {"suggestions": "show", "blind_share": 0}})
+    _, token = make_user("sue")
+    served = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    suggestion = served["suggestion"]
+    assert isinstance(suggestion["labels"], list) and set(suggestion["probabilities"]) == {"even", "big", "unused"}
+    objected = []
+    for i in range(40):
+        _, token = make_user(f"wrong{i}")
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        if "suggestion" not in lease or lease["suggestion"] is None:
+            continue
+        opposite = [n for n in ("even", "big") if n not in lease["suggestion"]["labels"]]
+        answer = submit(client, token, project_id, lease["example"]["id"], labels=opposite).json
+        if "warning" in answer:
+            objected.append((answer["warning"]["suggested"], lease["suggestion"]["labels"]))
+    assert objected and all(suggested == shown for suggested, shown in objected)
 
 
 def test_a_set_longer_than_a_label_name_is_stored_whole(client, admin_token, make_user):

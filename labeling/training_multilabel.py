@@ -1,0 +1,121 @@
+"""Training a multi-label project's model version: one-vs-rest logistic regressions on the
+project's featurizer, C chosen by cross-validated micro-F1, judged on the holdout by micro-F1
+(macro-F1 and subset accuracy recorded), promoted unless significantly worse than the champion,
+then the pool re-scored by the project's multi-label strategy.
+
+Reads what ``labeling.training`` read (the snapshot's gold sets, the featurized rows) and writes
+the same kind of version; what differs is the model, its scores and its rule.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Callable
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from active_learning.featurize import INPUT_KIND
+from active_learning.models import assemble
+from active_learning.multilabel import choose_c, indicator, make_multilabel_classifier, micro_f1_difference, scores
+from labeling.features import featurized
+from labeling.models import ModelVersion, RetrainRun
+from labeling.projects import label_names
+from labeling.registry import next_version_number, pack, unpack
+from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
+
+NOT_CHECKED = "label checks of multi-label projects are not built yet"
+
+
+def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Callable[[], datetime],
+                     random_state: int, heartbeat: Callable[[Session], None], rescore_anyway: bool) -> dict[str, Any]:
+    """Train, judge, store and (if promoted) serve a multi-label version; returns the run's result.
+    ``read`` is ``labeling.training``'s read phase (project, snapshot, featurizer, data, champion)."""
+    data, project = read.data, read.project
+    names = label_names(project)
+    Y = indicator([json.loads(v) for v in data.labels], names)
+    train = ~data.holdout
+    if train.sum() < 2 or not Y[train].any():
+        apply_cold_start(session, project, random_state=random_state)
+        session.commit()
+        return {"skipped": "a multi-label model needs at least two labeled examples outside the holdout and "
+                           "one label chosen; the queue uses a diverse cold-start order meanwhile",
+                "n_labels": len(data.labels), "snapshot": read.snapshot.number}
+    Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
+    C, _ = choose_c(Z[train], Y[train], random_state=random_state)
+    candidate = make_multilabel_classifier(C, random_state).fit(Z[train], Y[train])
+    serving = make_multilabel_classifier(C, random_state).fit(Z, Y) if data.holdout.any() else candidate
+    judged = _judge(read, Z, Y, candidate, random_state=random_state)
+    version = _write(session, run, read, candidate, serving, judged, C, now=clock())
+    heartbeat(session)
+    session.commit()
+    scored = _rescore(session, read, serving if judged["promoted"] else None, version, Z, heartbeat=heartbeat,
+                      random_state=random_state, rescore_anyway=rescore_anyway)
+    return {"model_version": version.version, "promoted": judged["promoted"], "decision": judged["reason"],
+            "metrics": judged["metrics"], "champion_metrics": judged["champion_metrics"] or None,
+            "n_labels": len(data.labels), "rescored": scored, "snapshot": read.snapshot.number, "new_flags": 0,
+            "hyperparameters": {"C": C}, "quality_check_skipped": NOT_CHECKED}
+
+
+def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: int) -> dict[str, Any]:
+    """Holdout scores of the candidate and the champion, and the promotion decision on micro-F1."""
+    hold = read.data.holdout
+    if not hold.any():
+        first = read.champion is None
+        return {"metrics": {}, "champion_metrics": {}, "promoted": True,
+                "reason": "first model" if first else "no holdout to compare on: the model trained on more labels wins"}
+    Y_hold = Y[hold]
+    predicted = candidate.predict(Z[hold]).astype(int)
+    metrics = scores(Y_hold, predicted)
+    if read.champion is None:
+        return {"metrics": metrics, "champion_metrics": {}, "promoted": True, "reason": "first model"}
+    inputs = [x for x, keep in zip(read.data.inputs, hold) if keep] if isinstance(read.data.inputs, list) \
+        else read.data.inputs[hold]
+    champion_predicted = (unpack(read.champion)[1].predict_proba(inputs) >= 0.5).astype(int)
+    champion_metrics = scores(Y_hold, champion_predicted)
+    difference, upper = micro_f1_difference(Y_hold, predicted, champion_predicted, random_state=random_state)
+    said = (f"micro_f1 {metrics['micro_f1']:.4f} vs champion {champion_metrics['micro_f1']:.4f} on {len(Y_hold)} "
+            f"holdout examples (paired bootstrap, 95% upper bound of the difference {upper:+.4f})")
+    if upper < 0:
+        return {"metrics": metrics, "champion_metrics": champion_metrics, "promoted": False,
+                "reason": f"{said}: significantly worse, kept out"}
+    verdict = "not significantly worse, and trained on more labels: promoted" if difference < 0 else "promoted"
+    return {"metrics": metrics, "champion_metrics": champion_metrics, "promoted": True, "reason": f"{said}: {verdict}"}
+
+
+def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving: Any, judged: dict[str, Any],
+           C: float, *, now: datetime) -> ModelVersion:
+    project, champion, data = read.project, read.champion, read.data
+    artifact, digest = pack(assemble(read.features, serving), assemble(read.features, candidate))
+    model = ModelVersion(
+        project_id=project.id, version=next_version_number(session, project.id),
+        status="champion" if judged["promoted"] else "rejected", trained_at=now, n_labels=len(data.labels),
+        snapshot_id=read.snapshot.id, run_id=run.id,
+        metrics={**judged["metrics"], "featurizer": read.featurizer, "n_train": int((~data.holdout).sum()),
+                 "champion": judged["champion_metrics"] or None, "decision": judged["reason"], "metric": "micro_f1",
+                 "task": "multi_label", "hyperparameters": {"C": C}, "label_check": {"skipped": NOT_CHECKED}},
+        artifact=artifact, artifact_sha256=digest,
+    )
+    session.add(model)
+    session.flush()
+    if judged["promoted"]:
+        if champion is not None:
+            champion.status = "candidate"
+        project.champion_id = model.id
+    run.model_version_id = model.id
+    return model
+
+
+def _rescore(session: Session, read: Any, serving: Any, version: ModelVersion, Z: Any, *,
+             heartbeat: Callable[[Session], None], random_state: int, rescore_anyway: bool) -> int:
+    kind = INPUT_KIND[read.featurizer]
+    if serving is not None:
+        return rescore_pool(session, read.project, assemble(read.features, serving), version.version, kind=kind,
+                            Z_labeled=Z, heartbeat=lambda: heartbeat(session), random_state=random_state)
+    champion = read.champion
+    if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
+        model = unpack(champion)[0]
+        return rescore_pool(session, read.project, model, champion.version, kind=kind, Z_labeled=Z,
+                            heartbeat=lambda: heartbeat(session), random_state=random_state)
+    return 0
