@@ -236,7 +236,9 @@ def main() -> None:
     parser.add_argument("--label-field", default="label")
     parser.add_argument("--rows", type=int, default=None, help="a stratified sample of this many rows (all by default; "
                                                                  "a seeded random one for multi-label data)")
-    parser.add_argument("--strategies", nargs="+", default=["margin", "random"])
+    parser.add_argument("--strategies", nargs="+", default=None,
+                        help="the projects' strategy settings, passed as given (default: margin random; multi-label: "
+                             "avg_confidence random)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=int, default=10)
     parser.add_argument("--budget", type=int, default=400)
@@ -252,6 +254,7 @@ def main() -> None:
     multi_label = ml.is_multi_label(args.dataset)
     if multi_label and args.noise_kind != "uniform":
         parser.error("--noise-kind confusable is for single-label data (a multi-label annotator flips one label)")
+    args.strategies = args.strategies or (["avg_confidence", "random"] if multi_label else ["margin", "random"])
     print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, retrain every {args.threshold} labels, "
           f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} "
           f"({'one label flipped' if multi_label else args.noise_kind}), featurizer {args.featurizer}"
