@@ -13,6 +13,12 @@ labels; the annotator waits for each run, as a human's pace would allow. After e
 champion predicts the test split (``/predict``), and the open flags are scored against the wrong
 labels given so far.
 
+Multi-label datasets: ``goemotions`` (``bench/data``), ``digits_multi`` (attributes of the true
+digit), or a JSONL file whose rows carry a ``labels`` list. The project is created with ``task:
+multi_label``, the annotator submits sets (with ``--noise`` p: for a share p of its annotations,
+the true set with one random label's membership flipped), the test split is a seeded random one,
+and the metric is micro-F1, the reference one-vs-rest; ``multilabel_sim.py`` says how.
+
 Reference: the same featurizer (fitted on the pool) + logistic regression with the best C of
 {0.1, 1, 10, 100} by 5-fold cross-validation on the whole labeled pool, scored on the test split.
 Printed per strategy: labels to 90/95/99% of the reference accuracy, the area under the learning
@@ -33,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
+import multilabel_sim as ml
 from common import DATA_DIR, admin_token, fresh_database, import_rows, machine, request, served, today
 
 from active_learning.featurize import INPUT_KIND, fit_featurizer, resolve_featurizer  # noqa: E402
@@ -119,9 +126,10 @@ def accuracy_of_champion(conn: HTTPConnection, project_id: int, token: str, test
     return float(np.mean(np.array(predicted) == truth))
 
 
-def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], annotator: Annotator, *, strategy: str,
-             threshold: int, budget: int, seed: int, featurizer: str = "auto") -> dict:
-    """One annotator's session; returns the learning curve and, per retrain, flag and warning counts."""
+def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], annotator, *, strategy: str,
+             threshold: int, budget: int, seed: int, featurizer: str = "auto", multi_label: bool = False) -> dict:
+    """One annotator's session; returns the learning curve and, per retrain, flag and warning counts.
+    ``multi_label``: a ``task: multi_label`` project, sets submitted as ``labels``, micro-F1 curve."""
     token = admin_token(url, name=f"admin{seed}{strategy}")
     curve, checks = [], []
     wrong: set[str] = set()  # external ids labeled wrong so far
@@ -132,10 +140,10 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
             "name": f"sim-{strategy}-{seed}", "labels": labels,
             # queue_seed: the import's random keys and the queue's random picks replay with the seed.
             "settings": {"strategy": strategy, "retrain_threshold": threshold, "queue_seed": seed,
-                         "featurizer": featurizer}})
+                         "featurizer": featurizer, **({"task": "multi_label"} if multi_label else {})}})
         assert status == 201, body
         project_id = body["id"]
-        hidden = [{k: v for k, v in r.items() if k != "label"} for r in pool]
+        hidden = [{k: v for k, v in r.items() if k not in ("label", "labels")} for r in pool]
         for start in range(0, len(hidden), 5000):
             import_rows(conn, project_id, token, hidden[start:start + 5000])
         for n in range(1, budget + 1):
@@ -148,13 +156,14 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
             if given != annotator.truth[external_id]:
                 wrong.add(external_id)
             status, answer = request(conn, "POST", f"/api/v1/projects/{project_id}/labels", token, {
-                "example_id": body["example"]["id"], "label": given, "lease_id": body["lease"]["id"]})
+                "example_id": body["example"]["id"], "labels" if multi_label else "label": given,
+                "lease_id": body["lease"]["id"]})
             assert status == 201, answer
             if answer.get("warning"):
                 warned.add(external_id)
             if n % threshold == 0:
                 wait_for_runs(conn, project_id, token)
-                curve.append((n, accuracy_of_champion(conn, project_id, token, test)))
+                curve.append((n, champion_score(conn, project_id, token, test, labels, multi_label)))
                 flags = all_open_flags(conn, project_id, token)
                 flagged = {f["external_id"] for f in flags}
                 sure = {f["external_id"] for f in flags if f["score"] >= 0.95}  # what a stricter threshold would keep
@@ -168,20 +177,28 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
 
 
 def full_pool_champion(url: str, pool: list[dict], test: list[dict], labels: list[str], seed: int,
-                       featurizer: str = "auto") -> float:
-    """Test accuracy of the champion of a project whose whole pool is imported with its labels."""
+                       featurizer: str = "auto", multi_label: bool = False) -> float:
+    """Test accuracy (micro-F1) of the champion of a project whose whole pool is imported with its labels."""
     token = admin_token(url, name=f"full{seed}")
     with served(url, workers=1, env={"LABELING_JOBS": "thread"}) as (host, port, _):
         conn = HTTPConnection(host, port, timeout=1800)
         status, body = request(conn, "POST", "/api/v1/projects", token, {
             "name": f"full-{seed}", "labels": labels,
-            "settings": {"retrain_threshold": 100000, "queue_seed": seed, "featurizer": featurizer}})
+            "settings": {"retrain_threshold": 100000, "queue_seed": seed, "featurizer": featurizer,
+                         **({"task": "multi_label"} if multi_label else {})}})
         project_id = body["id"]
         import_rows(conn, project_id, token, pool)
         wait_for_runs(conn, project_id, token)
         status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/retrain", token)
         wait_for_runs(conn, project_id, token)
-        return accuracy_of_champion(conn, project_id, token, test)
+        return champion_score(conn, project_id, token, test, labels, multi_label)
+
+
+def champion_score(conn: HTTPConnection, project_id: int, token: str, test: list[dict], labels: list[str],
+                   multi_label: bool) -> float:
+    if multi_label:
+        return ml.micro_f1_of_champion(conn, project_id, token, test, labels)
+    return accuracy_of_champion(conn, project_id, token, test)
 
 
 def wait_for_runs(conn: HTTPConnection, project_id: int, token: str) -> None:
@@ -213,46 +230,50 @@ def mean_spread(values: list) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="digits", help="digits, movies, snips, or a JSONL file in the import format")
+    parser.add_argument("--dataset", default="digits", help="digits, movies, snips, or a JSONL file in the import format; "
+                                                             "multi-label: goemotions, digits_multi, or a JSONL file "
+                                                             "whose rows carry a labels list")
     parser.add_argument("--label-field", default="label")
-    parser.add_argument("--rows", type=int, default=None, help="a stratified sample of this many rows (all by default)")
-    parser.add_argument("--strategies", nargs="+", default=["margin", "random"])
+    parser.add_argument("--rows", type=int, default=None, help="a stratified sample of this many rows (all by default; "
+                                                                 "a seeded random one for multi-label data)")
+    parser.add_argument("--strategies", nargs="+", default=None,
+                        help="the projects' strategy settings, passed as given (default: margin random; multi-label: "
+                             "avg_confidence random)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=int, default=10)
     parser.add_argument("--budget", type=int, default=400)
     parser.add_argument("--test-size", type=float, default=0.3)
-    parser.add_argument("--noise", type=float, default=0.0, help="share of labels the annotator gets wrong")
+    parser.add_argument("--noise", type=float, default=0.0, help="share of labels the annotator gets wrong (multi-label: "
+                                                                 "one random label's membership flipped)")
     parser.add_argument("--noise-kind", default="uniform", choices=["uniform", "confusable"])
     parser.add_argument("--full-pool", action="store_true", help="also train a champion on the whole labeled pool")
     parser.add_argument("--featurizer", default="auto", help="the projects' featurizer setting (the reference keeps "
                                                               "TF-IDF for text, vectors for digits)")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
+    multi_label = ml.is_multi_label(args.dataset)
+    if multi_label and args.noise_kind != "uniform":
+        parser.error("--noise-kind confusable is for single-label data (a multi-label annotator flips one label)")
+    args.strategies = args.strategies or (["avg_confidence", "random"] if multi_label else ["margin", "random"])
     print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, retrain every {args.threshold} labels, "
-          f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} ({args.noise_kind}), "
-          f"featurizer {args.featurizer}")
+          f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} "
+          f"({'one label flipped' if multi_label else args.noise_kind}), featurizer {args.featurizer}"
+          + (", multi-label (micro-F1)" if multi_label else ""))
     results: dict[str, list[dict]] = {s: [] for s in args.strategies}
     fulls, references = [], []
     for seed in args.seeds:
-        rows = load_dataset(args.dataset, args.label_field, args.rows, seed)
-        labels = sorted({r["label"] for r in rows})
-        featurizer = resolve_featurizer("auto", has_vectors="features" in rows[0])
-        pool, test = train_test_split(rows, test_size=args.test_size, random_state=seed, stratify=[r["label"] for r in rows])
-        ref, ref_c, confusion, classes = reference(pool, test, featurizer, seed)
+        pool, test, labels, ref, make_annotator = (prepare_multi_label if multi_label else prepare)(args, seed)
         references.append(ref)
-        print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} classes; reference ({featurizer} "
-              f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
         if args.full_pool:
             with fresh_database(args.db) as url:
-                fulls.append(full_pool_champion(url, pool, test, labels, seed, args.featurizer))
+                fulls.append(full_pool_champion(url, pool, test, labels, seed, args.featurizer, multi_label))
             print(f"seed {seed}: full-pool champion {fulls[-1]:.3f} ({fulls[-1] - ref:+.3f} vs reference)", flush=True)
-        truth = {r["external_id"]: r["label"] for r in pool}
         for strategy in args.strategies:
-            annotator = Annotator(truth, classes, confusion, noise=args.noise, kind=args.noise_kind, seed=seed)
+            annotator = make_annotator()
             with fresh_database(args.db) as url:
                 t0 = time.perf_counter()
                 out = simulate(url, pool, test, labels, annotator, strategy=strategy, threshold=args.threshold,
-                               budget=args.budget, seed=seed, featurizer=args.featurizer)
+                               budget=args.budget, seed=seed, featurizer=args.featurizer, multi_label=multi_label)
             out.update(reference=ref, seconds=time.perf_counter() - t0,
                        reach=[labels_to_reach(out["curve"], t * ref) for t in TARGETS], auc=area(out["curve"], args.budget))
             results[strategy].append(out)
@@ -264,7 +285,35 @@ def main() -> None:
                   + "".join(f"\n      v{v} ({n} labels): {why}" for v, n, why in out["rejected"]))
             if args.noise or any(c["flags"] for c in out["checks"]):
                 print_checks(out["checks"])
-    print_tables(args, results, references, fulls)
+    print_tables(args, results, references, fulls, "micro-F1" if multi_label else "accuracy")
+
+
+def prepare(args, seed: int):
+    """A single-label seed: rows, stratified split, reference; ``(pool, test, labels, reference, annotator maker)``."""
+    rows = load_dataset(args.dataset, args.label_field, args.rows, seed)
+    labels = sorted({r["label"] for r in rows})
+    featurizer = resolve_featurizer("auto", has_vectors="features" in rows[0])
+    pool, test = train_test_split(rows, test_size=args.test_size, random_state=seed, stratify=[r["label"] for r in rows])
+    ref, ref_c, confusion, classes = reference(pool, test, featurizer, seed)
+    print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} classes; reference ({featurizer} "
+          f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
+    truth = {r["external_id"]: r["label"] for r in pool}
+    return pool, test, labels, ref, lambda: Annotator(truth, classes, confusion, noise=args.noise, kind=args.noise_kind,
+                                                      seed=seed)
+
+
+def prepare_multi_label(args, seed: int):
+    """A multi-label seed: rows, seeded random split, one-vs-rest reference (micro-F1); as ``prepare``."""
+    rows = ml.load_multilabel(args.dataset, args.rows, seed)
+    labels = ml.label_names(rows)
+    featurizer = resolve_featurizer("auto", has_vectors="features" in rows[0])
+    pool, test = ml.random_split(rows, args.test_size, seed)
+    ref, ref_c = ml.reference_multilabel(pool, test, labels, featurizer, seed)
+    print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} labels ({ml.label_counts(rows)}); "
+          f"reference ({featurizer} + one-vs-rest logistic regression, C = {ref_c:g} by 5-fold CV on micro-F1) "
+          f"test micro-F1 {ref:.3f}", flush=True)
+    truth = {r["external_id"]: r["labels"] for r in pool}
+    return pool, test, labels, ref, lambda: ml.MultiLabelAnnotator(truth, labels, noise=args.noise, seed=seed)
 
 
 def print_checks(checks: list[dict]) -> None:
@@ -286,11 +335,16 @@ def print_checks(checks: list[dict]) -> None:
               f"{c['true_sure'] / c['wrong'] if c['wrong'] else float('nan'):.2f}")
 
 
-def print_tables(args, results: dict[str, list[dict]], references: list[float], fulls: list[float]) -> None:
-    print(f"\nReference accuracy {np.mean(references):.3f} ± {np.std(references):.3f}"
+def print_tables(args, results: dict[str, list[dict]], references: list[float], fulls: list[float],
+                 metric: str = "accuracy") -> None:
+    print(f"\nReference {metric} {np.mean(references):.3f} ± {np.std(references):.3f}"
           + (f"; full-pool champion {np.mean(fulls):.3f} ± {np.std(fulls):.3f} "
              f"({np.mean(fulls) - np.mean(references):+.3f})" if fulls else ""))
-    print("\n| strategy | labels to 90% | to 95% | to 99% | area under the curve | per seed (95%) |")
+    if metric == "accuracy":
+        print("\n| strategy | labels to 90% | to 95% | to 99% | area under the curve | per seed (95%) |")
+    else:
+        print(f"\n| strategy | labels to 90% of the reference {metric} | to 95% | to 99% | area under the {metric} curve "
+              f"| per seed (95%) |")
     print("|---|---|---|---|---|---|")
     for strategy, outs in results.items():
         reach = list(zip(*[o["reach"] for o in outs]))
