@@ -10,6 +10,7 @@ process's job thread) is running, and prints both. ``--dashboard`` times the pro
 page (logged in through the login form, like a browser) on the seeded project. ``--import-rows N``
 serves the annotators idle, then while an HTTP import of N new examples runs in the background
 (uploaded with ``?wait=0``, followed on its status endpoint to the end), and prints both.
+``--task multi_label`` seeds a multi-label project whose annotators submit sets.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from sqlalchemy import create_engine, func, select
 import numpy as np
 
 from common import OUT, fresh_database, machine, percentiles, request, seed, served, today
+
+
+TASK = "single_label"  # set by --task before the annotators' processes fork
+
+
+def _answer(n: int) -> dict:
+    """The n-th annotation: a label, or in a multi-label project a set (one, two, or none)."""
+    if TASK == "multi_label":
+        return {"labels": (["pos"], ["pos", "neg"], [])[n % 3]}
+    return {"label": "pos" if n % 2 else "neg"}
 
 
 def annotator(host: str, port: int, project_id: int, token: str, seconds: float, out: mp.Queue, stop=None) -> None:
@@ -45,7 +56,7 @@ def annotator(host: str, port: int, project_id: int, token: str, seconds: float,
             n += 1
             example_id = body["example"]["id"]
             status, body = request(conn, "POST", f"/api/v1/projects/{project_id}/labels", token, {
-                "example_id": example_id, "label": "pos" if n % 2 else "neg",
+                "example_id": example_id, **_answer(n),
                 "lease_id": body["lease"]["id"], "idempotency_key": f"{token[-8:]}-{example_id}"})
             t2 = time.perf_counter()
             if status != 201:
@@ -307,14 +318,18 @@ def main() -> None:
     parser.add_argument("--dashboard", action="store_true", help="time the dashboard page of the seeded project")
     parser.add_argument("--import-rows", type=int, default=0,
                         help="latency idle and while an HTTP import of this many rows runs (clients 0: the import alone)")
+    parser.add_argument("--task", default="single_label", choices=["single_label", "multi_label"],
+                        help="the seeded project's task (multi_label: annotators submit sets)")
     args = parser.parse_args()
-    print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}")
+    global TASK
+    TASK = args.task
+    print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}; task {args.task}")
     for kind in args.db:
         for n in args.n:
             with fresh_database(kind) as url:
                 t0 = time.perf_counter()
                 # Retraining is measured on its own (--retrain); here the queue is served idle.
-                project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000})
+                project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000, "task": args.task})
                 print(f"\n## {kind}, {n:,} examples (seeded in {time.perf_counter() - t0:.1f} s)")
                 if args.dashboard:
                     time_dashboard(url, project_id, args.workers)
