@@ -139,3 +139,45 @@ def predicted_sets(probs: np.ndarray, names: list[str]) -> tuple[list[str], np.n
     rounded = np.round(probs, 4).tolist()
     per_label = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in rounded]
     return sets, confidence, per_label
+
+
+# A label column needs this many examples with it (and without it) before its decisions are judged.
+MIN_PER_SIDE = 5
+
+
+def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, precision: float | None = None) -> Any:
+    """Examples whose given set is wrong with probability at least ``precision``, most likely
+    first, as ``label_errors.LabelIssues`` (``suggested``: the set with its doubted decisions
+    turned, as stored).
+
+    Each label is a yes/no question judged by the single-label check (its calibrated noise
+    estimate and posterior, ``label_errors.probable_errors``) on its out-of-fold probabilities;
+    a set is wrong unless every decision in it is right, so its posterior of being wrong is
+    ``1 - prod(1 - p_j)`` over the judged labels.
+    """
+    from active_learning.label_errors import PRECISION_TARGET, LabelIssues, probable_errors
+
+    precision = PRECISION_TARGET if precision is None else precision
+    n, k = Y.shape
+    wrong = np.zeros((n, k))
+    judged = 0
+    for j in range(k):
+        positives = int(Y[:, j].sum())
+        if min(positives, n - positives) < MIN_PER_SIDE:
+            continue
+        column = probable_errors(np.column_stack([1 - oof[:, j], oof[:, j]]), np.array(["no", "yes"]),
+                                 np.where(Y[:, j] == 1, "yes", "no"), precision=precision)
+        if column.posteriors is not None:
+            wrong[:, j] = column.posteriors
+            judged += 1
+    none = np.empty(0, dtype=int)
+    if not judged:
+        return LabelIssues(none, np.empty(0), [], skipped="no label has enough examples with and without it to judge "
+                                                          f"(at least {MIN_PER_SIDE} each, and enough labels)")
+    posterior = 1.0 - np.prod(1.0 - wrong, axis=1)
+    chosen = np.where(posterior >= precision)[0]
+    chosen = chosen[np.argsort(-posterior[chosen], kind="stable")]
+    turned = np.where(wrong[chosen] >= 0.5, 1 - Y[chosen], Y[chosen])
+    suggested = [json.dumps([n for n, c in zip(names, row) if c], ensure_ascii=False) for row in turned]
+    expected = float(posterior[chosen].mean()) if len(chosen) else None
+    return LabelIssues(chosen, posterior[chosen], suggested, expected_precision=expected, posteriors=posterior)

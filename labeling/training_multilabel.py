@@ -4,7 +4,8 @@ project's featurizer, C chosen by cross-validated micro-F1, judged on the holdou
 then the pool re-scored by the project's multi-label strategy.
 
 Reads what ``labeling.training`` read (the snapshot's gold sets, the featurized rows) and writes
-the same kind of version; what differs is the model, its scores and its rule.
+the same kind of version; what differs is the model, its scores, its rule and its label check
+(each label a yes/no question for the single-label check: ``probable_set_errors``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from sqlalchemy.orm import Session
 
 from active_learning.featurize import INPUT_KIND
 from active_learning.models import assemble
-from active_learning.multilabel import choose_c, indicator, make_multilabel_classifier, micro_f1_difference, scores
+from active_learning.label_errors import LabelIssues
+from active_learning.multilabel import (choose_c, indicator, make_multilabel_classifier, micro_f1_difference,
+                                        probable_set_errors, scores)
 from labeling.features import featurized
 from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
+from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack, unpack
 from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
-
-NOT_CHECKED = "label checks of multi-label projects are not built yet"
 
 
 def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Callable[[], datetime],
@@ -43,19 +45,32 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
                            "one label chosen; the queue uses a diverse cold-start order meanwhile",
                 "n_labels": len(data.labels), "snapshot": read.snapshot.number}
     Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
-    C, _ = choose_c(Z[train], Y[train], random_state=random_state)
+    # C by cross-validation over every label (as single-label projects do): its out-of-fold
+    # probabilities also judge every label.
+    C, oof = choose_c(Z, Y, random_state=random_state)
     candidate = make_multilabel_classifier(C, random_state).fit(Z[train], Y[train])
     serving = make_multilabel_classifier(C, random_state).fit(Z, Y) if data.holdout.any() else candidate
     judged = _judge(read, Z, Y, candidate, random_state=random_state)
-    version = _write(session, run, read, candidate, serving, judged, C, now=clock())
+    issues = _label_check(read, oof, Y, names)
+    version = _write(session, run, read, candidate, serving, judged, C, issues, now=clock())
     heartbeat(session)
     session.commit()
     scored = _rescore(session, read, serving if judged["promoted"] else None, version, Z, heartbeat=heartbeat,
                       random_state=random_state, rescore_anyway=rescore_anyway)
     return {"model_version": version.version, "promoted": judged["promoted"], "decision": judged["reason"],
             "metrics": judged["metrics"], "champion_metrics": judged["champion_metrics"] or None,
-            "n_labels": len(data.labels), "rescored": scored, "snapshot": read.snapshot.number, "new_flags": 0,
-            "hyperparameters": {"C": C}, "quality_check_skipped": NOT_CHECKED}
+            "n_labels": len(data.labels), "rescored": scored, "snapshot": read.snapshot.number,
+            "new_flags": version.metrics["label_check"]["new_flags"], "hyperparameters": {"C": C},
+            **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
+
+
+def _label_check(read: Any, oof: np.ndarray | None, Y: np.ndarray, names: list[str]) -> LabelIssues:
+    none = np.empty(0, dtype=int)
+    if oof is None:
+        return LabelIssues(none, np.empty(0), [], skipped="too few labels to cross-validate a label check")
+    if not read.labels_changed:
+        return LabelIssues(none, np.empty(0), [], skipped="no label changed since the last check")
+    return probable_set_errors(oof, Y, names)
 
 
 def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: int) -> dict[str, Any]:
@@ -85,7 +100,7 @@ def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: in
 
 
 def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving: Any, judged: dict[str, Any],
-           C: float, *, now: datetime) -> ModelVersion:
+           C: float, issues: LabelIssues, *, now: datetime) -> ModelVersion:
     project, champion, data = read.project, read.champion, read.data
     artifact, digest = pack(assemble(read.features, serving), assemble(read.features, candidate))
     model = ModelVersion(
@@ -94,7 +109,9 @@ def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving
         snapshot_id=read.snapshot.id, run_id=run.id,
         metrics={**judged["metrics"], "featurizer": read.featurizer, "n_train": int((~data.holdout).sum()),
                  "champion": judged["champion_metrics"] or None, "decision": judged["reason"], "metric": "micro_f1",
-                 "task": "multi_label", "hyperparameters": {"C": C}, "label_check": {"skipped": NOT_CHECKED}},
+                 "task": "multi_label", "hyperparameters": {"C": C},
+                 "label_check": {"skipped": issues.skipped, "flagged": int(len(issues.indices)),
+                                 "expected_precision": issues.expected_precision}},
         artifact=artifact, artifact_sha256=digest,
     )
     session.add(model)
@@ -104,6 +121,10 @@ def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving
             champion.status = "candidate"
         project.champion_id = model.id
     run.model_version_id = model.id
+    close_stale_flags(session, project.id, now=now)
+    new_flags = record_flags(session, project, data.example_ids, data.current, data.labels, issues, run_id=run.id,
+                             now=now)
+    model.metrics = {**model.metrics, "label_check": {**model.metrics["label_check"], "new_flags": new_flags}}
     return model
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -262,3 +263,34 @@ def test_a_set_longer_than_a_label_name_is_stored_whole(client, admin_token, mak
     example_id = lease(client, token, project_id)["example"]["id"]
     done = submit(client, token, project_id, example_id, labels=long_names[::-1])
     assert done.status_code == 201 and done.json["label"]["value"] == long_names
+
+
+def test_a_retrain_flags_sets_with_a_wrong_decision_and_suggests_the_turned_set(client, admin_token):
+    """Planted noise (a unit test of the check; the evidence is bench/simulate.py's loop)."""
+    from sklearn.datasets import load_digits
+
+    names = ["zero", "one", "six"]
+    digits = load_digits()
+    truth = {f"d{i}": [n for n, d in zip(names, (0, 1, 6)) if int(digits.target[i]) == d] for i in range(600)}
+    rng = np.random.default_rng(0)
+    planted = {f"d{i}" for i in rng.choice(600, size=60, replace=False).tolist()}
+    rows = []
+    for i in range(600):
+        chosen = set(truth[f"d{i}"])
+        if f"d{i}" in planted:  # one decision turned, as a hurried annotator would
+            chosen ^= {names[int(rng.integers(3))]}
+        rows.append({"external_id": f"d{i}", "features": digits.data[i].tolist(),
+                     "labels": [n for n in names if n in chosen]})
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "planted", "labels": names,
+        "settings": {"task": "multi_label", "holdout_fraction": 0, "retrain_threshold": 100000}})
+    project_id = created.json["id"]
+    assert client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                       json={"examples": rows}).status_code == 201
+    runs = client.get(f"/api/v1/projects/{project_id}/runs", headers=auth(admin_token)).json["runs"]
+    assert runs and all(r["status"] == "succeeded" for r in runs), runs  # the import's run judged the labels
+    flags = client.get(f"/api/v1/projects/{project_id}/flags?limit=200", headers=auth(admin_token)).json["flags"]
+    hits = [f for f in flags if f["external_id"] in planted]
+    assert len(hits) >= 0.5 * len(planted) and len(hits) >= 0.8 * len(flags), (len(hits), len(flags))
+    assert all(isinstance(f["given"], list) and f["reason"] == "model_disagrees" for f in flags)
+    assert sum(f["suggested"] == truth[f["external_id"]] for f in hits) >= 0.8 * len(hits)
