@@ -12,11 +12,11 @@ from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import labels, projects, queue
+from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
-from labeling.models import Project
+from labeling.models import Label, Project
 from labeling.quality import flag_kept_warning
 
 
@@ -25,6 +25,23 @@ def _int_field(name: str) -> int:
     if not raw.lstrip("-").isdigit():
         raise InvalidInput.one("must be an integer", field=name)
     return int(raw)
+
+
+# Sent by a multi-label form with its checked ``labels``: an empty set ("none of these") is then
+# distinguishable from a form that sent no annotation at all.
+LABELS_MARKER = "labels_sent"
+
+
+def _annotation_fields() -> dict[str, Any]:
+    """The annotation fields the form sent, as a request body for ``tasks.annotation_in``:
+    ``label`` (one name; a single-label project) and the multi-valued ``labels`` (a multi-label
+    project's set, possibly empty when the marker came alone)."""
+    body: dict[str, Any] = {}
+    if "label" in request.form:
+        body["label"] = request.form.get("label")
+    if "labels" in request.form or LABELS_MARKER in request.form:
+        body["labels"] = request.form.getlist("labels")
+    return body
 
 
 def _progress(project: Project) -> dict[str, Any]:
@@ -41,13 +58,13 @@ def _lease_next_and_commit(project: Project) -> queue.Lease | None:
     return lease
 
 
-def _render_work(project: Project, lease: queue.Lease | None, *, last_label_id: int | None = None,
+def _render_work(project: Project, lease: queue.Lease | None, *, last_label: Label | None = None,
                  notice: str | None = None, status: int = 200):
     """Render an example to label (or the empty state), with the progress line out of band."""
     return render_template(
         "partials/_work.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), last_label_id=last_label_id, notice=notice, oob=True,
-        lease_seconds=current_app.config["LEASE_SECONDS"],
+        view_key=secrets.token_urlsafe(12), last_label=last_label, notice=notice, oob=True,
+        lease_seconds=current_app.config["LEASE_SECONDS"], multi=tasks.is_multi_label(project),
     ), status
 
 
@@ -61,8 +78,9 @@ def label_page(project_id: int):
     db.commit()
     return render_template(
         "pages/label.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), last_label_id=None, notice=None, oob=False,
+        view_key=secrets.token_urlsafe(12), last_label=None, notice=None, oob=False,
         lease_seconds=current_app.config["LEASE_SECONDS"], suggestions=projects.config(project).suggestions,
+        multi=tasks.is_multi_label(project),
     )
 
 
@@ -73,9 +91,10 @@ def label_submit(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     example_id = _int_field("example_id")
+    value = tasks.annotation_in(project, _annotation_fields())
     try:
         result = labels.submit_label(
-            db, project, g.user, example_id, request.form.get("label"), now=utcnow(),
+            db, project, g.user, example_id, value, now=utcnow(),
             lease_id=_int_field("lease_id") if request.form.get("lease_id") else None,
             idempotency_key=request.form.get("idempotency_key") or None,
             duration_ms=request.form.get("duration_ms", type=int),
@@ -92,8 +111,9 @@ def label_submit(project_id: int):
         # The example stays on screen: the annotator reconsiders what they are looking at.
         example = get_example(db, result.label.example_id)
         return render_template("partials/_warning.html", project=project, label=result.label,
-                               warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example)
-    return _render_work(project, _lease_next_and_commit(project), last_label_id=result.label.id)
+                               warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example,
+                               multi=tasks.is_multi_label(project), chosen=tasks.decode(project, result.label.value))
+    return _render_work(project, _lease_next_and_commit(project), last_label=result.label)
 
 
 @bp.post("/projects/<int:project_id>/label/keep")
@@ -106,7 +126,7 @@ def label_keep(project_id: int):
     if label.annotator_id != g.user.id or label.project_id != project.id:
         raise InvalidInput.one("not your label in this project", field="label_id")
     flag_kept_warning(db, label, now=utcnow())
-    return _render_work(project, _lease_next_and_commit(project), last_label_id=label.id)
+    return _render_work(project, _lease_next_and_commit(project), last_label=label)
 
 
 @bp.post("/projects/<int:project_id>/label/skip")
