@@ -136,3 +136,39 @@ def test_the_data_and_example_pages_print_sets_readably(client, admin_token, mul
     assert "sports, tech" in data and "none of these" in data and "&#34;" not in data and "[&#" not in data
     example = client.get(f"/projects/{project_id}/examples/{lease['example']['id']}").get_data(as_text=True)
     assert "sports, tech" in example and "[&#34;" not in example
+
+
+def test_the_review_page_prints_a_flag_s_sets_readably(app, client, session, make_user, multi):
+    from labeling.db import utcnow
+    from labeling.models import LabelFlag
+
+    project_id, token = multi(n=2)
+    lease = _lease(client, token, project_id)
+    client.post(f"/projects/{project_id}/label/submit", data=_form(lease, labels_sent="1", labels=["tech"]))
+    label_id = session.scalar(select(Label.id))
+    with app.extensions["hitl_sessionmaker"]() as s:
+        s.add(LabelFlag(project_id=project_id, label_id=label_id, example_id=lease["example"]["id"], given='["tech"]',
+                        suggested='[]', score=0.9, reason="model_disagrees", status="open", created_at=utcnow()))
+        s.commit()
+    make_user("rev", "reviewer")
+    client.post("/logout")
+    _login(client, "rev")
+    page = client.get(f"/projects/{project_id}/review").get_data(as_text=True)
+    assert 'data-testid="given"><strong>tech</strong>' in page
+    assert 'data-testid="suggested"><strong>none of these</strong>' in page and "[&#34;" not in page
+
+
+def test_the_create_form_chooses_the_task(client, session, make_user):
+    from labeling.models import Project
+
+    make_user("boss", "admin")
+    _login(client, "boss")
+    assert 'name="task"' in client.get("/").get_data(as_text=True)
+    created = client.post("/projects", data={"name": "Tags", "labels": "a, b", "task": "multi_label"})
+    assert created.status_code == 302
+    plain = client.post("/projects", data={"name": "Plain", "labels": "a, b"})
+    assert plain.status_code == 302
+    assert dict(session.execute(select(Project.name, Project.task_kind)).all()) == {
+        "Tags": "multi_label", "Plain": "single_label"}
+    bad = client.post("/projects", data={"name": "Bad", "labels": "a", "task": "ranking"})
+    assert bad.status_code == 422 and "task" in bad.get_data(as_text=True)
