@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from labeling import tasks
 from labeling.models import Project
 
 bp = Blueprint("ui", __name__)
+
+# Sent by a form with a multi-label project's checked ``labels``: an empty set ("none of these")
+# is then told from a form that sent no annotation at all.
+LABELS_MARKER = "labels_sent"
+
+
+def form_annotation(project: Project) -> Any:
+    """The annotation a page's form sends, not yet checked: ``label`` (one name) for a
+    single-label project, the multi-valued ``labels`` (possibly empty when the marker came alone)
+    for a multi-label one; the other task's field is a 422 naming it (``tasks.annotation_in``)."""
+    body: dict[str, Any] = {}
+    if "label" in request.form:
+        body["label"] = request.form.get("label")
+    if "labels" in request.form or LABELS_MARKER in request.form:
+        body["labels"] = request.form.getlist("labels")
+    return tasks.annotation_in(project, body)
 
 
 @bp.app_template_filter("annotation")

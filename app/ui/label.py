@@ -11,7 +11,7 @@ from app import jobs
 from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
-from app.ui import bp
+from app.ui import bp, form_annotation
 from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -25,23 +25,6 @@ def _int_field(name: str) -> int:
     if not raw.lstrip("-").isdigit():
         raise InvalidInput.one("must be an integer", field=name)
     return int(raw)
-
-
-# Sent by a multi-label form with its checked ``labels``: an empty set ("none of these") is then
-# distinguishable from a form that sent no annotation at all.
-LABELS_MARKER = "labels_sent"
-
-
-def _annotation_fields() -> dict[str, Any]:
-    """The annotation fields the form sent, as a request body for ``tasks.annotation_in``:
-    ``label`` (one name; a single-label project) and the multi-valued ``labels`` (a multi-label
-    project's set, possibly empty when the marker came alone)."""
-    body: dict[str, Any] = {}
-    if "label" in request.form:
-        body["label"] = request.form.get("label")
-    if "labels" in request.form or LABELS_MARKER in request.form:
-        body["labels"] = request.form.getlist("labels")
-    return body
 
 
 def _progress(project: Project) -> dict[str, Any]:
@@ -91,7 +74,7 @@ def label_submit(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     example_id = _int_field("example_id")
-    value = tasks.annotation_in(project, _annotation_fields())
+    value = form_annotation(project)
     try:
         result = labels.submit_label(
             db, project, g.user, example_id, value, now=utcnow(),

@@ -172,3 +172,50 @@ def test_the_create_form_chooses_the_task(client, session, make_user):
         "Tags": "multi_label", "Plain": "single_label"}
     bad = client.post("/projects", data={"name": "Bad", "labels": "a", "task": "ranking"})
     assert bad.status_code == 422 and "task" in bad.get_data(as_text=True)
+
+
+def test_the_example_page_relabels_with_a_set(client, session, make_user, multi):
+    project_id, token = multi(n=2)
+    lease = _lease(client, token, project_id)
+    example_id = lease["example"]["id"]
+    client.post(f"/projects/{project_id}/label/submit", data=_form(lease, labels_sent="1", labels=["tech"]))
+    make_user("rev", "reviewer")
+    client.post("/logout")
+    _login(client, "rev")
+    page = client.get(f"/projects/{project_id}/examples/{example_id}").get_data(as_text=True)
+    assert 'data-testid="relabel-set"' in page and 'name="labels_sent"' in page and '<select name="label"' not in page
+    url = f"/projects/{project_id}/examples/{example_id}/relabel"
+    refused = client.post(url, data={"label": "tech"})
+    assert refused.status_code == 422 and "label" in refused.get_data(as_text=True)
+    done = client.post(url, data={"labels_sent": "1", "labels": ["politics", "sports"]}, follow_redirects=True)
+    assert done.status_code == 200 and "Relabeled as sports, politics." in done.get_data(as_text=True)
+    emptied = client.post(url, data={"labels_sent": "1"}, follow_redirects=True)
+    assert emptied.status_code == 200 and "Relabeled as none of these." in emptied.get_data(as_text=True)
+    values = session.scalars(select(Label.value).where(Label.source == "review").order_by(Label.id)).all()
+    assert [json.loads(v) for v in values] == [["sports", "politics"], []]
+
+
+def test_the_review_page_corrects_a_flag_with_a_set(app, client, session, make_user, multi):
+    from labeling.db import utcnow
+    from labeling.models import LabelFlag
+
+    project_id, token = multi(n=2)
+    lease = _lease(client, token, project_id)
+    client.post(f"/projects/{project_id}/label/submit", data=_form(lease, labels_sent="1", labels=["tech"]))
+    with app.extensions["hitl_sessionmaker"]() as s:
+        flag = LabelFlag(project_id=project_id, label_id=s.scalar(select(Label.id)), example_id=lease["example"]["id"],
+                         given='["tech"]', suggested='["sports"]', score=0.9, reason="model_disagrees", status="open",
+                         created_at=utcnow())
+        s.add(flag)
+        s.commit()
+        flag_id = flag.id
+    make_user("rev", "reviewer")
+    client.post("/logout")
+    _login(client, "rev")
+    page = client.get(f"/projects/{project_id}/review").get_data(as_text=True)
+    assert 'class="correct-set"' in page and "Correct to this set" in page
+    done = client.post(f"/projects/{project_id}/review/{flag_id}", headers={"HX-Request": "true"},
+                       data={"action": "correct", "labels_sent": "1", "labels": ["politics", "tech"]})
+    assert done.status_code == 200 and "Flag corrected." in done.get_data(as_text=True)
+    latest = session.scalar(select(Label.value).where(Label.source == "review"))
+    assert json.loads(latest) == ["politics", "tech"]
