@@ -86,6 +86,12 @@ def test_a_multi_label_project_is_labeled_with_the_keyboard_only(page: Page, liv
     expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", skipped)
     expect(page.get_by_test_id("progress")).to_contain_text("2 / 6 labeled")
     expect(page.get_by_test_id("label-error")).to_be_empty()
+    # A form that sends no set at all (the marker gone) is a 422 shown in the page; the example stays.
+    stays = current_example(page)
+    page.evaluate("document.querySelector('input[name=labels_sent]').remove()")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("label-error")).to_contain_text("'labels'")
+    expect(page.locator("form.labeling")).to_have_attribute("data-example-id", stays)
 
     exported = app.test_client().get(f"/api/v1/projects/{project_id}/export?format=jsonl&annotations=all",
                                      headers={"Authorization": f"Bearer {token}"})
