@@ -1,7 +1,44 @@
 """Browser pages (Flask + htmx). Views parse, call one labeling function, render."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from labeling import tasks
+from labeling.models import Project
 
 bp = Blueprint("ui", __name__)
+
+# Sent by a form with a multi-label project's checked ``labels``: an empty set ("none of these")
+# is then told from a form that sent no annotation at all.
+LABELS_MARKER = "labels_sent"
+
+
+def form_annotation(project: Project) -> Any:
+    """The annotation a page's form sends, not yet checked: ``label`` (one name) for a
+    single-label project, the multi-valued ``labels`` (possibly empty when the marker came alone)
+    for a multi-label one; the other task's field is a 422 naming it (``tasks.annotation_in``)."""
+    body: dict[str, Any] = {}
+    if "label" in request.form:
+        body["label"] = request.form.get("label")
+    if "labels" in request.form or LABELS_MARKER in request.form:
+        body["labels"] = request.form.getlist("labels")
+    return tasks.annotation_in(project, body)
+
+
+@bp.app_template_filter("annotation")
+def annotation_text(value: Any, project: Project) -> str:
+    """An annotation as a page shows it: the label's name, or a set as ``a, b`` (``none of these``
+    when empty). Takes the stored text (labeling/tasks.py) or the list the API shapes decode;
+    an undo's null is the empty string."""
+    if value is None:
+        return ""
+    if not tasks.is_multi_label(project):
+        return str(value)
+    names = value if isinstance(value, list) else tasks.decode(project, value)
+    return ", ".join(names) if names else "none of these"
+
 
 from app.ui import account, audit, browse, dashboard, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)

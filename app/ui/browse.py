@@ -10,8 +10,8 @@ from flask import flash, g, redirect, render_template, request, url_for
 from app.api.shapes import browsed_example_json, history_json
 from app.auth import REVIEWERS, requires
 from app.db import get_session
-from app.ui import bp
-from labeling import browse, projects
+from app.ui import annotation_text, bp, form_annotation
+from labeling import browse, projects, tasks
 from labeling.db import reading, utcnow
 from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
@@ -51,7 +51,8 @@ def _render_example(project_id: int, example_id: int, *, error: str | None = Non
         example = history_json(browse.history(db, get_example(db, example_id)))
         current = [e for e in example["labels"] if e["current"]]
         return render_template("pages/example.html", project=project, example=example, current=current,
-                               labels=label_names(project), error=error, role=g.role), status
+                               labels=label_names(project), error=error, role=g.role,
+                               multi=tasks.is_multi_label(project)), status
 
 
 @bp.get("/projects/<int:project_id>/examples/<int:example_id>")
@@ -68,7 +69,8 @@ def relabel_example(project_id: int, example_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     try:
-        browse.relabel(db, project, g.user, example_id, request.form.get("label"),
+        value = form_annotation(project)
+        browse.relabel(db, project, g.user, example_id, value,
                        label_id=request.form.get("label_id") or None, now=utcnow())
     except (InvalidInput, Conflict) as exc:
         db.rollback()
@@ -77,5 +79,5 @@ def relabel_example(project_id: int, example_id: int):
         return _render_example(project_id, example_id, error=message,
                                status=422 if isinstance(exc, InvalidInput) else 409)
     db.commit()
-    flash(f"Relabeled as {request.form.get('label')}.")
+    flash(f"Relabeled as {annotation_text(tasks.encode(project, value), project)}.")
     return redirect(url_for("ui.example_page", project_id=project_id, example_id=example_id))

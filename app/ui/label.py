@@ -11,12 +11,12 @@ from app import jobs
 from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
-from app.ui import bp
-from labeling import labels, projects, queue
+from app.ui import bp, form_annotation
+from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
-from labeling.models import Project
+from labeling.models import Label, Project
 from labeling.quality import flag_kept_warning
 
 
@@ -41,13 +41,13 @@ def _lease_next_and_commit(project: Project) -> queue.Lease | None:
     return lease
 
 
-def _render_work(project: Project, lease: queue.Lease | None, *, last_label_id: int | None = None,
+def _render_work(project: Project, lease: queue.Lease | None, *, last_label: Label | None = None,
                  notice: str | None = None, status: int = 200):
     """Render an example to label (or the empty state), with the progress line out of band."""
     return render_template(
         "partials/_work.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), last_label_id=last_label_id, notice=notice, oob=True,
-        lease_seconds=current_app.config["LEASE_SECONDS"],
+        view_key=secrets.token_urlsafe(12), last_label=last_label, notice=notice, oob=True,
+        lease_seconds=current_app.config["LEASE_SECONDS"], multi=tasks.is_multi_label(project),
     ), status
 
 
@@ -61,8 +61,9 @@ def label_page(project_id: int):
     db.commit()
     return render_template(
         "pages/label.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), last_label_id=None, notice=None, oob=False,
+        view_key=secrets.token_urlsafe(12), last_label=None, notice=None, oob=False,
         lease_seconds=current_app.config["LEASE_SECONDS"], suggestions=projects.config(project).suggestions,
+        multi=tasks.is_multi_label(project),
     )
 
 
@@ -73,9 +74,10 @@ def label_submit(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     example_id = _int_field("example_id")
+    value = form_annotation(project)
     try:
         result = labels.submit_label(
-            db, project, g.user, example_id, request.form.get("label"), now=utcnow(),
+            db, project, g.user, example_id, value, now=utcnow(),
             lease_id=_int_field("lease_id") if request.form.get("lease_id") else None,
             idempotency_key=request.form.get("idempotency_key") or None,
             duration_ms=request.form.get("duration_ms", type=int),
@@ -92,8 +94,9 @@ def label_submit(project_id: int):
         # The example stays on screen: the annotator reconsiders what they are looking at.
         example = get_example(db, result.label.example_id)
         return render_template("partials/_warning.html", project=project, label=result.label,
-                               warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example)
-    return _render_work(project, _lease_next_and_commit(project), last_label_id=result.label.id)
+                               warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example,
+                               multi=tasks.is_multi_label(project), chosen=tasks.decode(project, result.label.value))
+    return _render_work(project, _lease_next_and_commit(project), last_label=result.label)
 
 
 @bp.post("/projects/<int:project_id>/label/keep")
@@ -106,7 +109,7 @@ def label_keep(project_id: int):
     if label.annotator_id != g.user.id or label.project_id != project.id:
         raise InvalidInput.one("not your label in this project", field="label_id")
     flag_kept_warning(db, label, now=utcnow())
-    return _render_work(project, _lease_next_and_commit(project), last_label_id=label.id)
+    return _render_work(project, _lease_next_and_commit(project), last_label=label)
 
 
 @bp.post("/projects/<int:project_id>/label/skip")

@@ -39,7 +39,8 @@ def create_project():
     name = request.form.get("name", "")
     labels = [l.strip() for l in request.form.get("labels", "").split(",") if l.strip()]
     try:
-        project = projects.create_project(db, name, labels, {}, now=utcnow())
+        project = projects.create_project(db, name, labels, {"task": request.form.get("task") or "single_label"},
+                                          now=utcnow())
     except InvalidInput as exc:
         db.rollback()
         return _index(errors=[str(p) for p in exc.problems], status=422)

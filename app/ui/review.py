@@ -8,7 +8,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
-from app.ui import bp
+from app.ui import bp, form_annotation
 from labeling import projects, quality
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -92,7 +92,8 @@ def review_resolve(project_id: int, flag_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     try:
-        flag = quality.resolve_flag(db, flag_id, g.user, request.form.get("action"), request.form.get("label"),
+        action = request.form.get("action")
+        flag = quality.resolve_flag(db, flag_id, g.user, action, form_annotation(project) if action == "correct" else None,
                                     now=utcnow())
     except Conflict as exc:
         db.rollback()

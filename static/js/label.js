@@ -1,6 +1,9 @@
 // Keyboard first: a key clicks the button that names it in data-hotkey (labeling and review).
 // One request at a time: keys pressed while a request is in flight are dropped, so a double
 // press never sends two labels (the server is idempotent on the view key as well).
+// A multi-label project's buttons are toggles (data-toggle): a click or their key flips
+// aria-pressed and the hidden checkbox after the button, which the form sends as `labels`; Enter
+// clicks the submit button. A 4xx or 5xx answer shows in #label-error (htmx swaps none).
 (function () {
   let busy = false;
   let shownAt = performance.now();
@@ -8,7 +11,39 @@
 
   document.addEventListener("htmx:beforeRequest", () => { busy = true; });
   document.addEventListener("htmx:afterRequest", () => { busy = false; });
-  document.addEventListener("htmx:afterSwap", () => { shownAt = performance.now(); });
+  document.addEventListener("htmx:afterSwap", (evt) => {
+    shownAt = performance.now();
+    const error = document.getElementById("label-error");
+    if (error && evt.detail.target && evt.detail.target.id === "work") error.replaceChildren();
+  });
+  document.addEventListener("htmx:responseError", (evt) => {
+    const error = document.getElementById("label-error");
+    if (!error) return;
+    // Our own server's error fragment (escaped by Jinja), else the bare status.
+    const xhr = evt.detail.xhr;
+    if ((xhr.getResponseHeader("Content-Type") || "").startsWith("text/html") && xhr.responseText.length < 4000) {
+      error.innerHTML = xhr.responseText;
+    } else {
+      error.textContent = "The server answered " + xhr.status + ".";
+    }
+  });
+
+  function showChosen(form) {
+    const line = form.querySelector("[data-testid=chosen]");
+    if (!line) return;
+    const names = Array.from(form.querySelectorAll("[data-toggle][aria-pressed=true]"), (b) => b.dataset.name);
+    line.textContent = names.length ? "Chosen: " + names.join(", ") : "None of these";
+  }
+
+  document.addEventListener("click", (evt) => {
+    const toggle = evt.target.closest && evt.target.closest("[data-toggle]");
+    if (!toggle) return;
+    const box = toggle.nextElementSibling;
+    const on = toggle.getAttribute("aria-pressed") !== "true";
+    toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    if (box && box.type === "checkbox") box.checked = on;
+    showChosen(toggle.form || toggle.closest("form"));
+  });
   document.addEventListener("htmx:configRequest", (evt) => {
     if (evt.detail.path.endsWith("/label/submit")) {
       evt.detail.parameters["duration_ms"] = Math.round(performance.now() - shownAt);
