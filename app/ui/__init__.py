@@ -41,4 +41,10 @@ def annotation_text(value: Any, project: Project) -> str:
     return ", ".join(names) if names else "none of these"
 
 
+@bp.app_template_filter("label_set")
+def label_set(value: Any, project: Project) -> list[str]:
+    """A multi-label project's stored set as its list of names (empty for none)."""
+    return [] if value is None else list(tasks.decode(project, value))
+
+
 from app.ui import account, audit, browse, dashboard, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)

@@ -105,3 +105,39 @@ def test_a_multi_label_project_is_labeled_with_the_keyboard_only(page: Page, liv
         durations = s.scalars(select(Label.duration_ms).where(Label.source == "annotator")).all()
     assert len(durations) == 3 and all(d is not None and d > 0 for d in durations)
     assert errors == []
+
+
+def test_a_preselected_set_is_accepted_with_enter_and_a_key_still_toggles(page: Page, live_server):
+    from sqlalchemy import update
+
+    from labeling.models import Example, Project
+
+    base, app = live_server
+    project_id, _ = seed(app, 3)
+    with app.extensions["hitl_sessionmaker"]() as s:
+        project = s.get(Project, project_id)
+        project.settings = {**project.settings, "suggestions": "preselect", "blind_share": 0}
+        # As if the champion had scored the pool: sports and tech, politics unlikely.
+        s.execute(update(Example).values(predicted_label='["sports", "tech"]', confidence=0.6, scored_by_version=1,
+                                         suggestion_probs={"sports": 0.91, "politics": 0.12, "tech": 0.7}))
+        s.commit()
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    expect(page.get_by_test_id("suggestion")).to_contain_text("sports, tech")
+    expect(pressed(page)).to_have_count(2)
+    expect(page.get_by_test_id("chosen")).to_have_text("Chosen: sports, tech")
+    expect(page.get_by_test_id("prob")).to_have_text(["91%", "12%", "70%"])
+    first = current_example(page)
+    page.keyboard.press("Enter")  # accepts the suggestion as it stands
+    expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", first)
+    second = current_example(page)
+    page.keyboard.press("3")  # tech off: a key still toggles
+    expect(page.get_by_test_id("chosen")).to_have_text("Chosen: sports")
+    page.keyboard.press("Enter")
+    expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", second)
+    with app.extensions["hitl_sessionmaker"]() as s:
+        events = s.execute(select(Label.example_id, Label.value, Label.suggestion_mode, Label.suggested)
+                           .order_by(Label.id)).all()
+    assert [(str(e.example_id), json.loads(e.value), e.suggestion_mode, json.loads(e.suggested)) for e in events] == [
+        (first, ["sports", "tech"], "preselect", ["sports", "tech"]),
+        (second, ["sports"], "preselect", ["sports", "tech"])]
