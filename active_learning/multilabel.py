@@ -151,9 +151,10 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
     turned, as stored).
 
     Each label is a yes/no question judged by the single-label check (its calibrated noise
-    estimate and posterior, ``label_errors.probable_errors``) on its out-of-fold probabilities;
-    a set is wrong unless every decision in it is right, so its posterior of being wrong is
-    ``1 - prod(1 - p_j)`` over the judged labels.
+    estimate and posterior, ``label_errors.probable_errors``) on its out-of-fold probabilities.
+    A set's score is its most doubted decision's posterior (not ``1 - prod(1 - p_j)``: the
+    columns' doubts are not independent, and adding them up flagged sets a weak model merely
+    hesitated on).
     """
     from active_learning.label_errors import PRECISION_TARGET, LabelIssues, probable_errors
 
@@ -174,7 +175,7 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
     if not judged:
         return LabelIssues(none, np.empty(0), [], skipped="no label has enough examples with and without it to judge "
                                                           f"(at least {MIN_PER_SIDE} each, and enough labels)")
-    posterior = 1.0 - np.prod(1.0 - wrong, axis=1)
+    posterior = wrong.max(axis=1)
     chosen = np.where(posterior >= precision)[0]
     chosen = chosen[np.argsort(-posterior[chosen], kind="stable")]
     turned = np.where(wrong[chosen] >= 0.5, 1 - Y[chosen], Y[chosen])
