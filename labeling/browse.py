@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import exists, func, literal_column, select, update
+from sqlalchemy import Select, column, exists, func, literal_column, select, table, update
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
@@ -30,6 +30,11 @@ STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
 # A filtered total is counted up to this many rows; more is shown as "more than".
 TOTAL_CAP = 10_000
 MAX_QUERY = 200
+
+# The text index (migration 0010): SQLite FTS5 with the trigram tokenizer, which matches substrings of
+# three characters or more; a shorter text is a substring scan.
+FTS_MIN = 3
+_FTS = table("examples_fts", column("rowid"), column("examples_fts"))
 
 _Replacer = aliased(Label)
 
@@ -85,38 +90,74 @@ def _current_label_exists(*conditions: Any) -> Any:
                           ~exists().where(_Replacer.replaces_id == Label.id), *conditions)
 
 
-def _conditions(session: Session, project: Project, filters: Filters) -> list[Any]:
+def _like_pattern(needle: str) -> str:
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _text_matches(dialect: str, needle: str) -> Any:
+    """The text search as a condition on ``examples``: PostgreSQL's ``ILIKE``, which its trigram
+    indexes serve (the expression is the indexed one, written out), elsewhere a substring scan."""
+    if dialect == "postgresql":
+        pattern = _like_pattern(needle)
+        return literal_column("(examples.data ->> 'text')").ilike(pattern, escape="\\") \
+            | Example.external_id.ilike(pattern, escape="\\")
+    lowered = needle.lower()
+    return func.lower(Example.data["text"].as_string()).contains(lowered, autoescape=True) \
+        | func.lower(Example.external_id).contains(lowered, autoescape=True)
+
+
+def _annotator_ids(session: Session, name: str) -> Any:
+    """The ids of the examples with a current label by the user ``name``, from ``labels`` by
+    ``uq_labels_annotator_key`` (the annotator's labels, every project: the outer query keeps
+    this project's)."""
+    user_id = session.scalar(select(User.id).where(User.name == name))
+    return select(Label.example_id).where(Label.annotator_id == (user_id or 0), Label.value.is_not(None),
+                                          ~exists().where(_Replacer.replaces_id == Label.id))
+
+
+def _statement(session: Session, project: Project, filters: Filters) -> Select[Any]:
+    """The ids of the matching examples in id order, unlimited. The filters few examples pass
+    drive it: a text of three characters or more from ``examples_fts`` on SQLite (read in rowid
+    order, so a page stops when full), an annotator's labels and the open flags as an ``IN`` list
+    of ids; the other filters are tested on each example along ``ix_examples_project_id_id``."""
+    dialect = session.get_bind().dialect.name
+    query, order = select(Example.id), Example.id
     where: list[Any] = [Example.project_id == project.id]
-    if filters.q:
-        needle = filters.q.lower()
-        where.append(func.lower(Example.data["text"].as_string()).contains(needle, autoescape=True)
-                     | func.lower(Example.external_id).contains(needle, autoescape=True))
+    if filters.q and dialect == "sqlite" and len(filters.q) >= FTS_MIN:
+        query = select(Example.id).select_from(_FTS).join(Example, Example.id == _FTS.c.rowid)
+        where.append(_FTS.c.examples_fts.match('"' + filters.q.replace('"', '""') + '"'))
+        order = _FTS.c.rowid
+    elif filters.q:
+        where.append(_text_matches(dialect, filters.q))
     if filters.label:
         where.append(_current_label_exists(Label.value == filters.label))
     if filters.annotator:
-        user_id = session.scalar(select(User.id).where(User.name == filters.annotator))
-        where.append(_current_label_exists(Label.annotator_id == (user_id or 0)))
+        where.append(Example.id.in_(_annotator_ids(session, filters.annotator)))
     # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.
     status = {"labeled": Example.n_labels > literal_column("0"), "unlabeled": Example.n_labels == literal_column("0"),
               "holdout": Example.in_holdout.is_(True),
-              "flagged": exists().where(LabelFlag.example_id == Example.id, LabelFlag.status == "open")}
+              "flagged": Example.id.in_(select(LabelFlag.example_id).where(
+                  LabelFlag.project_id == project.id, LabelFlag.status == "open"))}
     if filters.status:
         where.append(status[filters.status])
     if filters.min_confidence is not None:
         where.append(Example.confidence >= filters.min_confidence)
     if filters.max_confidence is not None:
         where.append(Example.confidence <= filters.max_confidence)
-    return where
+    return query.where(*where).order_by(order)
 
 
 def search(session: Session, project: Project, filters: Filters, *, limit: int = 100, offset: int = 0) -> Page:
     """One page of the project's examples matching ``filters``, in id order, with their current
-    labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`)."""
-    where = _conditions(session, project, filters)
-    examples = list(session.scalars(select(Example).where(*where).order_by(Example.id).limit(limit).offset(offset)))
+    labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`): the
+    page's ids first, then its examples by id."""
+    statement = _statement(session, project, filters)
+    ids = list(session.scalars(statement.limit(limit).offset(offset)))
+    found = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))} if ids else {}
+    examples = [found[i] for i in ids]
     if filters.any():
         counted = session.scalar(select(func.count()).select_from(
-            select(Example.id).where(*where).limit(TOTAL_CAP + 1).subquery())) or 0
+            statement.order_by(None).limit(TOTAL_CAP + 1).subquery())) or 0
         total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
     else:
         total, exact = project.n_examples, True

@@ -183,9 +183,13 @@ def test_roles_and_members_only_projects(client, admin_token, make_user, make_pr
     assert session.scalar(select(Label.id).where(Label.source == "review")) is None
 
 
-def test_every_filter_walks_the_project_id_index_without_a_sort(sqlite_template, tmp_path):
-    """A page reads rows in id order along ix_examples_project_id_id and stops when full; the
-    child-table filters are indexed lookups per row (no scan of labels or flags, no sort)."""
+def test_no_filter_scans_or_sorts_the_examples(sqlite_template, tmp_path):
+    """No plan reads the examples table whole or sorts it. The filters on ``examples`` walk
+    ix_examples_project_id_id in id order and stop when the page is full (no sort); a text of
+    three characters or more reads the FTS5 index in rowid order and each match by its id (no
+    sort); an annotator and flagged read their own table by its index (the annotator's labels, the
+    project's open flags) and look each example up by (project_id, id): only those matches are
+    sorted."""
     import shutil
 
     from sqlalchemy import create_engine, text
@@ -198,13 +202,30 @@ def test_every_filter_walks_the_project_id_index_without_a_sort(sqlite_template,
     shutil.copy(sqlite_template, path)
     engine = create_engine(f"sqlite:///{path}")
     project = Project(id=1, name="p", labels=[{"name": "pos"}, {"name": "neg"}], settings={}, n_examples=0)
+    walks = "SEARCH examples USING {}INDEX ix_examples_project_id_id (project_id=?)"
+    by_id = "SEARCH examples USING COVERING INDEX ix_examples_project_id_id (project_id=? AND id=?"
+    expected = [
+        ({}, [walks.format("COVERING ")]), ({"q": "x"}, [walks.format("")]),
+        ({"label": "pos"}, [walks.format("COVERING "), "SEARCH labels USING INDEX ix_labels_example_annotator"]),
+        ({"status": "labeled"}, [walks.format("")]), ({"status": "unlabeled"}, [walks.format("")]),
+        ({"status": "holdout"}, [walks.format("")]), ({"min_confidence": "0.5"}, [walks.format("")]),
+        ({"q": "cat"}, ["SCAN examples_fts VIRTUAL TABLE INDEX", "SEARCH examples USING INTEGER PRIMARY KEY"]),
+        ({"annotator": "ann"}, [by_id, "SEARCH labels USING INDEX sqlite_autoindex_labels_1 (annotator_id=?)"]),
+        ({"status": "flagged"}, [by_id, "SEARCH label_flags USING INDEX ix_flags_project_status_score "
+                                        "(project_id=? AND status=?)"]),
+        ({"q": "cat", "annotator": "ann", "status": "flagged"},
+         ["SCAN examples_fts VIRTUAL TABLE INDEX", "SEARCH examples USING INTEGER PRIMARY KEY",
+          "SEARCH labels USING INDEX sqlite_autoindex_labels_1", "SEARCH label_flags USING INDEX"]),
+    ]
     with Session(engine) as s:
-        for args in ({}, {"q": "x"}, {"label": "pos"}, {"annotator": "ann"}, {"status": "labeled"},
-                     {"status": "unlabeled"}, {"status": "flagged"}, {"status": "holdout"}, {"min_confidence": "0.5"}):
-            where = browsing._conditions(s, project, browsing.parse_filters(project, args))
-            sql = select(Example.id).where(*where).order_by(Example.id).limit(50).compile(
-                engine, compile_kwargs={"literal_binds": True})
-            plan = " | ".join(row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert plan.startswith("SEARCH examples USING") and "ix_examples_project_id_id" in plan, (args, plan)
-            assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (args, plan)
+        for args, parts in expected:
+            statement = browsing._statement(s, project, browsing.parse_filters(project, args)).limit(50)
+            sql = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            steps = [row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+            plan = " | ".join(steps)
+            assert all(part in plan for part in parts), (args, plan)
+            assert not [step for step in steps if step.startswith("SCAN") and "VIRTUAL TABLE" not in step], (args, plan)
+            sorted_ = "USE TEMP B-TREE FOR ORDER BY" in plan
+            assert sorted_ == (by_id in plan and "examples_fts" not in plan), (args, plan)
+            assert plan.count("SEARCH examples") == 1, (args, plan)
     engine.dispose()
