@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from labeling.db import utcnow
-from labeling.models import AuditEvent, Example, Label, LabelFlag
+from labeling.models import AuditEvent, Example, Label, LabelFlag, Project
 from tests.conftest import auth
 
 ROWS = [
@@ -80,6 +80,35 @@ def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, m
     assert found["prediction"] == {"label": "pos", "confidence": 0.55, "model_version": 1}
     assert [l["value"] for l in found["labels"]] == ["neg"] and found["open_flags"] == 1
     assert "prediction" not in browse(client, admin_token, project_id, q="b-5").json["examples"][0]
+
+
+def test_the_text_index_follows_imports_duplicate_updates_and_a_project_delete(app, client, admin_token,
+                                                                               make_project, session):
+    """The text search reads an index on both databases (SQLite FTS5, PostgreSQL trigrams): an
+    import adds to it, an import updating a duplicate replaces the old text, and deleting the
+    project takes its examples out of it."""
+    from sqlalchemy import text
+
+    project_id = make_project(examples=ROWS)
+    other_id = make_project(examples=[{"external_id": "o-1", "text": "The Cat sat"}])
+    assert ids(browse(client, admin_token, project_id, q="the cat")) == ["a-1"]  # not the other project's
+    updated = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={
+        "examples": [{"external_id": "a-1", "text": "a zebra stood"}, {"external_id": "n-6", "text": "new Zebras"}],
+        "on_duplicate": "update"})
+    assert updated.status_code == 201 and updated.json["updated"] == 1, updated.json
+    assert ids(browse(client, admin_token, project_id, q="zebra")) == ["a-1", "n-6"]
+    assert ids(browse(client, admin_token, project_id, q="the cat")) == []
+    assert ids(browse(client, admin_token, project_id, q="N-6")) == ["n-6"]  # the external id too
+    gone = [example_id(session, project_id, e) for e in ("a-1", "n-6")]
+    assert client.delete(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                         query_string={"confirm": session.get(Project, project_id).name}).status_code == 204
+    assert ids(browse(client, admin_token, other_id, q="the cat")) == ["o-1"]
+    session.rollback()
+    if session.get_bind().dialect.name == "sqlite":
+        left = session.execute(text("SELECT rowid FROM examples_fts WHERE examples_fts MATCH '\"zebra\"'")).scalars()
+        assert set(left).isdisjoint(gone)
+        assert session.execute(text("SELECT rowid FROM examples_fts WHERE examples_fts MATCH '\"the cat\"'")
+                               ).scalars().all() == [example_id(session, other_id, "o-1")]
 
 
 def test_bad_filters_are_422_naming_each_field(client, admin_token, make_project):
