@@ -1,12 +1,13 @@
 """Browsing a project's examples: filters, one page of results with a capped total, one example's
 full history, and a reviewer's relabel (a ``review`` event; nothing erased).
 
-Every filter is a condition on ``examples`` or an ``EXISTS`` on an indexed child table
-(``labels`` by ``ix_labels_example_annotator``, ``label_flags`` by ``ix_flags_example_id``), and the
-page is read in id order along ``ix_examples_project_id_id``: a page costs the rows it reads, and
-a page's labels, names and flags are read in one query each, never per row. The text search is a
-substring test, so it reads the project's rows until the page is full (and the count up to
-:data:`TOTAL_CAP`).
+A page is two queries: the ids of the page's matches, then those examples by id (and a page's
+labels, names and flags in one query each, never per row). The ids come from whichever filter
+few examples pass (:func:`_statement`): the text index (migration 0010: SQLite FTS5 trigrams read
+in id order; PostgreSQL's pg_trgm indexes, chosen by its planner), an annotator's labels or the
+project's open flags (an ``IN`` list); the other filters are tested on each example along
+``ix_examples_project_id_id`` (a label by an ``EXISTS`` on ``ix_labels_example_annotator``). The
+total is counted up to :data:`TOTAL_CAP` by the same query.
 """
 
 from __future__ import annotations
