@@ -2,7 +2,8 @@
 
 SQLite: ``examples_fts``, a contentless FTS5 table with the trigram tokenizer (case-insensitive
 substrings of three characters or more), one row per example (its rowid is the example's id)
-holding the example's text and external id. Triggers on ``examples`` keep it in step with every
+holding the example's text and external id; no column sizes (``columnsize=0``: they serve
+ranking, which the browser does not do, and cost a row per example). Triggers on ``examples`` keep it in step with every
 insert (imports), every change of ``data`` or ``external_id`` (an import updating duplicates) and
 every delete (a project deleted): a contentless table needs the old values to delete a row, and
 only a trigger sees them. A future batch migration that copies ``examples`` must recreate the
@@ -29,7 +30,7 @@ DELETE = (f"INSERT INTO examples_fts(examples_fts, rowid, text, external_id) "
           f"VALUES ('delete', old.id, {TEXT.format(row='old')}, old.external_id);")
 
 SQLITE = [
-    "CREATE VIRTUAL TABLE examples_fts USING fts5(text, external_id, content='', tokenize='trigram')",
+    "CREATE VIRTUAL TABLE examples_fts USING fts5(text, external_id, content='', columnsize=0, tokenize='trigram')",
     f"CREATE TRIGGER examples_fts_insert AFTER INSERT ON examples BEGIN {INSERT} END",
     f"CREATE TRIGGER examples_fts_delete AFTER DELETE ON examples BEGIN {DELETE} END",
     f"CREATE TRIGGER examples_fts_update AFTER UPDATE OF data, external_id ON examples BEGIN {DELETE} {INSERT} END",
