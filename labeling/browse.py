@@ -38,6 +38,7 @@ FTS_MIN = 3
 _FTS = table("examples_fts", column("rowid"), column("examples_fts"))
 
 _Replacer = aliased(Label)
+_LABELED = Example.n_labels > literal_column("0")
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,12 @@ def _statement(session: Session, project: Project, filters: Filters) -> Select[A
         order = _FTS.c.rowid
     elif filters.q:
         where.append(_text_matches(dialect, filters.q))
-    if filters.label:
-        where.append(_current_label_exists(Label.value == filters.label))
+    if filters.label:  # a current label means a labeled example: the walk reads ix_examples_labeled
+        where += [_LABELED, _current_label_exists(Label.value == filters.label)]
     if filters.annotator:
         where.append(Example.id.in_(_annotator_ids(session, filters.annotator)))
     # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.
-    status = {"labeled": Example.n_labels > literal_column("0"), "unlabeled": Example.n_labels == literal_column("0"),
+    status = {"labeled": _LABELED, "unlabeled": Example.n_labels == literal_column("0"),
               "holdout": Example.in_holdout.is_(True),
               "flagged": Example.id.in_(select(LabelFlag.example_id).where(
                   LabelFlag.project_id == project.id, LabelFlag.status == "open"))}

@@ -235,7 +235,7 @@ def test_no_filter_scans_or_sorts_the_examples(sqlite_template, tmp_path):
     by_id = "SEARCH examples USING COVERING INDEX ix_examples_project_id_id (project_id=? AND id=?"
     expected = [
         ({}, [walks.format("COVERING ")]), ({"q": "x"}, [walks.format("")]),
-        ({"label": "pos"}, [walks.format("COVERING "), "SEARCH labels USING INDEX ix_labels_example_annotator"]),
+        ({"label": "pos"}, [walks.format(""), "SEARCH labels USING INDEX ix_labels_example_annotator"]),
         ({"status": "labeled"}, [walks.format("")]), ({"status": "unlabeled"}, [walks.format("")]),
         ({"status": "holdout"}, [walks.format("")]), ({"min_confidence": "0.5"}, [walks.format("")]),
         ({"q": "cat"}, ["SCAN examples_fts VIRTUAL TABLE INDEX", "SEARCH examples USING INTEGER PRIMARY KEY"]),
