@@ -56,8 +56,10 @@ def add_labels_and_flags(url: str, project_id: int, *, every: int = 10, flags: i
                                           "given": labels[i].value, "suggested": "neg" if labels[i].value == "pos" else "pos",
                                           "score": float(rng.random()), "reason": "model_disagrees", "status": "open",
                                           "created_at": now} for i in chosen])
-        if conn.dialect.name == "postgresql":  # what autovacuum does after a bulk load, at a time of its own
-            conn.execute(text("ANALYZE"))
+    if engine.dialect.name == "postgresql":  # what autovacuum does after a bulk load, at a time of its own
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SET statement_timeout = 0"))
+            conn.execute(text("VACUUM ANALYZE"))  # also merges the trigram indexes' pending lists
     engine.dispose()
 
 

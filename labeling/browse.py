@@ -152,17 +152,22 @@ def _statement(session: Session, project: Project, filters: Filters) -> Select[A
 def search(session: Session, project: Project, filters: Filters, *, limit: int = 100, offset: int = 0) -> Page:
     """One page of the project's examples matching ``filters``, in id order, with their current
     labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`): the
-    page's ids first, then its examples by id."""
+    page's ids first, then its examples by id. With filters, one query reads the ids of the first
+    matches up to the cap's, which both count and hold the page (the count walked as far anyway);
+    a page past the cap is a query of its own and the capped count another."""
     statement = _statement(session, project, filters)
-    ids = list(session.scalars(statement.limit(limit).offset(offset)))
-    found = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))} if ids else {}
-    examples = [found[i] for i in ids]
-    if filters.any():
-        counted = session.scalar(_count_statement(statement)) or 0
-        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+    if not filters.any():
+        ids, total, exact = list(session.scalars(statement.limit(limit).offset(offset))), project.n_examples, True
     else:
-        total, exact = project.n_examples, True
-    return Page(_with_details(session, project, examples), total, exact)
+        if offset + limit <= TOTAL_CAP + 1:
+            matches = list(session.scalars(statement.limit(TOTAL_CAP + 1)))
+            ids, counted = matches[offset:offset + limit], len(matches)
+        else:
+            ids = list(session.scalars(statement.limit(limit).offset(offset)))
+            counted = session.scalar(_count_statement(statement)) or 0
+        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+    found = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))} if ids else {}
+    return Page(_with_details(session, project, [found[i] for i in ids]), total, exact)
 
 
 def _count_statement(statement: Select[Any]) -> Select[Any]:
