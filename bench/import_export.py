@@ -48,6 +48,7 @@ class PeakMemory:
 
 
 def write_file(n: int) -> str:
+    OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"io-{n}.jsonl"
     if not path.exists():
         with path.open("w") as f:
@@ -82,6 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[100000])
     parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--import-only", action="store_true",
+                        help="time the import only (no wait for the training run it queues, no export)")
     args = parser.parse_args()
     print(f"# bench/io.py on {machine()}, {today()}; gunicorn, 1 worker")
     for kind in args.db:
@@ -106,7 +109,9 @@ def main() -> None:
                         if "imported" in body and "status_url" not in body:
                             body = {k: body[k] for k in ("status", "imported", "duplicates", "labels") if k in body}
                     print(f"{kind} import {n:,} rows: {took:.1f} s ({n / took:,.0f} rows/s), status {status} {body}, "
-                          f"server memory {mem.base:.0f} -> peak {mem.peak:.0f} MB")
+                          f"server memory {mem.base:.0f} -> peak {mem.peak:.0f} MB", flush=True)
+                    if args.import_only:
+                        continue
                     while True:
                         _, runs = request(conn, "GET", f"/api/v1/projects/{project_id}/runs?limit=1", token)
                         if not runs["runs"] or runs["runs"][0]["status"] in ("succeeded", "failed"):

@@ -1,12 +1,13 @@
 """Browsing a project's examples: filters, one page of results with a capped total, one example's
 full history, and a reviewer's relabel (a ``review`` event; nothing erased).
 
-Every filter is a condition on ``examples`` or an ``EXISTS`` on an indexed child table
-(``labels`` by ``ix_labels_example_annotator``, ``label_flags`` by ``ix_flags_example_id``), and the
-page is read in id order along ``ix_examples_project_id_id``: a page costs the rows it reads, and
-a page's labels, names and flags are read in one query each, never per row. The text search is a
-substring test, so it reads the project's rows until the page is full (and the count up to
-:data:`TOTAL_CAP`).
+A page is two queries: the ids of the page's matches, then those examples by id (and a page's
+labels, names and flags in one query each, never per row). The ids come from whichever filter
+few examples pass (:func:`_statement`): the text index (migration 0010: SQLite FTS5 trigrams read
+in id order; PostgreSQL's pg_trgm indexes, chosen by its planner), an annotator's labels or the
+project's open flags (an ``IN`` list); the other filters are tested on each example along
+``ix_examples_project_id_id`` (a label by an ``EXISTS`` on ``ix_labels_example_annotator``). The
+total is counted up to :data:`TOTAL_CAP` by the same query.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import exists, func, literal_column, select, update
+from sqlalchemy import Select, column, exists, func, literal_column, select, table, update
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
@@ -32,7 +33,13 @@ STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
 TOTAL_CAP = 10_000
 MAX_QUERY = 200
 
+# The text index (migration 0010): SQLite FTS5 with the trigram tokenizer, which matches substrings of
+# three characters or more; a shorter text is a substring scan.
+FTS_MIN = 3
+_FTS = table("examples_fts", column("rowid"), column("examples_fts"))
+
 _Replacer = aliased(Label)
+_LABELED = Example.n_labels > literal_column("0")
 
 
 @dataclass(frozen=True)
@@ -86,42 +93,88 @@ def _current_label_exists(*conditions: Any) -> Any:
                           ~exists().where(_Replacer.replaces_id == Label.id), *conditions)
 
 
-def _conditions(session: Session, project: Project, filters: Filters) -> list[Any]:
+def _like_pattern(needle: str) -> str:
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _text_matches(dialect: str, needle: str) -> Any:
+    """The text search as a condition on ``examples``: PostgreSQL's ``ILIKE``, which its trigram
+    indexes serve (the expression is the indexed one, written out), elsewhere a substring scan."""
+    if dialect == "postgresql":
+        pattern = _like_pattern(needle)
+        return literal_column("(examples.data ->> 'text')").ilike(pattern, escape="\\") \
+            | Example.external_id.ilike(pattern, escape="\\")
+    lowered = needle.lower()
+    return func.lower(Example.data["text"].as_string()).contains(lowered, autoescape=True) \
+        | func.lower(Example.external_id).contains(lowered, autoescape=True)
+
+
+def _annotator_ids(session: Session, name: str) -> Any:
+    """The ids of the examples with a current label by the user ``name``, from ``labels`` by
+    ``uq_labels_annotator_key`` (the annotator's labels, every project: the outer query keeps
+    this project's)."""
+    user_id = session.scalar(select(User.id).where(User.name == name))
+    return select(Label.example_id).where(Label.annotator_id == (user_id or 0), Label.value.is_not(None),
+                                          ~exists().where(_Replacer.replaces_id == Label.id))
+
+
+def _statement(session: Session, project: Project, filters: Filters) -> Select[Any]:
+    """The ids of the matching examples in id order, unlimited. The filters few examples pass
+    drive it: a text of three characters or more from ``examples_fts`` on SQLite (read in rowid
+    order, so a page stops when full), an annotator's labels and the open flags as an ``IN`` list
+    of ids; the other filters are tested on each example along ``ix_examples_project_id_id``."""
+    dialect = session.get_bind().dialect.name
+    query, order = select(Example.id), Example.id
     where: list[Any] = [Example.project_id == project.id]
-    if filters.q:
-        needle = filters.q.lower()
-        where.append(func.lower(Example.data["text"].as_string()).contains(needle, autoescape=True)
-                     | func.lower(Example.external_id).contains(needle, autoescape=True))
-    if filters.label:
-        where.append(_current_label_exists(Label.value == filters.label))
+    if filters.q and dialect == "sqlite" and len(filters.q) >= FTS_MIN:
+        query = select(Example.id).select_from(_FTS).join(Example, Example.id == _FTS.c.rowid)
+        where.append(_FTS.c.examples_fts.match('"' + filters.q.replace('"', '""') + '"'))
+        order = _FTS.c.rowid
+    elif filters.q:
+        where.append(_text_matches(dialect, filters.q))
+    if filters.label:  # a current label means a labeled example: the walk reads ix_examples_labeled
+        where += [_LABELED, _current_label_exists(Label.value == filters.label)]
     if filters.annotator:
-        user_id = session.scalar(select(User.id).where(User.name == filters.annotator))
-        where.append(_current_label_exists(Label.annotator_id == (user_id or 0)))
+        where.append(Example.id.in_(_annotator_ids(session, filters.annotator)))
     # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.
-    status = {"labeled": Example.n_labels > literal_column("0"), "unlabeled": Example.n_labels == literal_column("0"),
+    status = {"labeled": _LABELED, "unlabeled": Example.n_labels == literal_column("0"),
               "holdout": Example.in_holdout.is_(True),
-              "flagged": exists().where(LabelFlag.example_id == Example.id, LabelFlag.status == "open")}
+              "flagged": Example.id.in_(select(LabelFlag.example_id).where(
+                  LabelFlag.project_id == project.id, LabelFlag.status == "open"))}
     if filters.status:
         where.append(status[filters.status])
     if filters.min_confidence is not None:
         where.append(Example.confidence >= filters.min_confidence)
     if filters.max_confidence is not None:
         where.append(Example.confidence <= filters.max_confidence)
-    return where
+    return query.where(*where).order_by(order)
 
 
 def search(session: Session, project: Project, filters: Filters, *, limit: int = 100, offset: int = 0) -> Page:
     """One page of the project's examples matching ``filters``, in id order, with their current
-    labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`)."""
-    where = _conditions(session, project, filters)
-    examples = list(session.scalars(select(Example).where(*where).order_by(Example.id).limit(limit).offset(offset)))
-    if filters.any():
-        counted = session.scalar(select(func.count()).select_from(
-            select(Example.id).where(*where).limit(TOTAL_CAP + 1).subquery())) or 0
-        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+    labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`): the
+    page's ids first, then its examples by id. With filters, one query reads the ids of the first
+    matches up to the cap's, which both count and hold the page (the count walked as far anyway);
+    a page past the cap is a query of its own and the capped count another."""
+    statement = _statement(session, project, filters)
+    if not filters.any():
+        ids, total, exact = list(session.scalars(statement.limit(limit).offset(offset))), project.n_examples, True
     else:
-        total, exact = project.n_examples, True
-    return Page(_with_details(session, project, examples), total, exact)
+        if offset + limit <= TOTAL_CAP + 1:
+            matches = list(session.scalars(statement.limit(TOTAL_CAP + 1)))
+            ids, counted = matches[offset:offset + limit], len(matches)
+        else:
+            ids = list(session.scalars(statement.limit(limit).offset(offset)))
+            counted = session.scalar(_count_statement(statement)) or 0
+        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+    found = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))} if ids else {}
+    return Page(_with_details(session, project, [found[i] for i in ids]), total, exact)
+
+
+def _count_statement(statement: Select[Any]) -> Select[Any]:
+    """How many rows ``statement`` has, up to one more than the cap. Its order stays: without it
+    SQLite would walk the project's examples and probe the text index with each."""
+    return select(func.count()).select_from(statement.limit(TOTAL_CAP + 1).subquery())
 
 
 def _with_details(session: Session, project: Project, examples: list[Example]) -> list[Row]:

@@ -6,7 +6,9 @@ and no row is loaded into Python. The foreign keys stay on (SQLite and PostgreSQ
 statement); the cycles between runs, models and the project's champion are cut first with
 ``UPDATE … SET … = NULL``. Labels point at the labels they replace: one statement deletes them
 all, and both databases check a statement's foreign keys once it is done. The audit trail has no
-foreign keys and keeps every event of the project, the deletion's own included.
+foreign keys and keeps every event of the project, the deletion's own included. The text index
+goes with the examples: on SQLite a trigger removes each deleted example from ``examples_fts``
+(migration 0010), on PostgreSQL the trigram indexes are indexes of ``examples``.
 """
 
 from __future__ import annotations

@@ -260,7 +260,11 @@ class ImportWriter:
 
     ``prepare`` does the Python work of a chunk (random draws, JSON, parameters) and touches no
     database, so a caller that commits each chunk can call it before the chunk's transaction
-    begins: on SQLite that transaction holds the write lock annotators' writes wait for."""
+    begins: on SQLite that transaction holds the write lock annotators' writes wait for.
+
+    The text index follows in the same statements: on SQLite triggers on ``examples`` add each
+    new example to ``examples_fts`` and replace an updated duplicate's text (migration 0010); on
+    PostgreSQL the trigram indexes are indexes of ``examples``."""
 
     COLUMNS = ("project_id", "external_id", "data", "features", "priority", "random_key", "n_labels",
                "needs_labels", "in_holdout", "created_at")

@@ -246,7 +246,8 @@ def _project_paths() -> dict[str, Any]:
 
 def _browse_paths() -> dict[str, Any]:
     filters = [
-        _query("q", {"type": "string", "maxLength": 200}, "case-insensitive substring of the text or the external id"),
+        _query("q", {"type": "string", "maxLength": 200}, "case-insensitive substring of the text or the external id; "
+               "`%` and `_` are literal (3 characters or more: read from a text index)"),
         _query("label", {"type": "string"}, "a current label of the example"),
         _query("annotator", {"type": "string"}, "a user name: examples with a current label of theirs"),
         _query("status", {"enum": ["labeled", "unlabeled", "flagged", "holdout"]}, "flagged: has an open flag"),
@@ -255,7 +256,8 @@ def _browse_paths() -> dict[str, Any]:
     ]
     page = {"type": "object", "required": ["examples", "total"], "properties": {
         "examples": {"type": "array", "items": _ref("BrowsedExample")},
-        "total": {"type": "integer", "description": f"matches, counted up to {TOTAL_CAP}"},
+        "total": {"type": "integer", "description": f"without filters the project's example count; with filters "
+                                                  f"the matches, counted up to {TOTAL_CAP:,} (a capped count)"},
         "total_exact": {"type": "boolean", "description": "false when there are more than `total`"}}}
     return {
         "/api/v1/projects/{project_id}/examples": {

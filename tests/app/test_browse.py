@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from labeling.db import utcnow
-from labeling.models import AuditEvent, Example, Label, LabelFlag
+from labeling.models import AuditEvent, Example, Label, LabelFlag, Project
 from tests.conftest import auth
 
 ROWS = [
@@ -81,6 +81,35 @@ def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, m
     assert [(l["value"], l["annotator"], l["source"]) for l in found["labels"]] == [("neg", None, "import")]
     assert found["open_flags"] == 1
     assert "prediction" not in browse(client, admin_token, project_id, q="b-5").json["examples"][0]
+
+
+def test_the_text_index_follows_imports_duplicate_updates_and_a_project_delete(app, client, admin_token,
+                                                                               make_project, session):
+    """The text search reads an index on both databases (SQLite FTS5, PostgreSQL trigrams): an
+    import adds to it, an import updating a duplicate replaces the old text, and deleting the
+    project takes its examples out of it."""
+    from sqlalchemy import text
+
+    project_id = make_project(examples=ROWS)
+    other_id = make_project(examples=[{"external_id": "o-1", "text": "The Cat sat"}])
+    assert ids(browse(client, admin_token, project_id, q="the cat")) == ["a-1"]  # not the other project's
+    updated = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={
+        "examples": [{"external_id": "a-1", "text": "a zebra stood"}, {"external_id": "n-6", "text": "new Zebras"}],
+        "on_duplicate": "update"})
+    assert updated.status_code == 201 and updated.json["updated"] == 1, updated.json
+    assert ids(browse(client, admin_token, project_id, q="zebra")) == ["a-1", "n-6"]
+    assert ids(browse(client, admin_token, project_id, q="the cat")) == []
+    assert ids(browse(client, admin_token, project_id, q="N-6")) == ["n-6"]  # the external id too
+    gone = [example_id(session, project_id, e) for e in ("a-1", "n-6")]
+    assert client.delete(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                         query_string={"confirm": session.get(Project, project_id).name}).status_code == 204
+    assert ids(browse(client, admin_token, other_id, q="the cat")) == ["o-1"]
+    session.rollback()
+    if session.get_bind().dialect.name == "sqlite":
+        left = session.execute(text("SELECT rowid FROM examples_fts WHERE examples_fts MATCH '\"zebra\"'")).scalars()
+        assert set(left).isdisjoint(gone)
+        assert session.execute(text("SELECT rowid FROM examples_fts WHERE examples_fts MATCH '\"the cat\"'")
+                               ).scalars().all() == [example_id(session, other_id, "o-1")]
 
 
 def test_bad_filters_are_422_naming_each_field(client, admin_token, make_project):
@@ -184,9 +213,13 @@ def test_roles_and_members_only_projects(client, admin_token, make_user, make_pr
     assert session.scalar(select(Label.id).where(Label.source == "review")) is None
 
 
-def test_every_filter_walks_the_project_id_index_without_a_sort(sqlite_template, tmp_path):
-    """A page reads rows in id order along ix_examples_project_id_id and stops when full; the
-    child-table filters are indexed lookups per row (no scan of labels or flags, no sort)."""
+def test_no_filter_scans_or_sorts_the_examples(sqlite_template, tmp_path):
+    """No plan reads the examples table whole or sorts it. The filters on ``examples`` walk
+    ix_examples_project_id_id in id order and stop when the page is full (no sort); a text of
+    three characters or more reads the FTS5 index in rowid order and each match by its id (no
+    sort); an annotator and flagged read their own table by its index (the annotator's labels, the
+    project's open flags) and look each example up by (project_id, id): only those matches are
+    sorted."""
     import shutil
 
     from sqlalchemy import create_engine, text
@@ -199,13 +232,33 @@ def test_every_filter_walks_the_project_id_index_without_a_sort(sqlite_template,
     shutil.copy(sqlite_template, path)
     engine = create_engine(f"sqlite:///{path}")
     project = Project(id=1, name="p", labels=[{"name": "pos"}, {"name": "neg"}], settings={}, n_examples=0)
+    walks = "SEARCH examples USING {}INDEX ix_examples_project_id_id (project_id=?)"
+    by_id = "SEARCH examples USING COVERING INDEX ix_examples_project_id_id (project_id=? AND id=?"
+    expected = [
+        ({}, [walks.format("COVERING ")]), ({"q": "x"}, [walks.format("")]),
+        ({"label": "pos"}, [walks.format(""), "SEARCH labels USING INDEX ix_labels_example_annotator"]),
+        ({"status": "labeled"}, [walks.format("")]), ({"status": "unlabeled"}, [walks.format("")]),
+        ({"status": "holdout"}, [walks.format("")]), ({"min_confidence": "0.5"}, [walks.format("")]),
+        ({"q": "cat"}, ["SCAN examples_fts VIRTUAL TABLE INDEX", "SEARCH examples USING INTEGER PRIMARY KEY"]),
+        ({"annotator": "ann"}, [by_id, "SEARCH labels USING INDEX sqlite_autoindex_labels_1 (annotator_id=?)"]),
+        ({"status": "flagged"}, [by_id, "SEARCH label_flags USING INDEX ix_flags_project_status_score "
+                                        "(project_id=? AND status=?)"]),
+        ({"q": "cat", "annotator": "ann", "status": "flagged"},
+         ["SCAN examples_fts VIRTUAL TABLE INDEX", "SEARCH examples USING INTEGER PRIMARY KEY",
+          "SEARCH labels USING INDEX sqlite_autoindex_labels_1", "SEARCH label_flags USING INDEX"]),
+    ]
     with Session(engine) as s:
-        for args in ({}, {"q": "x"}, {"label": "pos"}, {"annotator": "ann"}, {"status": "labeled"},
-                     {"status": "unlabeled"}, {"status": "flagged"}, {"status": "holdout"}, {"min_confidence": "0.5"}):
-            where = browsing._conditions(s, project, browsing.parse_filters(project, args))
-            sql = select(Example.id).where(*where).order_by(Example.id).limit(50).compile(
-                engine, compile_kwargs={"literal_binds": True})
-            plan = " | ".join(row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert plan.startswith("SEARCH examples USING") and "ix_examples_project_id_id" in plan, (args, plan)
-            assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (args, plan)
+        for args, parts in expected:
+            statement = browsing._statement(s, project, browsing.parse_filters(project, args))
+            for query in (statement.limit(50), browsing._count_statement(statement)):  # the page, the count
+                sql = query.compile(engine, compile_kwargs={"literal_binds": True})
+                steps = [row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+                plan = " | ".join(steps)
+                assert all(part in plan for part in parts), (args, plan)
+                scans = [step for step in steps if step.startswith("SCAN") and not step.startswith("SCAN anon_")]
+                assert scans == (["SCAN examples_fts VIRTUAL TABLE INDEX 64:M2"] if "q" in args and len(args["q"]) >= 3
+                                 else []), (args, plan)  # 64: in rowid order
+                sorted_ = "USE TEMP B-TREE FOR ORDER BY" in plan
+                assert sorted_ == (by_id in plan and "examples_fts" not in plan), (args, plan)
+                assert plan.count("SEARCH examples") == 1, (args, plan)
     engine.dispose()

@@ -6,6 +6,8 @@ from sqlalchemy import create_engine, inspect
 
 from labeling.models import Base
 
+EXPRESSION_INDEXES = ("ix_examples_queue", "ix_examples_text_trgm", "ix_examples_external_id_trgm")
+
 
 def test_migrated_schema_matches_the_models(db_url):
     engine = create_engine(db_url)
@@ -14,13 +16,15 @@ def test_migrated_schema_matches_the_models(db_url):
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     # Alembic cannot compare the expression index (priority DESC); the next test checks it exists.
-    assert [d for d in diff if not (d[0] in ("add_index", "remove_index") and d[1].name == "ix_examples_queue")] == []
+    # The text index (migration 0010) is no model: SQLite's FTS5 table, PostgreSQL's trigram indexes.
+    assert [d for d in diff if not (d[0] in ("add_index", "remove_index") and d[1].name in EXPRESSION_INDEXES)
+            and not (d[0] == "remove_table" and d[1].name.startswith("examples_fts"))] == []
 
 
 def test_upgrade_creates_every_table_and_the_queue_index(db_url):
     engine = create_engine(db_url)
     inspector = inspect(engine)
-    tables = set(inspector.get_table_names()) - {"alembic_version"}
+    tables = {t for t in inspector.get_table_names() if not t.startswith("examples_fts")} - {"alembic_version"}
     assert tables == set(Base.metadata.tables)
     assert "ix_examples_queue" in {ix["name"] for ix in inspector.get_indexes("examples")}
     assert "uq_runs_one_active" in {ix["name"] for ix in inspector.get_indexes("retrain_runs")}
@@ -43,4 +47,23 @@ def test_the_queue_search_reads_its_index_in_order(db_url):
             definition = conn.exec_driver_sql(
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_examples_queue'").scalar()
             assert "(project_id, priority DESC, id)" in definition, definition
+    engine.dispose()
+
+
+def test_the_text_index_exists(db_url):
+    """Migration 0010: SQLite's FTS5 table with its triggers (insert, update of the text, delete),
+    PostgreSQL's trigram indexes."""
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            triggers = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
+            assert {"examples_fts_insert", "examples_fts_update", "examples_fts_delete"} <= triggers
+            assert "trigram" in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'examples_fts'").scalar()
+        else:
+            definitions = " ".join(conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'examples' AND indexname IN "
+                "('ix_examples_text_trgm', 'ix_examples_external_id_trgm')").scalars())
+            assert "gin (((data ->> 'text'::text)) gin_trgm_ops)" in definitions, definitions
+            assert "gin (external_id gin_trgm_ops)" in definitions, definitions
     engine.dispose()
