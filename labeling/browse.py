@@ -3,7 +3,7 @@ full history, and a reviewer's relabel (a ``review`` event; nothing erased).
 
 A page is two queries: the ids of the page's matches, then those examples by id (and a page's
 labels, names and flags in one query each, never per row). The ids come from whichever filter
-few examples pass (:func:`_statement`): the text index (migration 0010: SQLite FTS5 trigrams read
+few examples pass (:func:`_statement`): the text index (migration 0014: SQLite FTS5 trigrams read
 in id order; PostgreSQL's pg_trgm indexes, chosen by its planner), an annotator's labels or the
 project's open flags (an ``IN`` list); the other filters are tested on each example along
 ``ix_examples_project_id_id`` (a label by an ``EXISTS`` on ``ix_labels_example_annotator``). The
@@ -11,6 +11,8 @@ total is counted up to :data:`TOTAL_CAP` by the same query.
 """
 
 from __future__ import annotations
+
+import json
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +35,7 @@ STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
 TOTAL_CAP = 10_000
 MAX_QUERY = 200
 
-# The text index (migration 0010): SQLite FTS5 with the trigram tokenizer, which matches substrings of
+# The text index (migration 0014): SQLite FTS5 with the trigram tokenizer, which matches substrings of
 # three characters or more; a shorter text is a substring scan.
 FTS_MIN = 3
 _FTS = table("examples_fts", column("rowid"), column("examples_fts"))
@@ -118,6 +120,14 @@ def _annotator_ids(session: Session, name: str) -> Any:
                                           ~exists().where(_Replacer.replaces_id == Label.id))
 
 
+def _has_label(project: Project, name: str) -> Any:
+    """A label row that says ``name``: equal to it, or in a multi-label project a stored set
+    (a JSON array, labeling/tasks.py) that holds it as one of its quoted names."""
+    if not tasks.is_multi_label(project):
+        return Label.value == name
+    return Label.value.contains(json.dumps(name, ensure_ascii=False), autoescape=True)
+
+
 def _statement(session: Session, project: Project, filters: Filters) -> Select[Any]:
     """The ids of the matching examples in id order, unlimited. The filters few examples pass
     drive it: a text of three characters or more from ``examples_fts`` on SQLite (read in rowid
@@ -133,7 +143,7 @@ def _statement(session: Session, project: Project, filters: Filters) -> Select[A
     elif filters.q:
         where.append(_text_matches(dialect, filters.q))
     if filters.label:  # a current label means a labeled example: the walk reads ix_examples_labeled
-        where += [_LABELED, _current_label_exists(Label.value == filters.label)]
+        where += [_LABELED, _current_label_exists(_has_label(project, filters.label))]
     if filters.annotator:
         where.append(Example.id.in_(_annotator_ids(session, filters.annotator)))
     # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.

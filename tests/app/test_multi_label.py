@@ -294,3 +294,16 @@ def test_a_retrain_flags_sets_with_a_wrong_decision_and_suggests_the_turned_set(
     assert len(hits) >= 0.5 * len(planted) and len(hits) >= 0.8 * len(flags), (len(hits), len(flags))
     assert all(isinstance(f["given"], list) and f["reason"] == "model_disagrees" for f in flags)
     assert sum(f["suggested"] == truth[f["external_id"]] for f in hits) >= 0.8 * len(hits)
+
+
+def test_the_data_browser_finds_a_set_by_one_of_its_labels(client, admin_token, multi):
+    project_id = multi(rows=[{**ROWS[0], "labels": ["sports", "tech"]}, {**ROWS[1], "labels": ["tech"]},
+                             {**ROWS[2], "labels": []}, ROWS[3]])
+    def found(label):
+        response = client.get(f"/api/v1/projects/{project_id}/examples?label={label}", headers=auth(admin_token))
+        assert response.status_code == 200
+        return sorted(e["external_id"] for e in response.json["examples"])
+    assert found("tech") == ["m0", "m1"] and found("sports") == ["m0"] and found("politics") == []
+    [row] = [e for e in client.get(f"/api/v1/projects/{project_id}/examples?label=sports",
+                                   headers=auth(admin_token)).json["examples"]]
+    assert row["labels"][0]["value"] == ["sports", "tech"]

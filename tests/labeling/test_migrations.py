@@ -16,7 +16,7 @@ def test_migrated_schema_matches_the_models(db_url):
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     # Alembic cannot compare the expression index (priority DESC); the next test checks it exists.
-    # The text index (migration 0010) is no model: SQLite's FTS5 table, PostgreSQL's trigram indexes.
+    # The text index (migration 0014) is no model: SQLite's FTS5 table, PostgreSQL's trigram indexes.
     assert [d for d in diff if not (d[0] in ("add_index", "remove_index") and d[1].name in EXPRESSION_INDEXES)
             and not (d[0] == "remove_table" and d[1].name.startswith("examples_fts"))] == []
 
@@ -51,7 +51,7 @@ def test_the_queue_search_reads_its_index_in_order(db_url):
 
 
 def test_the_text_index_exists(db_url):
-    """Migration 0010: SQLite's FTS5 table with its triggers (insert, update of the text, delete),
+    """Migration 0014: SQLite's FTS5 table with its triggers (insert, update of the text, delete),
     PostgreSQL's trigram indexes."""
     engine = create_engine(db_url)
     with engine.connect() as conn:

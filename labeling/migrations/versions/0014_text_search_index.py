@@ -12,15 +12,15 @@ triggers. The existing examples are indexed here (about 1 s per 100,000 on the 2
 PostgreSQL: the ``pg_trgm`` extension and two GIN trigram indexes, on ``data ->> 'text'`` and on
 ``external_id``, which serve ``ILIKE '%…%'``; PostgreSQL maintains them itself.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
