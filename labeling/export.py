@@ -88,11 +88,12 @@ def iter_gold(session: Session, project: Project, *, snapshot: Snapshot | None =
                 .with_only_columns(Label.example_id, Label.value).order_by(Label.id)):
             by_example[example_id].append(value)
         flags = flag_statuses(session, ids, FLAG_PRIORITY, snapshot)
-        if snapshot is None:
+        contents = contents_as_of(session, snapshot, ids) if snapshot is not None else {}
+        if snapshot is None or snapshot.max_example_id is None:
+            # The live consensus; also for a snapshot taken before migration 0010 kept its own.
             golds = {e.id: (e.gold_label, e.gold_n) for e in chunk if e.gold_label is not None}
-            contents: dict[int, tuple[Any, bytes | None]] = {}
         else:
-            golds, contents = golds_as_of(session, snapshot, ids), contents_as_of(session, snapshot, ids)
+            golds = golds_as_of(session, snapshot, ids)
         for example in chunk:
             values = by_example.get(example.id, [])
             if not values and not include_unlabeled:

@@ -15,6 +15,9 @@ from typing import Any
 from labeling.errors import Problem
 
 ROW_FIELDS = ("external_id", "text", "image", "features", "meta", "label")
+# A column may go to either annotation field; the project's task decides which one its rows take
+# (a multi-label project's ``labels``: labeling/tasks.py), and validation names the other.
+KNOWN_FIELDS = ROW_FIELDS + ("labels",)
 # Columns a gold export adds; accepted and ignored, so an export imports straight back.
 EXPORT_ONLY_FIELDS = ("n_annotations", "agreement", "flag_status")
 UNKNOWN_COLUMNS = ("meta", "drop")  # what the import page may do with a column no field takes
@@ -30,6 +33,7 @@ USUAL_NAMES = {
     "label": ("label", "sentiment", "category", "class", "target", "tag", "intent", "topic", "classname",
               "goldlabel", "labelname", "y"),
     "meta": ("meta", "metadata"),
+    "labels": ("labels", "tags", "categories", "emotions", "topics", "labelset"),
 }
 
 
@@ -57,8 +61,8 @@ def check_mapping(rename: dict[str, str], unknown: str) -> list[Problem]:
     if unknown not in UNKNOWN_COLUMNS:
         problems.append(Problem(f"must be one of {', '.join(UNKNOWN_COLUMNS)}", field="unknown_columns"))
     for field, value in rename.items():
-        if value and value not in ROW_FIELDS:
-            problems.append(Problem(f"map the column to one of {', '.join(ROW_FIELDS)}", field=field))
+        if value and value not in KNOWN_FIELDS:
+            problems.append(Problem(f"map the column to one of {', '.join(KNOWN_FIELDS)}", field=field))
     chosen = [value for value in rename.values() if value]
     if chosen.count("external_id") != 1:
         problems.append(Problem("map exactly one column to external_id (each example's own id)", field="external_id"))
@@ -66,7 +70,7 @@ def check_mapping(rename: dict[str, str], unknown: str) -> list[Problem]:
         problems.append(Problem("map a column to text (or to image or features): no column holds the examples",
                                 field="text"))
     problems += [Problem(f"{chosen.count(field)} columns are mapped to it; choose one", field=field)
-                 for field in ROW_FIELDS if field != "external_id" and chosen.count(field) > 1]
+                 for field in KNOWN_FIELDS if field != "external_id" and chosen.count(field) > 1]
     return problems
 
 
@@ -77,7 +81,7 @@ def map_columns(record: dict[str, Any], rename: dict[str, str], unknown: str | N
     extra: dict[str, Any] = {}
     for column, value in record.items():
         field = rename.get(column, column)
-        if field in ROW_FIELDS or field in EXPORT_ONLY_FIELDS or (unknown is None and field):
+        if field in KNOWN_FIELDS or field in EXPORT_ONLY_FIELDS or (unknown is None and field):
             mapped[field] = value
         else:
             extra[column] = value

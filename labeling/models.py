@@ -136,6 +136,9 @@ class Label(Base):
         UniqueConstraint("annotator_id", "idempotency_key", name="uq_labels_annotator_key"),
         Index("ix_labels_project_id_id", "project_id", "id"),
         Index("ix_labels_example_annotator", "example_id", "annotator_id"),
+        # The dashboard's suggested-vs-blind comparison reads only labels given with suggestions on.
+        Index("ix_labels_suggestion_mode", "project_id", sqlite_where=text("suggestion_mode IS NOT NULL"),
+              postgresql_where=text("suggestion_mode IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

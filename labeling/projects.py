@@ -19,6 +19,7 @@ from labeling.access import visible_to
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.models import Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling.outbound import url_problem
+from labeling import tasks
 from labeling.tasks import TASKS
 from labeling.validation import is_storable_text
 
@@ -248,6 +249,7 @@ def create_project(
         raise InvalidInput.one("name must be a non-empty string of at most 200 characters", field="name")
     label_set = validate_label_set(labels)
     full = validate_settings(settings)
+    tasks.check_label_set(full["task"], [label["name"] for label in label_set])
     if session.scalar(select(Project.id).where(Project.name == name.strip())) is not None:
         raise InvalidInput.one(f"a project named {name.strip()!r} exists already", field="name")
     project = Project(name=name.strip(), labels=label_set, settings=full, created_at=now, task_kind=full["task"])
@@ -270,6 +272,7 @@ def update_settings(session: Session, project: Project, given: Any) -> Project:
     if settings["task"] != project.task_kind and session.scalar(
             select(Label.id).where(Label.project_id == project.id).limit(1)) is not None:
         raise Conflict("the task cannot change once the project has labels (settings.task)")
+    tasks.check_label_set(settings["task"], label_names(project))
     project.settings, project.task_kind = settings, settings["task"]
     session.flush()
     return project

@@ -54,7 +54,8 @@ def suggestion_effect(session: Session, project_id: int, *, min_blind: int = MIN
     """
     rows = session.execute(
         select(Label.example_id, Label.value, Label.suggestion_mode, Label.suggested, Label.duration_ms)
-        .where(Label.project_id == project_id, Label.source == "annotator", Label.value.is_not(None),
+        .where(Label.project_id == project_id, Label.suggestion_mode.is_not(None),  # ix_labels_suggestion_mode
+               Label.source == "annotator", Label.value.is_not(None),
                Label.suggestion_mode.in_(("blind", "show", "preselect")))
     ).all()
     if not rows:

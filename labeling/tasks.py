@@ -22,6 +22,20 @@ TASKS = ("single_label", "multi_label")
 CSV_SEPARATOR = "|"
 
 
+def check_label_set(task: str, names: list[str]) -> None:
+    """A multi-label project needs two labels or more (one label is a yes/no single-label
+    project), and names a CSV cell can carry: no ``|``, none that reads ``[]``."""
+    if task != "multi_label":
+        return
+    if len(names) < 2:
+        raise InvalidInput.one("a multi-label project needs at least two labels (one label: make it a "
+                               "single-label project with yes and no)", field="labels")
+    bad = next((n for n in names if CSV_SEPARATOR in n or n.strip() == "[]"), None)
+    if bad is not None:
+        raise InvalidInput.one(f"{bad[:100]!r}: a multi-label project's label cannot contain '|' or be '[]' "
+                               "(CSV files join a set's labels with '|')", field="labels")
+
+
 def is_multi_label(project: Project) -> bool:
     return project.task_kind == "multi_label"
 

@@ -14,10 +14,11 @@ from app.db import get_session
 from app.ui import bp
 from app.ui.import_preview import chosen_mapping, kept_import, peek_kept, peek_staged, staged, sweep_staged, upload_dir
 from app.ui.runs import POLL_STOP
-from labeling import audit, imports, projects, uploads
+from labeling import audit, imports, projects, tasks, uploads
 from labeling.db import reading, utcnow
 from labeling.errors import NotFound, Problem
 from labeling.formats import format_for_filename, peek_columns
+from labeling.examples import MULTI_LABEL_ROW_FIELDS
 from labeling.mapping import ROW_FIELDS, UNKNOWN_COLUMNS, check_mapping, guess_mapping
 from labeling.models import ImportJob, Project
 from labeling.problem_groups import describe
@@ -28,7 +29,8 @@ def _preview(project: Project, columns: list[str], sample: list[dict], mapping: 
              problems: list[Problem] | None = None):
     """The mapping form; ``token`` or ``from_import`` names the file it maps (never uploaded twice)."""
     preview = {"columns": columns, "sample": sample, "guess": mapping}
-    body = render_template("pages/import.html", project=project, preview=preview, targets=ROW_FIELDS,
+    targets = MULTI_LABEL_ROW_FIELDS if tasks.is_multi_label(project) else ROW_FIELDS
+    body = render_template("pages/import.html", project=project, preview=preview, targets=targets,
                            unknown=unknown, unknown_choices=UNKNOWN_COLUMNS, filename=filename, token=token,
                            from_import=from_import, problems=[str(p) for p in problems or []])
     return body, 422 if problems else 200

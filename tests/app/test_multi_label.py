@@ -307,3 +307,38 @@ def test_the_data_browser_finds_a_set_by_one_of_its_labels(client, admin_token, 
     [row] = [e for e in client.get(f"/api/v1/projects/{project_id}/examples?label=sports",
                                    headers=auth(admin_token)).json["examples"]]
     assert row["labels"][0]["value"] == ["sports", "tech"]
+
+
+@pytest.mark.parametrize("labels, message", [(["toxic"], "at least two labels"), (["a", "b|c"], "'|'"),
+                                             (["a", "[]"], "'[]'")])
+def test_a_multi_label_label_set_must_survive_a_csv(client, admin_token, labels, message):
+    refused = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": f"bad-{uuid.uuid4().hex[:6]}", "labels": labels, "settings": {"task": "multi_label"}})
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "labels"
+    assert message in refused.json["errors"][0]["message"]
+    single = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": f"ok-{uuid.uuid4().hex[:6]}", "labels": labels})
+    assert single.status_code == 201  # a single-label project takes them
+    changed = client.patch(f"/api/v1/projects/{single.json['id']}", headers=auth(admin_token),
+                           json={"settings": {"task": "multi_label"}})
+    assert changed.status_code == 422 and changed.json["errors"][0]["field"] == "labels"
+
+
+def test_the_import_mapping_takes_a_labels_column(client, admin_token, multi):
+    """The page's mapping (and the API's unknown_columns) keep a labels column as the sets."""
+    project_id = multi(rows=[])
+    rows = "\n".join(json.dumps(r) for r in [{"id": "a", "comment": "x", "labels": ["tech"], "extra": 1},
+                                             {"id": "b", "comment": "y", "labels": []}])
+    from labeling.mapping import guess_mapping
+    assert guess_mapping(["id", "comment", "labels", "extra"])["labels"] == "labels"
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), data={
+        "file": (io.BytesIO(rows.encode()), "rows.jsonl"), "unknown_columns": "meta"})
+    assert response.status_code == 422  # id and comment are no fields without a mapping: named
+    renamed = "\n".join(json.dumps(r) for r in [{"external_id": "a", "text": "x", "labels": ["tech"], "extra": 1},
+                                                {"external_id": "b", "text": "y", "labels": []}])
+    done = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), data={
+        "file": (io.BytesIO(renamed.encode()), "rows.jsonl"), "unknown_columns": "meta"})
+    assert done.status_code == 201 and done.json["labels"] == 2, done.json
+    exported = {r["external_id"]: r for r in map(json.loads, export(client, admin_token, project_id,
+                                                                      "format=jsonl").splitlines())}
+    assert exported["a"]["labels"] == ["tech"] and exported["a"]["meta"] == {"extra": 1} and exported["b"]["labels"] == []

@@ -24,9 +24,13 @@ def upgrade() -> None:
     # An annotation: text on PostgreSQL, as migration 0011 made the others.
     annotation = sa.Text() if op.get_bind().dialect.name == "postgresql" else sa.String(length=200)
     op.add_column("labels", sa.Column("suggested", annotation, nullable=True))
+    op.create_index("ix_labels_suggestion_mode", "labels", ["project_id"], unique=False,
+                    sqlite_where=sa.text("suggestion_mode IS NOT NULL"),
+                    postgresql_where=sa.text("suggestion_mode IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_labels_suggestion_mode", table_name="labels")
     with op.batch_alter_table("labels") as batch:
         batch.drop_column("suggested")
         batch.drop_column("suggestion_mode")
