@@ -60,7 +60,9 @@ def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, m
 
     a1, a2 = example_id(session, project_id, "a-1"), example_id(session, project_id, "a-2")
     label_a2 = session.scalar(select(Label.id).where(Label.example_id == a2))
-    write(app, update(Example).where(Example.project_id == project_id).values(confidence=0.7, scored_by_version=None))
+    # Imported labels join the holdout at random: start from none in it.
+    write(app, update(Example).where(Example.project_id == project_id).values(confidence=0.7, scored_by_version=None,
+                                                                              in_holdout=False))
     write(app, update(Example).where(Example.id == a1).values(in_holdout=True, scored_by_version=1,
                                                              predicted_label="neg", confidence=0.9))
     write(app, update(Example).where(Example.id == a2).values(scored_by_version=1, predicted_label="pos",
