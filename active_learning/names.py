@@ -6,4 +6,4 @@ STRATEGIES = ("uncertainty", "margin", "entropy", "random", "batch")
 INPUT_KIND = {"tfidf": "text", "hashing": "text", "features": "vector", "numeric": "fields", "embeddings": "text"}
 FEATURIZERS = tuple(INPUT_KIND)
 # Multi-label projects' strategies (active_learning/multilabel.py); the first is the default.
-MULTILABEL_STRATEGIES = ("avg_confidence", "min_confidence", "random")
+MULTILABEL_STRATEGIES = ("min_confidence", "avg_confidence", "random")

@@ -238,7 +238,7 @@ def main() -> None:
                                                                  "a seeded random one for multi-label data)")
     parser.add_argument("--strategies", nargs="+", default=None,
                         help="the projects' strategy settings, passed as given (default: margin random; multi-label: "
-                             "avg_confidence random)")
+                             "min_confidence random)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=int, default=10)
     parser.add_argument("--budget", type=int, default=400)
@@ -254,7 +254,7 @@ def main() -> None:
     multi_label = ml.is_multi_label(args.dataset)
     if multi_label and args.noise_kind != "uniform":
         parser.error("--noise-kind confusable is for single-label data (a multi-label annotator flips one label)")
-    args.strategies = args.strategies or (["avg_confidence", "random"] if multi_label else ["margin", "random"])
+    args.strategies = args.strategies or (["min_confidence", "random"] if multi_label else ["margin", "random"])
     print(f"# bench/simulate.py on {machine()}, {today()}: {args.dataset}, retrain every {args.threshold} labels, "
           f"budget {args.budget}, seeds {args.seeds}, annotator noise {args.noise} "
           f"({'one label flipped' if multi_label else args.noise_kind}), featurizer {args.featurizer}"

@@ -172,7 +172,7 @@ def test_flags_show_sets_and_a_correction_takes_labels(app, client, admin_token,
 def test_the_task_is_fixed_once_there_are_labels_and_strategies_follow_it(client, admin_token, multi, make_project):
     project_id = multi(rows=[{**ROWS[0], "labels": ["tech"]}, ROWS[1]])
     url = f"/api/v1/projects/{project_id}"
-    assert client.get(url, headers=auth(admin_token)).json["settings"]["strategy"] == "avg_confidence"  # its default
+    assert client.get(url, headers=auth(admin_token)).json["settings"]["strategy"] == "min_confidence"  # its default
     refused = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "single_label"}})
     assert refused.status_code == 409 and "settings.task" in refused.json["error"]
     bad = client.patch(url, headers=auth(admin_token), json={"settings": {"task": "ranking"}})
@@ -222,7 +222,7 @@ def test_a_retrain_trains_one_vs_rest_scores_the_pool_and_predicts_sets(client, 
     for i in range(6):  # a share of the picks is the holdout's random draw
         _, token = make_user(f"ann{i}")
         whys.append(client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["why"])
-    assert {"strategy": "avg_confidence", "model_version": last["version"]} in [
+    assert {"strategy": "min_confidence", "model_version": last["version"]} in [
         {k: w[k] for k in ("strategy", "model_version")} for w in whys], whys
     predicted = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
                             json={"examples": [{"features": r["features"]} for r in rows[200:240]]}).json
