@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 
 from app.auth import ANY_ROLE, log_in, requires
 from app.db import get_session
@@ -13,6 +13,8 @@ from labeling import users
 from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
+NEW_TOKEN_KEY = "hitl_new_token"  # the session key that carries a new token to the page after the redirect
+NO_STORE = {"Cache-Control": "no-store"}  # a page with a secret on it stays out of the browser's cache
 EXPIRY_CHOICES = (("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"))
 
 
@@ -44,16 +46,22 @@ def change_password():
 
 def _tokens_page(*, new_token: str | None = None, errors: list[str] | None = None, status: int = 200) -> Any:
     db = get_session()
-    return render_template("pages/tokens.html", tokens=users.list_tokens(db, g.user), new_token=new_token,
-                           errors=errors, expiry_choices=EXPIRY_CHOICES, now=utcnow()), status
+    body = render_template("pages/tokens.html", tokens=users.list_tokens(db, g.user), new_token=new_token,
+                           errors=errors, expiry_choices=EXPIRY_CHOICES, now=utcnow())
+    return body, status, NO_STORE if new_token else {}
 
 
-@bp.route("/account/tokens", methods=["GET", "POST"])
+@bp.get("/account/tokens")
 @requires(*ANY_ROLE)
 def tokens():
-    """List my API tokens; create one (shown once)."""
-    if request.method == "GET":
-        return _tokens_page()
+    """List my API tokens, with the one just created (shown this once)."""
+    return _tokens_page(new_token=session.pop(NEW_TOKEN_KEY, None))
+
+
+@bp.post("/account/tokens")
+@requires(*ANY_ROLE)
+def create_token():
+    """Create a token, then redirect to the list that shows it once (a reload creates no other)."""
     db = get_session()
     days = request.form.get("expires_in_days", "")
     try:
@@ -67,7 +75,8 @@ def tokens():
         db.rollback()
         return _tokens_page(errors=[p.message for p in exc.problems], status=422)
     db.commit()
-    return _tokens_page(new_token=secret)
+    session[NEW_TOKEN_KEY] = secret
+    return redirect(url_for("ui.tokens"), code=303)
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")

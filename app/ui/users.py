@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import g, render_template, request
+from flask import g, redirect, render_template, request, session, url_for
 
 from app.auth import ADMINS, requires
 from app.db import get_session
@@ -17,6 +17,8 @@ from labeling.errors import DomainError, InvalidInput
 from labeling.roles import ROLES
 
 MAX_LISTED = 1000
+DONE_KEY = "hitl_people_done"  # the session key that carries a change's notice (and password) past the redirect
+NO_STORE = {"Cache-Control": "no-store"}  # a page with a password on it stays out of the browser's cache
 
 
 def _render(*, notice: str | None = None, error: str | None = None, new_password: tuple[str, str] | None = None,
@@ -27,12 +29,13 @@ def _render(*, notice: str | None = None, error: str | None = None, new_password
     body = render_template("partials/_users.html" if partial else "pages/users.html",
                            users=users.list_users(get_session(), limit=MAX_LISTED), roles=ROLES, me=g.user,
                            notice=notice, error=error, new_password=new_password)
-    return body, 200 if partial else status
+    return body, 200 if partial else status, NO_STORE if new_password else {}
 
 
 def _act(change: Callable[[], tuple[str, tuple[str, str] | None]]) -> Any:
-    """Run ``change`` (which returns a notice and maybe a one-time password), commit, render;
-    a domain error rolls back and is shown on the page."""
+    """Run ``change`` (which returns a notice and maybe a one-time password), commit, and render
+    (htmx) or redirect to the page that shows the outcome once; a domain error rolls back and is
+    shown on the page."""
     db = get_session()
     try:
         notice, new_password = change()
@@ -44,14 +47,20 @@ def _act(change: Callable[[], tuple[str, tuple[str, str] | None]]) -> Any:
         status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 400)
         return _render(error=message, status=status)
     db.commit()
-    return _render(notice=notice, new_password=new_password)
+    if request.headers.get("HX-Request"):  # swapped into the page: the address stays /users, a reload GETs it
+        return _render(notice=notice, new_password=new_password)
+    # Post/Redirect/Get: a reload of the answer must not create the user or reset the password again
+    session[DONE_KEY] = {"notice": notice, "new_password": list(new_password) if new_password else None}
+    return redirect(url_for("ui.users_page"), code=303)
 
 
 @bp.get("/users")
 @requires(*ADMINS)
 def users_page():
-    """List users, with the forms to manage them."""
-    return _render()
+    """List users, with the forms to manage them, and the outcome of the change just made (once)."""
+    done = session.pop(DONE_KEY, None) or {}
+    new_password = done.get("new_password")
+    return _render(notice=done.get("notice"), new_password=tuple(new_password) if new_password else None)
 
 
 @bp.post("/users")

@@ -93,8 +93,11 @@ def test_session_cookie_is_httponly_and_samesite(client, make_user):
 def test_token_page_shows_a_new_token_once(client, make_user):
     make_user("alice", "annotator")
     login(client, "alice", "correct horse")
-    page = client.post("/account/tokens", data={"name": "script"}).get_data(as_text=True)
-    token = page.split('data-testid="new-token">')[1].split("<")[0]
+    created = client.post("/account/tokens", data={"name": "script"})
+    assert created.status_code == 303 and created.headers["Location"].endswith("/account/tokens")  # no re-POST on reload
+    shown = client.get("/account/tokens")
+    assert shown.headers["Cache-Control"] == "no-store"
+    token = shown.get_data(as_text=True).split('data-testid="new-token">')[1].split("<")[0]
     assert client.get("/api/v1/projects", headers=auth(token)).status_code == 200
     assert token not in client.get("/account/tokens").get_data(as_text=True)
 

@@ -56,7 +56,7 @@ def test_an_admin_creates_a_user_changes_the_role_deactivates_and_resets_the_pas
     assert new_password != password and not is_logged_in(carol)
     assert login(app.test_client(), "carol", password).status_code == 400
     carol = logged_in(app, "carol", new_password)
-    off = admin.post(f"/users/{carol_id}/active", data={"active": "0"}).get_data(as_text=True)  # no htmx: the whole page
+    off = admin.post(f"/users/{carol_id}/active", data={"active": "0"}, follow_redirects=True).get_data(as_text=True)
     assert "<html" in off and "carol is deactivated" in off and "Reactivate" in off
     assert not is_logged_in(carol)
     on = admin.post(f"/users/{carol_id}/active", data={"active": "1"}, headers=HTMX).get_data(as_text=True)
@@ -64,6 +64,26 @@ def test_an_admin_creates_a_user_changes_the_role_deactivates_and_resets_the_pas
     session.rollback()
     actions = session.scalars(select(AuditEvent.action).where(AuditEvent.target == "carol").order_by(AuditEvent.id)).all()
     assert actions == ["user.created", "user.role_changed", "user.password_reset", "user.deactivated", "user.reactivated"]
+
+
+def test_without_htmx_a_change_redirects_to_the_page_that_shows_its_outcome_once(app, make_user, session):
+    make_user("boss", "admin")
+    make_user("dana", "annotator")
+    admin = logged_in(app, "boss")
+    reset = admin.post(f"/users/{user_id(session, 'dana')}/password")
+    assert reset.status_code == 303 and reset.headers["Location"].endswith("/users")  # a reload GETs the page
+    page = admin.get("/users")
+    body = page.get_data(as_text=True)
+    password = re.search(r'data-testid="password">([^<]+)<', body).group(1)
+    assert "New password for dana." in body and page.headers["Cache-Control"] == "no-store"
+    assert login(app.test_client(), "dana", password).status_code == 302  # the one shown is dana's
+    again = admin.get("/users").get_data(as_text=True)
+    assert password not in again and "New password for dana." not in again  # shown once
+    created = admin.post("/users", data={"name": "erin", "role": "reviewer", "password": ""})
+    assert created.status_code == 303
+    body = admin.get("/users").get_data(as_text=True)
+    assert "Created reviewer erin." in body and 'data-testid="password"' in body
+    assert 'data-testid="password"' not in admin.get("/users").get_data(as_text=True)
 
 
 def test_the_page_shows_why_a_change_was_refused(app, make_user, session):
@@ -83,7 +103,8 @@ def test_the_page_shows_why_a_change_was_refused(app, make_user, session):
 def test_the_tokens_page_lists_and_revokes_my_tokens(app, client, make_user, session):
     make_user("alice", "annotator")  # with one token from the fixture
     browser = logged_in(app, "alice")
-    created = browser.post("/account/tokens", data={"name": "nightly", "expires_in_days": "30"}).get_data(as_text=True)
+    created = browser.post("/account/tokens", data={"name": "nightly", "expires_in_days": "30"},
+                           follow_redirects=True).get_data(as_text=True)
     secret = re.search(r'data-testid="new-token">([^<]+)<', created).group(1)
     assert client.get("/api/v1/tokens", headers=auth(secret)).status_code == 200
     page = browser.get("/account/tokens").get_data(as_text=True)

@@ -52,3 +52,33 @@ def test_an_admin_creates_a_user_and_deactivates_them(page: Page, browser: Brows
     other.reload()
     expect(other).to_have_url(f"{base}/login?next=/")
     assert errors == []
+
+
+def test_without_javascript_a_reload_resets_no_password_and_creates_no_user(browser: Browser, live_server):
+    base, app = live_server
+    with app.extensions["hitl_sessionmaker"]() as s:
+        users.create_user(s, "boss", "admin", password="correct horse", now=utcnow())
+        users.create_user(s, "dana", "annotator", password="correct horse", now=utcnow())
+        s.commit()
+    page = browser.new_context(java_script_enabled=False).new_page()  # plain form posts, no htmx
+    login(page, base, "boss")
+    page.goto(f"{base}/users")
+    page.locator("tr[data-user=dana]").get_by_role("button", name="Reset password").click()
+    expect(page).to_have_url(f"{base}/users")
+    expect(page.get_by_test_id("users-notice")).to_have_text("New password for dana.")
+    password = page.get_by_test_id("password").inner_text().strip()
+    page.reload()
+    expect(page.get_by_role("heading", name="People")).to_be_visible()
+    expect(page.get_by_test_id("password")).to_have_count(0)  # shown once
+    with app.extensions["hitl_sessionmaker"]() as s:  # the password shown is still dana's
+        assert users.authenticate(s, "dana", password) is not None
+
+    form = page.get_by_test_id("new-user")
+    form.locator("input[name=name]").fill("erin")
+    form.get_by_role("button", name="Create user").click()
+    expect(page).to_have_url(f"{base}/users")
+    expect(page.get_by_test_id("users-notice")).to_have_text("Created annotator erin.")
+    assert len(page.get_by_test_id("password").inner_text().strip()) >= 16
+    page.reload()
+    expect(page.get_by_test_id("users-error")).to_have_count(0)  # no second "create erin"
+    expect(page.get_by_test_id("password")).to_have_count(0)

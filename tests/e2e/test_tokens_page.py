@@ -53,3 +53,19 @@ def test_a_token_revoked_in_the_page_is_refused_by_the_api_at_once(page: Page, b
     revoked = audit_rows(admin, base, action="token.revoked")
     assert [(r["Who"], r["What"]) for r in revoked] == [("ann", "token.revoked")]
     assert errors == []
+
+
+def test_reloading_the_page_after_creating_a_token_creates_no_other_token(page: Page, live_server):
+    base, app = live_server
+    seed(app, [{"external_id": "a", "text": "one"}], people=(("ann", "annotator"),))
+    login(page, base, "ann")
+    secret = create_token(page, "once")
+    expect(page).to_have_url(f"{base}/account/tokens")  # Post/Redirect/Get: the address is the list's
+    assert api_status(base, secret) == 200
+    page.reload()
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    expect(page.get_by_test_id("new-token")).to_have_count(0)  # shown once, and not again on reload
+    expect(page.get_by_test_id("tokens").locator("tr", has_text="once")).to_have_count(1)
+    page.go_back()  # back to the form page, forward again: still one token
+    page.go_forward()
+    expect(page.get_by_test_id("tokens").locator("tr", has_text="once")).to_have_count(1)
