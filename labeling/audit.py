@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeling.errors import InvalidInput
-from labeling.models import AuditEvent, User
+from labeling.models import AuditEvent, Project, User
 
 # Every action recorded, with what it means. Add new ones here (the API validates filters on it).
 ACTIONS: dict[str, str] = {
@@ -86,6 +86,26 @@ def list_events(session: Session, *, actor: str | None = None, action: str | Non
     if project_id is not None:
         query = query.where(AuditEvent.project_id == project_id)
     return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)))
+
+
+def project_names(session: Session, project_ids: set[int]) -> dict[int, tuple[str | None, bool]]:
+    """The name of each project the events name, and whether it was deleted since.
+
+    Returns
+    -------
+    dict
+        ``{project_id: (name, deleted)}``: a live project's current name and ``False``; a deleted
+        one's name as its ``project.deleted`` event recorded it (``None`` when no event did) and
+        ``True``.
+    """
+    if not project_ids:
+        return {}
+    live = dict(session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all())
+    gone = project_ids - live.keys()
+    deleted = dict(session.execute(
+        select(AuditEvent.project_id, AuditEvent.target)
+        .where(AuditEvent.action == "project.deleted", AuditEvent.project_id.in_(gone))).all()) if gone else {}
+    return {**{i: (name, False) for i, name in live.items()}, **{i: (deleted.get(i), True) for i in gone}}
 
 
 def families() -> list[str]:

@@ -25,6 +25,7 @@ def audit_page():
     with reading(get_session()) as db:
         events = audit.list_events(db, **filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         rows = [audit_json(e) for e in events[:PAGE_SIZE]]
+        projects = audit.project_names(db, {e["project"] for e in rows if e.get("project") is not None})
     args = {k: v for k, v in request.args.items() if k in ("actor", "action", "project") and v}
     return render_template("pages/audit.html", events=rows, page=page, has_more=len(events) > PAGE_SIZE, args=args,
-                           actions=list(audit.ACTIONS), families=audit.families())
+                           projects=projects, actions=list(audit.ACTIONS), families=audit.families())

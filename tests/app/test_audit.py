@@ -89,3 +89,17 @@ def test_the_audit_page_filters_and_pages(app, client, admin_token, make_user):
     assert "user02" in second and "user00" in second and "user52" not in second and "Older →" not in second
     assert "user52" not in browser.get("/audit?actor=nobody").get_data(as_text=True)
     assert browser.get("/audit?action=bogus").status_code == 422
+
+
+def test_the_audit_page_names_a_deleted_project_as_text_not_a_link(app, client, admin_token, make_user, make_project):
+    from tests.app.test_people import logged_in
+
+    kept = make_project(n=1)
+    gone = make_project(n=1)
+    name = client.get(f"/api/v1/projects/{gone}", headers=auth(admin_token)).json["name"]
+    assert client.delete(f"/api/v1/projects/{gone}?confirm={name}", headers=auth(admin_token)).status_code == 204
+    make_user("boss", "admin")
+    page = logged_in(app, "boss").get("/audit").get_data(as_text=True)
+    assert f'href="/projects/{gone}"' not in page  # it would be a 404
+    assert f"{name} #{gone} (deleted)" in page
+    assert f'href="/projects/{kept}"' in page

@@ -75,4 +75,6 @@ def test_an_admin_changes_a_setting_rotates_the_secret_and_deletes_the_project(p
         ("boss", "project.deleted", "Reviews"), ("boss", "project.webhook_secret_rotated", "Reviews"),
         ("boss", "project.settings_changed", "Reviews")]
     assert "examples: 5" in rows[0]["Details"]
+    assert {r["Project"] for r in rows} == {f"Reviews #{project_id} (deleted)"}
+    expect(page.get_by_test_id("audit-events").get_by_role("link")).to_have_count(0)  # no link to a 404
     assert errors == []
