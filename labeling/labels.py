@@ -23,7 +23,7 @@ from labeling.projects import check_writable, config
 from labeling.queue import release_lease, run_statement
 from labeling.runs import maybe_request_retrain
 from labeling.snapshots import CURRENT_LABEL_OF_USER
-from labeling.suggestions import shown
+from labeling.suggestions import recorded, shown
 from labeling.validation import is_db_int, is_storable_text
 from labeling.webhooks import Links
 
@@ -49,7 +49,7 @@ class SubmitResult:
 
 _EXAMPLE_TO_LABEL = select(
     _EX.c.project_id, _EX.c.lease_id, _EX.c.lease_user_id, _EX.c.lease_expires_at, _EX.c.predicted_label,
-    _EX.c.confidence, CURRENT_LABEL_OF_USER.label("previous_id"),
+    _EX.c.confidence, _EX.c.lease_suggestion_mode, _EX.c.lease_suggested, CURRENT_LABEL_OF_USER.label("previous_id"),
 ).where(_EX.c.id == bindparam("example_id"))
 
 
@@ -120,8 +120,7 @@ def submit_label(
 ) -> SubmitResult:
     """Record ``user``'s label for an example, release their lease, request a retrain if due.
 
-    With the project's suggestions on, the label records what the page showed
-    (``suggestion_mode``, ``suggested``: labeling/suggestions.py).
+    The label records the suggestion shown when its lease was served (labeling/suggestions.py).
 
     The same ``idempotency_key`` twice returns the first label and writes nothing. A second label
     by the same user on the same example replaces their first (a correction, a new event).
@@ -154,7 +153,7 @@ def submit_label(
     values = {
         "project_id": project.id, "example_id": example_id, "annotator_id": user.id, "value": value,
         "created_at": now, "duration_ms": duration_ms, "replaces_id": previous_id, "source": source,
-        "idempotency_key": idempotency_key, **_what_was_shown(project, example_id, example, warning),
+        "idempotency_key": idempotency_key, **_what_was_shown(project, user, example_id, example, warning),
     }
     label_id = append_label_event(session, now=now, **values)
     if label_id is None:
@@ -165,14 +164,22 @@ def submit_label(
     return SubmitResult(Label(id=label_id, **values), True, warning, run_id)
 
 
-def _what_was_shown(project: Project, example_id: int, example: Any, warning: dict[str, Any] | None) -> dict[str, Any]:
-    """The label's record of the model's word: its warning, and the suggestion the page showed
-    (decided here, from the same stored score and blind choice as ``lease_next``)."""
-    suggestion = shown(config(project), project.id, example_id, example.predicted_label, example.confidence, None)
+def _what_was_shown(project: Project, user: User, example_id: int, example: Any,
+                    warning: dict[str, Any] | None) -> dict[str, Any]:
+    """The label's record of the model's word: its warning, and the suggestion the page showed,
+    as stored with the user's lease when the example was served (a retrain since then does not
+    change it). Without a lease of this user nothing was served to them: nothing is recorded. A
+    lease served before migration 0015 stored nothing: its suggestion is read from the current
+    score, as before."""
+    if example.lease_user_id == user.id and example.lease_suggestion_mode is not None:
+        suggestion = recorded(example.lease_suggestion_mode, example.lease_suggested)
+    elif example.lease_user_id == user.id:
+        now_shown = shown(config(project), project.id, example_id, example.predicted_label, example.confidence, None)
+        suggestion = recorded(now_shown.mode if now_shown else "off", now_shown.label if now_shown else None)
+    else:
+        suggestion = recorded("off", None)
     return {"warned_suggestion": warning["suggested"] if warning else None,
-            "warned_confidence": warning["confidence"] if warning else None,
-            "suggestion_mode": suggestion.mode if suggestion else None,
-            "suggested": suggestion.label if suggestion else None}
+            "warned_confidence": warning["confidence"] if warning else None, **suggestion}
 
 
 def _earlier_submission(session: Session, user: User, idempotency_key: Any) -> Label | None:

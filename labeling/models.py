@@ -115,6 +115,11 @@ class Example(Base):
     lease_id: Mapped[int | None] = mapped_column(BigInteger)
     lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    # What the lease holder's page was shown, set when the lease is served (labeling/queue.py):
+    # the suggestion mode ("off", "blind", "unscored", "show", "preselect") and the suggested
+    # label; the label submitted under the lease records these, not a later model's prediction.
+    lease_suggestion_mode: Mapped[str | None] = mapped_column(String(16))
+    lease_suggested: Mapped[str | None] = mapped_column(ANNOTATION)
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
 
 

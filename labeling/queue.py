@@ -21,7 +21,7 @@ from labeling.errors import Conflict, NotFound
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import ProjectConfig, check_writable, config
 from labeling.snapshots import USERS_CURRENT_LABEL
-from labeling.suggestions import Shown, shown
+from labeling.suggestions import Shown, lease_columns, served_mode, shown
 
 CLAIM_ATTEMPTS = 5
 
@@ -55,7 +55,10 @@ _HELD = select(
     # project_id term it prefers an index on project_id and scans the whole project).
     _EX.c.lease_user_id == bindparam("user_id"), _EX.c.lease_expires_at >= bindparam("now"), _EX.c.needs_labels,
 )
-_RENEW_HELD = update(_EX).where(_EX.c.id == bindparam("example_id")).values(lease_expires_at=bindparam("expires"))
+# Every statement that serves a lease stores what the page is shown (labeling/suggestions.py).
+_SHOWN = lease_columns(_EX)
+_RENEW_HELD = update(_EX).where(_EX.c.id == bindparam("example_id")).values(lease_expires_at=bindparam("expires"),
+                                                                           **_SHOWN)
 _CLAIM = (
     update(_EX)
     .where(_EX.c.id == bindparam("example_id"), _EX.c.needs_labels, _FREE)
@@ -64,6 +67,7 @@ _CLAIM = (
         # Only a first pick decides whether an example is a holdout or a random pick.
         in_holdout=case((_EX.c.n_labels == 0, bindparam("holdout", type_=Boolean)), else_=_EX.c.in_holdout),
         random_pick=case((_EX.c.n_labels == 0, bindparam("random", type_=Boolean)), else_=_EX.c.random_pick),
+        **_SHOWN,
     )
     .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version, *_PREDICTION)
 )
@@ -71,7 +75,8 @@ _LEASE_GIVEN = (  # one given example, if it is free (or already this user's) an
     update(_EX)
     .where(_EX.c.id == bindparam("example_id"), _EX.c.project_id == bindparam("in_project"), _EX.c.needs_labels,
            or_(_FREE, _EX.c.lease_user_id == bindparam("user_id")))
-    .values(lease_id=bindparam("new_lease_id"), lease_user_id=bindparam("user_id"), lease_expires_at=bindparam("expires"))
+    .values(lease_id=bindparam("new_lease_id"), lease_user_id=bindparam("user_id"), lease_expires_at=bindparam("expires"),
+            **_SHOWN)
     .returning(_EX.c.external_id, _EX.c.data, _EX.c.priority, _EX.c.scored_by_version, *_PREDICTION)
 )
 _RELEASE = (
@@ -130,7 +135,8 @@ def lease_next(
     settings = config(project)  # once: every step below reads it
     for held in run_statement(session, _HELD, user_id=user.id, now=now):
         if held.project_id == project.id:
-            run_statement(session, _RENEW_HELD, example_id=held.id, expires=expires)
+            run_statement(session, _RENEW_HELD, example_id=held.id, expires=expires,
+                          served_mode=served_mode(settings, project.id, held.id))
             return _lease_of(settings, project.id, held.id, held, held.lease_id, expires, picked_at_random=False)
     rng = np.random.default_rng(random_state if random_state is not None
                                 else _seeded(session, project, user, settings.queue_seed))
@@ -151,7 +157,8 @@ def lease_next(
         lease_id = secrets.randbits(52)
         row = run_statement(session, _CLAIM, example_id=candidate, now=now, new_lease_id=lease_id, user_id=user.id,
                    expires=expires, holdout=holdout_pick and at_random,
-                   random=at_random and not holdout_pick).first()
+                   random=at_random and not holdout_pick,
+                   served_mode=served_mode(settings, project.id, candidate)).first()
         if row is not None:
             return _lease_of(settings, project.id, candidate, row, lease_id, expires, picked_at_random=at_random,
                              holdout=holdout_pick and at_random)
@@ -227,11 +234,12 @@ def lease_example(session: Session, project: Project, user: User, example_id: in
     check_writable(project)
     lease_id = secrets.randbits(52)
     expires = now + timedelta(seconds=lease_seconds)
+    settings = config(project)
     row = run_statement(session, _LEASE_GIVEN, example_id=example_id, in_project=project.id, user_id=user.id, now=now,
-               new_lease_id=lease_id, expires=expires).first()
+               new_lease_id=lease_id, expires=expires, served_mode=served_mode(settings, project.id, example_id)).first()
     if row is None:
         return None
-    return _lease_of(config(project), project.id, example_id, row, lease_id, expires, picked_at_random=False)
+    return _lease_of(settings, project.id, example_id, row, lease_id, expires, picked_at_random=False)
 
 
 def release_lease(session: Session, user: User, example_id: int) -> None:

@@ -4,8 +4,9 @@ A project's ``suggestions`` setting is ``off``, ``show`` (the model's top labels
 probabilities beside the buttons) or ``preselect`` (the predicted label pre-selected, ``Enter``
 accepts it). A share ``blind_share`` of examples is served blind (without a suggestion), so the
 dashboard can compare suggested and blind labels (``labeling.suggestion_effect``). Whether an
-example is blind is a pure function of the project and example ids, so serving (``lease_next``)
-and recording (``submit_label``) agree without storing anything when an example is served.
+example is blind is a pure function of the project and example ids. What was shown is stored
+with the lease when an example is served (:func:`lease_columns`), and the label submitted under
+it records that: a retrain or a settings change between serving and submitting changes nothing.
 
 The suggestion comes from the example's stored score (``predicted_label`` and the top
 probabilities in ``suggestion_probs``, written by the re-scoring): serving reads one row, as
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from sqlalchemy import String, Table, bindparam, case, literal, null
 
 from active_learning.evaluation import top_classes
 from labeling.projects import ProjectConfig
@@ -74,6 +77,35 @@ def shown(settings: ProjectConfig, project_id: int, example_id: int, predicted_l
     if not probabilities:
         probabilities = {predicted_label: round(float(confidence or 0.0), 4)}
     return Shown(settings.suggestions, predicted_label, probabilities)
+
+
+def served_mode(settings: ProjectConfig, project_id: int, example_id: int) -> str:
+    """The mode an example is served under before its score is read: ``off``, ``blind``, or the
+    project's ``show``/``preselect`` (which :func:`lease_columns` turns into ``unscored`` for an
+    example the model has not scored)."""
+    if settings.suggestions == "off":
+        return "off"
+    return "blind" if is_blind(project_id, example_id, settings.blind_share) else settings.suggestions
+
+
+def lease_columns(examples: Table) -> dict[str, Any]:
+    """The values of ``lease_suggestion_mode`` and ``lease_suggested`` for the statement that
+    serves a lease, from the bound ``served_mode`` (:func:`served_mode`) and the row's stored
+    prediction, read by that statement: what :func:`shown` makes of the same row."""
+    mode = bindparam("served_mode", type_=String(16))
+    suggesting = mode.in_(("show", "preselect"))
+    return {
+        "lease_suggestion_mode": case((suggesting & examples.c.predicted_label.is_(None), literal("unscored")),
+                                      else_=mode),
+        "lease_suggested": case((suggesting, examples.c.predicted_label), else_=null()),
+    }
+
+
+def recorded(lease_mode: str | None, lease_suggested: str | None) -> dict[str, Any]:
+    """What a label records of the suggestion its lease was served with (``suggestion_mode`` null
+    when suggestions were off)."""
+    return {"suggestion_mode": None if lease_mode == "off" else lease_mode,
+            "suggested": lease_suggested if lease_mode in ("show", "preselect") else None}
 
 
 def stored_probabilities(pred_probs: np.ndarray, classes: Any) -> list[str]:

@@ -244,3 +244,38 @@ def _label_events_more(app, project_id, skip, rows):
                         created_at=utcnow(), duration_ms=seconds * 1000, source="annotator", suggestion_mode=mode,
                         suggested=suggested))
         s.commit()
+
+
+@pytest.mark.parametrize("mode", ["show", "preselect"])
+def test_the_label_records_the_suggestion_served_not_one_rescored_before_the_submit(app, client, make_user,
+                                                                                    make_project, mode):
+    project_id = make_project(n=2, settings={"suggestions": mode, "blind_share": 0, "holdout_fraction": 0})
+    _score_all(app, project_id, "neg", {"neg": 0.7, "pos": 0.3})
+    _, token = make_user("ann")
+    body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert body["suggestion"]["label"] == "neg"
+    _score_all(app, project_id, "pos", {"pos": 0.9, "neg": 0.1})  # a retrain re-scores the pool meanwhile
+    label = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": body["example"]["id"], "label": "pos", "lease_id": body["lease"]["id"]}).json["label"]
+    assert (label["suggestion_mode"], label["suggested"]) == (mode, "neg")  # what the page showed
+
+    second = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert second["suggestion"] == {"label": "pos", "probabilities": {"pos": 0.9, "neg": 0.1}}
+    client.patch(f"/api/v1/projects/{project_id}", headers=auth(make_user("boss", "admin")[1]),
+                 json={"settings": {"suggestions": "off"}})  # turned off after it was served
+    label = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": second["example"]["id"], "label": "pos"}).json["label"]
+    assert (label["suggestion_mode"], label["suggested"]) == (mode, "pos")
+
+
+def test_a_reload_of_the_held_example_records_what_the_reload_showed(app, client, make_user, make_project):
+    project_id = make_project(n=1, settings={"suggestions": "show", "blind_share": 0})
+    _, token = make_user("ann")
+    first = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert first["suggestion"] is None  # unscored when served
+    _score_all(app, project_id, "neg", {"neg": 0.7, "pos": 0.3})
+    again = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert again["example"]["id"] == first["example"]["id"] and again["suggestion"]["label"] == "neg"
+    label = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+        "example_id": first["example"]["id"], "label": "pos"}).json["label"]
+    assert (label["suggestion_mode"], label["suggested"]) == ("show", "neg")
