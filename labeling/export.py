@@ -25,7 +25,12 @@ from labeling.snapshots import contents_as_of, current_labels_query, flag_status
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 ANNOTATIONS = ("gold", "all")
 GOLD_COLUMNS = ("external_id", "text", "image", "features", "meta", "label", "n_annotations", "agreement", "flag_status")
-ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source")
+ALL_COLUMNS = ("external_id", "label_id", "label", "annotator", "created_at", "replaces", "source", "suggestion_mode",
+               "suggested")
+# The sources of label events an annotator gave on the labeling page (labeling/labels.py): null
+# suggestion mode there means suggestions were off; other events (imports, reviews, undos) were
+# served to nobody and have none.
+SERVED_SOURCES = ("annotator", "mistake_check")
 # A multi-label project's exports carry the list ``labels`` where others carry ``label``.
 MULTI_LABEL_COLUMNS = {columns: tuple("labels" if c == "label" else c for c in columns)
                        for columns in (GOLD_COLUMNS, ALL_COLUMNS)}
@@ -128,13 +133,17 @@ def gold_of(project: Project, values: list[str], consensus: tuple[str, int] | No
 
 
 def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None = None) -> Iterator[dict[str, Any]]:
-    """One row per label event (undo events have a null label), oldest first."""
+    """One row per label event (undo events have a null label), oldest first, with the suggestion
+    it was given under: ``suggestion_mode`` (``off``, ``blind``, ``unscored``, ``show`` or
+    ``preselect``; null for events no annotator was served, such as imports, reviews and undos)
+    and ``suggested`` (the label, or for a multi-label project the list, that was shown)."""
     max_label_id = snapshot.max_label_id if snapshot is not None else None
     field = tasks.annotation_field(project)
     last_id = 0
     while True:
         query = (
-            select(Label.id, Label.value, Label.created_at, Label.replaces_id, Label.source, Example.external_id, User.name)
+            select(Label.id, Label.value, Label.created_at, Label.replaces_id, Label.source, Example.external_id, User.name,
+                   Label.suggestion_mode, Label.suggested)
             .join(Example, Example.id == Label.example_id)
             .outerjoin(User, User.id == Label.annotator_id)
             .where(Label.project_id == project.id, Label.id > last_id)
@@ -144,7 +153,7 @@ def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None
         rows = session.execute(query.order_by(Label.id).limit(CHUNK)).all()
         if not rows:
             return
-        for label_id, value, created_at, replaces, source, external_id, annotator in rows:
+        for label_id, value, created_at, replaces, source, external_id, annotator, mode, suggested in rows:
             yield {
                 "external_id": external_id,
                 "label_id": label_id,
@@ -153,6 +162,8 @@ def iter_events(session: Session, project: Project, *, snapshot: Snapshot | None
                 "created_at": iso(created_at),
                 "replaces": replaces,
                 "source": source,
+                "suggestion_mode": mode or ("off" if source in SERVED_SOURCES else None),
+                "suggested": tasks.decode(project, suggested),
             }
         last_id = rows[-1][0]
 
@@ -200,8 +211,8 @@ def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...], escaped: froz
     writer = csv.writer(out)
     writer.writerow(columns)
     for i, row in enumerate(rows, start=1):
-        if row.get("labels") is not None:  # a multi-label project's set: joined, not JSON
-            row = {**row, "labels": tasks.to_cell(row["labels"])}
+        if "labels" in row:  # a multi-label project's sets: joined, not JSON
+            row = {**row, **{c: tasks.to_cell(row[c]) for c in ("labels", "suggested") if row.get(c) is not None}}
         writer.writerow([_csv_cell(row[c], c in escaped) for c in columns])
         if i % 1000 == 0:
             yield out.getvalue().encode()
@@ -227,6 +238,8 @@ def _arrow_schema(columns: tuple[str, ...]):
         "features": pa.list_(pa.float32()), "n_annotations": pa.int64(), "agreement": pa.float64(),
         "label_id": pa.int64(), "replaces": pa.int64(), "labels": pa.list_(pa.string()),
     }
+    if "labels" in columns:  # a multi-label project: the suggestion shown is a set too
+        types["suggested"] = pa.list_(pa.string())
     return pa.schema([(c, types.get(c, pa.string())) for c in columns])
 
 

@@ -350,7 +350,11 @@ def _quality_and_data_paths() -> dict[str, Any]:
     export_params = [
         _query("format", {"enum": ["jsonl", "csv", "parquet"], "default": "jsonl"}),
         _query("snapshot", {"type": "integer", "minimum": 1}),
-        _query("annotations", {"enum": ["gold", "all"], "default": "gold"}),
+        _query("annotations", {"enum": ["gold", "all"], "default": "gold"},
+               "gold: one row per labeled example (external_id, text, image, features, meta, label or labels, "
+               "n_annotations, agreement, flag_status); all: one row per label event (external_id, label_id, "
+               "label or labels, annotator, created_at, replaces, source, suggestion_mode: off, blind, unscored, "
+               "show, preselect or null for events served to nobody, suggested: the label or labels shown)"),
         _query("include_unlabeled", {"type": "boolean", "default": False}),
     ]
     return {

@@ -279,3 +279,67 @@ def test_a_reload_of_the_held_example_records_what_the_reload_showed(app, client
     label = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
         "example_id": first["example"]["id"], "label": "pos"}).json["label"]
     assert (label["suggestion_mode"], label["suggested"]) == ("show", "neg")
+
+
+def _events(client, token, project_id):
+    """The events export in JSONL, CSV and Parquet, each as a list of row dicts."""
+    import csv
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    url = f"/api/v1/projects/{project_id}/export?annotations=all&format="
+    jsonl = [json.loads(line) for line in client.get(url + "jsonl", headers=auth(token)).data.decode().splitlines()]
+    rows_csv = list(csv.DictReader(io.StringIO(client.get(url + "csv", headers=auth(token)).data.decode())))
+    table = pq.read_table(pa.BufferReader(client.get(url + "parquet", headers=auth(token)).data))
+    return jsonl, rows_csv, table
+
+
+def test_the_events_export_carries_the_suggestion_each_label_was_given_under(app, client, admin_token, make_user,
+                                                                             make_project):
+    project_id = make_project(n=0, settings={"suggestions": "show", "blind_share": 0.5, "holdout_fraction": 0},
+                              examples=[{"external_id": "imported", "text": "x", "label": "pos"}]
+                              + [{"external_id": f"e{i}", "text": f"text {i}"} for i in range(12)])
+    _score_all(app, project_id, "neg", {"neg": 0.7, "pos": 0.3})
+    _, token = make_user("ann")
+    recorded = {}
+    for i in range(11):
+        if i == 10:
+            client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"settings": {"suggestions": "off"}})
+        body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        label = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+            "example_id": body["example"]["id"], "label": "pos"}).json["label"]
+        recorded[body["example"]["external_id"]] = (label["suggestion_mode"] or "off", label["suggested"])
+    assert {m for m, _ in recorded.values()} == {"blind", "show", "off"}
+    expected = {"imported": (None, None), **recorded}
+    jsonl, rows_csv, table = _events(client, admin_token, project_id)
+    assert {r["external_id"]: (r["suggestion_mode"], r["suggested"]) for r in jsonl} == expected
+    assert {r["external_id"]: (r["suggestion_mode"] or None, r["suggested"] or None) for r in rows_csv} == expected
+    assert list(rows_csv[0])[-2:] == ["suggestion_mode", "suggested"]
+    parquet = table.to_pylist()
+    assert {r["external_id"]: (r["suggestion_mode"], r["suggested"]) for r in parquet} == expected
+
+
+def test_a_multi_label_events_export_carries_the_suggested_set(app, client, admin_token, make_user, make_project):
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "tags", "labels": ["a", "b", "c"],
+        "settings": {"task": "multi_label", "suggestions": "preselect", "blind_share": 0, "holdout_fraction": 0}})
+    project_id = created.json["id"]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                json={"examples": [{"external_id": "x", "text": "one"}, {"external_id": "y", "text": "two"}]})
+    _score_all(app, project_id, '["a", "c"]', {"a": 0.9, "c": 0.8, "b": 0.1}, external_id="x")
+    _score_all(app, project_id, "[]", {"a": 0.1, "b": 0.1, "c": 0.1}, external_id="y")
+    _, token = make_user("ann")
+    for _ in range(2):
+        body = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        assert client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token), json={
+            "example_id": body["example"]["id"], "labels": ["b"]}).status_code == 201
+    expected = {"x": ("preselect", ["a", "c"]), "y": ("preselect", [])}
+    jsonl, rows_csv, table = _events(client, admin_token, project_id)
+    assert {r["external_id"]: (r["suggestion_mode"], r["suggested"]) for r in jsonl} == expected
+    assert {r["external_id"]: (r["suggestion_mode"], r["suggested"]) for r in rows_csv} == {
+        "x": ("preselect", "a|c"), "y": ("preselect", "[]")}  # joined like the labels column
+    assert {r["external_id"]: (r["suggestion_mode"], r["suggested"]) for r in table.to_pylist()} == expected
+    assert str(table.schema.field("suggested").type) == "list<element: string>"
