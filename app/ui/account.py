@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 
 from app.auth import ANY_ROLE, log_in, requires
 from app.db import get_session
-from app.ui import bp
+from app.ui import bp, one_time
 from labeling import users
 from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
-NEW_TOKEN_KEY = "hitl_new_token"  # the session key that carries a new token to the page after the redirect
 NO_STORE = {"Cache-Control": "no-store"}  # a page with a secret on it stays out of the browser's cache
 EXPIRY_CHOICES = (("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"))
 
@@ -55,7 +54,7 @@ def _tokens_page(*, new_token: str | None = None, errors: list[str] | None = Non
 @requires(*ANY_ROLE)
 def tokens():
     """List my API tokens, with the one just created (shown this once)."""
-    return _tokens_page(new_token=session.pop(NEW_TOKEN_KEY, None))
+    return _tokens_page(new_token=one_time.take("new_token"))
 
 
 @bp.post("/account/tokens")
@@ -75,7 +74,7 @@ def create_token():
         db.rollback()
         return _tokens_page(errors=[p.message for p in exc.problems], status=422)
     db.commit()
-    session[NEW_TOKEN_KEY] = secret
+    one_time.keep("new_token", secret)  # sealed: the session cookie is signed, not encrypted
     return redirect(url_for("ui.tokens"), code=303)
 
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import g, redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.errors import STATUS_OF
-from app.ui import bp
+from app.ui import bp, one_time
 from labeling import users
 from labeling.db import utcnow
 from labeling.errors import DomainError, InvalidInput
 from labeling.roles import ROLES
 
 MAX_LISTED = 1000
-DONE_KEY = "hitl_people_done"  # the session key that carries a change's notice (and password) past the redirect
 NO_STORE = {"Cache-Control": "no-store"}  # a page with a password on it stays out of the browser's cache
 
 
@@ -50,7 +49,7 @@ def _act(change: Callable[[], tuple[str, tuple[str, str] | None]]) -> Any:
     if request.headers.get("HX-Request"):  # swapped into the page: the address stays /users, a reload GETs it
         return _render(notice=notice, new_password=new_password)
     # Post/Redirect/Get: a reload of the answer must not create the user or reset the password again
-    session[DONE_KEY] = {"notice": notice, "new_password": list(new_password) if new_password else None}
+    one_time.keep("people_done", {"notice": notice, "new_password": list(new_password) if new_password else None})
     return redirect(url_for("ui.users_page"), code=303)
 
 
@@ -58,7 +57,7 @@ def _act(change: Callable[[], tuple[str, tuple[str, str] | None]]) -> Any:
 @requires(*ADMINS)
 def users_page():
     """List users, with the forms to manage them, and the outcome of the change just made (once)."""
-    done = session.pop(DONE_KEY, None) or {}
+    done = one_time.take("people_done") or {}
     new_password = done.get("new_password")
     return _render(notice=done.get("notice"), new_password=tuple(new_password) if new_password else None)
 

@@ -95,11 +95,15 @@ def test_token_page_shows_a_new_token_once(client, make_user):
     login(client, "alice", "correct horse")
     created = client.post("/account/tokens", data={"name": "script"})
     assert created.status_code == 303 and created.headers["Location"].endswith("/account/tokens")  # no re-POST on reload
+    cookie = next(c for c in created.headers.getlist("Set-Cookie") if c.startswith("session="))
     shown = client.get("/account/tokens")
     assert shown.headers["Cache-Control"] == "no-store"
     token = shown.get_data(as_text=True).split('data-testid="new-token">')[1].split("<")[0]
     assert client.get("/api/v1/projects", headers=auth(token)).status_code == 200
     assert token not in client.get("/account/tokens").get_data(as_text=True)
+    sealed = client.application.session_interface.get_signing_serializer(client.application).loads(
+        cookie.split("=", 1)[1].split(";", 1)[0])
+    assert token not in repr(sealed) and token[-12:] not in repr(sealed)  # the signed cookie is readable: sealed
 
 
 def test_healthz(client):
