@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from labeling.db import make_engine, make_sessionmaker
+from labeling.db import check_text_index, make_engine, make_sessionmaker
 
 
 def init_db(app: Flask) -> None:
@@ -14,6 +16,8 @@ def init_db(app: Flask) -> None:
                          connect_timeout=app.config["DB_CONNECT_TIMEOUT_SECONDS"],
                          statement_timeout=app.config["DB_STATEMENT_TIMEOUT_SECONDS"])
     app.extensions["hitl_engine"] = engine
+    if engine.dialect.name == "sqlite" and engine.url.database and os.path.exists(engine.url.database):
+        check_text_index(engine)  # refuses a database whose text index this SQLite cannot run
     app.extensions["hitl_sessionmaker"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)
 

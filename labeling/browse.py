@@ -22,6 +22,7 @@ from sqlalchemy import Select, column, exists, func, literal_column, select, tab
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
+from labeling.db import has_text_index
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event
 from labeling.models import Example, Label, LabelFlag, Project, User
@@ -36,7 +37,8 @@ TOTAL_CAP = 10_000
 MAX_QUERY = 200
 
 # The text index (migration 0014): SQLite FTS5 with the trigram tokenizer, which matches substrings of
-# three characters or more; a shorter text is a substring scan.
+# three characters or more; a shorter text is a substring scan, as is every text on a SQLite older
+# than 3.34, which has no trigram tokenizer (the migration leaves the index out: labeling/db.py).
 FTS_MIN = 3
 _FTS = table("examples_fts", column("rowid"), column("examples_fts"))
 
@@ -136,7 +138,7 @@ def _statement(session: Session, project: Project, filters: Filters) -> Select[A
     dialect = session.get_bind().dialect.name
     query, order = select(Example.id), Example.id
     where: list[Any] = [Example.project_id == project.id]
-    if filters.q and dialect == "sqlite" and len(filters.q) >= FTS_MIN:
+    if filters.q and dialect == "sqlite" and len(filters.q) >= FTS_MIN and has_text_index(session):
         query = select(Example.id).select_from(_FTS).join(Example, Example.id == _FTS.c.rowid)
         where.append(_FTS.c.examples_fts.match('"' + filters.q.replace('"', '""') + '"'))
         order = _FTS.c.rowid

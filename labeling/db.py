@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import sqlite3
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -15,7 +17,14 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
+
 SQLITE_SYNCHRONOUS_VALUES = ("FULL", "NORMAL", "EXTRA")
+# The text index (migration 0014) is an FTS5 table with the trigram tokenizer, which SQLite has
+# from 3.34.0 on. With an older SQLite the migration leaves the index out and the data browser's
+# search reads the project's examples instead (labeling/browse.py): the same matches, slower.
+TRIGRAM_SQLITE = (3, 34, 0)
+_TEXT_INDEX: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 # A connection checkpoints the log after this many of its write transactions (about 5-20 pages each).
 CHECKPOINT_EVERY = 50
 
@@ -251,3 +260,47 @@ def reading(session: Session) -> Iterator[Session]:
         session.rollback()
         raise
     session.commit()  # nothing was written: this only ends the read transaction
+
+
+def sqlite_version(connection: Any) -> str:
+    """The version of the SQLite library a connection runs on, such as ``"3.40.1"``."""
+    return connection.exec_driver_sql("SELECT sqlite_version()").scalar()
+
+
+def has_trigram(version: str) -> bool:
+    """Whether a SQLite of this version has FTS5's trigram tokenizer (the text index's)."""
+    return tuple(int(part) for part in version.split(".")[:3]) >= TRIGRAM_SQLITE
+
+
+def no_trigram_message(version: str) -> str:
+    needed = ".".join(map(str, TRIGRAM_SQLITE))
+    return f"the text index (migration 0014, FTS5 trigram) needs SQLite {needed} or later; this Python runs SQLite {version}"
+
+
+def check_text_index(engine: Engine) -> bool:
+    """Whether the database has the data browser's text index (always, on PostgreSQL).
+
+    A SQLite database that has the index, opened by a SQLite too old for it, is refused with a
+    RuntimeError naming both versions: every insert of an example would fail in the index's
+    trigger. Without the index, an old SQLite is logged (the search reads the examples instead).
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as conn:
+        version = sqlite_version(conn)
+        present = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'examples_fts'").first() is not None
+    if present and not has_trigram(version):
+        raise RuntimeError(f"this database cannot be used here: {no_trigram_message(version)}. "
+                           "Run the service with a Python linked to a newer SQLite.")
+    if not has_trigram(version):
+        log.warning("%s: the data browser's search reads the examples without it", no_trigram_message(version))
+    return present
+
+
+def has_text_index(session: Session) -> bool:
+    """:func:`check_text_index` for the session's engine, once per engine."""
+    engine = session.get_bind().engine
+    if engine not in _TEXT_INDEX:
+        _TEXT_INDEX[engine] = check_text_index(engine)
+    return _TEXT_INDEX[engine]

@@ -67,3 +67,63 @@ def test_the_text_index_exists(db_url):
             assert "gin (((data ->> 'text'::text)) gin_trgm_ops)" in definitions, definitions
             assert "gin (external_id gin_trgm_ops)" in definitions, definitions
     engine.dispose()
+
+
+def _pretend_sqlite(monkeypatch, version):
+    import labeling.db
+
+    monkeypatch.setattr(labeling.db, "sqlite_version", lambda connection: version)
+    labeling.db._TEXT_INDEX.clear()
+
+
+def test_an_old_sqlite_migrates_without_the_text_index_and_still_searches(tmp_path, monkeypatch, caplog):
+    """SQLite before 3.34 has no FTS5 trigram tokenizer: migration 0014 leaves the index out and
+    says why, the service starts, and the data browser's search reads the examples instead."""
+    import logging
+
+    from app import create_app
+    from labeling import users
+    from labeling.db import utcnow
+    from labeling.migrate import upgrade
+    from tests.conftest import auth
+
+    _pretend_sqlite(monkeypatch, "3.31.1")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with caplog.at_level(logging.WARNING):
+        upgrade(url)
+    assert "needs SQLite 3.34.0 or later; this Python runs SQLite 3.31.1" in caplog.text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        names = set(conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars())
+    engine.dispose()
+    assert not {n for n in names if "fts" in n}
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "t", "TESTING": True, "JOBS": "inline"},
+                     instance_path=str(tmp_path / "instance"))
+    with app.extensions["hitl_sessionmaker"]() as s:
+        token = users.create_token(s, users.create_user(s, "boss", "admin", password="correct horse", now=utcnow()),
+                                   now=utcnow())
+        s.commit()
+    client = app.test_client()
+    project_id = client.post("/api/v1/projects", headers=auth(token), json={"name": "p", "labels": ["a", "b"]}).json["id"]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
+        {"external_id": "1", "text": "A Zebra crossing"}, {"external_id": "2", "text": "a horse"}]})
+    found = client.get(f"/api/v1/projects/{project_id}/examples?q=zebra", headers=auth(token)).json
+    assert [e["external_id"] for e in found["examples"]] == ["1"] and found["total"] == 1
+    app.extensions["hitl_jobs"].stop()
+    app.extensions["hitl_engine"].dispose()
+
+
+def test_a_database_with_the_text_index_is_refused_by_an_old_sqlite_naming_both_versions(sqlite_template, tmp_path,
+                                                                                          monkeypatch):
+    import shutil
+
+    import pytest
+
+    from app import create_app
+
+    path = tmp_path / "new.db"
+    shutil.copy(sqlite_template, path)  # migrated with the index by this (new enough) SQLite
+    _pretend_sqlite(monkeypatch, "3.31.1")
+    with pytest.raises(RuntimeError, match=r"needs SQLite 3\.34\.0 or later; this Python runs SQLite 3\.31\.1"):
+        create_app({"DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "t", "TESTING": True, "JOBS": "inline"},
+                   instance_path=str(tmp_path / "instance"))

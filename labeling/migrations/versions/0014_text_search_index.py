@@ -9,6 +9,11 @@ every delete (a project deleted): a contentless table needs the old values to de
 only a trigger sees them. A future batch migration that copies ``examples`` must recreate the
 triggers. The existing examples are indexed here (about 1 s per 100,000 on the 2-core VM).
 
+A SQLite older than 3.34.0 has no trigram tokenizer: there the migration creates nothing and
+logs why, and the browser's search reads the examples instead (``labeling.db.has_text_index``).
+A database migrated with the index cannot be opened by such a SQLite (the service refuses to
+start, naming both versions: ``labeling.db.check_text_index``).
+
 PostgreSQL: the ``pg_trgm`` extension and two GIN trigram indexes, on ``data ->> 'text'`` and on
 ``external_id``, which serve ``ILIKE '%…%'``; PostgreSQL maintains them itself.
 
@@ -17,7 +22,11 @@ Revises: 0013
 Create Date: 2026-12-01
 """
 
+import logging
+
 from alembic import op
+
+from labeling import db as labeling_db
 
 revision = "0014"
 down_revision = "0013"
@@ -45,7 +54,13 @@ POSTGRESQL = [
 
 
 def upgrade() -> None:
-    for statement in SQLITE if op.get_bind().dialect.name == "sqlite" else POSTGRESQL:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and not labeling_db.has_trigram(version := labeling_db.sqlite_version(bind)):
+        logging.getLogger("alembic.runtime.migration").warning(
+            "no text index: %s; the data browser's search reads the examples instead",
+            labeling_db.no_trigram_message(version))
+        return
+    for statement in SQLITE if bind.dialect.name == "sqlite" else POSTGRESQL:
         op.execute(statement)
 
 
