@@ -99,6 +99,16 @@ def check_probabilities(Z: Any, Y: np.ndarray, C: float, *, random_state: int = 
     return np.clip((stacked + powerset) / 2, 1e-6, 1 - 1e-6)
 
 
+def judge_sets(Z: Any, Y: np.ndarray, oof: np.ndarray, names: list[str], C: float, *, random_state: int = 0) -> Any:
+    """``probable_set_errors`` on ``check_probabilities``. A model whose own out-of-fold
+    probabilities ``oof`` agree with the sets less than ``MIN_AGREEMENT`` is judged on them (and
+    so skipped, saying why) without the costlier probabilities: on 3,000 GoEmotions texts they
+    took 8 s against the C choice's 2 s, and raised the agreement only from 0.45 to 0.50."""
+    if f1_score(Y, oof >= 0.5, average="micro", zero_division=0) < MIN_AGREEMENT:
+        return probable_set_errors(oof, Y, names)
+    return probable_set_errors(check_probabilities(Z, Y, C, random_state=random_state), Y, names)
+
+
 def _with_columns(Z: Any, extra: np.ndarray) -> Any:
     if sparse.issparse(Z):
         return sparse.hstack([Z, sparse.csr_matrix(extra.astype(float))], format="csr")

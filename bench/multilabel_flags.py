@@ -6,8 +6,7 @@ For each seed: a seeded sample of the data set (``--rows``; all rows by default)
 featurizer fitted on it, and the sets as given by an annotator who, for a share of the rows
 (``--noise``, 10% and 0%), turns one label drawn uniformly (as ``multilabel_sim.MultiLabelAnnotator``:
 always a wrong set, one decision off). The service's check is the code path of a retrain
-(``labeling/training_multilabel.py``): ``choose_c``, ``check_probabilities``, then
-``probable_set_errors``; plain cleanlab is ``cleanlab.multilabel_classification.filter.find_label_issues``
+(``labeling/training_multilabel.py``): ``choose_c``, then ``judge_sets``; plain cleanlab is ``cleanlab.multilabel_classification.filter.find_label_issues``
 with its defaults on the model's out-of-fold probabilities (and, for comparison, on the check's);
 "before" is ``probable_set_errors`` on the model's own out-of-fold probabilities (the rule until
 2026-12-01). Printed: precision / recall / F1 of the flagged rows
@@ -25,7 +24,8 @@ from common import machine, today
 from multilabel_sim import label_names, load_multilabel
 
 from active_learning.featurize import INPUT_KIND, fit_featurizer  # noqa: E402
-from active_learning.multilabel import check_probabilities, choose_c, indicator, probable_set_errors  # noqa: E402
+from active_learning.multilabel import (check_probabilities, choose_c, indicator, judge_sets,
+                                        probable_set_errors)  # noqa: E402
 
 
 def plant(Y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def detectors(Z, noisy: np.ndarray, names: list[str], seed: int) -> tuple[dict[s
     """Each detector's flagged rows, and a note on the service's check (agreement, or why skipped)."""
     C, oof = choose_c(Z, noisy, random_state=seed)
     check = check_probabilities(Z, noisy, C, random_state=seed)
-    issues = probable_set_errors(check, noisy, names)
+    issues = judge_sets(Z, noisy, oof, names, C, random_state=seed)
     sets = [list(np.flatnonzero(row)) for row in noisy]
     flagged = {"service": np.asarray(issues.indices),
                "cleanlab": np.flatnonzero(find_label_issues(sets, oof, n_jobs=1)),

@@ -6,7 +6,7 @@ then the pool re-scored by the project's multi-label strategy.
 Reads what ``labeling.training`` read (the snapshot's gold sets, the featurized rows) and writes
 the same kind of version; what differs is the model, its scores, its rule and its label check
 (each label a yes/no question for the single-label check, on out-of-fold probabilities that
-also read the rest of the set: ``check_probabilities``, ``probable_set_errors``).
+also read the rest of the set: ``judge_sets``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from active_learning.featurize import INPUT_KIND
 from active_learning.models import assemble
 from active_learning.label_errors import LabelIssues
-from active_learning.multilabel import (check_probabilities, choose_c, indicator, make_multilabel_classifier, micro_f1_difference,
-                                        probable_set_errors, scores)
+from active_learning.multilabel import (choose_c, indicator, judge_sets, make_multilabel_classifier, micro_f1_difference,
+                                        scores)
 from labeling.features import featurized
 from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
@@ -74,7 +74,7 @@ def _label_check(read: Any, Z: Any, oof: np.ndarray | None, Y: np.ndarray, names
         return LabelIssues(none, np.empty(0), [], skipped="no label changed since the last check")
     # Judged on probabilities that also read the rest of each set and the sets as classes (the
     # model's own out-of-fold probabilities missed most wrong decisions on correlated labels).
-    return probable_set_errors(check_probabilities(Z, Y, C, random_state=random_state), Y, names)
+    return judge_sets(Z, Y, oof, names, C, random_state=random_state)
 
 
 def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: int) -> dict[str, Any]:
