@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
@@ -63,6 +64,65 @@ def choose_c(Z: Any, Y: np.ndarray, *, random_state: int = 0) -> tuple[float, np
         if score > best[0]:
             best = (score, C, probs)
     return best[1], best[2]
+
+
+def check_probabilities(Z: Any, Y: np.ndarray, C: float, *, random_state: int = 0) -> np.ndarray | None:
+    """Out-of-fold per-label probabilities for the label check, shape ``(n, k)``: the mean of two
+    views of the given sets that a label's own logistic regression lacks (``choose_c``'s folds and
+    ``C``); ``None`` with too few rows to cross-validate.
+
+    - each label from the features and the example's *other* given labels (stacked binary
+      relevance): a set with one decision wrong is judged by the rest of it;
+    - each label as the marginal of a multinomial logistic regression over the sets seen (label
+      powerset): the sets' classes are often separable where a label, a union of them, is not.
+
+    On digits with four properties (docs/benchmarks.md) the two together took the check's F1 on
+    10% planted errors from 0.52 to 0.88 (either alone: 0.82 and 0.79).
+    """
+    n = Y.shape[0]
+    if n < 15:
+        return None
+    folds = list(KFold(3, shuffle=True, random_state=random_state).split(np.arange(n)))
+    stacked, powerset = np.zeros(Y.shape), np.zeros(Y.shape)
+    sets, set_of_row = np.unique(Y, axis=0, return_inverse=True)
+    set_of_row = set_of_row.ravel()
+    for j in range(Y.shape[1]):
+        features = _with_columns(Z, np.delete(Y, j, axis=1))
+        for train, test in folds:
+            stacked[test, j] = _binary_probability(features, Y[:, j], train, test, C, random_state)
+    for train, test in folds:
+        if len(np.unique(set_of_row[train])) < 2:
+            powerset[test] = sets[set_of_row[train[0]]]
+            continue
+        model = LogisticRegression(C=C, max_iter=2000, random_state=random_state).fit(Z[train], set_of_row[train])
+        powerset[test] = model.predict_proba(Z[test]) @ sets[model.classes_]
+    return np.clip((stacked + powerset) / 2, 1e-6, 1 - 1e-6)
+
+
+def judge_sets(Z: Any, Y: np.ndarray, oof: np.ndarray, names: list[str], C: float, *, random_state: int = 0) -> Any:
+    """``probable_set_errors`` on ``check_probabilities``. A model whose own out-of-fold
+    probabilities ``oof`` agree with the sets less than ``MIN_AGREEMENT`` is judged on them (and
+    so skipped, saying why) without the costlier probabilities: on 3,000 GoEmotions texts they
+    took 8 s against the C choice's 2 s, and raised the agreement only from 0.45 to 0.50."""
+    if f1_score(Y, oof >= 0.5, average="micro", zero_division=0) < MIN_AGREEMENT:
+        return probable_set_errors(oof, Y, names)
+    return probable_set_errors(check_probabilities(Z, Y, C, random_state=random_state), Y, names)
+
+
+def _with_columns(Z: Any, extra: np.ndarray) -> Any:
+    if sparse.issparse(Z):
+        return sparse.hstack([Z, sparse.csr_matrix(extra.astype(float))], format="csr")
+    return np.hstack([np.asarray(Z), extra.astype(float)])
+
+
+def _binary_probability(F: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, C: float,
+                        random_state: int) -> np.ndarray:
+    """The probability of ``y == 1`` on the ``test`` rows from a logistic regression fit on ``train``
+    (a column constant there: that constant)."""
+    if len(np.unique(y[train])) < 2:
+        return np.full(len(test), float(y[train][0]))
+    model = LogisticRegression(C=C, max_iter=2000, random_state=random_state).fit(F[train], y[train])
+    return model.predict_proba(F[test])[:, 1]
 
 
 def scores(Y_true: np.ndarray, Y_pred: np.ndarray) -> dict[str, float]:

@@ -5,7 +5,8 @@ then the pool re-scored by the project's multi-label strategy.
 
 Reads what ``labeling.training`` read (the snapshot's gold sets, the featurized rows) and writes
 the same kind of version; what differs is the model, its scores, its rule and its label check
-(each label a yes/no question for the single-label check: ``probable_set_errors``).
+(each label a yes/no question for the single-label check, on out-of-fold probabilities that
+also read the rest of the set: ``judge_sets``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 from active_learning.featurize import INPUT_KIND
 from active_learning.models import assemble
 from active_learning.label_errors import LabelIssues
-from active_learning.multilabel import (choose_c, indicator, make_multilabel_classifier, micro_f1_difference,
-                                        probable_set_errors, scores)
+from active_learning.multilabel import (choose_c, indicator, judge_sets, make_multilabel_classifier, micro_f1_difference,
+                                        scores)
 from labeling.features import featurized
 from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
@@ -51,7 +52,7 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
     candidate = make_multilabel_classifier(C, random_state).fit(Z[train], Y[train])
     serving = make_multilabel_classifier(C, random_state).fit(Z, Y) if data.holdout.any() else candidate
     judged = _judge(read, Z, Y, candidate, random_state=random_state)
-    issues = _label_check(read, oof, Y, names)
+    issues = _label_check(read, Z, oof, Y, names, C, random_state=random_state)
     version = _write(session, run, read, candidate, serving, judged, C, issues, now=clock())
     heartbeat(session)
     session.commit()
@@ -64,13 +65,16 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
             **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
 
 
-def _label_check(read: Any, oof: np.ndarray | None, Y: np.ndarray, names: list[str]) -> LabelIssues:
+def _label_check(read: Any, Z: Any, oof: np.ndarray | None, Y: np.ndarray, names: list[str], C: float, *,
+                 random_state: int) -> LabelIssues:
     none = np.empty(0, dtype=int)
     if oof is None:
         return LabelIssues(none, np.empty(0), [], skipped="too few labels to cross-validate a label check")
     if not read.labels_changed:
         return LabelIssues(none, np.empty(0), [], skipped="no label changed since the last check")
-    return probable_set_errors(oof, Y, names)
+    # Judged on probabilities that also read the rest of each set and the sets as classes (the
+    # model's own out-of-fold probabilities missed most wrong decisions on correlated labels).
+    return judge_sets(Z, Y, oof, names, C, random_state=random_state)
 
 
 def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: int) -> dict[str, Any]:
