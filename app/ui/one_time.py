@@ -2,50 +2,41 @@
 form's POST, opened and dropped by the GET that shows it.
 
 Flask's session cookie is signed, not encrypted: a secret put there as is could be read back
-from the cookie (which is why the webhook secret is never a flash message). Sealed, the cookie
-carries a random nonce and the value XORed with a keystream of HMAC-SHA256 blocks keyed by the
-app's ``SECRET_KEY`` (a pseudorandom function in counter mode); the cookie's signature keeps it
-whole. Nothing but the service, holding the key, can open it.
+from the cookie (which is why the webhook secret is never a flash message). Sealed with Fernet
+(``cryptography``: AES-CBC with an HMAC, keyed by a key derived from the app's ``SECRET_KEY``),
+nothing but the service, holding the key, can open it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
-import secrets
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, session
 
-_NONCE = 16
 
-
-def _keystream(nonce: bytes, size: int) -> bytes:
+def _fernet() -> Fernet:
     secret_key = current_app.secret_key
     raw_key = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key or b"")
-    key = hmac.new(raw_key, b"hitl one-time secret in the session", hashlib.sha256).digest()
-    blocks = (hmac.new(key, nonce + i.to_bytes(4, "big"), hashlib.sha256).digest() for i in range(size // 32 + 1))
-    return b"".join(blocks)[:size]
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, stream))
+    # A key of its own for this use, derived from SECRET_KEY (Fernet wants 32 url-safe base64 bytes).
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"hitl one-time secret\0" + raw_key).digest()))
 
 
 def keep(name: str, value: Any) -> None:
     """Seal ``value`` (JSON-able) into the session under ``name`` for the next page to :func:`take`."""
-    plain = json.dumps(value).encode()
-    nonce = secrets.token_bytes(_NONCE)
-    session[f"hitl_once_{name}"] = base64.b64encode(nonce + _xor(plain, _keystream(nonce, len(plain)))).decode()
+    session[f"hitl_once_{name}"] = _fernet().encrypt(json.dumps(value).encode()).decode()
 
 
 def take(name: str) -> Any | None:
-    """The value kept under ``name``, removed from the session (None when there is none)."""
+    """The value kept under ``name``, removed from the session (None when there is none, or when
+    it was sealed under another ``SECRET_KEY``)."""
     sealed = session.pop(f"hitl_once_{name}", None)
     if not isinstance(sealed, str):
         return None
-    data = base64.b64decode(sealed)
-    nonce, body = data[:_NONCE], data[_NONCE:]
-    return json.loads(_xor(body, _keystream(nonce, len(body))))
+    try:
+        return json.loads(_fernet().decrypt(sealed.encode()))
+    except InvalidToken:
+        return None
