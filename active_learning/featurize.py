@@ -46,6 +46,10 @@ def make_featurizer(name: str, *, min_df: int = 1) -> Pipeline | BaseEstimator:
         from active_learning.embeddings import SentenceEmbedder
 
         return SentenceEmbedder()
+    if name == "tfidf_embeddings":
+        from active_learning.embeddings import TextAndEmbeddings
+
+        return TextAndEmbeddings()
     raise ValueError(f"unknown featurizer {name!r}; valid ones are {', '.join(FEATURIZERS)}")
 
 

@@ -251,6 +251,7 @@ def main() -> None:
                                                               "TF-IDF for text, vectors for digits)")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
+    args.own_reference = {}
     multi_label = ml.is_multi_label(args.dataset)
     if multi_label and args.noise_kind != "uniform":
         parser.error("--noise-kind confusable is for single-label data (a multi-label annotator flips one label)")
@@ -278,6 +279,9 @@ def main() -> None:
                        reach=[labels_to_reach(out["curve"], t * ref) for t in TARGETS], auc=area(out["curve"], args.budget))
             results[strategy].append(out)
             curve = out["curve"]
+            if seed in args.own_reference:
+                print(f"{strategy:8s} seed {seed}: 90/95/99% of the {args.featurizer} reference at "
+                      f"{[labels_to_reach(curve, t * args.own_reference[seed]) for t in TARGETS]} labels")
             print(f"{strategy:8s} seed {seed}: 90/95/99% at {out['reach']} labels, area {out['auc']:.3f}, final "
                   f"{curve[-1][1] if curve else 0:.3f} ({out['seconds']:.0f} s); curve "
                   + " ".join(f"{n}:{a:.3f}" for n, a in curve[:: max(1, len(curve) // 10)]), flush=True)
@@ -297,6 +301,10 @@ def prepare(args, seed: int):
     ref, ref_c, confusion, classes = reference(pool, test, featurizer, seed)
     print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} classes; reference ({featurizer} "
           f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
+    if args.featurizer not in ("auto", featurizer):  # the projects' own featurizer as a second reference
+        args.own_reference[seed] = reference(pool, test, args.featurizer, seed)[0]
+        print(f"seed {seed}: reference with the projects' featurizer ({args.featurizer}) "
+              f"{args.own_reference[seed]:.3f}", flush=True)
     truth = {r["external_id"]: r["label"] for r in pool}
     return pool, test, labels, ref, lambda: Annotator(truth, classes, confusion, noise=args.noise, kind=args.noise_kind,
                                                       seed=seed)

@@ -106,20 +106,38 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
 # --- featurized rows ----------------------------------------------------------------------
 
 def stores_vectors(model: Any) -> bool:
-    """Whether a serving model's featurizer output is stored per example (sentence embeddings)."""
-    from active_learning.embeddings import SentenceEmbedder
+    """Whether a serving model's featurizer reads sentence embeddings, which are stored per example."""
+    return _reads_store(model[0])
 
-    return isinstance(model[0], SentenceEmbedder)
+
+def _reads_store(fitted: Any) -> bool:
+    from active_learning.embeddings import SentenceEmbedder, TextAndEmbeddings
+
+    return isinstance(fitted, (SentenceEmbedder, TextAndEmbeddings))
+
+
+def from_store(session: Session, fitted: Any, ids: Sequence[int], *, texts: Sequence[str] | None = None) -> Any:
+    """Featurized rows of ``ids`` for a featurizer that reads sentence embeddings: those come from
+    the store (see :func:`stored_embeddings`); a TF-IDF part beside them reads the texts."""
+    from active_learning.embeddings import TextAndEmbeddings
+
+    if not isinstance(fitted, TextAndEmbeddings):
+        return stored_embeddings(session, fitted, ids, texts=texts)
+    if texts is None:
+        read_in_own_transaction(session)
+        texts = read_inputs(session, ids, "text")
+        session.commit()
+    return fitted.combine(texts, stored_embeddings(session, fitted.embedder_, ids, texts=texts))
 
 
 def featurized(session: Session, featurizer: str, fitted: Any, ids: Sequence[int], *, inputs: Any = None) -> Any:
     """Featurized rows of the examples ``ids`` (in that order) for a ``fitted`` featurizer.
 
     Sentence embeddings come from the store, and those missing are encoded and stored (see
-    :func:`stored_embeddings`); other featurizers transform ``inputs`` (read when not given).
+    :func:`from_store`); other featurizers transform ``inputs`` (read when not given).
     """
-    if featurizer == "embeddings":
-        return stored_embeddings(session, fitted, ids, texts=inputs)
+    if _reads_store(fitted):
+        return from_store(session, fitted, ids, texts=inputs)
     if inputs is None:
         inputs = read_inputs(session, ids, INPUT_KIND[featurizer])
     return fitted.transform(inputs)

@@ -13,7 +13,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from active_learning import names
-from active_learning.names import MULTILABEL_STRATEGIES, STRATEGIES
+from active_learning.names import MULTILABEL_STRATEGIES, NEEDS_EMBEDDINGS, STRATEGIES
 from labeling import audit
 from labeling.access import visible_to
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
@@ -44,7 +44,7 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str | None]:
 
 def _featurizer_choice(value: Any) -> str | None:
     problem = _choice(FEATURIZERS)(value)
-    if problem is None and value == "embeddings":
+    if problem is None and value in NEEDS_EMBEDDINGS:
         from active_learning import embeddings
 
         return None if embeddings.available() else embeddings.MISSING

@@ -20,7 +20,7 @@ from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
-                               stored_embeddings, stores_vectors)
+                               from_store, stores_vectors)
 from labeling.models import Example, ModelVersion, Project
 from labeling.projects import config, label_names
 from labeling.stats import UNSURE_BELOW
@@ -113,7 +113,7 @@ def _score_chunk(session: Session, model: Any, kind: str, rows: list, version: i
     X = model_inputs(kind, [(data or {}, raw) for _, raw, data in rows])
     stored = stores_vectors(model)
     if stored:  # embeddings from the store: encoding the pool again would cost minutes
-        X = stored_embeddings(session, model[0], [r[0] for r in rows], texts=X)
+        X = from_store(session, model[0], [r[0] for r in rows], texts=X)
     estimator = model[-1] if stored else model
     if is_multilabel(estimator):
         pred_probs = estimator.predict_proba(X)
@@ -141,7 +141,7 @@ def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, sc
 
 def _featurize_shortlist(session: Session, model: Any, kind: str, ids: list[int]) -> Any:
     if stores_vectors(model):
-        return stored_embeddings(session, model[0], ids)
+        return from_store(session, model[0], ids)
     return model[:-1].transform(read_inputs(session, ids, kind))
 
 

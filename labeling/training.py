@@ -24,7 +24,7 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows, stores_vectors
+from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling import tasks
 from labeling.projects import config, label_names
@@ -192,7 +192,7 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
         predicted = candidate.predict(_subset(Z, data.holdout))
         metrics = score_predictions(y_hold, predicted, labels=names)
         champion_predicted = _champion_predictions(read.champion, _subset(data.inputs, data.holdout),
-                                                   _subset(Z, data.holdout), read.featurizer)
+                                                   _subset(Z, data.holdout), read.features)
         if champion_predicted is not None:
             champion_metrics = score_predictions(y_hold, champion_predicted, labels=names)
             comparison = compare_on_holdout(y_hold, predicted, champion_predicted, labels=names, metric=metric,
@@ -203,19 +203,27 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
                      reason, baseline)
 
 
-def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: Any, featurizer: str) -> np.ndarray | None:
-    """The champion's holdout predictions: from raw inputs, or from the stored embeddings when
-    both models read those (the encoder is the same; encoding again would cost seconds)."""
+def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: Any, features: Any) -> np.ndarray | None:
+    """The champion's holdout predictions: from raw inputs, or, when both models read sentence
+    embeddings, from those in ``Z_hold`` (the encoder is the same; encoding again would cost seconds)."""
     if champion is None:
         return None
     try:
         model = unpack(champion)[1]
-        if featurizer == "embeddings" and stores_vectors(model):
-            return model[-1].predict(Z_hold)
-        return model.predict(X_hold)
+        return model[-1].predict(_champion_rows(model[0], features, X_hold, Z_hold))
     except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
         log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         return None
+
+
+def _champion_rows(champion_features: Any, features: Any, X_hold: Any, Z_hold: Any) -> Any:
+    from active_learning.embeddings import SentenceEmbedder, TextAndEmbeddings
+
+    if isinstance(features, SentenceEmbedder) and isinstance(champion_features, SentenceEmbedder):
+        return Z_hold
+    if isinstance(features, TextAndEmbeddings) and isinstance(champion_features, TextAndEmbeddings):
+        return champion_features.combine(X_hold, features.embeddings_in(Z_hold))
+    return champion_features.transform(X_hold)
 
 
 def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed, *, now: datetime) -> ModelVersion:

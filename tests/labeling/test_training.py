@@ -1,6 +1,7 @@
 """Retraining end to end through the API: threshold, promotion, re-scoring, prediction."""
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
@@ -244,15 +245,16 @@ def test_random_picks_give_the_learning_curve_a_random_sampling_baseline(client,
     assert stats.unsure_share(session, project_id) == unsure / session.scalar(select(func.count()).where(scored))
 
 
-def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, make_project, monkeypatch):
+@pytest.mark.parametrize("featurizer", ["embeddings", "tfidf_embeddings"])
+def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, make_project, monkeypatch, featurizer):
     from active_learning import embeddings
 
     good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
     bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
     rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
-    project_id = make_project(examples=rows, settings={"featurizer": "embeddings", "retrain_threshold": 40})
+    project_id = make_project(examples=rows, settings={"featurizer": featurizer, "retrain_threshold": 40})
     models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
-    assert models[0]["details"]["featurizer"] == "embeddings"
+    assert models[0]["details"]["featurizer"] == featurizer
     unlabeled = [{"external_id": f"u{i}", "text": t} for i, t in enumerate(["happy with it", "a total waste"])]
     client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token), json={"examples": unlabeled})
     client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
@@ -266,11 +268,14 @@ def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, ma
     real = embeddings.SentenceEmbedder.transform
     monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))
     client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
-    assert encoded == []
+    assert encoded == []  # the champion, judged on the holdout, reads the embeddings the run read
+    runs = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"]
+    latest = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"][0]
+    assert runs[0]["status"] == "succeeded" and "champion" in latest["details"]["decision"], latest["details"]
 
     monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
     response = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
-                            json={"settings": {"featurizer": "embeddings"}})
+                            json={"settings": {"featurizer": featurizer}})
     assert response.status_code == 422 and "pip install -e '.[embeddings]'" in response.json["errors"][0]["message"]
 
 
