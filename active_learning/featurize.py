@@ -18,10 +18,14 @@ from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 from active_learning.names import FEATURIZERS, INPUT_KIND
 
 
-def resolve_featurizer(name: str, *, has_vectors: bool) -> str:
-    """Turn ``"auto"`` into a concrete featurizer: vectors when rows carry them, else TF-IDF."""
+def resolve_featurizer(name: str, *, has_vectors: bool, embeddings_ok: bool = False) -> str:
+    """Turn ``"auto"`` into a concrete featurizer: vectors when rows carry them, else TF-IDF beside
+    sentence embeddings when ``embeddings_ok`` (the extra is installed and the pool small enough to
+    encode), else TF-IDF."""
     if name == "auto":
-        return "features" if has_vectors else "tfidf"
+        if has_vectors:
+            return "features"
+        return "tfidf_embeddings" if embeddings_ok else "tfidf"
     if name not in INPUT_KIND:
         raise ValueError(f"unknown featurizer {name!r}; valid ones are auto, {', '.join(FEATURIZERS)}")
     return name

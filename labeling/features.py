@@ -18,16 +18,34 @@ from labeling.projects import config
 
 READ_CHUNK = 5000
 POOL_FIT_SAMPLE = 50_000  # a vocabulary and its IDF settle long before this many examples
+# "auto" adds sentence embeddings to TF-IDF up to this many examples: each is encoded once, at
+# about 5 ms a text on these cores, so a first retrain of a pool this size encodes for ~4 minutes.
+AUTO_EMBEDDINGS_MAX_POOL = 50_000
 _CACHE_SIZE = 4
 _cache: OrderedDict[tuple, Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def featurizer_for(session: Session, project: Project) -> str:
+    setting = config(project).featurizer
+    if setting != "auto":
+        return resolve_featurizer(setting, has_vectors=False)
     has_vectors = session.scalar(
         select(Example.id).where(Example.project_id == project.id, Example.features.is_not(None)).limit(1)
     ) is not None
-    return resolve_featurizer(config(project).featurizer, has_vectors=has_vectors)
+    return resolve_featurizer(setting, has_vectors=has_vectors, embeddings_ok=not has_vectors and _embeddings_ok(session, project))
+
+
+def _embeddings_ok(session: Session, project: Project) -> bool:
+    """Whether "auto" may read sentence embeddings: the extra is installed and the pool is small
+    enough to encode (docs/benchmarks.md: on real text they save most of the labels)."""
+    from active_learning import embeddings
+
+    if not embeddings.available():
+        return False
+    beyond = session.scalar(select(Example.id).where(Example.project_id == project.id)
+                            .order_by(Example.id).offset(AUTO_EMBEDDINGS_MAX_POOL).limit(1))
+    return beyond is None
 
 
 def model_inputs(kind: str, rows: Sequence[tuple[dict[str, Any], bytes | None]]) -> Any:

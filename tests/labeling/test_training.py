@@ -279,6 +279,27 @@ def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, ma
     assert response.status_code == 422 and "pip install -e '.[embeddings]'" in response.json["errors"][0]["message"]
 
 
+def test_auto_reads_text_beside_sentence_embeddings_when_the_extra_is_installed_and_the_pool_is_small(
+        client, admin_token, make_project, monkeypatch):
+    from active_learning import embeddings
+    from labeling import features
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+
+    def featurizer_of_a_new_project() -> str:
+        project_id = make_project(examples=rows, settings={"retrain_threshold": 40})
+        return client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"][0]["details"]["featurizer"]
+
+    assert featurizer_of_a_new_project() == "tfidf_embeddings"
+    monkeypatch.setattr(features, "AUTO_EMBEDDINGS_MAX_POOL", len(rows) - 1)  # a pool too large to encode
+    assert featurizer_of_a_new_project() == "tfidf"
+    monkeypatch.setattr(features, "AUTO_EMBEDDINGS_MAX_POOL", len(rows))
+    monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
+    assert featurizer_of_a_new_project() == "tfidf"
+
+
 def test_every_write_of_a_retrain_holds_the_sqlite_write_lock(app, client, admin_token, make_project, db_url):
     """No write runs in a transaction opened read-only. On SQLite such a transaction is deferred and
     skips the file lock writers queue on, so its write fails with "database is locked" under load."""
