@@ -280,7 +280,7 @@ def main() -> None:
             results[strategy].append(out)
             curve = out["curve"]
             if seed in args.own_reference:
-                print(f"{strategy:8s} seed {seed}: 90/95/99% of the {args.featurizer} reference at "
+                print(f"{strategy:8s} seed {seed}: 90/95/99% of the {args.project_featurizer} reference at "
                       f"{[labels_to_reach(curve, t * args.own_reference[seed]) for t in TARGETS]} labels")
             print(f"{strategy:8s} seed {seed}: 90/95/99% at {out['reach']} labels, area {out['auc']:.3f}, final "
                   f"{curve[-1][1] if curve else 0:.3f} ({out['seconds']:.0f} s); curve "
@@ -301,10 +301,7 @@ def prepare(args, seed: int):
     ref, ref_c, confusion, classes = reference(pool, test, featurizer, seed)
     print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} classes; reference ({featurizer} "
           f"+ logistic regression, C = {ref_c:g} by 5-fold CV) test accuracy {ref:.3f}", flush=True)
-    if args.featurizer not in ("auto", featurizer):  # the projects' own featurizer as a second reference
-        args.own_reference[seed] = reference(pool, test, args.featurizer, seed)[0]
-        print(f"seed {seed}: reference with the projects' featurizer ({args.featurizer}) "
-              f"{args.own_reference[seed]:.3f}", flush=True)
+    second_reference(args, seed, featurizer, len(pool), lambda f: reference(pool, test, f, seed)[0])
     truth = {r["external_id"]: r["label"] for r in pool}
     return pool, test, labels, ref, lambda: Annotator(truth, classes, confusion, noise=args.noise, kind=args.noise_kind,
                                                       seed=seed)
@@ -320,8 +317,23 @@ def prepare_multi_label(args, seed: int):
     print(f"seed {seed}: {len(pool)} pool / {len(test)} test rows, {len(labels)} labels ({ml.label_counts(rows)}); "
           f"reference ({featurizer} + one-vs-rest logistic regression, C = {ref_c:g} by 5-fold CV on micro-F1) "
           f"test micro-F1 {ref:.3f}", flush=True)
+    second_reference(args, seed, featurizer, len(pool), lambda f: ml.reference_multilabel(pool, test, labels, f, seed)[0])
     truth = {r["external_id"]: r["labels"] for r in pool}
     return pool, test, labels, ref, lambda: ml.MultiLabelAnnotator(truth, labels, noise=args.noise, seed=seed)
+
+
+def second_reference(args, seed: int, reference_featurizer: str, pool_size: int, score) -> None:
+    """When the projects read other features than the reference (sentence embeddings beside TF-IDF:
+    a setting, or what "auto" picks with the extra installed), their own reference too."""
+    from active_learning import embeddings
+    from labeling.features import AUTO_EMBEDDINGS_MAX_POOL
+
+    ours = resolve_featurizer(args.featurizer, has_vectors=reference_featurizer == "features",
+                              embeddings_ok=embeddings.available() and pool_size <= AUTO_EMBEDDINGS_MAX_POOL)
+    if ours != reference_featurizer:
+        args.project_featurizer = ours
+        args.own_reference[seed] = score(ours)
+        print(f"seed {seed}: reference with the projects' featurizer ({ours}) {args.own_reference[seed]:.3f}", flush=True)
 
 
 def print_checks(checks: list[dict]) -> None:
