@@ -161,6 +161,19 @@ def featurized(session: Session, featurizer: str, fitted: Any, ids: Sequence[int
     return fitted.transform(inputs)
 
 
+def champion_rows(champion_features: Any, features: Any, X_hold: Any, Z_hold: Any) -> Any:
+    """The champion's rows for a holdout that this run featurized as ``Z_hold`` (from raw inputs
+    ``X_hold``): when both read sentence embeddings, those in ``Z_hold`` are reused (encoding them
+    again would cost seconds); else the champion's own featurizer reads ``X_hold``."""
+    from active_learning.embeddings import SentenceEmbedder, TextAndEmbeddings
+
+    if isinstance(features, SentenceEmbedder) and isinstance(champion_features, SentenceEmbedder):
+        return Z_hold
+    if isinstance(features, TextAndEmbeddings) and isinstance(champion_features, TextAndEmbeddings):
+        return champion_features.combine(X_hold, features.embeddings_in(Z_hold))
+    return champion_features.transform(X_hold)
+
+
 _INSERT_EMBEDDING = "INSERT INTO example_embeddings (example_id, vector) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 

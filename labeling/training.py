@@ -24,7 +24,7 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows
+from labeling.features import champion_rows, featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling import tasks
 from labeling.projects import config, label_names
@@ -210,20 +210,10 @@ def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: An
         return None
     try:
         model = unpack(champion)[1]
-        return model[-1].predict(_champion_rows(model[0], features, X_hold, Z_hold))
+        return model[-1].predict(champion_rows(model[0], features, X_hold, Z_hold))
     except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
         log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         return None
-
-
-def _champion_rows(champion_features: Any, features: Any, X_hold: Any, Z_hold: Any) -> Any:
-    from active_learning.embeddings import SentenceEmbedder, TextAndEmbeddings
-
-    if isinstance(features, SentenceEmbedder) and isinstance(champion_features, SentenceEmbedder):
-        return Z_hold
-    if isinstance(features, TextAndEmbeddings) and isinstance(champion_features, TextAndEmbeddings):
-        return champion_features.combine(X_hold, features.embeddings_in(Z_hold))
-    return champion_features.transform(X_hold)
 
 
 def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed, *, now: datetime) -> ModelVersion:

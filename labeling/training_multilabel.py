@@ -23,7 +23,7 @@ from active_learning.models import assemble
 from active_learning.label_errors import LabelIssues
 from active_learning.multilabel import (choose_c, indicator, judge_sets, make_multilabel_classifier, micro_f1_difference,
                                         scores)
-from labeling.features import featurized
+from labeling.features import champion_rows, featurized
 from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
 from labeling.quality import close_stale_flags, record_flags
@@ -91,7 +91,9 @@ def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: in
         return {"metrics": metrics, "champion_metrics": {}, "promoted": True, "reason": "first model"}
     inputs = [x for x, keep in zip(read.data.inputs, hold) if keep] if isinstance(read.data.inputs, list) \
         else read.data.inputs[hold]
-    champion_predicted = (unpack(read.champion)[1].predict_proba(inputs) >= 0.5).astype(int)
+    champion = unpack(read.champion)[1]
+    rows = champion_rows(champion[0], read.features, inputs, Z[hold])
+    champion_predicted = (champion[-1].predict_proba(rows) >= 0.5).astype(int)
     champion_metrics = scores(Y_hold, champion_predicted)
     difference, upper = micro_f1_difference(Y_hold, predicted, champion_predicted, random_state=random_state)
     said = (f"micro_f1 {metrics['micro_f1']:.4f} vs champion {champion_metrics['micro_f1']:.4f} on {len(Y_hold)} "

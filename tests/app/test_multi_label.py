@@ -342,3 +342,30 @@ def test_the_import_mapping_takes_a_labels_column(client, admin_token, multi):
     exported = {r["external_id"]: r for r in map(json.loads, export(client, admin_token, project_id,
                                                                       "format=jsonl").splitlines())}
     assert exported["a"]["labels"] == ["tech"] and exported["a"]["meta"] == {"extra": 1} and exported["b"]["labels"] == []
+
+
+def test_a_multi_label_project_reads_text_beside_stored_embeddings(client, admin_token, monkeypatch):
+    from active_learning import embeddings
+
+    food = ["the pasta was", "this pizza tasted", "our dinner was", "the soup was"]
+    trip = ["the flight was", "our hotel was", "the train ride was", "this beach was"]
+    rows = [{"external_id": f"t{i}", "text": f"{start} {mood}",
+             "labels": (["food"] if start in food else []) + (["happy"] if mood == "wonderful" else [])}
+            for i, (start, mood) in enumerate((s, m) for s in food + trip for m in ("wonderful", "awful", "lovely"))]
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": "text sets", "labels": ["food", "happy"],
+        "settings": {"task": "multi_label", "featurizer": "tfidf_embeddings", "holdout_fraction": 0.25,
+                     "retrain_threshold": 1000, "queue_seed": 1}})
+    project_id = created.json["id"]
+    assert client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                       json={"examples": rows}).status_code == 201
+    encoded = []
+    real = embeddings.SentenceEmbedder.transform
+    monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))
+    run = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
+    result = client.get(f"/api/v1/runs/{run}", headers=auth(admin_token)).json
+    assert result["status"] == "succeeded", result
+    latest = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"][0]
+    # Judged against the champion on the holdout, on embeddings read from the store, not encoded again.
+    assert latest["details"]["featurizer"] == "tfidf_embeddings" and "bootstrap" in latest["details"]["decision"]
+    assert encoded == []
