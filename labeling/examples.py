@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from labeling import tasks
@@ -18,7 +18,7 @@ from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.formats import RawRow
 from labeling.mapping import EXPORT_ONLY_FIELDS, ROW_FIELDS
 from labeling.problem_groups import ProblemGroups
-from labeling.models import Example, Label, Project
+from labeling.models import Example, ExampleEmbedding, Label, Project
 from labeling.projects import check_writable, config, label_names, queue_seed
 from labeling.validation import is_storable_json, is_storable_text
 from labeling.snapshots import keep_revisions
@@ -327,6 +327,10 @@ def _update_existing(session: Session, project_id: int, rows: list[dict[str, Any
     if not rows:
         return 0
     keep_revisions(session, project_id, [r["external_id"] for r in rows])
+    # A new text needs a new sentence embedding: the stored one is dropped, and encoded again when read.
+    updated = select(Example.id).where(Example.project_id == project_id,
+                                       Example.external_id.in_([r["external_id"] for r in rows]))
+    session.execute(delete(ExampleEmbedding).where(ExampleEmbedding.example_id.in_(updated)))
     table = Example.__table__
     session.execute(
         table.update()

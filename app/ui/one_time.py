@@ -18,6 +18,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, session
 
 
+TTL_SECONDS = 600  # a secret not shown within ten minutes of its POST is not shown at all
+
+
 def _fernet() -> Fernet:
     secret_key = current_app.secret_key
     raw_key = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key or b"")
@@ -32,11 +35,11 @@ def keep(name: str, value: Any) -> None:
 
 def take(name: str) -> Any | None:
     """The value kept under ``name``, removed from the session (None when there is none, or when
-    it was sealed under another ``SECRET_KEY``)."""
+    it was sealed under another ``SECRET_KEY`` or more than ``TTL_SECONDS`` ago)."""
     sealed = session.pop(f"hitl_once_{name}", None)
     if not isinstance(sealed, str):
         return None
     try:
-        return json.loads(_fernet().decrypt(sealed.encode()))
+        return json.loads(_fernet().decrypt(sealed.encode(), ttl=TTL_SECONDS))
     except InvalidToken:
         return None

@@ -272,6 +272,11 @@ def test_a_project_can_train_on_sentence_embeddings(app, client, admin_token, ma
     runs = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"]
     latest = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"][0]
     assert runs[0]["status"] == "succeeded" and "champion" in latest["details"]["decision"], latest["details"]
+    # An import that replaces a text drops its embedding; the next run encodes that one text only.
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                json={"examples": [{"external_id": "u0", "text": "broke at once, useless"}], "on_duplicate": "update"})
+    client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token))
+    assert encoded == [1]
 
     monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
     response = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
