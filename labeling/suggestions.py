@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-
 from sqlalchemy import String, Table, bindparam, case, literal, null
 
 from active_learning.evaluation import top_classes
