@@ -28,7 +28,8 @@ def test_a_significantly_worse_candidate_is_kept_out(metric):
     comparison = compare_on_holdout(y, cand, champ, labels=LABELS, metric=metric)
     assert comparison.difference < 0 and comparison.significantly_worse
     promote, reason = decide(comparison, has_champion=True)
-    assert not promote and "significantly worse" in reason and "paired bootstrap" in reason
+    assert not promote and "significantly worse" in reason and "paired bootstrap" in reason and "McNemar" in reason
+    assert comparison.only_champion > comparison.only_candidate and comparison.p_mcnemar < 0.05
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
@@ -47,3 +48,20 @@ def test_the_comparison_is_seeded_and_first_or_holdout_less_models_are_promoted(
     assert decide(None, has_champion=False)[0] and decide(None, has_champion=True)[0]
     with pytest.raises(ValueError, match="accuracy, macro_f1"):
         compare_on_holdout(y, cand, champ, labels=LABELS, metric="auc")
+
+
+def test_a_few_holdout_rows_cannot_keep_a_candidate_out_on_the_bootstrap_alone():
+    # 12 holdout rows; the champion alone gets 4 right, the candidate none: the percentile bootstrap
+    # calls that worse, the exact McNemar test (P = 1/16) does not, and the candidate serves.
+    y = np.array(["a", "b", "c"] * 4)
+    champ = y.copy()
+    cand = y.copy()
+    cand[:4] = ["b", "c", "a", "b"]
+    comparison = compare_on_holdout(y, cand, champ, labels=LABELS, metric="accuracy")
+    assert comparison.p_worse < 0.05 and (comparison.only_candidate, comparison.only_champion) == (0, 4)
+    assert abs(comparison.p_mcnemar - 1 / 16) < 1e-12
+    promote, reason = decide(comparison, has_champion=True)
+    assert promote and not comparison.significantly_worse, reason
+    # Five such rows are enough (P = 1/32).
+    cand[4] = "c"
+    assert decide(compare_on_holdout(y, cand, champ, labels=LABELS, metric="accuracy"), has_champion=True)[0] is False
