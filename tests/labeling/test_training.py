@@ -353,3 +353,34 @@ def test_the_picks_until_the_next_retrain_are_spread_over_the_data(client, admin
     bad = client.post("/api/v1/projects", headers=auth(admin_token),
                       json={"name": "x", "labels": ["a", "b"], "settings": {"diverse_batches": "yes"}})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.diverse_batches"
+
+
+def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
+    """The pool's featurizer is cached until the pool changes: an import that replaces texts
+    (same count, same newest example) changes it too."""
+    from collections import OrderedDict
+
+    from labeling import features
+    from labeling.registry import unpack
+
+    monkeypatch.setattr(features, "_cache", OrderedDict())  # nothing fitted by another test
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    rows += [{"external_id": f"u{i}", "text": t} for i, t in enumerate(["happy with it", "a total waste"])]
+    project_id = make_project(examples=rows, settings={"featurizer": "tfidf", "retrain_threshold": 40})
+
+    def vocabulary() -> dict:
+        with app.extensions["hitl_sessionmaker"]() as s:
+            latest = s.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)
+                               .order_by(ModelVersion.version.desc())).first()
+            return unpack(latest)[0][0].vocabulary_
+
+    assert "zyzzyva" not in vocabulary()
+    replaced = [{"external_id": f"u{i}", "text": f"a zyzzyva, {t}"} for i, t in enumerate(["happy", "sad"])]
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                           json={"examples": replaced, "on_duplicate": "update"})
+    assert response.status_code == 201 and response.json["updated"] == 2
+    run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth(admin_token)).json["status"] == "succeeded"
+    assert "zyzzyva" in vocabulary()  # fitted again on the pool's new texts
