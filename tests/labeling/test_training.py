@@ -384,3 +384,23 @@ def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client
     run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
     assert client.get(f"/api/v1/runs/{run_id}", headers=auth(admin_token)).json["status"] == "succeeded"
     assert "zyzzyva" in vocabulary()  # fitted again on the pool's new texts
+
+
+@pytest.mark.parametrize("featurizer", ["embeddings", "tfidf_embeddings"])
+def test_predict_without_the_embeddings_extra_is_a_503_naming_it(client, admin_token, make_project, monkeypatch,
+                                                                 featurizer):
+    """A worker with the extra trained the champion; a web process without it cannot encode."""
+    from active_learning import embeddings
+    from app.api.openapi import document
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    project_id = make_project(examples=rows, settings={"featurizer": featurizer, "retrain_threshold": 40})
+    monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
+    monkeypatch.setattr(embeddings, "_loaded", {})  # no encoder loaded in this process either
+    response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
+                           json={"examples": [{"text": "a sentence nobody encoded here before"}]})
+    assert response.status_code == 503, response.json
+    assert featurizer in response.json["error"] and "pip install -e '.[embeddings]'" in response.json["error"]
+    assert "503" in document()["paths"]["/api/v1/projects/{project_id}/predict"]["post"]["responses"]
