@@ -404,3 +404,29 @@ def test_predict_without_the_embeddings_extra_is_a_503_naming_it(client, admin_t
     assert response.status_code == 503, response.json
     assert featurizer in response.json["error"] and "pip install -e '.[embeddings]'" in response.json["error"]
     assert "503" in document()["paths"]["/api/v1/projects/{project_id}/predict"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("featurizer", ["embeddings", "tfidf_embeddings"])
+def test_a_champion_that_keeps_serving_ranks_its_batch_on_stored_embeddings(client, admin_token, make_project,
+                                                                           monkeypatch, featurizer):
+    """The ranked batch keeps its picks away from the labeled rows: when the champion re-scores
+    the pool (a new strategy, its candidate kept out), those rows come from the store too."""
+    from active_learning import embeddings
+    from labeling import training
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    rows += [{"external_id": f"u{i}", "text": f"{t} number {i}"} for i, t in enumerate(["so happy", "a waste"] * 10)]
+    project_id = make_project(examples=rows, settings={"featurizer": featurizer, "retrain_threshold": 40,
+                                                       "strategy": "margin"})
+    monkeypatch.setattr(training, "decide", lambda comparison, *, has_champion: (False, "kept out by the test"))
+    encoded = []
+    real = embeddings.SentenceEmbedder.transform
+    monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"settings": {"strategy": "batch"}})
+    assert patched.status_code == 200
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"][0]
+    assert (run["trigger"], run["status"], run["result"]["promoted"]) == ("strategy", "succeeded", False), run
+    assert run["result"]["rescored"] == 20  # by the champion, with a ranked batch at the top
+    assert encoded == []  # every example's embedding was stored by the first run
