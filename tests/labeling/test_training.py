@@ -430,3 +430,30 @@ def test_a_champion_that_keeps_serving_ranks_its_batch_on_stored_embeddings(clie
     assert (run["trigger"], run["status"], run["result"]["promoted"]) == ("strategy", "succeeded", False), run
     assert run["result"]["rescored"] == 20  # by the champion, with a ranked batch at the top
     assert encoded == []  # every example's embedding was stored by the first run
+
+
+def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, client, admin_token, make_project,
+                                                                         monkeypatch):
+    """SQLite gives a deleted project's id (and its examples' ids, when they were the last) to the
+    next ones: the same count and newest example, other texts."""
+    from collections import OrderedDict
+
+    from labeling import features
+    from labeling.registry import unpack
+
+    monkeypatch.setattr(features, "_cache", OrderedDict())  # nothing fitted by another test
+
+    def project_of(words: list[str]) -> tuple[int, dict]:
+        rows = [{"external_id": str(i), "text": f"{w} {n}", "label": "pos" if i % 2 else "neg"}
+                for i, (w, n) in enumerate((w, n) for w in words for n in ("one", "two", "three", "four"))]
+        project_id = make_project(examples=rows, settings={"featurizer": "tfidf", "retrain_threshold": len(rows)})
+        with app.extensions["hitl_sessionmaker"]() as s:
+            model = s.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)).one()
+            return project_id, unpack(model)[0][0].vocabulary_
+
+    first, vocabulary = project_of(["apple", "banana", "cherry", "damson", "elder"])
+    assert "apple" in vocabulary
+    name = client.get(f"/api/v1/projects/{first}", headers=auth(admin_token)).json["name"]
+    assert client.delete(f"/api/v1/projects/{first}?confirm={name}", headers=auth(admin_token)).status_code == 204
+    second, vocabulary = project_of(["zebra", "yak", "xerus", "wombat", "vole"])
+    assert "zebra" in vocabulary and "apple" not in vocabulary, (first, second)
