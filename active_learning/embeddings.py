@@ -50,6 +50,10 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     def fit(self, texts: Any, y: Any = None) -> "SentenceEmbedder":
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Always fitted (stateless): else a pipeline ending in it refuses to transform."""
+        return True
+
     def transform(self, texts: Any) -> np.ndarray:
         texts = list(texts)
         with _recent_lock:

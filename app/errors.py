@@ -14,11 +14,11 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from labeling.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from labeling.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
-STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unavailable: 503}
 
 
 def is_api_request() -> bool:

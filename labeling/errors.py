@@ -63,3 +63,8 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     """The caller is known but may not do this to this object."""
+
+
+class Unavailable(DomainError):
+    """This process lacks what the request needs (an optional extra, say); another process, or
+    this one once it is installed, can answer it."""

@@ -331,6 +331,9 @@ def _update_existing(session: Session, project_id: int, rows: list[dict[str, Any
     updated = select(Example.id).where(Example.project_id == project_id,
                                        Example.external_id.in_([r["external_id"] for r in rows]))
     session.execute(delete(ExampleEmbedding).where(ExampleEmbedding.example_id.in_(updated)))
+    # A new text also needs a new vocabulary: the featurizer cached for the pool is keyed on this.
+    session.execute(update(Project).where(Project.id == project_id).values(pool_revision=Project.pool_revision + 1)
+                    .execution_options(synchronize_session=False))
     table = Example.__table__
     session.execute(
         table.update()

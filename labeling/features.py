@@ -92,7 +92,8 @@ def read_inputs(session: Session, ids: Sequence[int], kind: str) -> Any:
 def pool_featurizer(session: Session, project: Project, featurizer: str, *, random_state: int = 0) -> Any:
     """The featurizer fitted, without labels, on the project's pool (a seeded sample of at most
     ``POOL_FIT_SAMPLE`` examples): a vocabulary and IDF from every example, not only the labeled
-    ones. Cached per process until the pool changes (its size or newest example).
+    ones. Cached per process until the pool changes (its size, its newest example, or a text
+    replaced in place: ``Project.pool_revision``) or the project is another under the same id.
 
     Commits: the pool is read in a read-only transaction, ended before fitting (seconds for a large
     pool), so a run holds no lock while it fits. Call it with no transaction open.
@@ -102,7 +103,10 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
     read_in_own_transaction(session)
     n, newest = session.execute(select(func.count(), func.max(Example.id)).where(
         Example.project_id == project.id)).one()
-    key = (project.id, featurizer, n, newest, random_state)
+    # created_at: SQLite gives a deleted project's id, and its examples' ids, to the next ones.
+    created, revision = session.execute(select(Project.created_at, Project.pool_revision)
+                                        .where(Project.id == project.id)).one()
+    key = (project.id, created, featurizer, n, newest, revision, random_state)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)

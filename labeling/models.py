@@ -51,6 +51,9 @@ class Project(Base):
     # Examples in the project, kept by every insert (import, predict's enqueue) in its own
     # transaction: counting a million rows on every dashboard view is too slow.
     n_examples: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Bumped by every import that replaces examples' content in place: with the count and the
+    # newest example, it says whether the pool a cached featurizer was fitted on has changed.
+    pool_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     champion_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL"))
     # Set while archived: read-only (no labels, imports or retrains), hidden from annotators.
     archived_at: Mapped[datetime | None] = mapped_column(TZDateTime())

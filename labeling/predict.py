@@ -10,12 +10,13 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from active_learning import embeddings
 from active_learning.evaluation import predict_with_confidence
 from active_learning.multilabel import is_multilabel, predicted_sets
-from active_learning.names import INPUT_KIND
+from active_learning.names import INPUT_KIND, NEEDS_EMBEDDINGS
 from active_learning.strategies import informativeness
 from labeling import tasks
-from labeling.errors import InvalidInput, Problem
+from labeling.errors import InvalidInput, Problem, Unavailable
 from labeling.examples import count_new_examples, project_feature_dim, validate_row
 from labeling.features import inputs_from_records
 from labeling.models import Example, Project
@@ -49,6 +50,9 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
         Records that are not objects with ``text`` or ``features`` (by 1-based position).
     Conflict
         No model has been trained yet.
+    Unavailable
+        The champion reads sentence embeddings and this process lacks the ``embeddings`` extra
+        (a worker that has it trained the champion).
     """
     _validate(records)
     if enqueue_uncertain and tasks.is_multi_label(project):
@@ -60,7 +64,11 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     rng = np.random.default_rng(None if settings.queue_seed is None else [settings.queue_seed, project.n_examples])
     rows = _validated_for_queue(session, project, records, rng) if enqueue_uncertain else None
     version, model = load_champion(session, project)
-    kind = INPUT_KIND[version.metrics.get("featurizer", "tfidf")]
+    featurizer = version.metrics.get("featurizer", "tfidf")
+    if featurizer in NEEDS_EMBEDDINGS and not embeddings.available():
+        raise Unavailable(f"the champion (version {version.version}) reads sentence embeddings (featurizer "
+                          f"{featurizer}), and this process cannot encode them; {embeddings.MISSING}")
+    kind = INPUT_KIND[featurizer]
     try:
         X = inputs_from_records(kind, records)
         if is_multilabel(model):

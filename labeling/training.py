@@ -258,10 +258,14 @@ def _rescore(session: Session, read: _Inputs, computed: _Computed, version: Mode
     champion = read.champion
     if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
         # The strategy changed, or an earlier run died while re-scoring: the champion scores the pool.
+        # The ranked batch reads the labeled rows through the champion's featurizer: stored
+        # sentence embeddings are read, not encoded again (seconds per thousand texts).
         model = unpack(champion)[0]
+        data = computed.data
         return rescore_pool(session, read.project, model, champion.version, kind=kind,
-                            Z_labeled=lambda: model[:-1].transform(computed.data.inputs), heartbeat=heartbeat,
-                            random_state=random_state)
+                            Z_labeled=lambda: featurized(session, read.featurizer, model[0], data.example_ids,
+                                                         inputs=data.inputs),
+                            heartbeat=heartbeat, random_state=random_state)
     return 0
 
 

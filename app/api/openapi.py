@@ -36,7 +36,8 @@ def _op(summary: str, *, tag: str, ok: int = 200, ok_schema: dict[str, Any] | No
     responses: dict[str, Any] = {str(ok): {"description": "OK", **(ok_content or (_json(ok_schema) if ok_schema else {}))}}
     for code in errors:
         responses[str(code)] = {"description": {400: "Bad request", 401: "No or bad token", 403: "Role not allowed",
-                                                404: "Not found", 409: "Conflict", 422: "Invalid input"}[code], **_json(ERROR)}
+                                                404: "Not found", 409: "Conflict", 422: "Invalid input",
+                                                503: "Unavailable in this process"}[code], **_json(ERROR)}
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": True, **_json(body)}
@@ -341,7 +342,7 @@ def _training_paths() -> dict[str, Any]:
                         params=PROJECT, body={"type": "object", "required": ["examples"], "properties": {
                             "examples": {"type": "array", "items": {"type": "object"}},
                             "enqueue_uncertain": {"type": "boolean"}, "uncertain_below": {"type": "number"}}},
-                        errors=(401, 403, 404, 409, 422)),
+                        errors=(401, 403, 404, 409, 422, 503)),
         },
     }
 

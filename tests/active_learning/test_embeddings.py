@@ -22,3 +22,11 @@ def test_a_model_on_embeddings_learns_and_its_artifact_holds_no_weights():
     artifact, digest = dump_model(model)
     assert len(artifact) < 100_000  # the 90 MB sentence model is loaded where used, not stored
     assert list(load_model(artifact, digest).predict(["fantastic"])) == ["pos"]
+
+
+def test_the_stateless_embedder_counts_as_fitted_even_alone_in_a_pipeline():
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(SentenceEmbedder())  # a model's featurizer part (model[:-1]) can transform
+    check_is_fitted(Pipeline([("features", SentenceEmbedder())]))

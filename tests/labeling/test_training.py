@@ -353,3 +353,107 @@ def test_the_picks_until_the_next_retrain_are_spread_over_the_data(client, admin
     bad = client.post("/api/v1/projects", headers=auth(admin_token),
                       json={"name": "x", "labels": ["a", "b"], "settings": {"diverse_batches": "yes"}})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.diverse_batches"
+
+
+def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
+    """The pool's featurizer is cached until the pool changes: an import that replaces texts
+    (same count, same newest example) changes it too."""
+    from collections import OrderedDict
+
+    from labeling import features
+    from labeling.registry import unpack
+
+    monkeypatch.setattr(features, "_cache", OrderedDict())  # nothing fitted by another test
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    rows += [{"external_id": f"u{i}", "text": t} for i, t in enumerate(["happy with it", "a total waste"])]
+    project_id = make_project(examples=rows, settings={"featurizer": "tfidf", "retrain_threshold": 40})
+
+    def vocabulary() -> dict:
+        with app.extensions["hitl_sessionmaker"]() as s:
+            latest = s.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)
+                               .order_by(ModelVersion.version.desc())).first()
+            return unpack(latest)[0][0].vocabulary_
+
+    assert "zyzzyva" not in vocabulary()
+    replaced = [{"external_id": f"u{i}", "text": f"a zyzzyva, {t}"} for i, t in enumerate(["happy", "sad"])]
+    response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                           json={"examples": replaced, "on_duplicate": "update"})
+    assert response.status_code == 201 and response.json["updated"] == 2
+    run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).json["run_id"]
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth(admin_token)).json["status"] == "succeeded"
+    assert "zyzzyva" in vocabulary()  # fitted again on the pool's new texts
+
+
+@pytest.mark.parametrize("featurizer", ["embeddings", "tfidf_embeddings"])
+def test_predict_without_the_embeddings_extra_is_a_503_naming_it(client, admin_token, make_project, monkeypatch,
+                                                                 featurizer):
+    """A worker with the extra trained the champion; a web process without it cannot encode."""
+    from active_learning import embeddings
+    from app.api.openapi import document
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    project_id = make_project(examples=rows, settings={"featurizer": featurizer, "retrain_threshold": 40})
+    monkeypatch.setattr(embeddings, "available", lambda: False)  # as on a machine without the extra
+    monkeypatch.setattr(embeddings, "_loaded", {})  # no encoder loaded in this process either
+    response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
+                           json={"examples": [{"text": "a sentence nobody encoded here before"}]})
+    assert response.status_code == 503, response.json
+    assert featurizer in response.json["error"] and "pip install -e '.[embeddings]'" in response.json["error"]
+    assert "503" in document()["paths"]["/api/v1/projects/{project_id}/predict"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("featurizer", ["embeddings", "tfidf_embeddings"])
+def test_a_champion_that_keeps_serving_ranks_its_batch_on_stored_embeddings(client, admin_token, make_project,
+                                                                           monkeypatch, featurizer):
+    """The ranked batch keeps its picks away from the labeled rows: when the champion re-scores
+    the pool (a new strategy, its candidate kept out), those rows come from the store too."""
+    from active_learning import embeddings
+    from labeling import training
+
+    good = ["great product, love it", "excellent and useful", "works perfectly, very happy", "wonderful quality"]
+    bad = ["broke after a day", "terrible and useless", "very disappointed", "awful, do not buy"]
+    rows = [{"external_id": str(i), "text": t, "label": "pos" if t in good else "neg"} for i, t in enumerate((good + bad) * 5)]
+    rows += [{"external_id": f"u{i}", "text": f"{t} number {i}"} for i, t in enumerate(["so happy", "a waste"] * 10)]
+    project_id = make_project(examples=rows, settings={"featurizer": featurizer, "retrain_threshold": 40,
+                                                       "strategy": "margin"})
+    monkeypatch.setattr(training, "decide", lambda comparison, *, has_champion: (False, "kept out by the test"))
+    encoded = []
+    real = embeddings.SentenceEmbedder.transform
+    monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"settings": {"strategy": "batch"}})
+    assert patched.status_code == 200
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"][0]
+    assert (run["trigger"], run["status"], run["result"]["promoted"]) == ("strategy", "succeeded", False), run
+    assert run["result"]["rescored"] == 20  # by the champion, with a ranked batch at the top
+    assert encoded == []  # every example's embedding was stored by the first run
+
+
+def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, client, admin_token, make_project,
+                                                                         monkeypatch):
+    """SQLite gives a deleted project's id (and its examples' ids, when they were the last) to the
+    next ones: the same count and newest example, other texts."""
+    from collections import OrderedDict
+
+    from labeling import features
+    from labeling.registry import unpack
+
+    monkeypatch.setattr(features, "_cache", OrderedDict())  # nothing fitted by another test
+
+    def project_of(words: list[str]) -> tuple[int, dict]:
+        rows = [{"external_id": str(i), "text": f"{w} {n}", "label": "pos" if i % 2 else "neg"}
+                for i, (w, n) in enumerate((w, n) for w in words for n in ("one", "two", "three", "four"))]
+        project_id = make_project(examples=rows, settings={"featurizer": "tfidf", "retrain_threshold": len(rows)})
+        with app.extensions["hitl_sessionmaker"]() as s:
+            model = s.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)).one()
+            return project_id, unpack(model)[0][0].vocabulary_
+
+    first, vocabulary = project_of(["apple", "banana", "cherry", "damson", "elder"])
+    assert "apple" in vocabulary
+    name = client.get(f"/api/v1/projects/{first}", headers=auth(admin_token)).json["name"]
+    assert client.delete(f"/api/v1/projects/{first}?confirm={name}", headers=auth(admin_token)).status_code == 204
+    second, vocabulary = project_of(["zebra", "yak", "xerus", "wombat", "vole"])
+    assert "zebra" in vocabulary and "apple" not in vocabulary, (first, second)
