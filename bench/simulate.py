@@ -172,7 +172,10 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
                                "warned": len(warned), "true_warnings": len(warned & wrong)})
         _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/models?limit=1000", token)
     rejected = [m for m in body["models"] if m["status"] == "rejected"]
-    return {"curve": curve, "checks": checks, "versions": len(body["models"]),
+    chosen = [(m["version"], m["n_labels"], m["status"], (m["details"].get("hyperparameters") or {}).get("params"),
+               m["metrics"].get("macro_f1"), (m["details"].get("champion") or {}).get("macro_f1"))
+              for m in sorted(body["models"], key=lambda m: m["version"])]
+    return {"curve": curve, "checks": checks, "versions": len(body["models"]), "chosen": chosen,
             "rejected": [(m["version"], m["n_labels"], m["details"].get("decision")) for m in rejected]}
 
 
@@ -250,6 +253,8 @@ def main() -> None:
     parser.add_argument("--featurizer", default="auto", help="the projects' featurizer setting (the reference keeps "
                                                               "TF-IDF for text, vectors for digits)")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--versions", action="store_true", help="print each model version: labels, status, the "
+                        "hyperparameters chosen, holdout macro-F1 of the candidate / the champion then")
     args = parser.parse_args()
     args.own_reference = {}
     multi_label = ml.is_multi_label(args.dataset)
@@ -287,6 +292,10 @@ def main() -> None:
                   + " ".join(f"{n}:{a:.3f}" for n, a in curve[:: max(1, len(curve) // 10)]), flush=True)
             print(f"    {out['versions']} model versions, {len(out['rejected'])} kept out"
                   + "".join(f"\n      v{v} ({n} labels): {why}" for v, n, why in out["rejected"]))
+            if args.versions:
+                print("    " + "; ".join(f"v{v} {n} {status[:4]} C {p['C'] if p else '-'} {(p or {}).get('class_weight') or '-'} "
+                                         f"F1 {f1 if f1 is None else round(f1, 3)}/{ch if ch is None else round(ch, 3)}"
+                                         for v, n, status, p, f1, ch in out["chosen"]))
             if args.noise or any(c["flags"] for c in out["checks"]):
                 print_checks(out["checks"])
     print_tables(args, results, references, fulls, "micro-F1" if multi_label else "accuracy")
