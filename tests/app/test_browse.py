@@ -113,6 +113,32 @@ def test_a_search_finds_exactly_the_examples_holding_the_text_in_any_case(app, c
     labeling.db._TEXT_INDEX.pop(engine)
 
 
+def test_postgresql_hands_its_trigram_index_the_rarest_word(app, client, admin_token, make_project):
+    """A trigram common to most examples costs the GIN index its whole posting list: of a text of
+    several words the index gets the word fewest of the first examples hold (at most 1% of them),
+    and the whole text is tested on what it returns; a text whose words are all common goes whole."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import Session
+
+    from labeling import browse as browsing
+
+    engine = app.extensions["hitl_engine"]
+    if engine.dialect.name != "postgresql":
+        return
+    project_id = make_project(examples=[{"external_id": f"x{i}", "text": f"example number {i} about"} for i in range(300)])
+    with Session(engine) as s:
+        project = s.get(Project, project_id)
+        for q, index_part in (("number 123 about", "%123%"), ("NUMBER 12 about", "%NUMBER 12 about%"),
+                              ("about ex", "%about ex%")):
+            where = browsing._text_matches(s, project, q).compile(dialect=postgresql.dialect(),
+                                                                  compile_kwargs={"literal_binds": True})
+            sql = str(where).replace("%%", "%")  # the driver's paramstyle doubles them
+            assert f"(examples.data ->> 'text') ILIKE '{index_part}'" in sql, (q, sql)
+    assert ids(browse(client, admin_token, project_id, q="number 123 about")) == ["x123"]
+    assert ids(browse(client, admin_token, project_id, q="NUMBER 12 ABOUT")) == ["x12"]
+    assert ids(browse(client, admin_token, project_id, q="x29 nope")) == []
+
+
 def test_a_text_of_one_or_two_characters_searches_the_first_examples_only(client, admin_token, make_project,
                                                                            monkeypatch):
     """No trigram index serves a text of 1-2 characters: it searches the project's first
