@@ -7,7 +7,9 @@ few examples pass (:func:`_statement`): the text index (migration 0014: SQLite F
 in id order; PostgreSQL's pg_trgm indexes, chosen by its planner), an annotator's labels or the
 project's open flags (an ``IN`` list); the other filters are tested on each example along
 ``ix_examples_project_id_id`` (a label by an ``EXISTS`` on ``ix_labels_example_annotator``). The
-total is counted up to :data:`TOTAL_CAP` by the same query.
+total is counted up to :data:`TOTAL_CAP` by the same query. A text of one or two characters, which
+no trigram index serves, is searched in the project's first :data:`SHORT_TEXT_EXAMPLES` examples
+only, and the page says so.
 """
 
 from __future__ import annotations
