@@ -7,7 +7,7 @@ import os
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from labeling.db import check_text_index, make_engine, make_sessionmaker
+from labeling.db import add_missing_text_index, check_text_index, make_engine, make_sessionmaker
 
 
 def init_db(app: Flask) -> None:
@@ -17,7 +17,10 @@ def init_db(app: Flask) -> None:
                          statement_timeout=app.config["DB_STATEMENT_TIMEOUT_SECONDS"])
     app.extensions["hitl_engine"] = engine
     if engine.dialect.name == "sqlite" and engine.url.database and os.path.exists(engine.url.database):
-        check_text_index(engine)  # refuses a database whose text index this SQLite cannot run
+        # Refuses a database whose text index this SQLite cannot run; builds one a SQLite too old
+        # for it left out, now that this one can.
+        if not check_text_index(engine):
+            add_missing_text_index(engine)
     app.extensions["hitl_sessionmaker"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)
 

@@ -8,6 +8,7 @@ hundred open flags), through the served app.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from http.client import HTTPConnection
 from urllib.parse import urlencode
@@ -79,10 +80,13 @@ def main() -> None:
         print(f"seeded in {time.perf_counter() - started:.0f} s")
         with served(url, workers=2) as (host, port, _):
             conn = HTTPConnection(host, port, timeout=120)
+            print(f"load average before the requests: {os.getloadavg()[0]:.1f}")
             print("| filter | matches on the page | total (exact?) | p50 ms | p95 ms |")
             print("|---|---|---|---|---|")
             rare = {"text, one match": {"q": f"number {args.n // 2 + 7} about"},
-                    "text of 2 characters, no match": {"q": "zq"}}
+                    "text of 2 characters, no match": {"q": "zq"},
+                    "text of 1 character, no match": {"q": "z"},
+                    "text of 2 characters, common": {"q": "ab"}}
             for name, params in {**FILTERS, **rare}.items():
                 path = f"/api/v1/projects/{project_id}/examples?" + urlencode({**params, "limit": 50, "offset": args.offset})
                 times, body = [], None
@@ -94,6 +98,7 @@ def main() -> None:
                 p50, p95 = np.percentile(times, [50, 95])
                 print(f"| {name} | {len(body['examples'])} | {body['total']:,} ({'yes' if body['total_exact'] else 'capped'}) "
                       f"| {p50:.0f} | {p95:.0f} |", flush=True)
+            print(f"load average after the requests: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ few examples pass (:func:`_statement`): the text index (migration 0014: SQLite F
 in id order; PostgreSQL's pg_trgm indexes, chosen by its planner), an annotator's labels or the
 project's open flags (an ``IN`` list); the other filters are tested on each example along
 ``ix_examples_project_id_id`` (a label by an ``EXISTS`` on ``ix_labels_example_annotator``). The
-total is counted up to :data:`TOTAL_CAP` by the same query.
+total is counted up to :data:`TOTAL_CAP` by the same query. A text of one or two characters, which
+no trigram index serves, is searched in the project's first :data:`SHORT_TEXT_EXAMPLES` examples
+only, and the page says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +43,12 @@ MAX_QUERY = 200
 # three characters or more; a shorter text is a substring scan, as is every text on a SQLite older
 # than 3.34, which has no trigram tokenizer (the migration leaves the index out: labeling/db.py).
 FTS_MIN = 3
+# No trigram index serves a text of one or two characters: it is searched in the project's first
+# this many examples (id order) only, about 50-100 ms on the 2-core VM; the page says so.
+SHORT_TEXT_EXAMPLES = 50_000
+# PostgreSQL: a text of several words hands its trigram index the word fewest of this many examples hold.
+RARE_WORD_SAMPLE = 1_000
+_WORD = re.compile(r"[^\W_]+")  # letters and digits
 _FTS = table("examples_fts", column("rowid"), column("examples_fts"))
 
 _Replacer = aliased(Label)
@@ -71,7 +80,10 @@ class Row:
 class Page:
     rows: list[Row]
     total: int
-    exact: bool  # False: there are more than ``total`` (the cap)
+    exact: bool  # False: there are more than ``total`` (``capped``), or may be (``searched``)
+    # A short text's search stopped after the project's first ``searched`` examples (None: it read them all).
+    searched: int | None = None
+    capped: bool = False  # more matches than the cap (``total``) among those searched
 
 
 def parse_filters(project: Project, args: Mapping[str, Any]) -> Filters:
@@ -101,16 +113,44 @@ def _like_pattern(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _text_matches(dialect: str, needle: str) -> Any:
-    """The text search as a condition on ``examples``: PostgreSQL's ``ILIKE``, which its trigram
-    indexes serve (the expression is the indexed one, written out), elsewhere a substring scan."""
-    if dialect == "postgresql":
-        pattern = _like_pattern(needle)
-        return literal_column("(examples.data ->> 'text')").ilike(pattern, escape="\\") \
-            | Example.external_id.ilike(pattern, escape="\\")
+def _text_matches(session: Session, project: Project, needle: str) -> Any:
+    """The text search as a condition on ``examples``: on PostgreSQL ``ILIKE``, which its trigram
+    indexes serve (:func:`_pg_text_matches`), elsewhere a substring test of the text and the
+    external id lowercased by Python's ``str.lower`` (``hitl_lower``, registered on every SQLite
+    connection by labeling/db.py: SQLite's own ``lower()`` folds ASCII letters only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_text_matches(session, project, needle)
     lowered = needle.lower()
-    return func.lower(Example.data["text"].as_string()).contains(lowered, autoescape=True) \
-        | func.lower(Example.external_id).contains(lowered, autoescape=True)
+    return (func.instr(func.hitl_lower(Example.data["text"].as_string()), lowered) > 0) \
+        | (func.instr(func.hitl_lower(Example.external_id), lowered) > 0)
+
+
+def _ilike(text: Any, external_id: Any, needle: str) -> Any:
+    pattern = _like_pattern(needle)
+    return text.ilike(pattern, escape="\\") | external_id.ilike(pattern, escape="\\")
+
+
+def _pg_text_matches(session: Session, project: Project, needle: str) -> Any:
+    """``ILIKE`` on the indexed expressions (written out as the indexes have them). A GIN trigram
+    index reads the whole posting list of each trigram of the text, and a trigram that most
+    examples hold costs about 25 ms at 1M examples: a text of several words (runs of 3 letters or
+    digits or more, of which pg_trgm makes its trigrams) hands the index only its rarest word, the
+    one fewest of the project's first :data:`RARE_WORD_SAMPLE` examples hold, if at most 1% hold
+    it; the whole text is then tested on the rows the index returns, written so that no index
+    serves it (``|| ''``). The matches are the same: every word is in each of them."""
+    text = literal_column("(examples.data ->> 'text')")
+    whole = _ilike(text, Example.external_id, needle)
+    words = sorted({w.lower() for w in _WORD.findall(needle) if len(w) >= FTS_MIN}, key=lambda w: (-len(w), w))
+    if len(words) < 2:
+        return whole
+    sample = [f"{t or ''}\n{e}".lower() for t, e in session.execute(
+        select(text, Example.external_id).where(Example.project_id == project.id).order_by(Example.id)
+        .limit(RARE_WORD_SAMPLE))]
+    held = {w: sum(w in s for s in sample) for w in words}
+    rarest = min(words, key=held.__getitem__)  # of equally rare words the longest (sorted first)
+    if held[rarest] > max(1, len(sample) // 100):
+        return whole
+    return _ilike(text, Example.external_id, rarest) & _ilike(text.op("||")(""), Example.external_id.op("||")(""), needle)
 
 
 def _annotator_ids(session: Session, name: str) -> Any:
@@ -130,20 +170,23 @@ def _has_label(project: Project, name: str) -> Any:
     return Label.value.contains(json.dumps(name, ensure_ascii=False), autoescape=True)
 
 
-def _statement(session: Session, project: Project, filters: Filters) -> Select[Any]:
-    """The ids of the matching examples in id order, unlimited. The filters few examples pass
-    drive it: a text of three characters or more from ``examples_fts`` on SQLite (read in rowid
-    order, so a page stops when full), an annotator's labels and the open flags as an ``IN`` list
-    of ids; the other filters are tested on each example along ``ix_examples_project_id_id``."""
+def _statement(session: Session, project: Project, filters: Filters, *, upto_id: int | None = None) -> Select[Any]:
+    """The ids of the matching examples in id order, unlimited (``upto_id``: up to that id). The
+    filters few examples pass drive it: a text of three characters or more from ``examples_fts``
+    on SQLite (read in rowid order, so a page stops when full), an annotator's labels and the open
+    flags as an ``IN`` list of ids; the other filters are tested on each example along
+    ``ix_examples_project_id_id``."""
     dialect = session.get_bind().dialect.name
     query, order = select(Example.id), Example.id
     where: list[Any] = [Example.project_id == project.id]
+    if upto_id is not None:
+        where.append(Example.id <= upto_id)
     if filters.q and dialect == "sqlite" and len(filters.q) >= FTS_MIN and has_text_index(session):
         query = select(Example.id).select_from(_FTS).join(Example, Example.id == _FTS.c.rowid)
         where.append(_FTS.c.examples_fts.match('"' + filters.q.replace('"', '""') + '"'))
         order = _FTS.c.rowid
     elif filters.q:
-        where.append(_text_matches(dialect, filters.q))
+        where.append(_text_matches(session, project, filters.q))
     if filters.label:  # a current label means a labeled example: the walk reads ix_examples_labeled
         where += [_LABELED, _current_label_exists(_has_label(project, filters.label))]
     if filters.annotator:
@@ -167,8 +210,11 @@ def search(session: Session, project: Project, filters: Filters, *, limit: int =
     labels and open-flag counts, and the number of matches (capped at :data:`TOTAL_CAP`): the
     page's ids first, then its examples by id. With filters, one query reads the ids of the first
     matches up to the cap's, which both count and hold the page (the count walked as far anyway);
-    a page past the cap is a query of its own and the capped count another."""
-    statement = _statement(session, project, filters)
+    a page past the cap is a query of its own and the capped count another. A text shorter than
+    :data:`FTS_MIN` is searched in the project's first :data:`SHORT_TEXT_EXAMPLES` examples only
+    (``Page.searched`` says so, and the total is not exact)."""
+    upto_id = _short_text_end(session, project, filters)
+    statement = _statement(session, project, filters, upto_id=upto_id)
     if not filters.any():
         ids, total, exact = list(session.scalars(statement.limit(limit).offset(offset))), project.n_examples, True
     else:
@@ -178,9 +224,22 @@ def search(session: Session, project: Project, filters: Filters, *, limit: int =
         else:
             ids = list(session.scalars(statement.limit(limit).offset(offset)))
             counted = session.scalar(_count_statement(statement)) or 0
-        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP
+        total, exact = min(counted, TOTAL_CAP), counted <= TOTAL_CAP and upto_id is None
     found = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))} if ids else {}
-    return Page(_with_details(session, project, [found[i] for i in ids]), total, exact)
+    return Page(_with_details(session, project, [found[i] for i in ids]), total, exact,
+                searched=None if upto_id is None else SHORT_TEXT_EXAMPLES, capped=filters.any() and counted > TOTAL_CAP)
+
+
+def _short_text_end(session: Session, project: Project, filters: Filters) -> int | None:
+    """For a text too short for a trigram index, the id of the project's
+    :data:`SHORT_TEXT_EXAMPLES`-th example, the last one searched (a walk of that many entries of
+    ``ix_examples_project_id_id``); None when the search reads every example: a longer text, or a
+    project with no more examples than that."""
+    if not filters.q or len(filters.q) >= FTS_MIN:
+        return None
+    last_and_next = list(session.scalars(select(Example.id).where(Example.project_id == project.id)
+                                         .order_by(Example.id).offset(SHORT_TEXT_EXAMPLES - 1).limit(2)))
+    return last_and_next[0] if len(last_and_next) == 2 else None
 
 
 def _count_statement(statement: Select[Any]) -> Select[Any]:

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -96,6 +97,10 @@ def _json_value(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None, *, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,6 +113,9 @@ def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None, *
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         # 64 MiB of page cache (the default is 2 MiB): a million-row pool's indexes must stay in memory.
         cursor.execute("PRAGMA cache_size=-65536")
+        # Python's lowercasing, for the data browser's search without the text index: SQLite's
+        # lower() folds ASCII letters only ("ÉTÉ" would miss "été").
+        dbapi_connection.create_function("hitl_lower", 1, _lower, deterministic=True)
         if lock_path is not None:
             # SQLite's automatic checkpoint runs inside the commit that crosses 1,000 pages of log,
             # while that writer still holds the file lock: every writer queued behind it waited.
@@ -286,16 +294,65 @@ def check_text_index(engine: Engine) -> bool:
     """
     if engine.dialect.name != "sqlite":
         return True
-    with engine.connect() as conn:
+    # Read-only: no write lock, which a caller's own session may hold (the file lock is per open file).
+    with engine.connect().execution_options(read_only=True) as conn:
         version = sqlite_version(conn)
-        present = conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'examples_fts'").first() is not None
+        present = _table_exists(conn, "examples_fts")
     if present and not has_trigram(version):
         raise RuntimeError(f"this database cannot be used here: {no_trigram_message(version)}. "
                            "Run the service with a Python linked to a newer SQLite.")
     if not has_trigram(version):
         log.warning("%s: the data browser's search reads the examples without it", no_trigram_message(version))
     return present
+
+
+# Migration 0014's SQLite text index, as it creates it: a copy (a migration stays as written), which
+# tests/labeling/test_migrations.py compares with the migrated schema.
+_FTS_TEXT = "coalesce(json_extract({row}.data, '$.text'), '')"
+_FTS_INSERT = ("INSERT INTO examples_fts(rowid, text, external_id) "
+               f"VALUES (new.id, {_FTS_TEXT.format(row='new')}, new.external_id);")
+_FTS_DELETE = ("INSERT INTO examples_fts(examples_fts, rowid, text, external_id) "
+               f"VALUES ('delete', old.id, {_FTS_TEXT.format(row='old')}, old.external_id);")
+TEXT_INDEX_SQLITE = (
+    "CREATE VIRTUAL TABLE examples_fts USING fts5(text, external_id, content='', columnsize=0, tokenize='trigram')",
+    f"CREATE TRIGGER examples_fts_insert AFTER INSERT ON examples BEGIN {_FTS_INSERT} END",
+    f"CREATE TRIGGER examples_fts_delete AFTER DELETE ON examples BEGIN {_FTS_DELETE} END",
+    f"CREATE TRIGGER examples_fts_update AFTER UPDATE OF data, external_id ON examples BEGIN {_FTS_DELETE} {_FTS_INSERT} END",
+    f"INSERT INTO examples_fts(rowid, text, external_id) SELECT id, {_FTS_TEXT.format(row='examples')}, external_id "
+    "FROM examples",
+)
+TEXT_INDEX_REVISION = 14  # migration 0014; the revisions are numbered
+
+
+def add_missing_text_index(engine: Engine) -> bool:
+    """Build SQLite's text index when a database migrated through 0014 lacks it and this SQLite
+    has the trigram tokenizer: migrated by a SQLite older than 3.34, it was left out, and it comes
+    once SQLite is upgraded. One write transaction (about 1 s per 100,000 examples on the 2-core
+    VM) that looks again under the write lock, so of several processes starting at once one builds
+    it. Returns whether it did; nothing to do on PostgreSQL (its index needs no tokenizer).
+    """
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.begin() as conn:
+        version = sqlite_version(conn)
+        if not has_trigram(version) or _table_exists(conn, "examples_fts") \
+                or not _table_exists(conn, "alembic_version"):
+            return False
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() or ""
+        if not revision.isdigit() or int(revision) < TEXT_INDEX_REVISION:
+            return False  # migration 0014 will build it
+        started = time.perf_counter()
+        for statement in TEXT_INDEX_SQLITE:
+            conn.exec_driver_sql(statement)
+    _TEXT_INDEX.pop(engine, None)
+    log.warning("built the text index that migration 0014 left out (this SQLite, %s, has the trigram "
+                "tokenizer) in %.1f s", version, time.perf_counter() - started)
+    return True
+
+
+def _table_exists(conn: Any, name: str) -> bool:
+    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).first() \
+        is not None
 
 
 def has_text_index(session: Session) -> bool:

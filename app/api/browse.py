@@ -20,14 +20,16 @@ from labeling.models import Label
 @requires(*REVIEWERS, api=True)
 def browse_examples(project_id: int):
     """A project's examples matching the filters, in id order, with their current labels; ``total``
-    counts the matches up to a cap (``total_exact`` is false beyond it)."""
+    counts the matches up to a cap (``total_exact`` is false beyond it); ``search_complete`` is
+    false when a text of one or two characters searched the first ``searched_examples`` only."""
     limit, offset = pagination()
     with reading(get_session()) as db:
         project = projects.get_project(db, project_id)
         found = browse.search(db, project, browse.parse_filters(project, request.args), limit=limit, offset=offset)
         multi = tasks.is_multi_label(project)
         return jsonify({"examples": [browsed_example_json(row, multi=multi) for row in found.rows], "total": found.total,
-                        "total_exact": found.exact, "limit": limit, "offset": offset})
+                        "total_exact": found.exact, "search_complete": found.searched is None,
+                        "searched_examples": found.searched, "limit": limit, "offset": offset})
 
 
 @bp.get("/examples/<int:example_id>")

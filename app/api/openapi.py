@@ -10,7 +10,7 @@ from flask import jsonify
 from app.api import bp
 from app.auth import public
 from labeling.audit import ACTIONS, families
-from labeling.browse import TOTAL_CAP
+from labeling.browse import SHORT_TEXT_EXAMPLES, TOTAL_CAP
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, MEMBER_ROLES
 from labeling.projects import FEATURIZERS, MULTILABEL_ONLY, MULTILABEL_STRATEGIES, STRATEGIES, SUGGESTION_MODES
 from labeling.roles import ROLES
@@ -248,7 +248,8 @@ def _project_paths() -> dict[str, Any]:
 def _browse_paths() -> dict[str, Any]:
     filters = [
         _query("q", {"type": "string", "maxLength": 200}, "case-insensitive substring of the text or the external id; "
-               "`%` and `_` are literal (3 characters or more: read from a text index)"),
+               "`%` and `_` are literal (3 characters or more: read from a text index; 1 or 2: searched in the "
+               f"project's first {SHORT_TEXT_EXAMPLES:,} examples only, see `search_complete`)"),
         _query("label", {"type": "string"}, "a current label of the example"),
         _query("annotator", {"type": "string"}, "a user name: examples with a current label of theirs"),
         _query("status", {"enum": ["labeled", "unlabeled", "flagged", "holdout"]}, "flagged: has an open flag"),
@@ -259,7 +260,15 @@ def _browse_paths() -> dict[str, Any]:
         "examples": {"type": "array", "items": _ref("BrowsedExample")},
         "total": {"type": "integer", "description": f"without filters the project's example count; with filters "
                                                   f"the matches, counted up to {TOTAL_CAP:,} (a capped count)"},
-        "total_exact": {"type": "boolean", "description": "false when there are more than `total`"}}}
+        "total_exact": {"type": "boolean", "description": "false when there are more than `total`, or may be "
+                                                            "(`search_complete` false)"},
+        "search_complete": {"type": "boolean", "description": "false when a text (`q`) of 1 or 2 characters was "
+                                                              "searched in the project's first `searched_examples` "
+                                                              "examples (id order) only: matches after them are not "
+                                                              "shown; 3 characters or more search every example"},
+        "searched_examples": {"type": ["integer", "null"], "description": "with `search_complete` false, how many "
+                                                                          "examples were searched; else null"},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
     return {
         "/api/v1/projects/{project_id}/examples": {
             "get": _op("Browse a project's examples with filters, in id order", tag="examples", ok_schema=page,

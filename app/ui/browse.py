@@ -41,6 +41,8 @@ def data_page(project_id: int):
             "partials/_data_results.html" if partial else "pages/data.html", project=project, args=args, page=page,
             errors=errors, rows=[browsed_example_json(r) for r in found.rows] if found else [],
             total=found.total if found else 0, exact=found.exact if found else True, page_size=PAGE_SIZE,
+            searched=found.searched if found else None, capped=found.capped if found else False,
+            min_full_search=browse.FTS_MIN,
             labels=label_names(project), statuses=browse.STATUSES, n_examples=project.n_examples)
     return body, 200 if partial or not errors else 422  # htmx swaps no 4xx answer
 

@@ -85,6 +85,85 @@ def test_each_filter_narrows_the_examples(app, client, admin_token, make_user, m
     assert "prediction" not in browse(client, admin_token, project_id, q="b-5").json["examples"][0]
 
 
+TEXTS = ["Été à Paris", "un ÉTÉ chaud", "ete sans accent", "Ünïcödé ÜBER", "über alles", "Дом и ДОМ", "100% sûr",
+         "snake_case", "MiXeD CaSe", "plain words"]
+QUERIES = ["ÉTÉ", "été", "Été", "ete", "é", "É", "üb", "ÜBER", "Ü", "дом", "ДО", "%", "_", "0%", "e_c", "mixed case",
+           "ID-1", "x", "a", "Paris", "ÉTÉ CHAUD", "AIN WO", "ds", "nope", "sûr", "SÛR"]
+
+
+def test_a_search_finds_exactly_the_examples_holding_the_text_in_any_case(app, client, admin_token, make_project):
+    """Every text, of one character or more, ASCII or not, finds exactly the examples whose text or
+    external id holds it, case ignored (as Python's ``str.lower`` ignores it): through the text
+    index (3 characters or more) and through the scan (shorter, or on SQLite without the index,
+    whose scan lowercases with Python: SQLite's ``lower()`` folds ASCII only)."""
+    import labeling.db
+
+    rows = [{"external_id": f"id-{i}-{t.split()[0]}", "text": t} for i, t in enumerate(TEXTS)]
+    project_id = make_project(examples=rows)
+    engine = app.extensions["hitl_engine"]
+    for indexed in (True, False) if engine.dialect.name == "sqlite" else (True,):
+        labeling.db._TEXT_INDEX[engine] = indexed
+        for q in QUERIES:
+            expected = [r["external_id"] for r in rows
+                        if q.lower() in r["text"].lower() or q.lower() in r["external_id"].lower()]
+            body = browse(client, admin_token, project_id, q=q, limit=100).json
+            assert [e["external_id"] for e in body["examples"]] == expected, (q, indexed)
+            assert body["total"] == len(expected) and body["total_exact"] and body["search_complete"], (q, body)
+    assert ids(browse(client, admin_token, project_id, q="ÉTÉ")) == ["id-0-Été", "id-1-un"]  # "été" in any case
+    labeling.db._TEXT_INDEX.pop(engine)
+
+
+def test_postgresql_hands_its_trigram_index_the_rarest_word(app, client, admin_token, make_project):
+    """A trigram common to most examples costs the GIN index its whole posting list: of a text of
+    several words the index gets the word fewest of the first examples hold (at most 1% of them),
+    and the whole text is tested on what it returns; a text whose words are all common goes whole."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import Session
+
+    from labeling import browse as browsing
+
+    engine = app.extensions["hitl_engine"]
+    if engine.dialect.name != "postgresql":
+        return
+    project_id = make_project(examples=[{"external_id": f"x{i}", "text": f"example number {i} about"} for i in range(300)])
+    with Session(engine) as s:
+        project = s.get(Project, project_id)
+        for q, index_part in (("number 123 about", "%123%"), ("NUMBER 12 about", "%NUMBER 12 about%"),
+                              ("about ex", "%about ex%")):
+            where = browsing._text_matches(s, project, q).compile(dialect=postgresql.dialect(),
+                                                                  compile_kwargs={"literal_binds": True})
+            sql = str(where).replace("%%", "%")  # the driver's paramstyle doubles them
+            assert f"(examples.data ->> 'text') ILIKE '{index_part}'" in sql, (q, sql)
+    assert ids(browse(client, admin_token, project_id, q="number 123 about")) == ["x123"]
+    assert ids(browse(client, admin_token, project_id, q="NUMBER 12 ABOUT")) == ["x12"]
+    assert ids(browse(client, admin_token, project_id, q="x29 nope")) == []
+
+
+def test_a_text_of_one_or_two_characters_searches_the_first_examples_only(client, admin_token, make_project,
+                                                                           monkeypatch):
+    """No trigram index serves a text of 1-2 characters: it searches the project's first
+    SHORT_TEXT_EXAMPLES examples in id order and says so (the total is not exact); 3 characters
+    or more search them all; a project no bigger than that is searched whole."""
+    from labeling import browse as browsing
+
+    monkeypatch.setattr(browsing, "SHORT_TEXT_EXAMPLES", 4)
+    texts = ["cat one", "dog", "cat two", "dog", "dog", "cat six"]
+    project_id = make_project(examples=[{"external_id": f"e{i}", "text": t} for i, t in enumerate(texts)])
+    short = browse(client, admin_token, project_id, q="CA").json
+    assert [e["external_id"] for e in short["examples"]] == ["e0", "e2"]
+    assert (short["total"], short["total_exact"], short["search_complete"], short["searched_examples"]) == \
+        (2, False, False, 4)
+    assert ids(browse(client, admin_token, project_id, q="CA", offset=1, limit=1)) == ["e2"]
+    assert ids(browse(client, admin_token, project_id, q="CA", label="pos")) == []
+    full = browse(client, admin_token, project_id, q="CAT").json
+    assert [e["external_id"] for e in full["examples"]] == ["e0", "e2", "e5"]
+    assert (full["total"], full["total_exact"], full["search_complete"], full["searched_examples"]) == (3, True, True, None)
+    small = make_project(examples=[{"external_id": f"s{i}", "text": t} for i, t in enumerate(texts[:4])])
+    whole = browse(client, admin_token, small, q="ca").json  # exactly 4 examples: all searched
+    assert [e["external_id"] for e in whole["examples"]] == ["s0", "s2"]
+    assert (whole["total_exact"], whole["search_complete"], whole["searched_examples"]) == (True, True, None)
+
+
 def test_the_text_index_follows_imports_duplicate_updates_and_a_project_delete(app, client, admin_token,
                                                                                make_project, session):
     """The text search reads an index on both databases (SQLite FTS5, PostgreSQL trigrams): an
@@ -224,15 +303,16 @@ def test_no_filter_scans_or_sorts_the_examples(sqlite_template, tmp_path):
     sorted."""
     import shutil
 
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.orm import Session
 
     from labeling import browse as browsing
+    from labeling.db import make_engine
     from labeling.models import Project
 
     path = tmp_path / "plan.db"
     shutil.copy(sqlite_template, path)
-    engine = create_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")  # with hitl_lower, which the scan of a short text calls
     project = Project(id=1, name="p", labels=[{"name": "pos"}, {"name": "neg"}], settings={}, n_examples=0)
     walks = "SEARCH examples USING {}INDEX ix_examples_project_id_id (project_id=?)"
     by_id = "SEARCH examples USING COVERING INDEX ix_examples_project_id_id (project_id=? AND id=?"

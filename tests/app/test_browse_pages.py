@@ -22,7 +22,9 @@ def example_id(session, project_id, external_id):
     return session.scalar(select(Example.id).where(Example.project_id == project_id, Example.external_id == external_id))
 
 
-def test_the_data_page_filters_pages_and_answers_htmx_with_the_results_alone(app, make_user, make_project):
+def test_the_data_page_filters_pages_and_answers_htmx_with_the_results_alone(app, make_user, make_project, monkeypatch):
+    from labeling import browse as browsing
+
     project_id = make_project(examples=ROWS + [{"external_id": f"z{i:02}", "text": f"filler {i}"} for i in range(60)])
     make_user("rita", "reviewer")
     rita = logged_in(app, "rita")
@@ -40,6 +42,14 @@ def test_the_data_page_filters_pages_and_answers_htmx_with_the_results_alone(app
     assert "1 example match" in body
     unlabeled = rita.get(f"/projects/{project_id}/data?status=unlabeled&q=b-", headers=HTMX).get_data(as_text=True)
     assert "b-3" in unlabeled and "a-1" not in unlabeled
+
+    monkeypatch.setattr(browsing, "SHORT_TEXT_EXAMPLES", 10)
+    short = rita.get(f"/projects/{project_id}/data?q=a-", headers=HTMX).get_data(as_text=True)
+    assert "2 of the first 10 examples match" in short and "type at least 3 characters" in short
+    assert "a-1" in short and "a-2" in short and "Next →" not in short
+    nothing = rita.get(f"/projects/{project_id}/data?q=z5", headers=HTMX).get_data(as_text=True)  # z50-z59: not among the first 10
+    assert "None of the first 10 examples matches" in nothing and "type at least 3 characters" in nothing
+    monkeypatch.undo()
 
     none = rita.get(f"/projects/{project_id}/data?q=unicorn").get_data(as_text=True)
     assert 'data-testid="data-empty"' in none and "clear the filters" in none

@@ -2,7 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from labeling.models import Base
 
@@ -127,3 +127,72 @@ def test_a_database_with_the_text_index_is_refused_by_an_old_sqlite_naming_both_
     with pytest.raises(RuntimeError, match=r"needs SQLite 3\.34\.0 or later; this Python runs SQLite 3\.31\.1"):
         create_app({"DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "t", "TESTING": True, "JOBS": "inline"},
                    instance_path=str(tmp_path / "instance"))
+
+
+def _text_index_schema(path):
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        schema = dict(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE name LIKE 'examples_fts%' ORDER BY name").all())
+    engine.dispose()
+    return schema
+
+
+def test_a_database_migrated_by_an_old_sqlite_gets_the_text_index_once_sqlite_is_upgraded(tmp_path, monkeypatch, caplog,
+                                                                                         sqlite_template):
+    """Migrated on SQLite 3.31.1 (no index), the database gets the index when the service starts on
+    a SQLite with the trigram tokenizer: the schema migration 0014 makes, holding the examples
+    already there, kept by its triggers from then on; it is built once."""
+    import logging
+
+    import labeling.db
+    from app import create_app
+    from labeling import users
+    from labeling.db import has_text_index, utcnow
+    from labeling.migrate import upgrade
+    from tests.conftest import auth
+
+    def start():
+        return create_app({"DATABASE_URL": url, "SECRET_KEY": "t", "TESTING": True, "JOBS": "inline"},
+                          instance_path=str(tmp_path / "instance"))
+
+    def stop(app):
+        app.extensions["hitl_jobs"].stop()
+        app.extensions["hitl_engine"].dispose()
+
+    path = tmp_path / "upgraded.db"
+    url = f"sqlite:///{path}"
+    _pretend_sqlite(monkeypatch, "3.31.1")
+    upgrade(url)
+    app = start()
+    with app.extensions["hitl_sessionmaker"]() as s:
+        token = users.create_token(s, users.create_user(s, "boss", "admin", password="correct horse", now=utcnow()),
+                                   now=utcnow())
+        s.commit()
+    client = app.test_client()
+    project_id = client.post("/api/v1/projects", headers=auth(token), json={"name": "p", "labels": ["a", "b"]}).json["id"]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
+        {"external_id": "1", "text": "A Zebra crossing"}, {"external_id": "2", "text": "a horse"}]})
+    stop(app)
+    assert _text_index_schema(path) == {}
+
+    monkeypatch.setattr(labeling.db, "sqlite_version", lambda connection: "3.40.1")  # SQLite upgraded
+    labeling.db._TEXT_INDEX.clear()
+    with caplog.at_level(logging.WARNING):
+        app = start()
+    assert "built the text index that migration 0014 left out" in caplog.text
+    assert _text_index_schema(path) == _text_index_schema(sqlite_template)  # as migration 0014 makes it
+    client = app.test_client()
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
+        {"external_id": "3", "text": "zebras again"}]})
+    with app.extensions["hitl_sessionmaker"]() as s:
+        assert has_text_index(s)
+        assert sorted(s.execute(text("SELECT rowid FROM examples_fts WHERE examples_fts MATCH '\"zebra\"'")).scalars()) \
+            == sorted(s.execute(text("SELECT id FROM examples WHERE external_id IN ('1', '3')")).scalars())
+    found = client.get(f"/api/v1/projects/{project_id}/examples?q=ZEBRA", headers=auth(token)).json
+    assert [e["external_id"] for e in found["examples"]] == ["1", "3"] and found["total"] == 2
+    stop(app)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        stop(start())
+    assert "built the text index" not in caplog.text  # once
