@@ -245,7 +245,12 @@ def write_many_in_short_transactions(session: Session, sql: str, rows: list[tupl
 
 def read_in_own_transaction(session: Session) -> None:
     """Mark the session's next transaction read-only: on SQLite it then takes no write lock
-    (ended by the caller's commit before any write)."""
+    (ended by the caller's commit before any write).
+
+    Call it before the session's first statement, or after a commit or rollback: on a session
+    that holds a connection already, SQLAlchemy ignores the option (with a warning, "Connection
+    is already established"), and the reads run in the open transaction, on SQLite a writer's.
+    """
     session.connection(execution_options={"read_only": True})
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
 from active_learning.multilabel import informativeness as multilabel_informativeness
+from active_learning.names import INPUT_KIND
 from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
@@ -140,9 +141,14 @@ def _rank_batch_top(session: Session, model: Any, kind: str, ids: np.ndarray, sc
 
 
 def _featurize_shortlist(session: Session, model: Any, kind: str, ids: list[int]) -> Any:
+    """Featurized rows of ``ids`` for ``model``; reads in a read-only transaction, ended before
+    featurizing, so no lock is held while the batch is chosen. Call it with no transaction open."""
     if stores_vectors(model):
         return from_store(session, model[0], ids)
-    return model[:-1].transform(read_inputs(session, ids, kind))
+    read_in_own_transaction(session)
+    inputs = read_inputs(session, ids, kind)
+    session.commit()
+    return model[:-1].transform(inputs)
 
 
 def _diverse_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray, k: int, *,
@@ -165,18 +171,25 @@ def pool_not_scored_by(session: Session, project: Project, version: int) -> bool
 
 def apply_cold_start(session: Session, project: Project, *, random_state: int = 0) -> int:
     """Before any model: put a diverse set of examples (k-means++ seeding) at the queue's top.
-    Commits the reads before fitting the pool's featurizer; the caller commits the new priorities."""
+
+    Commits: the pool is read in read-only transactions, ended before fitting the pool's featurizer
+    and before featurizing and seeding (seconds for a large pool), so no lock is held meanwhile.
+    Call it with no transaction open; the caller commits the new priorities.
+    """
     featurizer = featurizer_for(session, project)
     session.commit()
     features = pool_featurizer(session, project, featurizer, random_state=random_state)  # fits outside any transaction
+    read_in_own_transaction(session)
     ids = list(session.scalars(
         select(Example.id).where(Example.project_id == project.id, Example.needs_labels, Example.n_labels == 0)
     ))
+    rng = np.random.default_rng(random_state)
+    sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist()) if ids else []
+    inputs = read_inputs(session, sample, INPUT_KIND[featurizer])
+    session.commit()  # before featurizing (which may encode and store embeddings) and before any write
     if not ids:
         return 0
-    rng = np.random.default_rng(random_state)
-    sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist())
-    X = featurized(session, featurizer, features, sample)
+    X = featurized(session, featurizer, features, sample, inputs=inputs)
     order = cold_start_order(X, n_seeds=COLD_START_SEEDS, random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

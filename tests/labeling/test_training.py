@@ -141,6 +141,65 @@ def test_predict_before_any_model_is_409(client, admin_token, make_project):
     assert response.status_code == 409 and "no model" in response.json["error"]
 
 
+def _write_lock_free(db_url):
+    """Whether no connection holds the SQLite writers' file lock now (always, on PostgreSQL)."""
+    import fcntl
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    if not db_url.startswith("sqlite"):
+        return True
+    fd = os.open(make_url(db_url).database + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another open of the file: blocked while a writer holds it
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# SQLAlchemy ignores ``read_only`` asked of a session that holds a connection already, and says so:
+# the read then runs in the open transaction, on SQLite a writer's, under the write lock.
+@pytest.mark.filterwarnings("error:Connection is already established:sqlalchemy.exc.SAWarning")
+@pytest.mark.parametrize("featurizer", ["tfidf", "tfidf_embeddings"])
+def test_a_cold_start_reads_read_only_and_seeds_holding_no_lock(client, admin_token, make_project, db_url,
+                                                                 monkeypatch, featurizer):
+    from labeling import rescoring
+
+    seeded_unlocked = []
+    real = rescoring.cold_start_order
+
+    def seeding(X, **kwargs):
+        seeded_unlocked.append(_write_lock_free(db_url))
+        return real(X, **kwargs)
+
+    monkeypatch.setattr(rescoring, "cold_start_order", seeding)
+    project_id = make_project(n=30, settings={"featurizer": featurizer})
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"][0]
+    assert run["status"] == "succeeded" and "cold-start" in run["result"]["skipped"], run
+    assert seeded_unlocked == [True]
+
+
+def test_the_ranked_batch_is_chosen_holding_no_lock(client, admin_token, make_project, db_url, monkeypatch):
+    from labeling import rescoring
+
+    chosen_unlocked = []
+    real = rescoring.rank_batch
+
+    def ranking(*args, **kwargs):
+        chosen_unlocked.append(_write_lock_free(db_url))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rescoring, "rank_batch", ranking)
+    project_id = make_project(labels=LABELS, examples=digits_rows(300, labeled=100),
+                              settings={"retrain_threshold": 100000, "strategy": "batch"})
+    assert client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).status_code == 202
+    assert chosen_unlocked and all(chosen_unlocked), chosen_unlocked
+
+
 def test_a_run_is_executed_once_even_if_dispatched_twice(app, client, admin_token, make_project, session):
     from labeling.runs import execute_run
 
