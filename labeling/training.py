@@ -24,7 +24,8 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import champion_rows, featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows
+from labeling.features import (champion_rows, featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_inputs,
+                               read_rows)
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling import tasks
 from labeling.projects import config, label_names
@@ -60,6 +61,8 @@ class _Inputs:
     data: TrainingSet
     champion: ModelVersion | None
     labels_changed: bool  # since the last version was trained
+    champion_featurizer: str = ""  # the champion's own (the project's setting may have changed since)
+    champion_inputs: Any = None  # data's examples read for the champion's featurizer (None: unreadable)
 
 
 def load_training_set(session: Session, project: Project, *, max_label_id: int, kind: str) -> TrainingSet:
@@ -131,8 +134,18 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
+    champion_featurizer = (champion.metrics or {}).get("featurizer") or featurizer if champion else featurizer
+    champion_inputs = data.inputs
+    if INPUT_KIND.get(champion_featurizer) != INPUT_KIND[featurizer]:
+        # The setting changed to another kind of input since the champion was trained: it is
+        # judged, and re-scores the pool, on inputs of its own kind.
+        try:
+            champion_inputs = read_inputs(session, data.example_ids, INPUT_KIND[champion_featurizer])
+        except (ValueError, KeyError):  # e.g. examples without the vectors it read
+            champion_inputs = None
     return _Inputs(project, snapshot, featurizer, None, data, champion,
-                   labels_changed=_labels_changed_since_last_version(session, project, snapshot))
+                   labels_changed=_labels_changed_since_last_version(session, project, snapshot),
+                   champion_featurizer=champion_featurizer, champion_inputs=champion_inputs)
 
 
 def _labels_changed_since_last_version(session: Session, project: Project, snapshot: Snapshot) -> bool:
@@ -191,8 +204,7 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     if len(y_hold):
         predicted = candidate.predict(_subset(Z, data.holdout))
         metrics = score_predictions(y_hold, predicted, labels=names)
-        champion_predicted = _champion_predictions(read.champion, _subset(data.inputs, data.holdout),
-                                                   _subset(Z, data.holdout), read.features)
+        champion_predicted = _champion_predictions(read, _subset(Z, data.holdout))
         if champion_predicted is not None:
             champion_metrics = score_predictions(y_hold, champion_predicted, labels=names)
             comparison = compare_on_holdout(y_hold, predicted, champion_predicted, labels=names, metric=metric,
@@ -203,14 +215,17 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
                      reason, baseline)
 
 
-def _champion_predictions(champion: ModelVersion | None, X_hold: Any, Z_hold: Any, features: Any) -> np.ndarray | None:
-    """The champion's holdout predictions: from raw inputs, or, when both models read sentence
-    embeddings, from those in ``Z_hold`` (the encoder is the same; encoding again would cost seconds)."""
-    if champion is None:
+def _champion_predictions(read: _Inputs, Z_hold: Any) -> np.ndarray | None:
+    """The champion's holdout predictions: from the inputs of its own featurizer, or, when both
+    models read sentence embeddings, from those in ``Z_hold`` (the encoder is the same; encoding
+    again would cost seconds)."""
+    champion = read.champion
+    if champion is None or read.champion_inputs is None:
         return None
     try:
         model = unpack(champion)[1]
-        return model[-1].predict(champion_rows(model[0], features, X_hold, Z_hold))
+        X_hold = _subset(read.champion_inputs, read.data.holdout)
+        return model[-1].predict(champion_rows(model[0], read.features, X_hold, Z_hold))
     except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
         log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
         return None
@@ -251,20 +266,21 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
 
 def _rescore(session: Session, read: _Inputs, computed: _Computed, version: ModelVersion, Z: Any, *,
              heartbeat: Callable[[], None], random_state: int, rescore_anyway: bool = False) -> int:
-    kind = INPUT_KIND[read.featurizer]
     if computed.promoted:
         return rescore_pool(session, read.project, assemble(read.features, computed.serving), version.version,
-                            kind=kind, Z_labeled=Z, heartbeat=heartbeat, random_state=random_state)
+                            kind=INPUT_KIND[read.featurizer], Z_labeled=Z, heartbeat=heartbeat,
+                            random_state=random_state)
     champion = read.champion
     if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
         # The strategy changed, or an earlier run died while re-scoring: the champion scores the pool.
         # The ranked batch reads the labeled rows through the champion's featurizer: stored
         # sentence embeddings are read, not encoded again (seconds per thousand texts).
+        # The pool and the labeled rows are read for the champion's own featurizer.
         model = unpack(champion)[0]
         data = computed.data
-        return rescore_pool(session, read.project, model, champion.version, kind=kind,
-                            Z_labeled=lambda: featurized(session, read.featurizer, model[0], data.example_ids,
-                                                         inputs=data.inputs),
+        return rescore_pool(session, read.project, model, champion.version, kind=INPUT_KIND[read.champion_featurizer],
+                            Z_labeled=lambda: featurized(session, read.champion_featurizer, model[0], data.example_ids,
+                                                         inputs=read.champion_inputs),
                             heartbeat=heartbeat, random_state=random_state)
     return 0
 

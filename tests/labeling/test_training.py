@@ -491,6 +491,42 @@ def test_a_champion_that_keeps_serving_ranks_its_batch_on_stored_embeddings(clie
     assert encoded == []  # every example's embedding was stored by the first run
 
 
+@pytest.mark.parametrize(("before", "after"), [("tfidf", "features"), ("features", "tfidf")])
+def test_a_champion_that_keeps_serving_after_the_featurizer_changed_reads_its_own_inputs(
+        client, admin_token, make_project, monkeypatch, before, after):
+    """Examples with a text and a vector: the champion, trained on one, keeps serving (its
+    candidate kept out) after the setting moved to the other; it is judged on the holdout, and
+    re-scores the pool, from the inputs its own featurizer reads."""
+    from labeling import training
+
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "excellent", "wonderful", "happy"], "neg": ["broke", "terrible", "awful", "waste"]}
+
+    def row(i, label, labeled):
+        vector = (rng.normal(size=8) + (2.0 if label == "pos" else -2.0)).tolist()
+        text = f"{words[label][i % 4]} {words[label][(i + 1) % 4]} item {i}"
+        return {"external_id": str(i), "text": text, "features": vector, **({"label": label} if labeled else {})}
+
+    rows = [row(i, "pos" if i % 2 else "neg", i < 60) for i in range(80)]
+    project_id = make_project(examples=rows, settings={"featurizer": before, "retrain_threshold": 60,
+                                                       "holdout_fraction": 0.3, "strategy": "margin"})
+    headers = auth(admin_token)
+    first = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
+    assert first["status"] == "succeeded" and first["result"]["promoted"] is True, first
+    monkeypatch.setattr(training, "decide", lambda comparison, *, has_champion: (False, "kept out by the test"))
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers,
+                           json={"settings": {"featurizer": after, "strategy": "entropy"}})
+    assert patched.status_code == 200
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
+    assert (run["trigger"], run["status"]) == ("strategy", "succeeded"), run["error"]
+    assert run["result"]["promoted"] is False
+    assert run["result"]["champion_metrics"]["accuracy"] > 0.9  # judged on what it reads
+    assert run["result"]["rescored"] == 20  # by the champion
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=headers).json["models"]
+    assert {m["version"]: (m["status"], m["details"]["featurizer"]) for m in models} == {
+        1: ("champion", before), 2: ("rejected", after)}
+
+
 def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, client, admin_token, make_project,
                                                                          monkeypatch):
     """SQLite gives a deleted project's id (and its examples' ids, when they were the last) to the
