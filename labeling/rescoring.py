@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from active_learning.evaluation import predict_with_confidence
 from active_learning.multilabel import informativeness as multilabel_informativeness
-from active_learning.names import INPUT_KIND
 from active_learning.multilabel import is_multilabel, predicted_sets
+from active_learning.names import INPUT_KIND
 from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
