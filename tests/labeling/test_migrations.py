@@ -82,8 +82,6 @@ def test_an_old_sqlite_migrates_without_the_text_index_and_still_searches(tmp_pa
     import logging
 
     from app import create_app
-    from labeling import users
-    from labeling.db import utcnow
     from labeling.migrate import upgrade
     from tests.conftest import auth
 
@@ -99,14 +97,7 @@ def test_an_old_sqlite_migrates_without_the_text_index_and_still_searches(tmp_pa
     assert not {n for n in names if "fts" in n}
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "t", "TESTING": True, "JOBS": "inline"},
                      instance_path=str(tmp_path / "instance"))
-    with app.extensions["hitl_sessionmaker"]() as s:
-        token = users.create_token(s, users.create_user(s, "boss", "admin", password="correct horse", now=utcnow()),
-                                   now=utcnow())
-        s.commit()
-    client = app.test_client()
-    project_id = client.post("/api/v1/projects", headers=auth(token), json={"name": "p", "labels": ["a", "b"]}).json["id"]
-    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
-        {"external_id": "1", "text": "A Zebra crossing"}, {"external_id": "2", "text": "a horse"}]})
+    client, token, project_id = _admin_and_two_texts(app)
     found = client.get(f"/api/v1/projects/{project_id}/examples?q=zebra", headers=auth(token)).json
     assert [e["external_id"] for e in found["examples"]] == ["1"] and found["total"] == 1
     app.extensions["hitl_jobs"].stop()
@@ -147,8 +138,7 @@ def test_a_database_migrated_by_an_old_sqlite_gets_the_text_index_once_sqlite_is
 
     import labeling.db
     from app import create_app
-    from labeling import users
-    from labeling.db import has_text_index, utcnow
+    from labeling.db import has_text_index
     from labeling.migrate import upgrade
     from tests.conftest import auth
 
@@ -165,14 +155,7 @@ def test_a_database_migrated_by_an_old_sqlite_gets_the_text_index_once_sqlite_is
     _pretend_sqlite(monkeypatch, "3.31.1")
     upgrade(url)
     app = start()
-    with app.extensions["hitl_sessionmaker"]() as s:
-        token = users.create_token(s, users.create_user(s, "boss", "admin", password="correct horse", now=utcnow()),
-                                   now=utcnow())
-        s.commit()
-    client = app.test_client()
-    project_id = client.post("/api/v1/projects", headers=auth(token), json={"name": "p", "labels": ["a", "b"]}).json["id"]
-    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
-        {"external_id": "1", "text": "A Zebra crossing"}, {"external_id": "2", "text": "a horse"}]})
+    client, token, project_id = _admin_and_two_texts(app)
     stop(app)
     assert _text_index_schema(path) == {}
 
@@ -196,3 +179,20 @@ def test_a_database_migrated_by_an_old_sqlite_gets_the_text_index_once_sqlite_is
     with caplog.at_level(logging.WARNING):
         stop(start())
     assert "built the text index" not in caplog.text  # once
+
+
+def _admin_and_two_texts(app):
+    """An admin's token and a project holding "A Zebra crossing" (external id 1) and "a horse" (2)."""
+    from labeling import users
+    from labeling.db import utcnow
+    from tests.conftest import auth
+
+    with app.extensions["hitl_sessionmaker"]() as s:
+        token = users.create_token(s, users.create_user(s, "boss", "admin", password="correct horse", now=utcnow()),
+                                   now=utcnow())
+        s.commit()
+    client = app.test_client()
+    project_id = client.post("/api/v1/projects", headers=auth(token), json={"name": "p", "labels": ["a", "b"]}).json["id"]
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(token), json={"examples": [
+        {"external_id": "1", "text": "A Zebra crossing"}, {"external_id": "2", "text": "a horse"}]})
+    return client, token, project_id
