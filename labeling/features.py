@@ -84,6 +84,13 @@ def inputs_of_rows(kind: str, rows: dict[int, Any], ids: Sequence[int]) -> Any:
     return model_inputs(kind, [(rows[i][1] or {}, rows[i][2]) for i in ids])
 
 
+def subset(inputs: Any, mask: np.ndarray) -> Any:
+    """The rows of model ``inputs`` (an array, a sparse matrix or a list) where ``mask`` is true."""
+    if isinstance(inputs, np.ndarray) or hasattr(inputs, "tocsr"):
+        return inputs[mask]
+    return [x for x, keep in zip(inputs, mask) if keep]
+
+
 def read_inputs(session: Session, ids: Sequence[int], kind: str) -> Any:
     """Model inputs of the examples ``ids``, in that order (read in chunks)."""
     return inputs_of_rows(kind, read_rows(session, ids), ids)

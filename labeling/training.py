@@ -24,14 +24,14 @@ from active_learning.label_errors import Consensus, LabelIssues, probable_errors
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
-from labeling.features import (champion_rows, featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_inputs,
-                               read_rows)
+from labeling.champion import champion_inputs, champion_predictions, rescore_by_champion
+from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows, subset
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling import tasks
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
-from labeling.registry import next_version_number, pack, unpack
-from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
+from labeling.registry import next_version_number, pack
+from labeling.rescoring import apply_cold_start, rescore_pool
 from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 from labeling.training_multilabel import train_multilabel
@@ -85,12 +85,6 @@ def load_training_set(session: Session, project: Project, *, max_label_id: int, 
                        [voters[i] for i in ids])
 
 
-def _subset(inputs: Any, mask: np.ndarray) -> Any:
-    if isinstance(inputs, np.ndarray) or hasattr(inputs, "tocsr"):
-        return inputs[mask]
-    return [x for x, keep in zip(inputs, mask) if keep]
-
-
 def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, clock: Callable[[], datetime],
                       random_state: int, heartbeat: Callable[[Session], None]) -> dict[str, Any]:
     """Train, judge and store a model version for the run ``run_id``; returns the run's result."""
@@ -134,18 +128,12 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
-    champion_featurizer = (champion.metrics or {}).get("featurizer") or featurizer if champion else featurizer
-    champion_inputs = data.inputs
-    if INPUT_KIND.get(champion_featurizer) != INPUT_KIND[featurizer]:
-        # The setting changed to another kind of input since the champion was trained: it is
-        # judged, and re-scores the pool, on inputs of its own kind.
-        try:
-            champion_inputs = read_inputs(session, data.example_ids, INPUT_KIND[champion_featurizer])
-        except (ValueError, KeyError):  # e.g. examples without the vectors it read
-            champion_inputs = None
+    # The setting may have moved to another kind of input since the champion was trained: it is
+    # judged, and re-scores the pool, on inputs of its own kind.
+    own_featurizer, own_inputs = champion_inputs(session, champion, featurizer, data.example_ids, data.inputs)
     return _Inputs(project, snapshot, featurizer, None, data, champion,
                    labels_changed=_labels_changed_since_last_version(session, project, snapshot),
-                   champion_featurizer=champion_featurizer, champion_inputs=champion_inputs)
+                   champion_featurizer=own_featurizer, champion_inputs=own_inputs)
 
 
 def _labels_changed_since_last_version(session: Session, project: Project, snapshot: Snapshot) -> bool:
@@ -190,7 +178,7 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     y = np.asarray(data.labels)
 
     def fit(mask: np.ndarray) -> Any:
-        return make_classifier(**search.params, random_state=random_state).fit(_subset(Z, mask), y[mask])
+        return make_classifier(**search.params, random_state=random_state).fit(subset(Z, mask), y[mask])
 
     # Two fits: one without the holdout, which the holdout can judge fairly, and one on every
     # label (holdout included), which serves if this version is promoted.
@@ -202,9 +190,9 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     champion_metrics: dict[str, Any] = {}
     comparison = None
     if len(y_hold):
-        predicted = candidate.predict(_subset(Z, data.holdout))
+        predicted = candidate.predict(subset(Z, data.holdout))
         metrics = score_predictions(y_hold, predicted, labels=names)
-        champion_predicted = _champion_predictions(read, _subset(Z, data.holdout))
+        champion_predicted = champion_predictions(read, subset(Z, data.holdout))
         if champion_predicted is not None:
             champion_metrics = score_predictions(y_hold, champion_predicted, labels=names)
             comparison = compare_on_holdout(y_hold, predicted, champion_predicted, labels=names, metric=metric,
@@ -213,22 +201,6 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
     baseline = random_baseline(Z, data, names, search.params, random_state=random_state)
     return _Computed(data, search, issues, consensus, candidate, serving, metrics, champion_metrics, promoted,
                      reason, baseline)
-
-
-def _champion_predictions(read: _Inputs, Z_hold: Any) -> np.ndarray | None:
-    """The champion's holdout predictions: from the inputs of its own featurizer, or, when both
-    models read sentence embeddings, from those in ``Z_hold`` (the encoder is the same; encoding
-    again would cost seconds)."""
-    champion = read.champion
-    if champion is None or read.champion_inputs is None:
-        return None
-    try:
-        model = unpack(champion)[1]
-        X_hold = _subset(read.champion_inputs, read.data.holdout)
-        return model[-1].predict(champion_rows(model[0], read.features, X_hold, Z_hold))
-    except (ValueError, KeyError) as exc:  # an old model that cannot read today's inputs loses
-        log.warning("champion v%s could not be evaluated: %s", champion.version, exc)
-        return None
 
 
 def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed, *, now: datetime) -> ModelVersion:
@@ -270,19 +242,10 @@ def _rescore(session: Session, read: _Inputs, computed: _Computed, version: Mode
         return rescore_pool(session, read.project, assemble(read.features, computed.serving), version.version,
                             kind=INPUT_KIND[read.featurizer], Z_labeled=Z, heartbeat=heartbeat,
                             random_state=random_state)
-    champion = read.champion
-    if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
-        # The strategy changed, or an earlier run died while re-scoring: the champion scores the pool.
-        # The ranked batch reads the labeled rows through the champion's featurizer: stored
-        # sentence embeddings are read, not encoded again (seconds per thousand texts).
-        # The pool and the labeled rows are read for the champion's own featurizer.
-        model = unpack(champion)[0]
-        data = computed.data
-        return rescore_pool(session, read.project, model, champion.version, kind=INPUT_KIND[read.champion_featurizer],
-                            Z_labeled=lambda: featurized(session, read.champion_featurizer, model[0], data.example_ids,
-                                                         inputs=read.champion_inputs),
-                            heartbeat=heartbeat, random_state=random_state)
-    return 0
+    # Kept out: the champion keeps serving, and re-scores the pool if the strategy changed or an
+    # earlier run died while re-scoring.
+    return rescore_by_champion(session, read, rescore_anyway=rescore_anyway, heartbeat=heartbeat,
+                               random_state=random_state)
 
 
 def consensus_gold(data: TrainingSet, issues: LabelIssues) -> tuple[TrainingSet, Consensus | None]:
@@ -339,6 +302,6 @@ def random_baseline(Z: Any, data: TrainingSet, names: list[str], params: dict[st
     y_hold = y[data.holdout]
     if not len(y_hold) or len(set(y[mask])) < 2:
         return None
-    model = make_classifier(**params, random_state=random_state).fit(_subset(Z, mask), y[mask])
-    scores = score_predictions(y_hold, model.predict(_subset(Z, data.holdout)), labels=names)
+    model = make_classifier(**params, random_state=random_state).fit(subset(Z, mask), y[mask])
+    scores = score_predictions(y_hold, model.predict(subset(Z, data.holdout)), labels=names)
     return {"n_labels": int(mask.sum()) + len(y_hold), "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}

@@ -23,12 +23,13 @@ from active_learning.models import assemble
 from active_learning.label_errors import LabelIssues
 from active_learning.multilabel import (choose_c, indicator, judge_sets, make_multilabel_classifier, micro_f1_difference,
                                         scores)
-from labeling.features import champion_rows, featurized
+from labeling.champion import champion_predictions, rescore_by_champion
+from labeling.features import featurized
 from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
 from labeling.quality import close_stale_flags, record_flags
-from labeling.registry import next_version_number, pack, unpack
-from labeling.rescoring import apply_cold_start, pool_not_scored_by, rescore_pool
+from labeling.registry import next_version_number, pack
+from labeling.rescoring import apply_cold_start, rescore_pool
 
 
 def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Callable[[], datetime],
@@ -89,11 +90,11 @@ def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: in
     metrics = scores(Y_hold, predicted)
     if read.champion is None:
         return {"metrics": metrics, "champion_metrics": {}, "promoted": True, "reason": "first model"}
-    inputs = [x for x, keep in zip(read.data.inputs, hold) if keep] if isinstance(read.data.inputs, list) \
-        else read.data.inputs[hold]
-    champion = unpack(read.champion)[1]
-    rows = champion_rows(champion[0], read.features, inputs, Z[hold])
-    champion_predicted = (champion[-1].predict_proba(rows) >= 0.5).astype(int)
+    # On the inputs of the champion's own featurizer, as in single-label projects.
+    champion_predicted = champion_predictions(read, Z[hold], predict=_chosen)
+    if champion_predicted is None:  # it cannot read them: it loses
+        return {"metrics": metrics, "champion_metrics": {}, "promoted": True,
+                "reason": f"the champion v{read.champion.version} could not be judged on the holdout: promoted"}
     champion_metrics = scores(Y_hold, champion_predicted)
     difference, upper = micro_f1_difference(Y_hold, predicted, champion_predicted, random_state=random_state)
     said = (f"micro_f1 {metrics['micro_f1']:.4f} vs champion {champion_metrics['micro_f1']:.4f} on {len(Y_hold)} "
@@ -103,6 +104,11 @@ def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: in
                 "reason": f"{said}: significantly worse, kept out"}
     verdict = "not significantly worse, and trained on more labels: promoted" if difference < 0 else "promoted"
     return {"metrics": metrics, "champion_metrics": champion_metrics, "promoted": True, "reason": f"{said}: {verdict}"}
+
+
+def _chosen(classifier: Any, rows: Any) -> np.ndarray:
+    """Each row's set as an indicator row: the labels at least 50% likely."""
+    return (classifier.predict_proba(rows) >= 0.5).astype(int)
 
 
 def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving: Any, judged: dict[str, Any],
@@ -136,13 +142,10 @@ def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving
 
 def _rescore(session: Session, read: Any, serving: Any, version: ModelVersion, Z: Any, *,
              heartbeat: Callable[[Session], None], random_state: int, rescore_anyway: bool) -> int:
-    kind = INPUT_KIND[read.featurizer]
     if serving is not None:
-        return rescore_pool(session, read.project, assemble(read.features, serving), version.version, kind=kind,
-                            Z_labeled=Z, heartbeat=lambda: heartbeat(session), random_state=random_state)
-    champion = read.champion
-    if champion is not None and (rescore_anyway or pool_not_scored_by(session, read.project, champion.version)):
-        model = unpack(champion)[0]
-        return rescore_pool(session, read.project, model, champion.version, kind=kind, Z_labeled=Z,
-                            heartbeat=lambda: heartbeat(session), random_state=random_state)
-    return 0
+        return rescore_pool(session, read.project, assemble(read.features, serving), version.version,
+                            kind=INPUT_KIND[read.featurizer], Z_labeled=Z, heartbeat=lambda: heartbeat(session),
+                            random_state=random_state)
+    # Kept out: the champion keeps serving, on its own featurizer's inputs (labeling/champion.py).
+    return rescore_by_champion(session, read, rescore_anyway=rescore_anyway, heartbeat=lambda: heartbeat(session),
+                               random_state=random_state)

@@ -527,6 +527,47 @@ def test_a_champion_that_keeps_serving_after_the_featurizer_changed_reads_its_ow
         1: ("champion", before), 2: ("rejected", after)}
 
 
+@pytest.mark.parametrize(("before", "after"), [("tfidf", "features"), ("features", "tfidf")])
+def test_a_multi_label_champion_that_keeps_serving_after_the_featurizer_changed_reads_its_own_inputs(
+        client, admin_token, make_project, monkeypatch, before, after):
+    """The multi-label case of the test above: the champion is judged on the holdout, and re-scores
+    the pool, from the inputs its own featurizer reads, not from the new setting's."""
+    from labeling import training_multilabel
+
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "excellent", "wonderful", "happy"], "neg": ["broke", "terrible", "awful", "waste"],
+             "loud": ["shouting", "noisy", "blaring", "roaring"], "quiet": ["silent", "calm", "hushed", "still"]}
+
+    def row(i, labeled):
+        mood, volume = ("pos" if i % 2 else "neg"), ("loud" if i % 3 == 0 else "quiet")
+        signs = np.array([1.0 if mood == "pos" else -1.0] * 4 + [1.0 if volume == "loud" else -1.0] * 4)
+        vector = (rng.normal(size=8) + 2.0 * signs).tolist()
+        text = f"{words[mood][i % 4]} {words[volume][(i + 1) % 4]} item {i}"
+        chosen = [name for name in ("pos", "loud") if name in (mood, volume)]
+        return {"external_id": str(i), "text": text, "features": vector, **({"labels": chosen} if labeled else {})}
+
+    rows = [row(i, i < 60) for i in range(80)]
+    project_id = make_project(labels=("pos", "loud"), examples=rows,
+                              settings={"task": "multi_label", "featurizer": before, "retrain_threshold": 60,
+                                        "holdout_fraction": 0.3, "strategy": "min_confidence"})
+    headers = auth(admin_token)
+    first = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
+    assert first["status"] == "succeeded" and first["result"]["promoted"] is True, first
+    # The candidate is kept out: significantly worse by the paired bootstrap.
+    monkeypatch.setattr(training_multilabel, "micro_f1_difference", lambda *args, **kwargs: (-1.0, -1.0))
+    patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers,
+                           json={"settings": {"featurizer": after, "strategy": "avg_confidence"}})
+    assert patched.status_code == 200
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
+    assert (run["trigger"], run["status"]) == ("strategy", "succeeded"), run["error"]
+    assert run["result"]["promoted"] is False
+    assert run["result"]["champion_metrics"]["micro_f1"] > 0.9  # judged on what it reads
+    assert run["result"]["rescored"] == 20  # by the champion
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=headers).json["models"]
+    assert {m["version"]: (m["status"], m["details"]["featurizer"]) for m in models} == {
+        1: ("champion", before), 2: ("rejected", after)}
+
+
 def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, client, admin_token, make_project,
                                                                          monkeypatch):
     """SQLite gives a deleted project's id (and its examples' ids, when they were the last) to the
