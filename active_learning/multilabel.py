@@ -22,8 +22,6 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 
-from active_learning.label_errors import MIN_AGREEMENT  # one bar for both tasks (micro-F1 here)
-
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 METRICS = ("micro_f1", "macro_f1", "subset_accuracy")
 
@@ -205,6 +203,12 @@ def predicted_sets(probs: np.ndarray, names: list[str]) -> tuple[list[str], np.n
 
 # A label column needs this many examples with it (and without it) before its decisions are judged.
 MIN_PER_SIDE = 5
+# Below this out-of-fold micro-F1 against the given sets, a model's disagreement is mostly its own
+# error, which the per-label noise estimate takes for the annotators' (GoEmotions in the loop, at
+# about 0.45: 17-30 false flags per 100 labels of a perfect annotator). Digits with three rare
+# labels and 10% of sets wrong sit at 0.80 and are judged well (docs/benchmarks.md). This bar is
+# on the whole set; its yes/no columns are not held to the single-label kappa bar as well.
+MIN_AGREEMENT = 0.7
 
 
 def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, precision: float | None = None) -> Any:
@@ -234,7 +238,7 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
         if min(positives, n - positives) < MIN_PER_SIDE:
             continue
         column = probable_errors(np.column_stack([1 - oof[:, j], oof[:, j]]), np.array(["no", "yes"]),
-                                 np.where(Y[:, j] == 1, "yes", "no"), precision=precision)
+                                 np.where(Y[:, j] == 1, "yes", "no"), precision=precision, min_kappa=None)
         if column.posteriors is not None:
             wrong[:, j] = column.posteriors
             judged += 1
