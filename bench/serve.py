@@ -10,7 +10,11 @@ process's job thread) is running, and prints both. ``--dashboard`` times the pro
 page (logged in through the login form, like a browser) on the seeded project. ``--import-rows N``
 serves the annotators idle, then while an HTTP import of N new examples runs in the background
 (uploaded with ``?wait=0``, followed on its status endpoint to the end), and prints both.
-``--task multi_label`` seeds a multi-label project whose annotators submit sets.
+``--task multi_label`` seeds a multi-label project whose annotators submit sets; with two tasks
+(``--task single_label multi_label``) and ``--rounds R`` the tasks alternate R times (every other
+round in the opposite order), each on a fresh database and server, and the script ends with each round's ratio of the second task's
+p50/p95/p99 to the first's, and their median. ``--warmup S`` serves S seconds of the same load
+before each measured run and leaves them out (a new server's first requests per worker).
 """
 
 from __future__ import annotations
@@ -125,6 +129,25 @@ def during(result: dict, begin: float, end: float) -> dict:
     """The samples of ``result`` whose request finished between ``begin`` and ``end`` (epoch s)."""
     keep = [begin <= t <= end for t in result["stamps"]]
     return {key: [x for x, k in zip(result[key], keep) if k] for key in ("next", "submit")}
+
+
+def task_ratios(runs: dict, tasks: list[str], rounds: int) -> None:
+    """Each round's ratio of the second task's p50/p95/p99 to the first's, per client count and
+    request, and the median over the rounds. ``runs``: (round, task, clients) -> drive's result."""
+    first, second = tasks[0], tasks[1]
+    print(f"\n## {second} / {first}, p50 / p95 / p99, by round and the median over {rounds} rounds")
+    for clients in sorted({key[2] for key in runs}):
+        for key in ("next", "submit"):
+            per_round = []
+            for r in range(rounds):
+                a, b = runs.get((r, first, clients)), runs.get((r, second, clients))
+                if a and b and a[key] and b[key]:
+                    per_round.append([np.percentile(b[key], q) / np.percentile(a[key], q) for q in (50, 95, 99)])
+            if not per_round:
+                continue
+            rows = "  ".join(f"r{r + 1} " + "/".join(f"{x:.2f}" for x in ratio) for r, ratio in enumerate(per_round))
+            median = "/".join(f"{x:.2f}" for x in np.median(per_round, axis=0))
+            print(f"{clients} annotator(s) {key:6s} {rows}  median {median}")
 
 
 def print_latency(sample: dict) -> None:
@@ -306,56 +329,78 @@ def login_user(url: str) -> str:
     return password
 
 
+def serve_idle(url: str, project_id: int, tokens: list[str], clients: int, args) -> dict:
+    """``clients`` annotators on a fresh server for ``args.seconds`` (after ``args.warmup``, not counted)."""
+    with served(url, workers=args.workers) as (host, port, server):
+        if args.warmup:
+            drive(host, port, project_id, tokens, clients, args.warmup)
+        result = drive(host, port, project_id, tokens, clients, args.seconds,
+                       kill_after=args.seconds / 2 if args.kill else None, server=server)
+    rate = len(result["acked"]) / result["elapsed"]
+    print(f"{clients} annotator(s): {len(result['acked'])} labels in {result['elapsed']:.1f} s = {rate:.1f} labels/s")
+    print_latency(result)
+    print(f"  examples over the overlap: {over_labeled(url, project_id)}")
+    if args.kill:
+        print(f"  after SIGKILL: {missing_acked(url, result['acked'])} acknowledged labels missing "
+              f"(of {len(result['acked'])}); clients saw: {sorted(set(e[:60] for e in result['errors']))}")
+    elif result["errors"]:
+        print(f"  errors: {result['errors']}")
+    return result
+
+
+def run_one(url: str, project_id: int, tokens: list[str], args) -> dict:
+    """Every measurement asked for, on one seeded project; returns the idle runs by client count."""
+    runs = {}
+    if args.dashboard:
+        time_dashboard(url, project_id, args.workers)
+        return runs
+    for clients in args.clients:
+        if args.import_rows:
+            serve_during_import(url, project_id, tokens, clients, args.seconds, args.workers, args.import_rows)
+        elif args.retrain:
+            serve_during_retrain(url, project_id, tokens, clients, args.seconds, args.workers)
+        else:
+            runs[clients] = serve_idle(url, project_id, tokens, clients, args)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[10000])
     parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=0, help="seconds served before each measured run, not counted")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kill", action="store_true", help="SIGKILL the server mid-run and check durability")
     parser.add_argument("--retrain", action="store_true", help="latency idle and while a retrain run re-scores the pool")
     parser.add_argument("--dashboard", action="store_true", help="time the dashboard page of the seeded project")
     parser.add_argument("--import-rows", type=int, default=0,
                         help="latency idle and while an HTTP import of this many rows runs (clients 0: the import alone)")
-    parser.add_argument("--task", default="single_label", choices=["single_label", "multi_label"],
-                        help="the seeded project's task (multi_label: annotators submit sets)")
+    parser.add_argument("--task", nargs="+", default=["single_label"], choices=["single_label", "multi_label"],
+                        help="the seeded project's task (multi_label: annotators submit sets); several alternate")
+    parser.add_argument("--rounds", type=int, default=1, help="times the tasks are run, alternating")
     args = parser.parse_args()
     global TASK
-    TASK = args.task
-    print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}; task {args.task}")
+    print(f"# bench/serve.py on {machine()}, {today()}; gunicorn sync workers={args.workers}; "
+          f"task {' '.join(args.task)}; {args.rounds} round(s); {args.seconds:g} s (warm-up {args.warmup:g} s)")
     for kind in args.db:
         for n in args.n:
-            with fresh_database(kind) as url:
-                t0 = time.perf_counter()
-                # Retraining is measured on its own (--retrain); here the queue is served idle.
-                project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000, "task": args.task})
-                print(f"\n## {kind}, {n:,} examples (seeded in {time.perf_counter() - t0:.1f} s)")
-                if args.dashboard:
-                    time_dashboard(url, project_id, args.workers)
-                    continue
-                if args.import_rows:
-                    for clients in args.clients:
-                        serve_during_import(url, project_id, tokens, clients, args.seconds, args.workers,
-                                            args.import_rows)
-                    continue
-                if args.retrain:
-                    for clients in args.clients:
-                        serve_during_retrain(url, project_id, tokens, clients, args.seconds, args.workers)
-                    continue
-                for clients in args.clients:
-                    with served(url, workers=args.workers) as (host, port, server):
-                        result = drive(host, port, project_id, tokens, clients, args.seconds,
-                                       kill_after=args.seconds / 2 if args.kill else None, server=server)
-                    rate = len(result["acked"]) / result["elapsed"]
-                    print(f"{clients} annotator(s): {len(result['acked'])} labels in {result['elapsed']:.1f} s = {rate:.1f} labels/s")
-                    print_latency(result)
-                    print(f"  examples over the overlap: {over_labeled(url, project_id)}")
-                    if args.kill:
-                        print(f"  after SIGKILL: {missing_acked(url, result['acked'])} acknowledged labels missing "
-                              f"(of {len(result['acked'])}); clients saw: {sorted(set(e[:60] for e in result['errors']))}")
-                    elif result["errors"]:
-                        print(f"  errors: {result['errors']}")
+            runs = {}
+            for r in range(args.rounds):
+                # Every other round in the opposite order (ABBA): a run does not always follow the same task.
+                for task in (args.task if r % 2 == 0 else args.task[::-1]):
+                    TASK = task  # before the annotators' processes fork
+                    with fresh_database(kind) as url:
+                        t0 = time.perf_counter()
+                        # Retraining is measured on its own (--retrain); here the queue is served idle.
+                        project_id, tokens = seed(url, n=n, settings={"retrain_threshold": 100000, "task": task})
+                        print(f"\n## {kind}, {n:,} examples, {task}, round {r + 1} "
+                              f"(seeded in {time.perf_counter() - t0:.1f} s)")
+                        for clients, result in run_one(url, project_id, tokens, args).items():
+                            runs[r, task, clients] = result
+            if len(args.task) > 1 and runs:
+                task_ratios(runs, args.task, args.rounds)
 
 
 if __name__ == "__main__":
