@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from active_learning import embeddings
 from active_learning.evaluation import predict_with_confidence
+from active_learning.multilabel import informativeness as multilabel_informativeness
 from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND, NEEDS_EMBEDDINGS
 from active_learning.strategies import informativeness
@@ -20,7 +21,7 @@ from labeling.errors import InvalidInput, Problem, Unavailable
 from labeling.examples import count_new_examples, project_feature_dim, validate_row
 from labeling.features import inputs_from_records
 from labeling.models import Example, Project
-from labeling.projects import check_writable, config, label_names
+from labeling.projects import MULTILABEL_DEFAULT, check_writable, config, label_names
 from labeling.registry import load_champion
 from labeling.rescoring import BATCH_BAND
 from labeling.stats import UNSURE_BELOW
@@ -49,15 +50,12 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     InvalidInput
         Records that are not objects with ``text`` or ``features`` (by 1-based position).
     Conflict
-        No model has been trained yet.
+        No model has been trained yet, or (``enqueue_uncertain``) the project is archived.
     Unavailable
         The champion reads sentence embeddings and this process lacks the ``embeddings`` extra
         (a worker that has it trained the champion).
     """
     _validate(records)
-    if enqueue_uncertain and tasks.is_multi_label(project):
-        raise InvalidInput.one("a multi-label project does not queue predicted examples yet; import them",
-                               field="enqueue_uncertain")
     if enqueue_uncertain:
         check_writable(project)
     settings = config(project)
@@ -82,7 +80,8 @@ def predict(session: Session, project: Project, records: Any, *, enqueue_uncerta
     except (ValueError, TypeError) as exc:
         raise InvalidInput.one(f"the model cannot read these examples: {exc}", field="examples") from None
     if enqueue_uncertain:
-        scored = _scored_labels(pred_probs, predicted, confidence, classes, settings.strategy)
+        scored = (_scored_sets(probs, names, settings.strategy) if multi
+                  else _scored_labels(pred_probs, predicted, confidence, classes, settings.strategy))
         result["enqueued"] = _enqueue(session, project, rows, scored, version.version, rng,
                                       uncertain_below=uncertain_below, now=now)
     return result
@@ -125,15 +124,25 @@ def _scored_labels(pred_probs: np.ndarray, predicted: np.ndarray, confidence: np
     return zip((str(p) for p in predicted), confidence, scores, stored_probabilities(pred_probs, classes))
 
 
+def _scored_sets(probs: np.ndarray, names: list[str], strategy: str) -> Scored:
+    """Multi-label: the set as a JSON array in the project's label order and every label's
+    probability; the ``random`` strategy scores by the default multi-label measure."""
+    sets, confidence, per_label = predicted_sets(probs, names)
+    scores = multilabel_informativeness(probs, strategy if strategy != "random" else MULTILABEL_DEFAULT)
+    return zip(sets, confidence, scores, per_label)
+
+
 def _validated_for_queue(session: Session, project: Project, records: list[dict[str, Any]],
                          rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Records checked as an import checks its rows (fields, sizes, vector length); a record
-    without ``external_id`` gets ``predict-<random hex>``. Raises InvalidInput by position."""
+    """Records checked as an import checks its rows (fields, sizes, vector length; ``labels``
+    rather than ``label`` in a multi-label project); a record without ``external_id`` gets
+    ``predict-<random hex>``. Raises InvalidInput by position."""
     labels, dim = set(label_names(project)), [project_feature_dim(session, project.id)]
+    multi_label = project if tasks.is_multi_label(project) else None
     clean, problems = [], []
     for line, record in enumerate(records, start=1):
         record = {"external_id": f"predict-{rng.bytes(8).hex()}", **record}
-        row, row_problems = validate_row(record, line, labels, dim)
+        row, row_problems = validate_row(record, line, labels, dim, multi_label=multi_label)
         clean.append(row)
         problems += row_problems
     if problems:
