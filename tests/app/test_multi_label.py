@@ -9,7 +9,7 @@ import uuid
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from labeling.db import utcnow
 from labeling.models import Example, Label, LabelFlag
@@ -185,13 +185,13 @@ def test_the_task_is_fixed_once_there_are_labels_and_strategies_follow_it(client
     assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "settings.strategy"
 
 
-def _digit_rows():
+def _digit_rows(n=240):
     """Real vectors (scikit-learn's digits) with two properties of the true digit as labels."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     rows = []
-    for i in range(240):
+    for i in range(n):
         d = int(digits.target[i])
         labels = [name for name, holds in (("even", d % 2 == 0), ("big", d >= 5)) if holds]
         rows.append({"external_id": f"d{i}", "features": digits.data[i].tolist(), "labels": labels})
@@ -230,9 +230,6 @@ def test_a_retrain_trains_one_vs_rest_scores_the_pool_and_predicts_sets(client, 
     truth = [r["labels"] for r in rows[200:240]]
     assert all(set(p["probabilities"]) == {"even", "big", "unused"} for p in predicted["predictions"])
     assert sum(s == t for s, t in zip(sets, truth)) >= 28  # most sets exactly right on unseen digits
-    queued = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
-                         json={"examples": [{"features": rows[0]["features"]}], "enqueue_uncertain": True})
-    assert queued.status_code == 422 and queued.json["errors"][0]["field"] == "enqueue_uncertain"
     # Suggestions carry a set; a confident model objects to a wrong set with a set.
     client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
                  json={"settings": {"suggestions": "show", "blind_share": 0}})
@@ -251,6 +248,120 @@ def test_a_retrain_trains_one_vs_rest_scores_the_pool_and_predicts_sets(client, 
         if "warning" in answer:
             objected.append((answer["warning"]["suggested"], lease["suggestion"]["labels"]))
     assert objected and all(suggested == shown for suggested, shown in objected)
+
+
+PROPERTIES = ["even", "big", "unused"]
+
+
+@pytest.fixture
+def trained(client, admin_token):
+    """A multi-label project on digits whose import trained a champion: 160 labeled, the pool
+    d160-d199 unlabeled; the queue follows the model alone (no holdout, random picks or diverse
+    batches). Returns the project id and the rows (d200-d279 are unseen)."""
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={
+        "name": f"digits-{uuid.uuid4().hex[:8]}", "labels": PROPERTIES,
+        "settings": {"task": "multi_label", "holdout_fraction": 0, "random_share": 0, "diverse_batches": False,
+                     "retrain_threshold": 1000, "queue_seed": 3}})
+    project_id = created.json["id"]
+    rows = _digit_rows(280)
+    pool = [{k: v for k, v in r.items() if k != "labels"} for r in rows[160:200]]
+    assert client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                       json={"examples": rows[:160] + pool}).status_code == 201
+    models = client.get(f"/api/v1/projects/{project_id}/models", headers=auth(admin_token)).json["models"]
+    assert models and models[0]["status"] == "champion", models
+    return project_id, rows
+
+
+def _predict(client, token, project_id, examples, **body):
+    return client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(token),
+                       json={"examples": examples, **body})
+
+
+def _min_confidence_score(probabilities):
+    """modAL's MinConfidence as the queue scores it: 1 - the least sure decision's |2p - 1|."""
+    return 1 - min(abs(2 * p - 1) for p in probabilities.values())
+
+
+def test_predict_queues_the_uncertain_sets_with_their_score_and_next_serves_them_first(
+        client, admin_token, make_user, session, trained):
+    project_id, rows = trained
+    unseen = [{"external_id": r["external_id"], "features": r["features"]} for r in rows[200:280]]
+    plain = _predict(client, admin_token, project_id, unseen).json
+    confidences = sorted({p["confidence"] for p in plain["predictions"]})
+    assert len(confidences) > 10
+    middle = len(confidences) // 2
+    threshold = (confidences[middle - 1] + confidences[middle]) / 2  # between two predictions: no rounding ties
+    unsure = {r["external_id"]: p for r, p in zip(unseen, plain["predictions"]) if p["confidence"] < threshold}
+    assert 0 < len(unsure) < len(unseen)
+
+    queued = _predict(client, admin_token, project_id, unseen, enqueue_uncertain=True, uncertain_below=threshold)
+    assert queued.status_code == 200, queued.json
+    assert queued.json["predictions"] == plain["predictions"] and queued.json["enqueued"] == len(unsure)
+    version = queued.json["model_version"]
+    stored = session.execute(select(Example).where(Example.project_id == project_id,
+                                                   Example.external_id.in_([r["external_id"] for r in unseen]))).scalars().all()
+    assert {e.external_id for e in stored} == set(unsure)
+    for example in stored:  # as the multi-label re-scoring stores a pool example
+        prediction = unsure[example.external_id]
+        assert example.predicted_label == json.dumps(prediction["labels"]) and example.scored_by_version == version
+        assert example.confidence == pytest.approx(prediction["confidence"], abs=1e-6)
+        assert list(example.suggestion_probs) == PROPERTIES
+        assert all(example.suggestion_probs[n] == pytest.approx(p, abs=1e-4) for n, p in prediction["probabilities"].items())
+        assert example.priority == pytest.approx(1 + _min_confidence_score(prediction["probabilities"]), abs=1e-4)
+    assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 200 + len(unsure)
+
+    # The queued examples come before the pool the model scored, with their set as the suggestion.
+    client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                 json={"settings": {"suggestions": "show", "blind_share": 0}})
+    served = []
+    for i in range(len(unsure) + 1):
+        _, token = make_user(f"ann{i}")
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        served.append(lease["example"]["external_id"])
+        if i < len(unsure):
+            assert lease["suggestion"]["labels"] == unsure[served[-1]]["labels"]
+    assert set(served[:-1]) == set(unsure) and served[-1] in {r["external_id"] for r in rows[160:200]}
+
+
+def test_predict_queues_no_example_the_project_has_and_checks_rows_as_an_import(
+        client, admin_token, session, trained):
+    project_id, rows = trained
+    features = {r["external_id"]: r["features"] for r in rows}
+    known = ["d3", "d170"]  # labeled, in the pool
+    body = dict(enqueue_uncertain=True, uncertain_below=1.0)
+    response = _predict(client, admin_token, project_id,
+                        [{"external_id": e, "features": features[e]} for e in known + ["d250"]], **body)
+    assert response.status_code == 200 and response.json["enqueued"] == 1, response.json
+    again = _predict(client, admin_token, project_id, [{"external_id": "d250", "features": features["d250"]}], **body)
+    assert again.json["enqueued"] == 0
+    count = session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id))
+    assert count == 201 and client.get(f"/api/v1/projects/{project_id}",
+                                       headers=auth(admin_token)).json["counts"]["examples"] == 201
+    # Rows are an import's rows of a multi-label project: "label" is refused, nothing is queued.
+    refused = _predict(client, admin_token, project_id,
+                       [{"external_id": "d251", "features": features["d251"], "label": "even"}], **body)
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "label"
+    # The random strategy scores what it queues by the default measure, as single-label uses margin.
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                        json={"settings": {"strategy": "random"}}).status_code == 200
+    queued = _predict(client, admin_token, project_id, [{"external_id": "d252", "features": features["d252"]}], **body)
+    assert queued.json["enqueued"] == 1
+    session.rollback()
+    priority = session.scalar(select(Example.priority).where(Example.project_id == project_id,
+                                                             Example.external_id == "d252"))
+    assert priority == pytest.approx(1 + _min_confidence_score(queued.json["predictions"][0]["probabilities"]), abs=1e-4)
+
+
+def test_an_archived_multi_label_project_refuses_to_queue_predictions(client, admin_token, session, trained):
+    project_id, rows = trained
+    examples = [{"external_id": "d260", "features": rows[260]["features"]}]
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token),
+                        json={"archived": True}).status_code == 200
+    refused = _predict(client, admin_token, project_id, examples, enqueue_uncertain=True, uncertain_below=1.0)
+    assert refused.status_code == 409 and "archived" in refused.json["error"]
+    assert _predict(client, admin_token, project_id, examples).status_code == 200  # reading stays open
+    assert session.scalar(select(Example.id).where(Example.project_id == project_id,
+                                                   Example.external_id == "d260")) is None
 
 
 def test_a_set_longer_than_a_label_name_is_stored_whole(client, admin_token, make_user):
