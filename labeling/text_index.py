@@ -45,7 +45,8 @@ def merged_in_steps(session: Session) -> Iterator[bool]:
     try:
         yield True
     finally:
-        session.rollback()  # an error may have left a transaction open
+        if session.in_transaction():  # left open by an error (a rollback would also expire the caller's objects)
+            session.rollback()
         try:
             session.execute(_AUTOMERGE, {"n": int(before or 0) or DEFAULT_AUTOMERGE})
             session.commit()
