@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import re
 import sqlite3
 import time
@@ -18,6 +16,8 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from labeling import sqlite_lock
+
 log = logging.getLogger(__name__)
 
 SQLITE_SYNCHRONOUS_VALUES = ("FULL", "NORMAL", "EXTRA")
@@ -26,6 +26,7 @@ SQLITE_SYNCHRONOUS_VALUES = ("FULL", "NORMAL", "EXTRA")
 # search reads the project's examples instead (labeling/browse.py): the same matches, slower.
 TRIGRAM_SQLITE = (3, 34, 0)
 _TEXT_INDEX: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_LOCK_PATHS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()  # SQLite's file lock
 # A connection checkpoints the log after this many of its write transactions (about 5-20 pages each).
 CHECKPOINT_EVERY = 50
 
@@ -132,21 +133,21 @@ def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None, *
         # SQLite's write lock (one listener, because SQLAlchemy runs "begin" listeners in the
         # order they were added, whatever ``insert=True`` asks).
         if lock_path is not None and "hitl_lock_fd" not in conn.info:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-            conn.info["hitl_lock_fd"] = fd
+            conn.info["hitl_lock_fd"] = sqlite_lock.take(lock_path)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     if lock_path is not None:
+        _LOCK_PATHS[engine] = lock_path
         _release_the_file_lock_after_each_transaction(engine)
 
 
 def _release_the_file_lock_after_each_transaction(engine: Engine) -> None:
+    bulk_writer = _LOCK_PATHS[engine] + sqlite_lock.BULK
+
     def release(info: dict[str, Any]) -> None:
         fd = info.pop("hitl_lock_fd", None)
         if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            sqlite_lock.release(fd)
 
     def finish(conn: Any, end: str) -> None:
         # The "commit"/"rollback" events fire *before* SQLAlchemy ends the transaction. Ending it
@@ -161,7 +162,7 @@ def _release_the_file_lock_after_each_transaction(engine: Engine) -> None:
         finally:
             release(conn.info)
         commits = conn.info["hitl_commits"] = conn.info.get("hitl_commits", 0) + 1
-        if commits % CHECKPOINT_EVERY == 0:
+        if commits % CHECKPOINT_EVERY == 0 and not sqlite_lock.is_held(bulk_writer):  # else the bulk writer does
             _checkpoint(dbapi_connection)
 
     event.listen(engine, "commit", lambda conn: finish(conn, "commit"))
@@ -220,6 +221,36 @@ WRITE_CHUNK = 250
 WRITE_PAUSE_SECONDS = 0.0002
 
 
+def writers_waiting(session: Session) -> bool:
+    """Whether a writer waits for SQLite's write lock now (never on PostgreSQL, nor without the
+    file lock): a bulk writer lets it in before its next transaction."""
+    lock_path = _LOCK_PATHS.get(session.get_bind().engine)
+    return lock_path is not None and sqlite_lock.is_held(lock_path + sqlite_lock.WAITING)
+
+
+def let_waiting_writers_in(session: Session, *, most: float = 0.05) -> None:
+    """After a bulk writer's commit: pause while another writer waits for the write lock (at most
+    ``most`` seconds). A released flock is not handed on: straight back for its next transaction,
+    the bulk writer would often take it again first."""
+    deadline = time.monotonic() + most
+    time.sleep(WRITE_PAUSE_SECONDS)
+    while writers_waiting(session) and time.monotonic() < deadline:
+        time.sleep(WRITE_PAUSE_SECONDS)
+
+
+@contextmanager
+def checkpointing_the_log(session: Session) -> Iterator[None]:
+    """A bulk writer that checkpoints the log itself (``checkpoint_wal`` after its writes) runs
+    within this: meanwhile the other connections leave their periodic checkpoint to it, which
+    would copy the bulk writer's pages inside an annotator's request."""
+    lock_path = _LOCK_PATHS.get(session.get_bind().engine)
+    if lock_path is None:
+        yield
+        return
+    with sqlite_lock.held_shared(lock_path + sqlite_lock.BULK):
+        yield
+
+
 def write_many_in_short_transactions(session: Session, sql: str, rows: list[tuple], *,
                                      chunk: int = WRITE_CHUNK) -> None:
     """Run ``sql`` (``?`` placeholders) for every row with the driver's executemany, committing
@@ -229,8 +260,6 @@ def write_many_in_short_transactions(session: Session, sql: str, rows: list[tupl
     This is the one place that commits on behalf of its caller: a long bulk write must not hold
     the lock from start to end.
     """
-    import time
-
     if session.get_bind().dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     for start in range(0, len(rows), chunk):

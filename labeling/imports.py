@@ -22,7 +22,8 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling.db import WRITE_PAUSE_SECONDS, checkpoint_wal, reading, utcnow
+from labeling import text_index
+from labeling.db import checkpoint_wal, checkpointing_the_log, let_waiting_writers_in, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
 from labeling.formats import FORMATS, mapped_rows, read_rows
@@ -192,7 +193,9 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
             if job.phase != "publishing":
                 if not _validate(session, job, project, spool, clock=clock, on_progress=on_progress):
                     return "failed"
-            _publish(session, job, project, spool, clock=clock, on_progress=on_progress)
+            # The other connections leave the log to the import; the text index merges in steps.
+            with checkpointing_the_log(session), text_index.merged_in_steps(session) as merging:
+                _publish(session, job, project, spool, clock=clock, on_progress=on_progress, merging=merging)
             _finish(session, job, project, clock=clock, links=links)
             if on_progress:
                 on_progress(job)
@@ -250,8 +253,9 @@ def _validate(session: Session, job: ImportJob, project: Project, spool: IO[byte
 
 
 def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes], *, clock: Callable[[], datetime],
-             on_progress: Callable[[ImportJob], None] | None) -> None:
-    """Write the rows after ``rows_published``, one chunk per transaction."""
+             on_progress: Callable[[ImportJob], None] | None, merging: bool = False) -> None:
+    """Write the rows after ``rows_published``, one chunk per transaction (and, ``merging``,
+    the text index's merge steps after each)."""
     seed = queue_seed(project)
     # Seeded by where it starts, so a resumed job draws fresh keys and a replayed one the same.
     rng = np.random.default_rng(None if seed is None else [seed, job.id, job.rows_published])
@@ -268,6 +272,8 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
         chunk.append(clean)
         if len(chunk) >= size:
             held = _write_chunk(session, job, writer, chunk)
+            if merging:
+                text_index.merge_steps(session)
             # Halfway (geometrically) to the size that would have held the target time.
             size = int(min(most, max(least, size * (target / max(held, 1e-6)) ** 0.5)))
             chunk = []
@@ -299,7 +305,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.updated += updated
     session.commit()
     held = time.perf_counter() - began
-    time.sleep(WRITE_PAUSE_SECONDS)  # hands the write lock to an annotator waiting for it
+    let_waiting_writers_in(session)  # hands the write lock to an annotator waiting for it
     return held
 
 

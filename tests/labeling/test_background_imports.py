@@ -87,6 +87,40 @@ def test_annotators_write_between_the_chunks_of_an_import(app, client, make_proj
     assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 6003
 
 
+def test_the_text_index_merges_in_steps_of_its_own_while_an_import_publishes(app, make_project, session, monkeypatch):
+    """On SQLite the text index's automatic merging is paused while the import publishes, its
+    segments merged in transactions of their own; the setting it had comes back, and the index
+    finds every row."""
+    from sqlalchemy import text
+
+    from labeling import text_index
+
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's text index (FTS5)")
+    monkeypatch.setattr(imports, "PUBLISH_ROWS", (20, 20, 20))  # many segments, so merges
+    setting = text("SELECT v FROM examples_fts_config WHERE k = 'automerge'")
+    session.execute(text("INSERT INTO examples_fts(examples_fts, rank) VALUES ('automerge', 8)"))
+    session.commit()
+    project_id = make_project(n=0)
+    job_id = queue_import(app, project_id, jsonl(rows_of(3000)))
+    during, merged = [], []
+    real_steps = text_index.merge_steps
+    monkeypatch.setattr(text_index, "merge_steps", lambda s: merged.append(real_steps(s)) or merged[-1])
+
+    def look(job):
+        if job.phase == "publishing" and not during:
+            with app.extensions["hitl_sessionmaker"]() as s:
+                during.append(s.execute(setting).scalar())
+
+    assert imports.execute_import(app.extensions["hitl_sessionmaker"], job_id, on_progress=look) == "succeeded"
+    session.rollback()  # a fresh snapshot
+    assert during == [0] and session.execute(setting).scalar() == 8 and sum(merged) > 0
+    session.execute(text("INSERT INTO examples_fts(examples_fts) VALUES ('integrity-check')"))
+    found = session.execute(text("SELECT count(*) FROM examples_fts WHERE examples_fts MATCH '\"row 12\"'")).scalar()
+    assert found == sum(1 for i in range(3000) if "row 12" in f"row {i}") == 111
+    session.rollback()
+
+
 def test_an_import_cut_off_while_publishing_resumes_where_it_stopped(app, make_project, session):
     project_id = make_project(n=0)
     data = jsonl(rows_of(7000, label="pos"))

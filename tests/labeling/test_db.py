@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import text
 
-from labeling.db import make_engine
+from labeling.db import make_engine, make_sessionmaker, writers_waiting
 
 
 def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp_path):
@@ -50,6 +50,37 @@ def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp
     engine.dispose()
 
 
+def test_a_writer_waiting_for_the_file_lock_says_so(tmp_path):
+    """A bulk writer asks ``writers_waiting`` between its statements, to commit early for a writer
+    that waits (labeling/imports.py)."""
+    path = tmp_path / "wait.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    bulk = make_sessionmaker(engine)()
+    bulk.execute(text("INSERT INTO t VALUES (1)"))  # holds the lock, as an import's transaction
+    assert not writers_waiting(bulk)
+    written = threading.Event()
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        written.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 10
+    while not writers_waiting(bulk):
+        assert time.monotonic() < deadline, "the waiting writer did not say so"
+        time.sleep(0.01)
+    assert not written.is_set()
+    bulk.commit()
+    writer.join(10)
+    assert written.is_set() and not writers_waiting(bulk)
+    bulk.close()
+    engine.dispose()
+
+
 def test_the_log_is_checkpointed_after_the_file_lock_not_inside_a_commit(tmp_path):
     """SQLite's automatic checkpoint would run inside the commit that crosses its size, with the
     file lock still held; instead each connection checkpoints after every CHECKPOINT_EVERY
@@ -77,4 +108,33 @@ def test_the_log_is_checkpointed_after_the_file_lock_not_inside_a_commit(tmp_pat
     with engine.begin() as conn:  # write transaction CHECKPOINT_EVERY
         conn.execute(text("INSERT INTO t VALUES (zeroblob(100000))"))
     assert frames_not_checkpointed() == 0
+    engine.dispose()
+
+
+def test_the_other_connections_leave_the_log_to_a_bulk_writer_that_checkpoints_it(tmp_path):
+    """While a bulk writer (an import) checkpoints the log itself, the other connections skip
+    their periodic checkpoint, which would copy its pages inside an annotator's request."""
+    from labeling.db import CHECKPOINT_EVERY, checkpointing_the_log
+
+    path = tmp_path / "bulk.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x BLOB)"))
+
+    def frames_not_checkpointed() -> int:
+        header = (tmp_path / "bulk.db-shm").read_bytes()[:100]
+        return int.from_bytes(header[16:20], sys.byteorder) - int.from_bytes(header[96:100], sys.byteorder)
+
+    def write(times: int) -> None:
+        for _ in range(times):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (zeroblob(10000))"))
+
+    bulk = make_sessionmaker(engine)()
+    with checkpointing_the_log(bulk):
+        write(CHECKPOINT_EVERY - 1)  # to the connection's checkpoint (the CREATE TABLE was 1): left to the bulk writer
+        assert frames_not_checkpointed() > 0
+    write(CHECKPOINT_EVERY)  # the bulk writer is done: the connection checkpoints again
+    assert frames_not_checkpointed() == 0
+    bulk.close()
     engine.dispose()
