@@ -123,6 +123,7 @@ def test_demo_login_shows_the_project_with_its_examples(page: Page, live_server)
     row = page.get_by_role("row", name=re.compile("Digits demo"))
     expect(row.get_by_test_id("examples-count")).to_have_text("50")
     row.get_by_role("link", name="Label").click()
+    page.wait_for_load_state()  # a click waits for the navigation, not for the page's deferred key handler
     expect(page.locator("#work img.image")).to_be_visible()
     page.keyboard.press("7")
     expect(page.get_by_test_id("progress")).to_contain_text("1 / 50 labeled")

@@ -60,6 +60,7 @@ def test_a_members_only_project_is_labeled_by_its_member_and_hidden_from_others(
     ann.click("button[type=submit]")
     expect(ann.get_by_role("link", name="Reviews")).to_be_visible()
     ann.get_by_role("link", name="Label", exact=True).click()
+    ann.wait_for_load_state()  # a click waits for the navigation, not for the page's deferred key handler
     labeled = ann.locator("form.labeling").get_attribute("data-example-id")
     ann.keyboard.press("1")
     expect(ann.locator("form.labeling")).not_to_have_attribute("data-example-id", labeled)

@@ -87,6 +87,7 @@ def test_annotators_write_between_the_chunks_of_an_import(app, client, make_proj
     assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 6003
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's text index (FTS5)
 def test_the_text_index_merges_in_steps_of_its_own_while_an_import_publishes(app, make_project, session, monkeypatch):
     """On SQLite the text index's automatic merging is paused while the import publishes, its
     segments merged in transactions of their own; the setting it had comes back, and the index
@@ -95,8 +96,6 @@ def test_the_text_index_merges_in_steps_of_its_own_while_an_import_publishes(app
 
     from labeling import text_index
 
-    if session.get_bind().dialect.name != "sqlite":
-        pytest.skip("SQLite's text index (FTS5)")
     monkeypatch.setattr(imports, "PUBLISH_ROWS", (20, 20, 20))  # many segments, so merges
     setting = text("SELECT v FROM examples_fts_config WHERE k = 'automerge'")
     session.execute(text("INSERT INTO examples_fts(examples_fts, rank) VALUES ('automerge', 8)"))
