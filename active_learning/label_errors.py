@@ -346,8 +346,8 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
                                                           f"(flags start at {min_labels})", pred_probs=pred_probs,
                            classes=classes)
     given = np.searchsorted(classes, y)
-    kappa = float(np.nan_to_num(cohen_kappa_score(given, pred_probs.argmax(axis=1))))
-    if min_kappa is not None and kappa < min_kappa:
+    kappa = None if min_kappa is None else float(np.nan_to_num(cohen_kappa_score(given, pred_probs.argmax(axis=1))))
+    if kappa is not None and kappa < min_kappa:
         return LabelIssues(none, np.empty(0), [], skipped=f"the model agrees with the labels too little to judge them "
                                                           f"(out-of-fold Cohen's kappa {kappa:.2f}, checks start at "
                                                           f"{min_kappa})", pred_probs=pred_probs, classes=classes)

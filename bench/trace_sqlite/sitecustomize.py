@@ -119,31 +119,27 @@ if _DIR and os.environ.get("LABELING_DATABASE_URL"):
                 t["sql"] += dt
                 t["n"] += 1
 
+    def _timed(run, sql, *args):
+        """``run(sql, *args)``, its duration classified by the statement."""
+        t0 = _pc()
+        try:
+            return run(sql, *args)
+        finally:
+            _classify(sql, (_pc() - t0) * 1000)
+
     class Cursor(sqlite3.Cursor):
         def execute(self, sql, *args):
-            t0 = _pc()
-            try:
-                return super().execute(sql, *args)
-            finally:
-                _classify(sql, (_pc() - t0) * 1000)
+            return _timed(super().execute, sql, *args)
 
         def executemany(self, sql, *args):
-            t0 = _pc()
-            try:
-                return super().executemany(sql, *args)
-            finally:
-                _classify(sql, (_pc() - t0) * 1000)
+            return _timed(super().executemany, sql, *args)
 
     class Connection(sqlite3.Connection):
         def cursor(self, factory=Cursor):
             return super().cursor(factory)
 
         def execute(self, sql, *args):
-            t0 = _pc()
-            try:
-                return super().execute(sql, *args)
-            finally:
-                _classify(sql, (_pc() - t0) * 1000)
+            return _timed(super().execute, sql, *args)
 
         def _end(self, name):
             t0 = _pc()

@@ -51,8 +51,8 @@ def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp
 
 
 def test_a_writer_waiting_for_the_file_lock_says_so(tmp_path):
-    """A bulk writer asks ``writers_waiting`` between its statements, to commit early for a writer
-    that waits (labeling/imports.py)."""
+    """A bulk writer asks ``writers_waiting`` after its commits, to let a writer that waits in
+    before its next transaction (``let_waiting_writers_in``, labeling/imports.py)."""
     path = tmp_path / "wait.db"
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:

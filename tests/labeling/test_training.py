@@ -510,21 +510,33 @@ def test_a_champion_that_keeps_serving_after_the_featurizer_changed_reads_its_ow
     rows = [row(i, "pos" if i % 2 else "neg", i < 60) for i in range(80)]
     project_id = make_project(examples=rows, settings={"featurizer": before, "retrain_threshold": 60,
                                                        "holdout_fraction": 0.3, "strategy": "margin"})
+    keep_out = (training, "decide", lambda comparison, *, has_champion: (False, "kept out by the test"))
+    run = _champion_kept_after_the_featurizer_moved(client, admin_token, monkeypatch, project_id, before, after,
+                                                    "entropy", keep_out)
+    assert run["result"]["champion_metrics"]["accuracy"] > 0.9  # judged on what it reads
+
+
+def _champion_kept_after_the_featurizer_moved(client, admin_token, monkeypatch, project_id, before, after, strategy,
+                                              keep_out):
+    """The first run promotes a champion; then, its candidates kept out (``keep_out``: what to
+    patch, as ``monkeypatch.setattr`` takes it), the
+    featurizer moves to ``after`` with a strategy change: the strategy run's record, checked to have
+    kept the champion (on ``before``) and re-scored the 20 unlabeled examples with it."""
     headers = auth(admin_token)
     first = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
     assert first["status"] == "succeeded" and first["result"]["promoted"] is True, first
-    monkeypatch.setattr(training, "decide", lambda comparison, *, has_champion: (False, "kept out by the test"))
+    monkeypatch.setattr(*keep_out)
     patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers,
-                           json={"settings": {"featurizer": after, "strategy": "entropy"}})
+                           json={"settings": {"featurizer": after, "strategy": strategy}})
     assert patched.status_code == 200
     run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
     assert (run["trigger"], run["status"]) == ("strategy", "succeeded"), run["error"]
     assert run["result"]["promoted"] is False
-    assert run["result"]["champion_metrics"]["accuracy"] > 0.9  # judged on what it reads
     assert run["result"]["rescored"] == 20  # by the champion
     models = client.get(f"/api/v1/projects/{project_id}/models", headers=headers).json["models"]
     assert {m["version"]: (m["status"], m["details"]["featurizer"]) for m in models} == {
         1: ("champion", before), 2: ("rejected", after)}
+    return run
 
 
 @pytest.mark.parametrize(("before", "after"), [("tfidf", "features"), ("features", "tfidf")])
@@ -550,22 +562,11 @@ def test_a_multi_label_champion_that_keeps_serving_after_the_featurizer_changed_
     project_id = make_project(labels=("pos", "loud"), examples=rows,
                               settings={"task": "multi_label", "featurizer": before, "retrain_threshold": 60,
                                         "holdout_fraction": 0.3, "strategy": "min_confidence"})
-    headers = auth(admin_token)
-    first = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
-    assert first["status"] == "succeeded" and first["result"]["promoted"] is True, first
     # The candidate is kept out: significantly worse by the paired bootstrap.
-    monkeypatch.setattr(training_multilabel, "micro_f1_difference", lambda *args, **kwargs: (-1.0, -1.0))
-    patched = client.patch(f"/api/v1/projects/{project_id}", headers=headers,
-                           json={"settings": {"featurizer": after, "strategy": "avg_confidence"}})
-    assert patched.status_code == 200
-    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=headers).json["runs"][0]
-    assert (run["trigger"], run["status"]) == ("strategy", "succeeded"), run["error"]
-    assert run["result"]["promoted"] is False
+    keep_out = (training_multilabel, "micro_f1_difference", lambda *args, **kwargs: (-1.0, -1.0))
+    run = _champion_kept_after_the_featurizer_moved(client, admin_token, monkeypatch, project_id, before, after,
+                                                    "avg_confidence", keep_out)
     assert run["result"]["champion_metrics"]["micro_f1"] > 0.9  # judged on what it reads
-    assert run["result"]["rescored"] == 20  # by the champion
-    models = client.get(f"/api/v1/projects/{project_id}/models", headers=headers).json["models"]
-    assert {m["version"]: (m["status"], m["details"]["featurizer"]) for m in models} == {
-        1: ("champion", before), 2: ("rejected", after)}
 
 
 def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, client, admin_token, make_project,
