@@ -137,12 +137,14 @@ def diverse_top(X_short: Any, scores: np.ndarray, k: int, *,
     return np.array(sorted(best.values(), key=lambda i: -scores[i]), dtype=int)
 
 
-def cold_start_order(X: Any, *, n_seeds: int = 200, sample: int = 20000,
+def cold_start_order(X: Any, *, n_seeds: int = 200, sample: int = 20000, X_labeled: Any = None,
                      random_state: int | np.random.Generator | None = None) -> np.ndarray:
-    """A diverse first order before any model exists: k-means++ seeding (D² sampling).
+    """A diverse order: k-means++ seeding (D² sampling), before any model exists or while some
+    declared class has no label yet.
 
-    Returns the indices of up to ``n_seeds`` rows chosen to spread over the feature space,
-    first to last; callers serve these first and the rest in random order.
+    With ``X_labeled`` (rows already labeled), seeding continues from those rows, so the picks go
+    where no label is yet. Returns the indices of up to ``n_seeds`` rows chosen to spread over the
+    feature space, first to last; callers serve these first and the rest in their own order.
     """
     rng = np.random.default_rng(random_state)
     n = _n_rows(X)
@@ -150,10 +152,14 @@ def cold_start_order(X: Any, *, n_seeds: int = 200, sample: int = 20000,
         return np.empty(0, dtype=int)
     pool = rng.choice(n, size=min(n, sample), replace=False)
     Xs = X[pool]  # sparse stays sparse: distances come from euclidean_distances
-    first = int(rng.integers(len(pool)))
-    chosen = [first]
-    closest = euclidean_distances(Xs, Xs[first:first + 1], squared=True).ravel()
-    for _ in range(min(n_seeds, len(pool)) - 1):
+    if X_labeled is not None and _n_rows(X_labeled):
+        chosen: list[int] = []
+        closest = euclidean_distances(Xs, X_labeled, squared=True).min(axis=1)
+    else:
+        first = int(rng.integers(len(pool)))
+        chosen = [first]
+        closest = euclidean_distances(Xs, Xs[first:first + 1], squared=True).ravel()
+    for _ in range(min(n_seeds, len(pool)) - len(chosen)):
         total = closest.sum()
         if total <= 0:
             break

@@ -31,7 +31,7 @@ from labeling import tasks
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack
-from labeling.rescoring import apply_cold_start, rescore_pool
+from labeling.rescoring import apply_cold_start, discover_classes, rescore_pool
 from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 from labeling.training_multilabel import train_multilabel
@@ -111,11 +111,14 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         session.commit()
         scored = _rescore(session, read, computed, version, Z, heartbeat=lambda: heartbeat(session),
                           random_state=random_state, rescore_anyway=rescore_anyway)
+        discovering = discover_classes(session, project, data.labels, Z, n_labels=len(data.labels),
+                                       random_state=random_state)
         return {"model_version": version.version, "promoted": computed.promoted, "decision": computed.reason,
                 "metrics": computed.metrics, "champion_metrics": computed.champion_metrics or None,
                 "n_labels": len(computed.data.labels), "rescored": scored, "snapshot": read.snapshot.number,
                 "new_flags": computed.new_flags, "hyperparameters": computed.search.params,
-                **({"quality_check_skipped": computed.issues.skipped} if computed.issues.skipped else {})}
+                **({"quality_check_skipped": computed.issues.skipped} if computed.issues.skipped else {}),
+                **({"discovering": discovering} if discovering else {})}
 
 
 def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], random_state: int) -> _Inputs:

@@ -29,7 +29,7 @@ from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack
-from labeling.rescoring import apply_cold_start, rescore_pool
+from labeling.rescoring import apply_cold_start, discover_classes, rescore_pool
 
 
 def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Callable[[], datetime],
@@ -59,11 +59,14 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
     session.commit()
     scored = _rescore(session, read, serving if judged["promoted"] else None, version, Z, heartbeat=heartbeat,
                       random_state=random_state, rescore_anyway=rescore_anyway)
+    discovering = discover_classes(session, project, [n for n, chosen in zip(names, Y.any(axis=0)) if chosen], Z,
+                                   n_labels=len(data.labels), random_state=random_state)
     return {"model_version": version.version, "promoted": judged["promoted"], "decision": judged["reason"],
             "metrics": judged["metrics"], "champion_metrics": judged["champion_metrics"] or None,
             "n_labels": len(data.labels), "rescored": scored, "snapshot": read.snapshot.number,
             "new_flags": version.metrics["label_check"]["new_flags"], "hyperparameters": {"C": C},
-            **({"quality_check_skipped": issues.skipped} if issues.skipped else {})}
+            **({"quality_check_skipped": issues.skipped} if issues.skipped else {}),
+            **({"discovering": discovering} if discovering else {})}
 
 
 def _label_check(read: Any, Z: Any, oof: np.ndarray | None, Y: np.ndarray, names: list[str], C: float, *,
