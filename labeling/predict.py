@@ -23,7 +23,7 @@ from labeling.features import inputs_from_records
 from labeling.models import Example, Project
 from labeling.projects import MULTILABEL_DEFAULT, check_writable, config, label_names
 from labeling.registry import load_champion
-from labeling.rescoring import BATCH_BAND
+from labeling.queue import BATCH_BAND
 from labeling.stats import UNSURE_BELOW
 from labeling.suggestions import stored_probabilities
 

@@ -23,6 +23,10 @@ from labeling.projects import ProjectConfig, check_writable, config
 from labeling.snapshots import USERS_CURRENT_LABEL
 from labeling.suggestions import Shown, lease_columns, served_mode, shown
 
+# Priority bands, set by labeling/rescoring.py: model scores in [0, 1], the next batch's picks above them.
+BATCH_BAND = 1.0  # ranked-batch and diverse-batch picks: priorities in [1, 2)
+COLD_START_BAND = 2.0  # cold-start and class-discovery picks: priorities in [2, 3)
+
 CLAIM_ATTEMPTS = 5
 
 
@@ -194,6 +198,8 @@ def _lease_of(settings: ProjectConfig, project_id: int, example_id: int, row: An
         strategy, score = "holdout", None
     elif version is None:
         strategy, score = "cold_start", None
+    elif row.priority is not None and row.priority >= COLD_START_BAND:  # a class no label names yet is looked for
+        strategy, score = "discovery", None
     elif picked_at_random:
         strategy, score = "random", None
     else:

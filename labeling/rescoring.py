@@ -24,6 +24,7 @@ from labeling.features import (featurized, featurizer_for, model_inputs, pool_fe
                                from_store, stores_vectors)
 from labeling.models import Example, ModelVersion, Project
 from labeling.projects import config, label_names
+from labeling.queue import BATCH_BAND, COLD_START_BAND
 from labeling.stats import UNSURE_BELOW
 from labeling.suggestions import stored_probabilities
 
@@ -35,8 +36,6 @@ BATCH_SHORTLIST = 2000
 DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
-BATCH_BAND = 1.0  # ranked-batch picks: priorities in [1, 2)
-COLD_START_BAND = 2.0  # cold-start picks: priorities in [2, 3)
 DISCOVERY_LABELS_PER_CLASS = 5  # diverse picks while a declared class has no label, up to this many labels per class
 
 _WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, suggestion_probs = ?, "

@@ -90,3 +90,16 @@ def test_a_diverse_batch_takes_the_most_informative_row_of_each_region():
     assert list(picks) == [0, 10, 20]  # plain top-3 would be 0, 1, 2: one region
     assert list(diverse_top(X, scores, 3, random_state=0)) == list(picks)
     assert len(diverse_top(X[:2], scores[:2], 5, random_state=0)) == 2
+
+
+def test_a_cold_start_continued_from_labeled_rows_picks_away_from_them():
+    from active_learning.strategies import cold_start_order
+
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(500, 2))  # 300 of its rows labeled, 200 not
+    far = rng.normal(size=(50, 2)) + 20.0  # a cloud with no label yet
+    X = np.vstack([cloud[300:], far])
+    for seed in range(3):
+        continued = cold_start_order(X, n_seeds=5, X_labeled=cloud[:300], random_state=seed)
+        fresh = cold_start_order(X, n_seeds=5, random_state=seed)
+        assert (continued >= 200).sum() >= 4 > (fresh >= 200).sum()  # fresh seeding spreads over both clouds

@@ -594,3 +594,34 @@ def test_a_project_made_again_under_a_reused_id_fits_its_own_vocabulary(app, cli
     assert client.delete(f"/api/v1/projects/{first}?confirm={name}", headers=auth(admin_token)).status_code == 204
     second, vocabulary = project_of(["zebra", "yak", "xerus", "wombat", "vole"])
     assert "zebra" in vocabulary and "apple" not in vocabulary, (first, second)
+
+
+def test_while_a_declared_class_has_no_label_the_next_picks_look_for_it(client, admin_token, make_project, make_user,
+                                                                         session):
+    digits = load_digits()
+    low = [i for i in range(600) if digits.target[i] < 5][:30]  # labels of 0-4 only
+    rows = digits_rows(600)
+    for i in low:
+        rows[i]["label"] = str(int(digits.target[i]))
+    project_id = make_project(labels=LABELS, examples=rows,
+                              settings={"retrain_threshold": 20, "holdout_fraction": 0.0, "random_share": 0.0})
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"][0]
+    assert run["status"] == "succeeded" and run["result"]["discovering"] == ["5", "6", "7", "8", "9"]
+    session.rollback()
+    top = session.execute(select(Example.priority, Example.external_id).where(
+        Example.project_id == project_id, Example.needs_labels).order_by(Example.priority.desc()).limit(20)).all()
+    assert all(2.0 < p < 3.0 for p, _ in top)  # above the model's order, until the next retrain
+    found = {int(digits.target[int(e[1:])]) for _, e in top}
+    # The model knows only 0-4; its most uncertain rows sit on their borders. The picks find the rest.
+    assert len(found - set(range(5))) >= 4, found
+    _, token = make_user("ann")
+    lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert lease["why"]["strategy"] == "discovery" and lease["example"]["external_id"] == top[0][1]
+
+
+def test_class_discovery_stops_once_every_class_has_a_label_or_the_budget_is_spent():
+    from labeling.rescoring import DISCOVERY_LABELS_PER_CLASS, classes_to_discover
+
+    assert classes_to_discover(["a", "b", "c"], ["a", "a", "b"], 3) == ["c"]
+    assert classes_to_discover(["a", "b", "c"], ["a", "b", "c"], 3) == []
+    assert classes_to_discover(["a", "b", "c"], ["a"], 3 * DISCOVERY_LABELS_PER_CLASS) == []
