@@ -38,7 +38,7 @@ def test_heavier_regularization_wins_when_labels_are_noisy():
 def test_too_few_labels_fall_back_to_the_default_and_the_budget_shrinks_with_size():
     X, y = digits(12)
     search = choose_hyperparameters(X[:3], y[:3])
-    assert search.params == {"C": 1.0, "class_weight": None} and search.pred_probs is None and search.skipped
+    assert search.params == {"C": 1.0, "class_weight": "balanced"} and search.pred_probs is None and search.skipped
     assert fit_budget(1_000) == 8 and fit_budget(50_000) < 8 and fit_budget(500_000) == 1
     assert len(choose_hyperparameters(*digits(200), budget=2).tried) == 2
 
