@@ -8,7 +8,7 @@ model scores are in ``[0, 1]``; the next batch's picks (ranked batch, diverse ba
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import literal, or_, select, update
@@ -178,28 +178,28 @@ def classes_to_discover(names: list[str], seen: Iterable[str], n_labels: int) ->
     return [name for name in names if name not in seen]
 
 
-def discover_classes(session: Session, project: Project, seen: Iterable[str], X_labeled: Any, *, n_labels: int,
+def discover_classes(session: Session, project: Project, seen: Iterable[str], labeled_ids: Sequence[int], *,
                      random_state: int = 0) -> list[str]:
-    """While some declared class has no label, serve diverse picks away from the labeled rows
-    (``X_labeled``, the ``n_labels`` labeled rows featurized by the project's featurizer) until the next retrain, above the
-    model's order: a model that knows only some classes makes uncertainty sampling serve the
-    border between those, and the others are found late (on SNIPS, 0.31 accuracy at 40 labels
-    against random sampling's 0.81). Returns the classes looked for; commits.
+    """While some declared class has no label, serve diverse picks away from the labeled examples
+    (``labeled_ids``) above the model's order, until the next retrain: a model that knows only
+    some classes makes uncertainty sampling serve the border between those, and the others are
+    found late (on SNIPS, 0.31 accuracy at 40 labels against random sampling's 0.81).
+    Returns the classes looked for; commits. Call it with no transaction open.
     """
     settings = config(project)
-    missing = classes_to_discover(label_names(project), seen, n_labels)
+    missing = classes_to_discover(label_names(project), seen, len(labeled_ids))
     if not missing or settings.strategy == "random":
         return []
     picks = min(max(settings.retrain_threshold, DIVERSE_MIN), DIVERSE_MAX)
-    apply_cold_start(session, project, random_state=random_state, X_labeled=X_labeled, n_seeds=picks)
+    apply_cold_start(session, project, random_state=random_state, labeled_ids=labeled_ids, n_seeds=picks)
     session.commit()
     return missing
 
 
-def apply_cold_start(session: Session, project: Project, *, random_state: int = 0, X_labeled: Any = None,
+def apply_cold_start(session: Session, project: Project, *, random_state: int = 0, labeled_ids: Sequence[int] = (),
                      n_seeds: int = COLD_START_SEEDS) -> int:
-    """Put a diverse set of examples (k-means++ seeding, continued from ``X_labeled`` if given)
-    at the queue's top: before any model, and while classes are discovered.
+    """Put a diverse set of examples (k-means++ seeding, continued from the ``labeled_ids``
+    examples if given) at the queue's top: before any model, and while classes are discovered.
 
     Commits: the pool is read in read-only transactions, ended before fitting the pool's featurizer
     and before featurizing and seeding (seconds for a large pool), so no lock is held meanwhile.
@@ -214,11 +214,14 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
     ))
     rng = np.random.default_rng(random_state)
     sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist()) if ids else []
-    inputs = read_inputs(session, sample, INPUT_KIND[featurizer])
+    # The labeled rows through the same fitted featurizer, read with the sample: their space is the sample's.
+    both = sample + list(labeled_ids)
+    inputs = read_inputs(session, both, INPUT_KIND[featurizer])
     session.commit()  # before featurizing (which may encode and store embeddings) and before any write
     if not ids:
         return 0
-    X = featurized(session, featurizer, features, sample, inputs=inputs)
-    order = cold_start_order(X, n_seeds=n_seeds, X_labeled=X_labeled, random_state=rng)
+    X = featurized(session, featurizer, features, both, inputs=inputs)
+    X_labeled = X[len(sample):] if len(both) > len(sample) else None
+    order = cold_start_order(X[:len(sample)], n_seeds=n_seeds, X_labeled=X_labeled, random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

@@ -111,8 +111,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         session.commit()
         scored = _rescore(session, read, computed, version, Z, heartbeat=lambda: heartbeat(session),
                           random_state=random_state, rescore_anyway=rescore_anyway)
-        discovering = discover_classes(session, project, data.labels, Z, n_labels=len(data.labels),
-                                       random_state=random_state)
+        discovering = discover_classes(session, project, data.labels, data.example_ids, random_state=random_state)
         return {"model_version": version.version, "promoted": computed.promoted, "decision": computed.reason,
                 "metrics": computed.metrics, "champion_metrics": computed.champion_metrics or None,
                 "n_labels": len(computed.data.labels), "rescored": scored, "snapshot": read.snapshot.number,

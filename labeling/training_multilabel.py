@@ -59,8 +59,8 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
     session.commit()
     scored = _rescore(session, read, serving if judged["promoted"] else None, version, Z, heartbeat=heartbeat,
                       random_state=random_state, rescore_anyway=rescore_anyway)
-    discovering = discover_classes(session, project, [n for n, chosen in zip(names, Y.any(axis=0)) if chosen], Z,
-                                   n_labels=len(data.labels), random_state=random_state)
+    discovering = discover_classes(session, project, [n for n, chosen in zip(names, Y.any(axis=0)) if chosen],
+                                   data.example_ids, random_state=random_state)
     return {"model_version": version.version, "promoted": judged["promoted"], "decision": judged["reason"],
             "metrics": judged["metrics"], "champion_metrics": judged["champion_metrics"] or None,
             "n_labels": len(data.labels), "rescored": scored, "snapshot": read.snapshot.number,
