@@ -7,7 +7,8 @@ import os
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from labeling.db import add_missing_text_index, check_text_index, make_engine, make_sessionmaker
+from labeling import text_index
+from labeling.db import add_missing_text_index, check_text_index, make_engine, make_sessionmaker, utcnow
 
 
 def init_db(app: Flask) -> None:
@@ -21,6 +22,9 @@ def init_db(app: Flask) -> None:
         # for it left out, now that this one can.
         if not check_text_index(engine):
             add_missing_text_index(engine)
+        # An import killed while it published left the index's automatic merging paused.
+        text_index.restore_after_a_killed_import(engine, now=utcnow(),
+                                                 heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
     app.extensions["hitl_sessionmaker"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)
 

@@ -120,6 +120,33 @@ def test_the_text_index_merges_in_steps_of_its_own_while_an_import_publishes(app
     session.rollback()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's text index (FTS5)
+def test_merging_left_paused_by_a_killed_import_is_restored_when_the_app_starts(app, app_factory, make_project, session):
+    """An import killed (``kill -9``) while it publishes leaves the text index's automatic merging
+    paused: a process opening the database restores FTS5's default, but not while an import is
+    alive (running, its heartbeat fresh), whose own pause that may be."""
+    from sqlalchemy import text, update
+
+    setting = text("SELECT v FROM examples_fts_config WHERE k = 'automerge'")
+    project_id = make_project(n=0)
+    job_id = queue_import(app, project_id, jsonl(rows_of(10)))
+    with app.extensions["hitl_sessionmaker"]() as s:  # as the killed import left things
+        assert imports.claim_import(s, job_id, now=utcnow())
+        s.execute(text("INSERT INTO examples_fts(examples_fts, rank) VALUES ('automerge', 0)"))
+        s.commit()
+    app_factory()  # another web worker starts beside an import that is alive
+    session.rollback()  # a fresh snapshot
+    assert session.execute(setting).scalar() == 0
+    session.rollback()
+    with app.extensions["hitl_sessionmaker"]() as s:  # the import's heartbeat stopped: it is dead
+        s.execute(update(ImportJob).where(ImportJob.id == job_id).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+        s.commit()
+    app_factory()
+    session.rollback()
+    assert session.execute(setting).scalar() == 4  # FTS5's default
+    session.rollback()
+
+
 def test_an_import_cut_off_while_publishing_resumes_where_it_stopped(app, make_project, session):
     project_id = make_project(n=0)
     data = jsonl(rows_of(7000, label="pos"))
