@@ -21,6 +21,7 @@ import os
 import threading
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 
@@ -414,16 +415,26 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
     if not isinstance(runner, RQRunner):
         raise RuntimeError("hitl worker needs LABELING_REDIS_URL (and LABELING_JOBS=auto or rq)")
     stop = threading.Event()
+    # Held while the maintenance thread uses the database, and across the fork of each work horse:
+    # a horse forked while that thread was inside a SQLite transaction inherited the transaction's
+    # in-process lock state and waited for it forever (SQLite: no connection may cross a fork).
+    forking = threading.Lock()
+
+    class ForkSafeWorker(Worker):
+        def fork_work_horse(self, job: Any, queue: Any) -> None:
+            with forking:
+                super().fork_work_horse(job, queue)
 
     def maintain() -> None:
         while not stop.wait(MAINTENANCE_SECONDS):
-            maintain_once(app, runner.dispatch, runner.dispatch_import)
+            with forking:
+                maintain_once(app, runner.dispatch, runner.dispatch_import)
 
     thread = threading.Thread(target=maintain, name="hitl-maintenance", daemon=True)
     thread.start()
     try:
         # A short maintenance interval moves jobs of killed workers on quickly (STACK.md).
-        Worker([runner.queue], connection=runner.redis, maintenance_interval=60).work(burst=burst)
+        ForkSafeWorker([runner.queue], connection=runner.redis, maintenance_interval=60).work(burst=burst)
     finally:
         stop.set()
 
