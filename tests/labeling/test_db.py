@@ -22,15 +22,7 @@ def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp
 
     holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)  # another process's writer, mid-transaction
-    written = threading.Event()
-
-    def write() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-        written.set()
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    writer, written = _insert_in_a_thread(engine, 1)
     try:
         time.sleep(0.3)
         assert not written.is_set(), "the writer did not wait for the file lock"
@@ -60,15 +52,7 @@ def test_a_writer_waiting_for_the_file_lock_says_so(tmp_path):
     bulk = make_sessionmaker(engine)()
     bulk.execute(text("INSERT INTO t VALUES (1)"))  # holds the lock, as an import's transaction
     assert not writers_waiting(bulk)
-    written = threading.Event()
-
-    def write() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (2)"))
-        written.set()
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    writer, written = _insert_in_a_thread(engine, 2)
     deadline = time.monotonic() + 10
     while not writers_waiting(bulk):
         assert time.monotonic() < deadline, "the waiting writer did not say so"
@@ -138,3 +122,17 @@ def test_the_other_connections_leave_the_log_to_a_bulk_writer_that_checkpoints_i
     assert frames_not_checkpointed() == 0
     bulk.close()
     engine.dispose()
+
+
+def _insert_in_a_thread(engine, value):
+    """A writer on its own thread: the thread, and an event set once its row is committed."""
+    written = threading.Event()
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+        written.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    return writer, written
