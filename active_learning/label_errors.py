@@ -38,6 +38,9 @@ class LabelIssues:
     # Every row's posterior of being wrong (None when nothing was judged): an open flag whose label
     # has since fallen below WITHDRAW_BELOW is withdrawn.
     posteriors: np.ndarray | None = None
+    # The model agrees with the labels too little to judge them: the open model flags an earlier
+    # check raised lose their support, and are withdrawn (they reopen if a later check doubts again).
+    model_too_weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ MIN_LABELS_TO_FLAG = 100  # below this, a model's disagreement says more about t
 # -0.02-0.28. Before this bar, one movies retrain flagged 81 labels at precision 0.22. 0.4 is
 # where "fair" agreement ends on the usual reading of kappa (Landis and Koch).
 MIN_KAPPA = 0.4
+KAPPA_Z = 1.645  # the bar is cleared by the one-sided 95% lower bound of kappa, not its estimate
 # A flag is raised only where the posterior says its label is at least this likely to be wrong.
 # The posterior is optimistic on digits (the queue's hard picks) and pessimistic on short texts;
 # with withdrawal (below) and the temperatures down to 0.1, 0.8 kept the open flags' precision at
@@ -327,6 +331,22 @@ def _cap_error_rates(matrix: np.ndarray, *, max_rate: float) -> np.ndarray:
     return capped
 
 
+def kappa_with_bound(given: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """Cohen's kappa of ``predicted`` against ``given``, and its one-sided 95% lower bound (the
+    large-sample standard error ``sqrt(po (1 - po) / n) / (1 - pe)``, Cohen 1960). The bar is
+    cleared with confidence: on 200 hard picks of movie snippets a weak model's kappa came out
+    above 0.4 by chance once, and its check flagged 20 right labels (docs/benchmarks.md)."""
+    n = len(given)
+    kappa = float(np.nan_to_num(cohen_kappa_score(given, predicted)))
+    observed = float(np.mean(given == predicted))
+    labels = np.union1d(given, predicted)
+    chance = float(sum(np.mean(given == c) * np.mean(predicted == c) for c in labels))
+    if chance >= 1.0:
+        return kappa, kappa
+    error = np.sqrt(observed * (1.0 - observed) / n) / (1.0 - chance)
+    return kappa, kappa - KAPPA_Z * float(error)
+
+
 def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any], *,
                     precision: float = PRECISION_TARGET, min_labels: int = MIN_LABELS_TO_FLAG,
                     min_kappa: float | None = MIN_KAPPA) -> LabelIssues:
@@ -336,7 +356,7 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
     prior, the calibrated out-of-fold probabilities the evidence. ``scores`` are those posteriors
     (in ``[0, 1]``, higher is more suspicious), so flags come out at the precision asked for when
     the model is calibrated; when the labels are few, or look clean, or the model agrees with them
-    beyond chance less than ``min_kappa``, nothing is flagged.
+    beyond chance less than ``min_kappa`` (with 95% confidence), nothing is flagged.
     ``pred_probs``: out-of-fold, shape ``(n, n_classes)`` in the order of ``classes``.
     """
     y = np.asarray(y)
@@ -346,11 +366,14 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
                                                           f"(flags start at {min_labels})", pred_probs=pred_probs,
                            classes=classes)
     given = np.searchsorted(classes, y)
-    kappa = None if min_kappa is None else float(np.nan_to_num(cohen_kappa_score(given, pred_probs.argmax(axis=1))))
-    if kappa is not None and kappa < min_kappa:
-        return LabelIssues(none, np.empty(0), [], skipped=f"the model agrees with the labels too little to judge them "
-                                                          f"(out-of-fold Cohen's kappa {kappa:.2f}, checks start at "
-                                                          f"{min_kappa})", pred_probs=pred_probs, classes=classes)
+    if min_kappa is not None:
+        kappa, lowest = kappa_with_bound(given, pred_probs.argmax(axis=1))
+        if lowest < min_kappa:
+            return LabelIssues(none, np.empty(0), [], skipped=f"the model agrees with the labels too little to judge "
+                                                              f"them (out-of-fold Cohen's kappa {kappa:.2f}, at least "
+                                                              f"{lowest:.2f} at 95% confidence; checks start at "
+                                                              f"{min_kappa})", pred_probs=pred_probs, classes=classes,
+                               model_too_weak=True)
     noise = estimate_noise(pred_probs, given)
     n, k = pred_probs.shape
     q = noise.calibrated(pred_probs)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from http.client import HTTPConnection
 from pathlib import Path
@@ -173,7 +174,8 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
         _, body = request(conn, "GET", f"/api/v1/projects/{project_id}/models?limit=1000", token)
     rejected = [m for m in body["models"] if m["status"] == "rejected"]
     chosen = [(m["version"], m["n_labels"], m["status"], (m["details"].get("hyperparameters") or {}).get("params"),
-               m["metrics"].get("macro_f1"), (m["details"].get("champion") or {}).get("macro_f1"))
+               m["metrics"].get("macro_f1"), (m["details"].get("champion") or {}).get("macro_f1"),
+               m["details"].get("label_check") or {})
               for m in sorted(body["models"], key=lambda m: m["version"])]
     return {"curve": curve, "checks": checks, "versions": len(body["models"]), "chosen": chosen,
             "rejected": [(m["version"], m["n_labels"], m["details"].get("decision")) for m in rejected]}
@@ -295,7 +297,8 @@ def main() -> None:
             if args.versions:
                 print("    " + "; ".join(f"v{v} {n} {status[:4]} C {p['C'] if p else '-'} {(p or {}).get('class_weight') or '-'} "
                                          f"F1 {f1 if f1 is None else round(f1, 3)}/{ch if ch is None else round(ch, 3)}"
-                                         for v, n, status, p, f1, ch in out["chosen"]))
+                                         f"{check_summary(check)}"
+                                         for v, n, status, p, f1, ch, check in out["chosen"]))
             if args.noise or any(c["flags"] for c in out["checks"]):
                 print_checks(out["checks"])
     print_tables(args, results, references, fulls, "micro-F1" if multi_label else "accuracy")
@@ -343,6 +346,16 @@ def second_reference(args, seed: int, reference_featurizer: str, pool_size: int,
         args.project_featurizer = ours
         args.own_reference[seed] = score(ours)
         print(f"seed {seed}: reference with the projects' featurizer ({ours}) {args.own_reference[seed]:.3f}", flush=True)
+
+
+def check_summary(check: dict) -> str:
+    """A version's label check in a few words: why it judged nothing, or what it flagged."""
+    if check.get("skipped"):
+        kappa = re.search(r"kappa (-?[0-9.]+)", check["skipped"])
+        return f" check: none (kappa {kappa.group(1)})" if kappa else " check: none"
+    if check.get("flagged"):
+        return f" check: {check['flagged']} flagged (noise {check.get('noise_rate')})"
+    return ""
 
 
 def print_checks(checks: list[dict]) -> None:

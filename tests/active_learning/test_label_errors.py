@@ -105,3 +105,24 @@ def test_a_model_that_agrees_with_too_few_labels_judges_none_and_says_why():
     issues = probable_errors(pred_probs, np.array(["neg", "pos"]), np.array(["neg", "pos"])[truth])
     assert len(issues.indices) == 0 and issues.noise is None
     assert "agrees with the labels too little" in issues.skipped and "kappa 0.2" in issues.skipped
+    assert issues.model_too_weak
+
+
+def test_the_kappa_bar_must_be_cleared_with_confidence_so_a_few_labels_agreeing_by_luck_do_not_judge():
+    from active_learning.label_errors import MIN_KAPPA, kappa_with_bound
+
+    # The same agreement (74% on two balanced classes, kappa 0.48) on 150 labels and on 2,000.
+    def agreeing(n):
+        given = np.arange(n) % 2
+        predicted = given.copy()
+        predicted[: int(round(0.26 * n))] ^= 1
+        return given, predicted
+
+    kappa_few, lowest_few = kappa_with_bound(*agreeing(150))
+    kappa_many, lowest_many = kappa_with_bound(*agreeing(2000))
+    assert abs(kappa_few - kappa_many) < 0.01 and kappa_few > MIN_KAPPA
+    assert lowest_few < MIN_KAPPA < lowest_many
+    # The lower bound: kappa less 1.645 standard errors, sqrt(po (1 - po) / n) / (1 - pe).
+    assert abs(lowest_many - (kappa_many - 1.645 * np.sqrt(0.74 * 0.26 / 2000) / 0.5)) < 1e-3
+    # A model that agrees with every label has nothing to be unsure about.
+    assert kappa_with_bound(np.arange(40) % 4, np.arange(40) % 4) == (1.0, 1.0)

@@ -118,8 +118,17 @@ def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_rig
     doubts[2] = 0.99
     opened, flags = check(doubts)
     assert opened == 1 and flags[labels[2].id] == "open" and len(flags) == 3
-    # A check that judged nothing (no posteriors) withdraws nothing.
-    record_flags(session, project, example_ids, current, gold, LabelIssues(np.empty(0, dtype=int), np.empty(0), []),
-                 run_id=None, now=utcnow())
+    # A check that judged nothing (no posteriors: no label changed, too few labels) withdraws nothing ...
+    nothing = LabelIssues(np.empty(0, dtype=int), np.empty(0), [])
+    record_flags(session, project, example_ids, current, gold, nothing, run_id=None, now=utcnow())
     session.commit()
     assert session.scalar(select(LabelFlag.status).where(LabelFlag.label_id == labels[2].id)) == "open"
+    # ... but one that found the model too weak to judge withdraws every open model flag: no check
+    # stands behind them any more. Doubt returning reopens them.
+    weak = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped="too weak", model_too_weak=True)
+    opened = record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow())
+    session.commit()
+    statuses = {f.label_id: f.status for f in session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id))}
+    assert opened == 0 and set(statuses.values()) == {"withdrawn"} and len(statuses) == 3
+    opened, flags = check(doubts)
+    assert opened == 2 and [flags[labels[i].id] for i in range(3)] == ["open", "withdrawn", "open"]
