@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.metrics.pairwise import euclidean_distances
 
 from active_learning.names import STRATEGIES
 
@@ -135,35 +134,3 @@ def diverse_top(X_short: Any, scores: np.ndarray, k: int, *,
     for i in np.argsort(-scores, kind="stable"):
         best.setdefault(int(clusters[i]), int(i))
     return np.array(sorted(best.values(), key=lambda i: -scores[i]), dtype=int)
-
-
-def cold_start_order(X: Any, *, n_seeds: int = 200, sample: int = 20000, X_labeled: Any = None,
-                     random_state: int | np.random.Generator | None = None) -> np.ndarray:
-    """A diverse order: k-means++ seeding (D² sampling), before any model exists or while some
-    declared class has no label yet.
-
-    With ``X_labeled`` (rows already labeled), seeding continues from those rows, so the picks go
-    where no label is yet. Returns the indices of up to ``n_seeds`` rows chosen to spread over the
-    feature space, first to last; callers serve these first and the rest in their own order.
-    """
-    rng = np.random.default_rng(random_state)
-    n = _n_rows(X)
-    if n == 0:
-        return np.empty(0, dtype=int)
-    pool = rng.choice(n, size=min(n, sample), replace=False)
-    Xs = X[pool]  # sparse stays sparse: distances come from euclidean_distances
-    if X_labeled is not None and _n_rows(X_labeled):
-        chosen: list[int] = []
-        closest = euclidean_distances(Xs, X_labeled, squared=True).min(axis=1)
-    else:
-        first = int(rng.integers(len(pool)))
-        chosen = [first]
-        closest = euclidean_distances(Xs, Xs[first:first + 1], squared=True).ravel()
-    for _ in range(min(n_seeds, len(pool)) - len(chosen)):
-        total = closest.sum()
-        if total <= 0:
-            break
-        nxt = int(rng.choice(len(pool), p=closest / total))
-        chosen.append(nxt)
-        closest = np.minimum(closest, euclidean_distances(Xs, Xs[nxt:nxt + 1], squared=True).ravel())
-    return pool[np.asarray(chosen, dtype=int)]

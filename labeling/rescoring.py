@@ -1,4 +1,4 @@
-"""The queue's order: re-scoring the pool with a model, and a diverse cold start before any model.
+"""The queue's order: re-scoring the pool with a model, and a cold start before any model.
 
 Priorities live in bands, so that one ordering can sit on top of another without a second index:
 model scores are in ``[0, 1]``; the next batch's picks (ranked batch, diverse batch) are lifted into
@@ -18,7 +18,8 @@ from active_learning.evaluation import predict_with_confidence
 from active_learning.multilabel import informativeness as multilabel_informativeness
 from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND
-from active_learning.strategies import cold_start_order, diverse_top, informativeness, rank_batch, top_k
+from active_learning.cold_start import cold_start_order, discovery_order
+from active_learning.strategies import diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
                                from_store, stores_vectors)
@@ -95,9 +96,8 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
                         Z_labeled() if callable(Z_labeled) else Z_labeled)
         session.commit()
     elif diverse and total:
-        k = min(max(settings.retrain_threshold, DIVERSE_MIN), DIVERSE_MAX)
-        _diverse_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores), k,
-                     random_state=rng)
+        _diverse_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores),
+                     _picks_per_retrain(project), random_state=rng)
         session.commit()
     # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
     scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
@@ -186,25 +186,35 @@ def discover_classes(session: Session, project: Project, seen: Iterable[str], la
     found late (on SNIPS, 0.31 accuracy at 40 labels against random sampling's 0.81).
     Returns the classes looked for; commits. Call it with no transaction open.
     """
-    settings = config(project)
     missing = classes_to_discover(label_names(project), seen, len(labeled_ids))
-    if not missing or settings.strategy == "random":
+    if not missing or config(project).strategy == "random":
         return []
-    picks = min(max(settings.retrain_threshold, DIVERSE_MIN), DIVERSE_MAX)
-    apply_cold_start(session, project, random_state=random_state, labeled_ids=labeled_ids, n_seeds=picks)
+    apply_cold_start(session, project, random_state=random_state, labeled_ids=labeled_ids,
+                     n_seeds=_picks_per_retrain(project))
     session.commit()
     return missing
 
 
+def _picks_per_retrain(project: Project) -> int:
+    """The labels until the next retrain (its threshold), within ``DIVERSE_MIN``-``DIVERSE_MAX``."""
+    return min(max(config(project).retrain_threshold, DIVERSE_MIN), DIVERSE_MAX)
+
+
 def apply_cold_start(session: Session, project: Project, *, random_state: int = 0, labeled_ids: Sequence[int] = (),
                      n_seeds: int = COLD_START_SEEDS) -> int:
-    """Put a diverse set of examples (k-means++ seeding, continued from the ``labeled_ids``
-    examples if given) at the queue's top: before any model, and while classes are discovered.
+    """Put examples at the queue's top: before any model, typical examples of the pool's main
+    regions (``cold_start_order``); while classes are discovered, examples far from the
+    ``labeled_ids`` examples (``discovery_order``).
+
+    A ``random`` project keeps a random order: its queue is the baseline the others are measured
+    against, and a chosen start would make it something else.
 
     Commits: the pool is read in read-only transactions, ended before fitting the pool's featurizer
     and before featurizing and seeding (seconds for a large pool), so no lock is held meanwhile.
     Call it with no transaction open; the caller commits the new priorities.
     """
+    if config(project).strategy == "random":
+        return 0
     featurizer = featurizer_for(session, project)
     session.commit()
     features = pool_featurizer(session, project, featurizer, random_state=random_state)  # fits outside any transaction
@@ -221,7 +231,9 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
     if not ids:
         return 0
     X = featurized(session, featurizer, features, both, inputs=inputs)
-    X_labeled = X[len(sample):] if len(both) > len(sample) else None
-    order = cold_start_order(X[:len(sample)], n_seeds=n_seeds, X_labeled=X_labeled, random_state=rng)
+    if len(both) > len(sample):
+        order = discovery_order(X[:len(sample)], X[len(sample):], n_seeds=n_seeds, random_state=rng)
+    else:
+        order = cold_start_order(X, n_seeds=n_seeds, batch=_picks_per_retrain(project), random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

@@ -102,7 +102,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
             apply_cold_start(session, project, random_state=random_state)
             session.commit()
             return {"skipped": "a model needs labels of at least two classes outside the holdout; "
-                               "the queue uses a diverse cold-start order meanwhile",
+                               "the queue serves typical examples first meanwhile (a random project: a random order)",
                     "n_labels": len(data.labels), "snapshot": read.snapshot.number}
         Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
         computed = _compute(read, Z, random_state=random_state)

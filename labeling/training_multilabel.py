@@ -44,7 +44,8 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
         apply_cold_start(session, project, random_state=random_state)
         session.commit()
         return {"skipped": "a multi-label model needs at least two labeled examples outside the holdout and "
-                           "one label chosen; the queue uses a diverse cold-start order meanwhile",
+                           "one label chosen; the queue serves typical examples first meanwhile "
+                           "(a random project: a random order)",
                 "n_labels": len(data.labels), "snapshot": read.snapshot.number}
     Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
     # C by cross-validation over every label (as single-label projects do): its out-of-fold

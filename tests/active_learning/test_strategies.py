@@ -5,7 +5,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
 
-from active_learning.strategies import STRATEGIES, cold_start_order, informativeness, rank_batch, top_k
+from active_learning.cold_start import cold_start_order
+from active_learning.strategies import STRATEGIES, informativeness, rank_batch, top_k
 
 
 def test_modal_functions_the_service_uses_still_work():
@@ -92,14 +93,32 @@ def test_a_diverse_batch_takes_the_most_informative_row_of_each_region():
     assert len(diverse_top(X[:2], scores[:2], 5, random_state=0)) == 2
 
 
-def test_a_cold_start_continued_from_labeled_rows_picks_away_from_them():
-    from active_learning.strategies import cold_start_order
+def test_a_discovery_continued_from_labeled_rows_picks_away_from_them():
+    from active_learning.cold_start import discovery_order
 
     rng = np.random.default_rng(0)
     cloud = rng.normal(size=(500, 2))  # 300 of its rows labeled, 200 not
     far = rng.normal(size=(50, 2)) + 20.0  # a cloud with no label yet
     X = np.vstack([cloud[300:], far])
     for seed in range(3):
-        continued = cold_start_order(X, n_seeds=5, X_labeled=cloud[:300], random_state=seed)
-        fresh = cold_start_order(X, n_seeds=5, random_state=seed)
-        assert (continued >= 200).sum() >= 4 > (fresh >= 200).sum()  # fresh seeding spreads over both clouds
+        continued = discovery_order(X, cloud[:300], n_seeds=5, random_state=seed)
+        assert (continued >= 200).sum() >= 4
+        assert len(set(continued.tolist())) == 5
+
+
+def test_the_first_picks_are_typical_rows_of_the_main_regions_not_outliers():
+    # Four regions of 300 rows, each with a few far-flung rows of its own: the first four picks
+    # are one per region, each near its region's centre.
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    rows = [c + rng.normal(scale=1.0, size=(300, 2)) for c in centres]
+    outliers = [c + rng.normal(scale=4.0, size=(15, 2)) for c in centres]
+    X = np.vstack(rows + outliers)
+    region = np.r_[np.repeat(np.arange(4), 300), np.repeat(np.arange(4), 15)]
+    for seed in range(3):
+        order = cold_start_order(X, n_seeds=40, batch=4, random_state=seed)
+        assert sorted(region[order[:4]].tolist()) == [0, 1, 2, 3]
+        assert np.linalg.norm(X[order[:4]] - centres[region[order[:4]]], axis=1).max() < 1.0
+        assert len(order) == 40 and len(set(order.tolist())) == 40
+    again = [cold_start_order(X, n_seeds=8, batch=4, random_state=0).tolist() for _ in range(2)]
+    assert again[0] == again[1]  # seeded: replays exactly
