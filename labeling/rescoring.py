@@ -18,7 +18,7 @@ from active_learning.evaluation import predict_with_confidence
 from active_learning.multilabel import informativeness as multilabel_informativeness
 from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND
-from active_learning.cold_start import cold_start_order, discovery_order
+from active_learning.cold_start import cold_start_order
 from active_learning.strategies import diverse_top, informativeness, rank_batch, top_k
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
@@ -202,9 +202,9 @@ def _picks_per_retrain(project: Project) -> int:
 
 def apply_cold_start(session: Session, project: Project, *, random_state: int = 0, labeled_ids: Sequence[int] = (),
                      n_seeds: int = COLD_START_SEEDS) -> int:
-    """Put examples at the queue's top: before any model, typical examples of the pool's main
-    regions (``cold_start_order``); while classes are discovered, examples far from the
-    ``labeled_ids`` examples (``discovery_order``).
+    """Put typical examples of the regions no label covers (``cold_start_order``, continued from
+    the ``labeled_ids`` examples if given) at the queue's top: before any model, and while classes
+    are discovered.
 
     A ``random`` project keeps a random order: its queue is the baseline the others are measured
     against, and a chosen start would make it something else.
@@ -231,9 +231,8 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
     if not ids:
         return 0
     X = featurized(session, featurizer, features, both, inputs=inputs)
-    if len(both) > len(sample):
-        order = discovery_order(X[:len(sample)], X[len(sample):], n_seeds=n_seeds, random_state=rng)
-    else:
-        order = cold_start_order(X, n_seeds=n_seeds, batch=_picks_per_retrain(project), random_state=rng)
+    X_labeled = X[len(sample):] if len(both) > len(sample) else None
+    order = cold_start_order(X[:len(sample)], n_seeds=n_seeds, batch=_picks_per_retrain(project), X_labeled=X_labeled,
+                             random_state=rng)
     session.execute(update(Example), _banded(COLD_START_BAND, sample, order))
     return len(order)

@@ -93,17 +93,17 @@ def test_a_diverse_batch_takes_the_most_informative_row_of_each_region():
     assert len(diverse_top(X[:2], scores[:2], 5, random_state=0)) == 2
 
 
-def test_a_discovery_continued_from_labeled_rows_picks_away_from_them():
-    from active_learning.cold_start import discovery_order
-
+def test_picks_continued_from_labeled_rows_go_to_the_regions_no_label_covers():
+    # Three regions of 300 rows; ten labeled rows, all in the first two.
     rng = np.random.default_rng(0)
-    cloud = rng.normal(size=(500, 2))  # 300 of its rows labeled, 200 not
-    far = rng.normal(size=(50, 2)) + 20.0  # a cloud with no label yet
-    X = np.vstack([cloud[300:], far])
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    X = np.vstack([c + rng.normal(size=(300, 2)) for c in centres])
+    labeled = np.vstack([c + rng.normal(size=(5, 2)) for c in centres[:2]])
     for seed in range(3):
-        continued = discovery_order(X, cloud[:300], n_seeds=5, random_state=seed)
-        assert (continued >= 200).sum() >= 4
-        assert len(set(continued.tolist())) == 5
+        continued = cold_start_order(X, n_seeds=3, batch=3, X_labeled=labeled, random_state=seed)
+        fresh = cold_start_order(X, n_seeds=3, batch=3, random_state=seed)
+        assert (continued >= 600).sum() >= 2 > (fresh >= 600).sum()  # fresh picks take one of each region
+        assert len(set(continued.tolist())) == 3
 
 
 def test_the_first_picks_are_typical_rows_of_the_main_regions_not_outliers():

@@ -1,0 +1,131 @@
+"""Which first picks teach a model most? An offline replica of the queue's loop, for the cold start.
+
+    cd bench && ../.venv/bin/python first_picks.py --dataset snips --seeds 0 1 2 3 4 5 --budget 80
+
+The loop the service runs, without HTTP: a retrain every ``--batch`` labels (the search of
+``active_learning.model_selection``), discovery while a declared class has no label (fewer than 5
+labels per class given), then margin with diverse batches (``diverse_top`` on a shortlist 10x the
+batch). Only the first picks differ:
+- ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
+- ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
+  discovery (the service's before session 14);
+- ``random``: random sampling throughout (no cold start, no discovery, no margin): the baseline.
+Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
+text), the same stratified 30% test split per seed. Prints test accuracy after each retrain and
+the labels to 95% of the reference; label counts only, no timing. Not the service: no holdout
+picks, no random share, no promotion rule; ``simulate.py`` measures the service itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.model_selection import train_test_split
+
+from common import DATA_DIR, machine, today
+
+from active_learning.cold_start import cold_start_order  # noqa: E402
+from active_learning.featurize import fit_featurizer  # noqa: E402
+from active_learning.model_selection import DEFAULT, choose_hyperparameters, make_classifier  # noqa: E402
+from active_learning.strategies import diverse_top, informativeness, top_k  # noqa: E402
+
+CORPORA = {"movies": "movie_snippets.jsonl", "snips": "snips_intents.jsonl"}
+# The references of simulate.py's runs (best C of the grid by 5-fold CV on the whole pool), for
+# "labels to 95%": digits on its features, the texts on tfidf_embeddings.
+REFERENCE = {"digits": 0.964, "snips": 0.988, "movies": 0.810}
+PER_CLASS = 5  # discovery's budget, as labeling.rescoring.DISCOVERY_LABELS_PER_CLASS
+
+
+def corpus(name: str) -> tuple[list, np.ndarray, str]:
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return list(digits.data), digits.target.astype(str), "features"
+    rows = [json.loads(line) for line in (DATA_DIR / CORPORA[name]).read_text().splitlines() if line.strip()]
+    return [r["text"] for r in rows], np.array([str(r["label"]) for r in rows]), "tfidf_embeddings"
+
+
+def first_picks(method: str, X_unlabeled, X_labeled, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """The picks before a model, or while a class is missing (continued from ``X_labeled``)."""
+    if method == "typical":
+        return cold_start_order(X_unlabeled, n_seeds=batch, batch=batch, X_labeled=X_labeled, random_state=rng)
+    return kmeans_plus_plus(X_unlabeled, X_labeled, batch, rng)
+
+
+def kmeans_plus_plus(X, X_labeled, n: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (D² sampling): from one random row, or continued from the labeled rows."""
+    if X_labeled is None:
+        chosen = [int(rng.integers(X.shape[0]))]
+        closest = euclidean_distances(X, X[chosen[0]:chosen[0] + 1], squared=True).ravel()
+    else:
+        chosen, closest = [], euclidean_distances(X, X_labeled, squared=True).min(axis=1)
+    while len(chosen) < n and closest.sum() > 0:
+        chosen.append(int(rng.choice(X.shape[0], p=closest / closest.sum())))
+        closest = np.minimum(closest, euclidean_distances(X, X[chosen[-1]:chosen[-1] + 1], squared=True).ravel())
+    return np.asarray(chosen, dtype=int)
+
+
+def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    n_classes = len(set(y))
+    labeled: list[int] = []
+    model = None
+    curve = []
+    while len(labeled) < budget:
+        unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
+        missing = len(set(y[labeled])) < n_classes and len(labeled) < PER_CLASS * n_classes
+        if method == "random":
+            picks = rng.choice(len(unlabeled), batch, replace=False)
+        elif model is None or missing:
+            picks = first_picks(method, X[unlabeled], X[labeled] if labeled else None, batch, rng)
+        else:
+            scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
+            shortlist = top_k(scores, batch * 10)
+            picks = shortlist[diverse_top(X[unlabeled][shortlist], scores[shortlist], batch, random_state=rng)]
+        labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
+        if len(set(y[labeled])) < 2:
+            curve.append(0.0)
+            continue
+        search = choose_hyperparameters(X[labeled], y[labeled], random_state=seed)
+        model = make_classifier(**(search.params or DEFAULT)).fit(X[labeled], y[labeled])
+        curve.append(float((model.predict(X_test) == y_test).mean()))
+    return curve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="snips", choices=["digits", "snips", "movies"])
+    parser.add_argument("--methods", nargs="+", default=["typical", "kmeans++", "random"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=80)
+    args = parser.parse_args()
+    print(f"# bench/first_picks.py on {machine()}, {today()}: {args.dataset}, a retrain every {args.batch} labels, "
+          f"budget {args.budget}, seeds {args.seeds}; reference {REFERENCE[args.dataset]}")
+    inputs, labels, featurizer = corpus(args.dataset)
+    curves: dict[str, list[list[float]]] = {m: [] for m in args.methods}
+    for seed in args.seeds:
+        pool, test = train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
+        features = fit_featurizer(featurizer, [inputs[i] for i in pool])
+        X, X_test = (features.transform([inputs[i] for i in part]) for part in (pool, test))
+        for method in args.methods:
+            curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed)
+            curves[method].append(curve)
+            print(f"seed {seed} {method:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
+    target = 0.95 * REFERENCE[args.dataset]
+    print(f"\n| first picks | accuracy after each retrain ({args.batch}, {2 * args.batch}, ... labels), mean | "
+          f"labels to 95% of the reference, per seed | mean |")
+    print("|---|---|---|---|")
+    for method, runs in curves.items():
+        reach = [next(((i + 1) * args.batch for i, a in enumerate(c) if a >= target), None) for c in runs]
+        reached = [r for r in reach if r is not None]
+        mean = f"{np.mean(reached):.0f}" + ("" if len(reached) == len(reach) else f" ({len(reached)} of {len(reach)})")
+        print(f"| {method} | " + " ".join(f"{a:.3f}" for a in np.mean(runs, axis=0)) + f" | {reach} | {mean} |")
+
+
+if __name__ == "__main__":
+    main()
