@@ -2,9 +2,9 @@
 typical examples of the regions no label covers.
 
 With a handful of labels, what a model learns depends on how representative they are. Uncertainty
-needs a model, and diversity alone (k-means++ seeding, this module's first version) reaches for
-outliers: odd phrasings, blurred digits. Typicality clustering (TypiClust; Hacohen, Dekel and
-Weinshall, "Active Learning on a Budget", ICML 2022) picks, from each of the largest regions with
+needs a model, and diversity alone (k-means++ seeding, the service's cold start until session 14)
+reaches for outliers: odd phrasings, blurred digits. Typicality clustering (TypiClust; Hacohen,
+Dekel and Weinshall, "Active Learning on a Budget", ICML 2022) picks, from each of the largest regions with
 no label, its most typical row (the one closest on average to its neighbours). Offline, in a
 replica of the service's loop (``bench/first_picks.py``: first picks, then margin with diverse
 batches, a retrain every 10 labels, 6 seeds), accuracy at 20 labels went from 0.59 to 0.78 on
