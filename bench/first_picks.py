@@ -123,7 +123,8 @@ def main() -> None:
     for method, runs in curves.items():
         reach = [next(((i + 1) * args.batch for i, a in enumerate(c) if a >= target), None) for c in runs]
         reached = [r for r in reach if r is not None]
-        mean = f"{np.mean(reached):.0f}" + ("" if len(reached) == len(reach) else f" ({len(reached)} of {len(reach)})")
+        mean = (f"{np.mean(reached):.0f}" if reached else "—") + (
+            "" if len(reached) == len(reach) else f" ({len(reached)} of {len(reach)} reached)")
         print(f"| {method} | " + " ".join(f"{a:.3f}" for a in np.mean(runs, axis=0)) + f" | {reach} | {mean} |")
 
 
