@@ -24,7 +24,7 @@ from sklearn.neighbors import NearestNeighbors
 
 DIMENSIONS = 50  # rows are clustered in this many SVD components (TF-IDF has 10^5 columns)
 NEIGHBORS = 20  # typicality: mean distance to this many nearest rows of the same region
-MAX_REGIONS = 500  # regions = labeled + chosen + wanted; bounded, for k-means' cost
+MAX_REGIONS = 500  # regions = labeled + chosen + wanted, at most this many, for k-means' cost
 
 
 def cold_start_order(X: Any, *, n_seeds: int = 200, batch: int = 10, sample: int = 20000, X_labeled: Any = None,
@@ -75,7 +75,8 @@ def _typical_of_uncovered(rows: np.ndarray, n_pool: int, chosen: list[int], want
                           rng: np.random.Generator) -> list[int]:
     """One round: the most typical row of each of the ``want`` largest regions that hold no
     labeled row (``rows`` from ``n_pool`` on) and no chosen one."""
-    regions = min(len(rows) - n_pool + len(chosen) + want, MAX_REGIONS, len(rows))
+    # Room for ``want`` uncovered regions even when the labeled and chosen rows pass the cap.
+    regions = min(min(len(rows) - n_pool + len(chosen), max(MAX_REGIONS - want, 0)) + want, len(rows))
     region = KMeans(n_clusters=regions, n_init=1, random_state=int(rng.integers(2**31 - 1))).fit_predict(rows)
     covered = set(region[n_pool:].tolist()) | set(region[chosen].tolist())
     sizes = np.bincount(region[:n_pool], minlength=regions)

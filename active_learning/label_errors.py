@@ -372,7 +372,7 @@ def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any
             return LabelIssues(none, np.empty(0), [], skipped=f"the model agrees with the labels too little to judge "
                                                               f"them (out-of-fold Cohen's kappa {kappa:.2f}, at least "
                                                               f"{lowest:.2f} at 95% confidence; checks start at "
-                                                              f"{min_kappa}; its earlier flags are withdrawn)", pred_probs=pred_probs,
+                                                              f"{min_kappa}; open model flags from earlier checks are withdrawn)", pred_probs=pred_probs,
                                classes=classes,
                                model_too_weak=True)
     noise = estimate_noise(pred_probs, given)

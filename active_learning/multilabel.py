@@ -230,7 +230,8 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
     if agreement < MIN_AGREEMENT:
         return LabelIssues(np.empty(0, dtype=int), np.empty(0), [],
                            skipped=f"the model agrees with the labels too little to judge them (out-of-fold micro-F1 "
-                                   f"{agreement:.2f}, checks start at {MIN_AGREEMENT})")
+                                   f"{agreement:.2f}, checks start at {MIN_AGREEMENT}; open model flags from earlier "
+                                   f"checks are withdrawn)", model_too_weak=True)
     wrong = np.zeros((n, k))
     judged = 0
     for j in range(k):

@@ -86,6 +86,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
             shortlist = top_k(scores, batch * 10)
             picks = shortlist[diverse_top(X[unlabeled][shortlist], scores[shortlist], batch, random_state=rng)]
+        if len(picks) < batch:
+            raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
         if len(set(y[labeled])) < 2:
             curve.append(0.0)

@@ -257,9 +257,10 @@ def withdraw_flags(session: Session, project_id: int, current: Sequence[Sequence
                    issues: LabelIssues, *, now: datetime) -> int:
     """Withdraw (status ``withdrawn``) each open model flag whose label the check just made finds
     more likely right than wrong: a weaker model's false alarm should not wait for a reviewer.
-    Only labels the check judged (the example's gold) are considered; when the check found the
-    model too weak to judge any, every open model flag is withdrawn (else a flag from one lucky
-    check stays open while no later check can stand behind it). Returns how many."""
+    Only labels that are their example's gold are considered (a minority label keeps its flag: the
+    annotators' disagreement is a fact); when the check found the model too weak to judge, each of
+    those flags is withdrawn (else a flag from one lucky check stays open while no later check can
+    stand behind it). Returns how many."""
     from active_learning.label_errors import WITHDRAW_BELOW
 
     if issues.posteriors is None and not issues.model_too_weak:
@@ -272,7 +273,7 @@ def withdraw_flags(session: Session, project_id: int, current: Sequence[Sequence
     withdrawn = 0
     for flag in flags:
         i = row_of.get(flag.label_id)
-        if issues.model_too_weak or (i is not None and issues.posteriors[i] < WITHDRAW_BELOW):
+        if i is not None and (issues.model_too_weak or issues.posteriors[i] < WITHDRAW_BELOW):
             flag.status, flag.resolved_at = "withdrawn", now
             withdrawn += 1
     return withdrawn

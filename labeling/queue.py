@@ -196,8 +196,8 @@ def _lease_of(settings: ProjectConfig, project_id: int, example_id: int, row: An
     version = row.scored_by_version
     if holdout:
         strategy, score = "holdout", None
-    elif version is None:
-        strategy, score = "cold_start", None
+    elif version is None:  # before any model: a random project serves a random order, others the cold start
+        strategy, score = ("random" if settings.strategy == "random" else "cold_start"), None
     elif row.priority is not None and row.priority >= COLD_START_BAND:  # a class no label names yet is looked for
         strategy, score = "discovery", None
     elif picked_at_random:

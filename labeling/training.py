@@ -99,7 +99,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
             return train_multilabel(session, run, read, clock=clock, random_state=random_state, heartbeat=heartbeat,
                                     rescore_anyway=rescore_anyway)
         if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
-            apply_cold_start(session, project, random_state=random_state)
+            apply_cold_start(session, project, random_state=random_state, labeled_ids=data.example_ids)
             session.commit()
             return {"skipped": "a model needs labels of at least two classes outside the holdout; "
                                "the queue serves typical examples first meanwhile (a random project: a random order)",

@@ -41,7 +41,7 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
     Y = indicator([json.loads(v) for v in data.labels], names)
     train = ~data.holdout
     if train.sum() < 2 or not Y[train].any():
-        apply_cold_start(session, project, random_state=random_state)
+        apply_cold_start(session, project, random_state=random_state, labeled_ids=data.example_ids)
         session.commit()
         return {"skipped": "a multi-label model needs at least two labeled examples outside the holdout and "
                            "one label chosen; the queue serves typical examples first meanwhile "

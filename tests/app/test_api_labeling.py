@@ -103,3 +103,23 @@ def test_next_and_submit_take_one_read_and_one_write_transaction(app, client, ma
         "example_id": body["example"]["id"], "label": "pos", "lease_id": body["lease"]["id"]})
     assert response.status_code == 201 and len(ended) == expected
     assert client.get(f"/api/v1/projects/{project_id + 1000}/next", headers=auth(token)).status_code == 404
+
+
+def test_a_random_project_serves_a_random_order_from_the_start_with_no_cold_start(client, make_user, make_project,
+                                                                                   session):
+    from sqlalchemy import func, select
+
+    from labeling.models import Example
+    from labeling.queue import COLD_START_BAND
+
+    random_project = make_project(n=40, settings={"strategy": "random"})
+    margin_project = make_project(n=40)
+    _, token = make_user("ann", "annotator")
+    session.rollback()  # a fresh read: the cold-start runs committed in other sessions
+
+    def top_priority(project_id):
+        return session.scalar(select(func.max(Example.priority)).where(Example.project_id == project_id)) or 0.0
+
+    assert top_priority(random_project) < COLD_START_BAND <= top_priority(margin_project)
+    why = client.get(f"/api/v1/projects/{random_project}/next", headers=auth(token)).json["why"]
+    assert why["strategy"] in ("random", "holdout") and why["model_version"] is None

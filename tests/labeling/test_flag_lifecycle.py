@@ -132,3 +132,34 @@ def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_rig
     assert opened == 0 and set(statuses.values()) == {"withdrawn"} and len(statuses) == 3
     opened, flags = check(doubts)
     assert opened == 2 and [flags[labels[i].id] for i in range(3)] == ["open", "withdrawn", "open"]
+
+
+def test_a_check_too_weak_to_judge_leaves_the_flag_of_a_label_that_became_a_minority_open(make_project, session):
+    from active_learning.label_errors import LabelIssues
+    from labeling.db import utcnow
+    from labeling.models import Project
+    from labeling.quality import record_flags
+
+    project_id = make_project(labels=LABELS, examples=noisy_digits(30, 0.0)[0])
+    project = session.get(Project, project_id)
+    labels = session.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).all()
+    example_ids, gold = [x.example_id for x in labels], [x.value for x in labels]
+    current = [[(x.id, x.value)] for x in labels]
+    doubts = np.zeros(len(labels))
+    doubts[0] = 0.97
+    suggested = LABELS[(LABELS.index(gold[0]) + 1) % 10]
+    record_flags(session, project, example_ids, current, gold,
+                 LabelIssues(np.array([0]), doubts[[0]], [suggested], posteriors=doubts), run_id=None, now=utcnow())
+    session.commit()
+    # A second annotator gives the suggested class and the consensus takes it: label 0 is now a
+    # minority label, which annotators disagreeing is reason enough to keep flagged.
+    other = Label(project_id=project_id, example_id=labels[0].example_id, value=suggested, created_at=utcnow(),
+                  source="test")
+    session.add(other)
+    session.commit()
+    current[0], gold[0] = [(labels[0].id, labels[0].value), (other.id, suggested)], suggested
+    weak = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped="too weak", model_too_weak=True)
+    record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow())
+    session.commit()
+    session.expire_all()
+    assert session.scalars(select(LabelFlag.status).where(LabelFlag.label_id == labels[0].id)).one() == "open"
