@@ -37,6 +37,7 @@ BATCH_SHORTLIST = 2000
 DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
+COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
 DISCOVERY_LABELS_PER_CLASS = 5  # diverse picks while a declared class has no label, up to this many labels per class
 
 _WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, suggestion_probs = ?, "
@@ -225,7 +226,11 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
     rng = np.random.default_rng(random_state)
     sample = sorted(rng.choice(ids, size=min(len(ids), COLD_START_SAMPLE), replace=False).tolist()) if ids else []
     # The labeled rows through the same fitted featurizer, read with the sample: their space is the sample's.
-    both = sample + list(labeled_ids)
+    # A sample of them at most: they only mark regions as covered (an import may bring 10^6 labels of one class).
+    labeled = list(labeled_ids)
+    if len(labeled) > COLD_START_LABELED_SAMPLE:
+        labeled = rng.choice(labeled, size=COLD_START_LABELED_SAMPLE, replace=False).tolist()
+    both = sample + labeled
     inputs = read_inputs(session, both, INPUT_KIND[featurizer])
     session.commit()  # before featurizing (which may encode and store embeddings) and before any write
     if not ids:

@@ -625,3 +625,25 @@ def test_class_discovery_stops_once_every_class_has_a_label_or_the_budget_is_spe
     assert classes_to_discover(["a", "b", "c"], ["a", "a", "b"], 3) == ["c"]
     assert classes_to_discover(["a", "b", "c"], ["a", "b", "c"], 3) == []
     assert classes_to_discover(["a", "b", "c"], ["a"], 3 * DISCOVERY_LABELS_PER_CLASS) == []
+
+
+def test_a_cold_start_after_labels_of_one_class_continues_from_a_sample_of_them(client, admin_token, make_project,
+                                                                               monkeypatch):
+    from labeling import rescoring
+
+    seen = []
+    real = rescoring.cold_start_order
+
+    def seeding(X, **kwargs):
+        seen.append((X.shape[0], None if kwargs.get("X_labeled") is None else kwargs["X_labeled"].shape[0]))
+        return real(X, **kwargs)
+
+    monkeypatch.setattr(rescoring, "cold_start_order", seeding)
+    rows = digits_rows(400)
+    for row in rows[:300]:  # 300 labels, all of one class: no model can be trained yet
+        row["label"] = "7"
+    project_id = make_project(labels=LABELS, examples=rows)
+    run = client.get(f"/api/v1/projects/{project_id}/runs?limit=1", headers=auth(admin_token)).json["runs"][0]
+    assert run["status"] == "succeeded" and "typical examples first" in run["result"]["skipped"], run
+    # The unlabeled rows, and the labels as covered regions: a sample of them, not all 300.
+    assert seen == [(100, rescoring.COLD_START_LABELED_SAMPLE)]
