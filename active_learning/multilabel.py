@@ -222,7 +222,7 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
     columns' doubts are not independent, and adding them up flagged sets a weak model merely
     hesitated on).
     """
-    from active_learning.label_errors import PRECISION_TARGET, LabelIssues, probable_errors
+    from active_learning.label_errors import FLAGS_WITHDRAWN, PRECISION_TARGET, LabelIssues, probable_errors
 
     precision = PRECISION_TARGET if precision is None else precision
     n, k = Y.shape
@@ -230,8 +230,8 @@ def probable_set_errors(oof: np.ndarray, Y: np.ndarray, names: list[str], *, pre
     if agreement < MIN_AGREEMENT:
         return LabelIssues(np.empty(0, dtype=int), np.empty(0), [],
                            skipped=f"the model agrees with the labels too little to judge them (out-of-fold micro-F1 "
-                                   f"{agreement:.2f}, checks start at {MIN_AGREEMENT}; open model flags from earlier "
-                                   f"checks are withdrawn)", model_too_weak=True)
+                                   f"{agreement:.2f}, checks start at {MIN_AGREEMENT}; {FLAGS_WITHDRAWN})",
+                           model_too_weak=True)
     wrong = np.zeros((n, k))
     judged = 0
     for j in range(k):

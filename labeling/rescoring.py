@@ -38,6 +38,8 @@ DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
 COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
+# What a run that could not train says of the queue meanwhile (``apply_cold_start``).
+COLD_START_NOTE = "the queue serves typical examples first meanwhile (a random project: a random order)"
 DISCOVERY_LABELS_PER_CLASS = 5  # diverse picks while a declared class has no label, up to this many labels per class
 
 _WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, suggestion_probs = ?, "

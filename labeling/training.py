@@ -31,7 +31,7 @@ from labeling import tasks
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack
-from labeling.rescoring import apply_cold_start, discover_classes, rescore_pool
+from labeling.rescoring import COLD_START_NOTE, apply_cold_start, discover_classes, rescore_pool
 from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 from labeling.training_multilabel import train_multilabel
@@ -101,8 +101,7 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
             apply_cold_start(session, project, random_state=random_state, labeled_ids=data.example_ids)
             session.commit()
-            return {"skipped": "a model needs labels of at least two classes outside the holdout; "
-                               "the queue serves typical examples first meanwhile (a random project: a random order)",
+            return {"skipped": f"a model needs labels of at least two classes outside the holdout; {COLD_START_NOTE}",
                     "n_labels": len(data.labels), "snapshot": read.snapshot.number}
         Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
         computed = _compute(read, Z, random_state=random_state)
