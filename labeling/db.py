@@ -221,34 +221,9 @@ WRITE_CHUNK = 250
 WRITE_PAUSE_SECONDS = 0.0002
 
 
-def writers_waiting(session: Session) -> bool:
-    """Whether a writer waits for SQLite's write lock now (never on PostgreSQL, nor without the
-    file lock): a bulk writer lets it in before its next transaction."""
-    lock_path = _LOCK_PATHS.get(session.get_bind().engine)
-    return lock_path is not None and sqlite_lock.is_held(lock_path + sqlite_lock.WAITING)
-
-
-def let_waiting_writers_in(session: Session, *, most: float = 0.05) -> None:
-    """After a bulk writer's commit: pause while another writer waits for the write lock (at most
-    ``most`` seconds). A released flock is not handed on: straight back for its next transaction,
-    the bulk writer would often take it again first."""
-    deadline = time.monotonic() + most
-    time.sleep(WRITE_PAUSE_SECONDS)
-    while writers_waiting(session) and time.monotonic() < deadline:
-        time.sleep(WRITE_PAUSE_SECONDS)
-
-
-@contextmanager
-def checkpointing_the_log(session: Session) -> Iterator[None]:
-    """A bulk writer that checkpoints the log itself (``checkpoint_wal`` after its writes) runs
-    within this: meanwhile the other connections leave their periodic checkpoint to it, which
-    would copy the bulk writer's pages inside an annotator's request."""
-    lock_path = _LOCK_PATHS.get(session.get_bind().engine)
-    if lock_path is None:
-        yield
-        return
-    with sqlite_lock.held_shared(lock_path + sqlite_lock.BULK):
-        yield
+def sqlite_lock_path(engine: Engine) -> str | None:
+    """The file lock SQLite's writers queue on (None on PostgreSQL, or without the file lock)."""
+    return _LOCK_PATHS.get(engine)
 
 
 def write_many_in_short_transactions(session: Session, sql: str, rows: list[tuple], *,

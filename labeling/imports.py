@@ -22,8 +22,8 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling import text_index
-from labeling.db import checkpoint_wal, checkpointing_the_log, let_waiting_writers_in, reading, utcnow
+from labeling import bulk_writer, text_index
+from labeling.db import checkpoint_wal, reading, utcnow
 from labeling.errors import InvalidInput, NotFound, Problem
 from labeling.examples import ImportWriter, RowValidator, check_source, count_new_examples, json_rows
 from labeling.formats import FORMATS, mapped_rows, read_rows
@@ -194,7 +194,7 @@ def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock
                 if not _validate(session, job, project, spool, clock=clock, on_progress=on_progress):
                     return "failed"
             # The other connections leave the log to the import; the text index merges in steps.
-            with checkpointing_the_log(session), text_index.merged_in_steps(session) as merging:
+            with bulk_writer.checkpointing_the_log(session), text_index.merged_in_steps(session) as merging:
                 _publish(session, job, project, spool, clock=clock, on_progress=on_progress, merging=merging)
             _finish(session, job, project, clock=clock, links=links)
             if on_progress:
@@ -305,7 +305,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.updated += updated
     session.commit()
     held = time.perf_counter() - began
-    let_waiting_writers_in(session)  # hands the write lock to an annotator waiting for it
+    bulk_writer.after_commit(session, held=held)  # the annotators' turn
     return held
 
 

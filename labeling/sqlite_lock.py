@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 WAITING = ".wait"  # shared-locked by each writer while it waits for the write lock
 BULK = ".bulk"  # shared-locked by a bulk writer for as long as it checkpoints the log itself
+CONTENDED = ".contended"  # touched by a writer that had to wait: the bulk writer then paces itself
+_bulk_writer_here = 0  # how many bulk writers this process runs: its own waits mark no contention
 
 
 def take(lock_path: str) -> int:
@@ -21,6 +24,8 @@ def take(lock_path: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        if not _bulk_writer_here:
+            _touch(lock_path + CONTENDED)
         waiting = _open(lock_path + WAITING)
         try:
             fcntl.flock(waiting, fcntl.LOCK_SH)
@@ -51,11 +56,33 @@ def is_held(path: str) -> bool:
 
 
 @contextmanager
-def held_shared(path: str) -> Iterator[None]:
-    fd = _open(path)
+def bulk_writer(lock_path: str) -> Iterator[None]:
+    """This process writes in bulk meanwhile: ``<lock>.bulk`` is shared-locked (the other
+    connections leave the checkpoint to it), and its own writers' waits (its heartbeat's, say) are
+    not taken for annotators meeting its lock."""
+    global _bulk_writer_here
+    fd = _open(lock_path + BULK)
+    _bulk_writer_here += 1
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
+    finally:
+        _bulk_writer_here -= 1
+        os.close(fd)
+
+
+def contended_within(lock_path: str, seconds: float) -> bool:
+    """Whether a writer outside a bulk writer's process has waited for the lock in the last ``seconds``."""
+    try:
+        return os.stat(lock_path + CONTENDED).st_mtime >= time.time() - seconds
+    except FileNotFoundError:
+        return False
+
+
+def _touch(path: str) -> None:
+    fd = _open(path)
+    try:
+        os.utime(fd)
     finally:
         os.close(fd)
 

@@ -13,6 +13,7 @@ resumes it when a process opens the database and no import is alive.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
@@ -20,7 +21,8 @@ from typing import Any, Iterator
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from labeling.db import has_text_index, let_waiting_writers_in
+from labeling import bulk_writer
+from labeling.db import has_text_index
 from labeling.heartbeat import HEARTBEAT_SECONDS, stale_after
 from labeling.models import ImportJob
 
@@ -67,12 +69,13 @@ def merge_steps(session: Session) -> int:
     waits for the lock goes first. Returns the steps that merged."""
     done = 0
     while done < MERGE_STEPS:
+        began = time.perf_counter()
         raw = session.connection().connection.dbapi_connection  # begins the transaction
         changes = raw.total_changes
         session.execute(_MERGE, {"n": MERGE_PAGES})
         merged = raw.total_changes - changes >= 2  # FTS5's sign that it found work
         session.commit()
-        let_waiting_writers_in(session)
+        bulk_writer.after_commit(session, held=time.perf_counter() - began)
         if not merged:
             break
         done += 1

@@ -11,7 +11,9 @@ import time
 
 from sqlalchemy import text
 
-from labeling.db import make_engine, make_sessionmaker, writers_waiting
+from labeling import bulk_writer, sqlite_lock
+from labeling.bulk_writer import writers_waiting
+from labeling.db import make_engine, make_sessionmaker
 
 
 def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp_path):
@@ -44,7 +46,7 @@ def test_a_writer_waiting_for_the_file_lock_does_not_hold_sqlites_write_lock(tmp
 
 def test_a_writer_waiting_for_the_file_lock_says_so(tmp_path):
     """A bulk writer asks ``writers_waiting`` after its commits, to let a writer that waits in
-    before its next transaction (``let_waiting_writers_in``, labeling/imports.py)."""
+    before its next transaction (``bulk_writer.after_commit``, labeling/imports.py)."""
     path = tmp_path / "wait.db"
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
@@ -98,7 +100,8 @@ def test_the_log_is_checkpointed_after_the_file_lock_not_inside_a_commit(tmp_pat
 def test_the_other_connections_leave_the_log_to_a_bulk_writer_that_checkpoints_it(tmp_path):
     """While a bulk writer (an import) checkpoints the log itself, the other connections skip
     their periodic checkpoint, which would copy its pages inside an annotator's request."""
-    from labeling.db import CHECKPOINT_EVERY, checkpointing_the_log
+    from labeling.bulk_writer import checkpointing_the_log
+    from labeling.db import CHECKPOINT_EVERY
 
     path = tmp_path / "bulk.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -120,6 +123,70 @@ def test_the_other_connections_leave_the_log_to_a_bulk_writer_that_checkpoints_i
         assert frames_not_checkpointed() > 0
     write(CHECKPOINT_EVERY)  # the bulk writer is done: the connection checkpoints again
     assert frames_not_checkpointed() == 0
+    bulk.close()
+    engine.dispose()
+
+
+def _a_writer_waits_for_the_lock(engine, path, value):
+    """Another process's writer holds the file lock while a writer of this one waits for it."""
+    holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    writer, written = _insert_in_a_thread(engine, value)
+    try:
+        deadline = time.monotonic() + 10
+        while not sqlite_lock.is_held(f"{path}.lock{sqlite_lock.WAITING}"):
+            assert time.monotonic() < deadline, "the writer did not wait"
+            time.sleep(0.01)
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        writer.join(10)
+    assert written.is_set()
+
+
+def test_a_writer_that_had_to_wait_marks_the_lock_contended_unless_its_process_writes_in_bulk(tmp_path):
+    path = tmp_path / "contended.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    lock_path = f"{path}.lock"
+    assert not sqlite_lock.contended_within(lock_path, 10)
+    with sqlite_lock.bulk_writer(lock_path):  # the import's own heartbeat waiting for the import
+        _a_writer_waits_for_the_lock(engine, path, 1)
+    assert not sqlite_lock.contended_within(lock_path, 10)
+    _a_writer_waits_for_the_lock(engine, path, 2)  # an annotator's write
+    assert sqlite_lock.contended_within(lock_path, 10)
+    assert not sqlite_lock.contended_within(lock_path, -1)  # the mark ages
+    engine.dispose()
+
+
+def test_a_bulk_writer_paces_itself_and_syncs_its_log_only_while_annotators_meet_its_lock(tmp_path, monkeypatch):
+    """``after_commit`` rests as long as the transaction held the lock, and syncs the log (the
+    bulk writer's commits skip the fsync), while writers of other processes have met its lock."""
+    path = tmp_path / "pace.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    synced: list[str] = []
+    real_sync = bulk_writer.os.fdatasync
+
+    def record_sync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_sync(fd)
+
+    monkeypatch.setattr(bulk_writer.os, "fdatasync", record_sync)
+    bulk = make_sessionmaker(engine)()
+    bulk.execute(text("INSERT INTO t VALUES (0)"))
+    bulk.commit()
+    started = time.monotonic()
+    bulk_writer.after_commit(bulk, held=0.4)
+    assert time.monotonic() - started < 0.2 and synced == []  # alone: straight on
+
+    _a_writer_waits_for_the_lock(engine, path, 1)
+    started = time.monotonic()
+    bulk_writer.after_commit(bulk, held=0.4)
+    assert time.monotonic() - started >= 0.4 * bulk_writer.REST_PER_HOLD
+    assert synced == [f"{path}-wal"]
     bulk.close()
     engine.dispose()
 
