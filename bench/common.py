@@ -49,7 +49,7 @@ def fresh_database(kind: str) -> Iterator[str]:
         try:
             yield url
         finally:
-            for suffix in ("", "-wal", "-shm", ".lock", ".lock.wait", ".lock.bulk"):
+            for suffix in ("", "-wal", "-shm", ".lock", ".lock.wait", ".lock.bulk", ".lock.contended"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
         return
     name = f"hitl_bench_{uuid.uuid4().hex[:8]}"

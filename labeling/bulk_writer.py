@@ -11,12 +11,10 @@ from typing import Iterator
 from sqlalchemy.orm import Session
 
 from labeling import sqlite_lock
-from labeling.db import WRITE_PAUSE_SECONDS, sqlite_lock_path
+from labeling.db import WRITE_PAUSE_SECONDS, commits_skip_the_fsync, sqlite_lock_path
 
-# While annotators' writes have met the bulk writer's lock this recently, it paces itself (below).
+# While annotators' writes have met the bulk writer's lock this recently, it syncs its log (below).
 CONTENDED_SECONDS = 10.0
-# Meanwhile it rests this long per second it held the lock: at most half the time holding it.
-REST_PER_HOLD = 1.0
 
 
 def writers_waiting(session: Session) -> bool:
@@ -26,22 +24,21 @@ def writers_waiting(session: Session) -> bool:
     return lock_path is not None and sqlite_lock.is_held(lock_path + sqlite_lock.WAITING)
 
 
-def after_commit(session: Session, *, held: float, most: float = 0.05) -> None:
-    """After each of a bulk writer's commits (``held``: seconds its transaction held the lock).
+def after_commit(session: Session, *, most: float = 0.05) -> None:
+    """After each of a bulk writer's commits.
 
-    While annotators meet its lock (``CONTENDED_SECONDS``): the log it wrote goes to disk now, out
-    of the lock (the bulk writer skips the fsync in its commits; an annotator's commit, which
-    syncs the whole log, paid for it), and it rests ``REST_PER_HOLD`` times its hold, so that an
-    annotator's write finds the lock free more often. Alone, it goes on at once. Either way it
-    pauses while a writer waits (at most ``most`` seconds): a released flock is not handed on,
-    and straight back for its next transaction the bulk writer would often take it again first."""
-    lock_path = sqlite_lock_path(session.get_bind().engine)
-    rest = 0.0
-    if lock_path is not None and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS):
-        _sync_log(session.get_bind().url.database + "-wal")
-        rest = held * REST_PER_HOLD
-    deadline = time.monotonic() + max(most, rest)
-    time.sleep(max(WRITE_PAUSE_SECONDS, rest))
+    While annotators meet its lock (``CONTENDED_SECONDS``), the log it wrote goes to disk now, out
+    of the lock, if its commits skip the fsync (an import's child process): else the next
+    annotator's commit, whose fsync takes the whole log, pays for it. Then it pauses while a writer
+    waits (at most ``most`` seconds): a released flock is not handed on, and straight back for its
+    next transaction the bulk writer would often take it again first."""
+    engine = session.get_bind().engine
+    lock_path = sqlite_lock_path(engine)
+    if (lock_path is not None and commits_skip_the_fsync(engine)
+            and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS)):
+        _sync_log(os.path.realpath(engine.url.database) + "-wal")
+    deadline = time.monotonic() + most
+    time.sleep(WRITE_PAUSE_SECONDS)
     while writers_waiting(session) and time.monotonic() < deadline:
         time.sleep(WRITE_PAUSE_SECONDS)
 
@@ -60,11 +57,12 @@ def checkpointing_the_log(session: Session) -> Iterator[None]:
 
 
 def _sync_log(path: str) -> None:
+    """fsync the log: a courtesy, so a log that cannot be opened (none yet) is left alone."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:  # checkpointed and removed meanwhile: nothing to sync
+    except OSError:
         return
     try:
-        os.fdatasync(fd)
+        getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
     finally:
         os.close(fd)

@@ -27,6 +27,7 @@ SQLITE_SYNCHRONOUS_VALUES = ("FULL", "NORMAL", "EXTRA")
 TRIGRAM_SQLITE = (3, 34, 0)
 _TEXT_INDEX: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 _LOCK_PATHS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()  # SQLite's file lock
+_UNSYNCED: weakref.WeakSet[Engine] = weakref.WeakSet()  # SQLite engines whose commits skip the fsync
 # A connection checkpoints the log after this many of its write transactions (about 5-20 pages each).
 CHECKPOINT_EVERY = 50
 
@@ -69,6 +70,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_write_lock
         database = engine.url.database
         lock_path = database + ".lock" if sqlite_write_lock and database and database != ":memory:" else None
         _configure_sqlite(engine, synchronous, lock_path, busy_ms=int(statement_timeout * 1000))
+        if synchronous == "NORMAL":
+            _UNSYNCED.add(engine)
         return engine
     options = f"-c statement_timeout={int(statement_timeout * 1000)}"
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_timeout=connect_timeout,
@@ -224,6 +227,11 @@ WRITE_PAUSE_SECONDS = 0.0002
 def sqlite_lock_path(engine: Engine) -> str | None:
     """The file lock SQLite's writers queue on (None on PostgreSQL, or without the file lock)."""
     return _LOCK_PATHS.get(engine)
+
+
+def commits_skip_the_fsync(engine: Engine) -> bool:
+    """Whether the engine's commits leave the log unsynced (SQLite with ``synchronous=NORMAL``)."""
+    return engine in _UNSYNCED
 
 
 def write_many_in_short_transactions(session: Session, sql: str, rows: list[tuple], *,

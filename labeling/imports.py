@@ -305,7 +305,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.updated += updated
     session.commit()
     held = time.perf_counter() - began
-    bulk_writer.after_commit(session, held=held)  # the annotators' turn
+    bulk_writer.after_commit(session)  # the annotators' turn
     return held
 
 

@@ -1,12 +1,14 @@
-"""SQLite's write lock as lock files (``flock``), for labeling/db.py: the lock every writer queues
-on (``<db>.lock``), who waits for it (``<db>.lock.wait``), and whether a bulk writer checkpoints
-the log itself (``<db>.lock.bulk``). ``flock`` locks are per open file, so they exclude threads of
+"""SQLite's write lock as lock files (``flock``), for labeling/db.py and labeling/bulk_writer.py:
+the lock every writer queues on (``<db>.lock``), who waits for it (``<db>.lock.wait``), whether a
+bulk writer checkpoints the log itself (``<db>.lock.bulk``), and when a writer last had to wait
+(``<db>.lock.contended``, its time). ``flock`` locks are per open file, so they exclude threads of
 one process as they exclude processes, and the kernel drops them with the process."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -15,6 +17,7 @@ WAITING = ".wait"  # shared-locked by each writer while it waits for the write l
 BULK = ".bulk"  # shared-locked by a bulk writer for as long as it checkpoints the log itself
 CONTENDED = ".contended"  # touched by a writer that had to wait: the bulk writer then paces itself
 _bulk_writer_here = 0  # how many bulk writers this process runs: its own waits mark no contention
+_bulk_count_lock = threading.Lock()  # with JOBS=inline, imports run in request threads
 
 
 def take(lock_path: str) -> int:
@@ -24,9 +27,13 @@ def take(lock_path: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        if not _bulk_writer_here:
-            _touch(lock_path + CONTENDED)
-        waiting = _open(lock_path + WAITING)
+        try:
+            if not _bulk_writer_here:
+                _mark(lock_path + CONTENDED)
+            waiting = _open(lock_path + WAITING)
+        except BaseException:
+            os.close(fd)
+            raise
         try:
             fcntl.flock(waiting, fcntl.LOCK_SH)
             fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
@@ -62,12 +69,14 @@ def bulk_writer(lock_path: str) -> Iterator[None]:
     not taken for annotators meeting its lock."""
     global _bulk_writer_here
     fd = _open(lock_path + BULK)
-    _bulk_writer_here += 1
+    with _bulk_count_lock:
+        _bulk_writer_here += 1
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
-        _bulk_writer_here -= 1
+        with _bulk_count_lock:
+            _bulk_writer_here -= 1
         os.close(fd)
 
 
@@ -79,10 +88,17 @@ def contended_within(lock_path: str, seconds: float) -> bool:
         return False
 
 
-def _touch(path: str) -> None:
-    fd = _open(path)
+def _mark(path: str) -> None:
+    """Touch ``path``: a hint only, so a mark that cannot be written (a full disk, a file another
+    user made) never fails the write that waits."""
+    try:
+        fd = _open(path)
+    except OSError:
+        return
     try:
         os.utime(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

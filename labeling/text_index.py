@@ -13,7 +13,6 @@ resumes it when a process opens the database and no import is alive.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
@@ -69,13 +68,12 @@ def merge_steps(session: Session) -> int:
     waits for the lock goes first. Returns the steps that merged."""
     done = 0
     while done < MERGE_STEPS:
-        began = time.perf_counter()
         raw = session.connection().connection.dbapi_connection  # begins the transaction
         changes = raw.total_changes
         session.execute(_MERGE, {"n": MERGE_PAGES})
         merged = raw.total_changes - changes >= 2  # FTS5's sign that it found work
         session.commit()
-        bulk_writer.after_commit(session, held=time.perf_counter() - began)
+        bulk_writer.after_commit(session)
         if not merged:
             break
         done += 1
