@@ -5,7 +5,8 @@
 The loop the service runs, without HTTP: a retrain every ``--batch`` labels (the search of
 ``active_learning.model_selection``), discovery while a declared class has no label (fewer than 5
 labels per class given), then margin with diverse batches (``diverse_top`` on a shortlist 10x the
-batch). Only the first picks differ:
+batch; ``--after`` tries others: ``top``, the most uncertain rows alone; ``density``, margin
+times typicality, as in ``density_weights``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -22,8 +23,10 @@ import argparse
 import json
 
 import numpy as np
+from sklearn.decomposition import TruncatedSVD
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.model_selection import train_test_split
+from sklearn.neighbors import NearestNeighbors
 
 from common import DATA_DIR, machine, today
 
@@ -69,7 +72,30 @@ def kmeans_plus_plus(X, X_labeled, n: int, rng: np.random.Generator) -> np.ndarr
     return np.asarray(chosen, dtype=int)
 
 
-def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int) -> list[float]:
+def density_weights(X, seed: int) -> np.ndarray:
+    """Typicality of each row in ``(0, 1]``: inverse mean distance to its 20 nearest rows, on 50
+    normalized SVD components (information density, Settles and Craven 2008)."""
+    Z = TruncatedSVD(50, random_state=seed).fit_transform(X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True) + 1e-12
+    distances, _ = NearestNeighbors(n_neighbors=21).fit(Z).kneighbors(Z)
+    typicality = 1.0 / (distances[:, 1:].mean(axis=1) + 1e-6)
+    return typicality / typicality.max()
+
+
+def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray | None, batch: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Picks once a model knows every class: margin ``scores`` (weighted by ``density`` for
+    ``density``), the top ones alone (``top``) or spread by ``diverse_top`` on a shortlist 10x the batch."""
+    if after == "density":
+        scores = scores * density
+    if after == "top":
+        return top_k(scores, batch)
+    shortlist = top_k(scores, batch * 10)
+    return shortlist[diverse_top(X_unlabeled[shortlist], scores[shortlist], batch, random_state=rng)]
+
+
+def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
+        after: str = "diverse", density: np.ndarray | None = None) -> list[float]:
     rng = np.random.default_rng(seed)
     n_classes = len(set(y))
     labeled: list[int] = []
@@ -84,8 +110,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             picks = first_picks(method, X[unlabeled], X[labeled] if labeled else None, batch, rng)
         else:
             scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
-            shortlist = top_k(scores, batch * 10)
-            picks = shortlist[diverse_top(X[unlabeled][shortlist], scores[shortlist], batch, random_state=rng)]
+            picks = after_picks(after, X[unlabeled], scores, None if density is None else density[unlabeled],
+                                batch, rng)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
@@ -105,20 +131,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
+    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density"],
+                        help="picks once every class is labeled (each one a method of its own after the first)")
+    parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
+    reference = args.reference or REFERENCE[args.dataset]
     print(f"# bench/first_picks.py on {machine()}, {today()}: {args.dataset}, a retrain every {args.batch} labels, "
-          f"budget {args.budget}, seeds {args.seeds}; reference {REFERENCE[args.dataset]}")
+          f"budget {args.budget}, seeds {args.seeds}; reference {reference}")
     inputs, labels, featurizer = corpus(args.dataset)
-    curves: dict[str, list[list[float]]] = {m: [] for m in args.methods}
+    variants = [(m, a) for m in args.methods for a in (args.after if m != "random" else ["diverse"])]
+    name = {(m, a): m if a == "diverse" else f"{m}+{a}" for m, a in variants}
+    curves: dict[str, list[list[float]]] = {name[v]: [] for v in variants}
     for seed in args.seeds:
         pool, test = train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
         features = fit_featurizer(featurizer, [inputs[i] for i in pool])
         X, X_test = (features.transform([inputs[i] for i in part]) for part in (pool, test))
-        for method in args.methods:
-            curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed)
-            curves[method].append(curve)
-            print(f"seed {seed} {method:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
-    target = 0.95 * REFERENCE[args.dataset]
+        density = density_weights(X, seed) if "density" in args.after else None
+        for method, after in variants:
+            curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
+                        after=after, density=density)
+            curves[name[method, after]].append(curve)
+            print(f"seed {seed} {name[method, after]:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
+    target = 0.95 * reference
     print(f"\n| first picks | accuracy after each retrain ({args.batch}, {2 * args.batch}, ... labels), mean | "
           f"labels to 95% of the reference, per seed | mean |")
     print("|---|---|---|---|")
