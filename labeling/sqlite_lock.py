@@ -15,7 +15,7 @@ from typing import Iterator
 
 WAITING = ".wait"  # shared-locked by each writer while it waits for the write lock
 BULK = ".bulk"  # shared-locked by a bulk writer for as long as it checkpoints the log itself
-CONTENDED = ".contended"  # touched by a writer that had to wait: the bulk writer then paces itself
+CONTENDED = ".contended"  # touched by a writer that had to wait: the bulk writer then syncs its log
 _bulk_writer_here = 0  # how many bulk writers this process runs: its own waits mark no contention
 _bulk_count_lock = threading.Lock()  # with JOBS=inline, imports run in request threads
 
