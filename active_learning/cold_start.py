@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
 from sklearn.neighbors import NearestNeighbors
 
-DIMENSIONS = 50  # rows are clustered in this many SVD components (TF-IDF has 10^5 columns)
-NEIGHBORS = 20  # typicality: mean distance to this many nearest rows of the same region
+from active_learning.typicality import NEIGHBORS, reduced
+
 MAX_REGIONS = 500  # regions = labeled + chosen + wanted, at most this many, for k-means' cost
 
 
@@ -44,7 +43,7 @@ def cold_start_order(X: Any, *, n_seeds: int = 200, batch: int = 10, sample: int
     if n == 0 or n_seeds <= 0:
         return np.empty(0, dtype=int)
     pool = np.sort(rng.choice(n, size=min(n, sample), replace=False))
-    rows = _reduced(_stacked(X[pool], X_labeled), rng)
+    rows = reduced(_stacked(X[pool], X_labeled), rng)
     chosen: list[int] = []
     want = max(1, batch)
     while len(chosen) < min(n_seeds, len(pool)):
@@ -61,14 +60,6 @@ def _stacked(X: Any, X_labeled: Any) -> Any:
     if X_labeled is None or X_labeled.shape[0] == 0:
         return X
     return sparse.vstack([X, X_labeled], format="csr") if sparse.issparse(X) else np.vstack([X, X_labeled])
-
-
-def _reduced(X: Any, rng: np.random.Generator) -> np.ndarray:
-    """Dense rows of at most ``DIMENSIONS`` columns, for k-means and neighbours."""
-    components = min(DIMENSIONS, X.shape[1] - 1, X.shape[0] - 1)
-    if X.shape[1] <= DIMENSIONS or components < 2:
-        return X.toarray() if sparse.issparse(X) else np.asarray(X, dtype=float)
-    return TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1))).fit_transform(X)
 
 
 def _typical_of_uncovered(rows: np.ndarray, n_pool: int, chosen: list[int], want: int,

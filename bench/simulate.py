@@ -127,11 +127,22 @@ def accuracy_of_champion(conn: HTTPConnection, project_id: int, token: str, test
     return float(np.mean(np.array(predicted) == truth))
 
 
+def strategy_settings(spec: str) -> dict:
+    """Project settings of a ``--strategies`` entry: a strategy, then ``+setting=value`` pairs
+    (values in JSON), e.g. ``margin+typical_picks=false``."""
+    strategy, *pairs = spec.split("+")
+    settings = {"strategy": strategy}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        settings[key] = json.loads(value)
+    return settings
+
+
 def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], annotator, *, strategy: str,
              threshold: int, budget: int, seed: int, featurizer: str = "auto", multi_label: bool = False) -> dict:
     """One annotator's session; returns the learning curve and, per retrain, flag and warning counts.
     ``multi_label``: a ``task: multi_label`` project, sets submitted as ``labels``, micro-F1 curve."""
-    token = admin_token(url, name=f"admin{seed}{strategy}")
+    token = admin_token(url, name=re.sub(r"[^\w.@-]", "_", f"admin{seed}{strategy}"))
     curve, checks = [], []
     wrong: set[str] = set()  # external ids labeled wrong so far
     warned: set[str] = set()
@@ -140,8 +151,8 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
         status, body = request(conn, "POST", "/api/v1/projects", token, {
             "name": f"sim-{strategy}-{seed}", "labels": labels,
             # queue_seed: the import's random keys and the queue's random picks replay with the seed.
-            "settings": {"strategy": strategy, "retrain_threshold": threshold, "queue_seed": seed,
-                         "featurizer": featurizer, **({"task": "multi_label"} if multi_label else {})}})
+            "settings": {"retrain_threshold": threshold, "queue_seed": seed, "featurizer": featurizer,
+                         **({"task": "multi_label"} if multi_label else {}), **strategy_settings(strategy)}})
         assert status == 201, body
         project_id = body["id"]
         hidden = [{k: v for k, v in r.items() if k not in ("label", "labels")} for r in pool]
@@ -242,8 +253,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="a stratified sample of this many rows (all by default; "
                                                                  "a seeded random one for multi-label data)")
     parser.add_argument("--strategies", nargs="+", default=None,
-                        help="the projects' strategy settings, passed as given (default: margin random; multi-label: "
-                             "min_confidence random)")
+                        help="the projects' strategy settings, passed as given, each optionally followed by "
+                             "+setting=value pairs, e.g. margin+typical_picks=false (default: margin random; "
+                             "multi-label: min_confidence random)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=int, default=10)
     parser.add_argument("--budget", type=int, default=400)

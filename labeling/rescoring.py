@@ -20,6 +20,7 @@ from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND
 from active_learning.cold_start import cold_start_order
 from active_learning.strategies import diverse_top, informativeness, rank_batch, top_k
+from active_learning.typicality import typicality
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
 from labeling.features import (featurized, featurizer_for, model_inputs, pool_featurizer, read_inputs,
                                from_store, stores_vectors)
@@ -35,6 +36,9 @@ BATCH_SHORTLIST = 2000
 # Diverse batches: the picks until the next retrain (its threshold, within these bounds), from a
 # shortlist this many times as long.
 DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
+# Typical picks: margin's top this many times the shortlist is weighed by typicality, measured
+# against a random sample of the pool up to ``TYPICAL_SAMPLE`` rows (candidates included).
+TYPICAL_CANDIDATES_FACTOR, TYPICAL_SAMPLE = 10, 20000
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
 COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
@@ -65,6 +69,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     settings = config(project)
     strategy, names = settings.strategy, label_names(project)
     diverse = strategy not in ("random", "batch") and settings.diverse_batches
+    typical = diverse and settings.typical_picks and settings.task == "single_label"
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
@@ -100,7 +105,7 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         session.commit()
     elif diverse and total:
         _diverse_top(session, model, kind, np.concatenate(uncertain_ids), np.concatenate(uncertain_scores),
-                     _picks_per_retrain(project), random_state=rng)
+                     _picks_per_retrain(project), typical=typical, random_state=rng)
         session.commit()
     # Kept with the model, so the dashboard's "pool the model is unsure of" is a lookup.
     scored_by = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
@@ -155,12 +160,29 @@ def _featurize_shortlist(session: Session, model: Any, kind: str, ids: list[int]
 
 
 def _diverse_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray, k: int, *,
-                 random_state: np.random.Generator) -> None:
-    shortlist = top_k(scores, k * DIVERSE_SHORTLIST_FACTOR)
-    short_ids = ids[shortlist].tolist()
-    order = diverse_top(_featurize_shortlist(session, model, kind, short_ids), scores[shortlist], k,
-                        random_state=random_state)
-    session.execute(update(Example), _banded(BATCH_BAND, short_ids, order))
+                 typical: bool, random_state: np.random.Generator) -> None:
+    """The next ``k`` picks, lifted into the batch band: ``diverse_top`` on a shortlist of the
+    ``k * DIVERSE_SHORTLIST_FACTOR`` highest scores, weighed first by typicality if ``typical``."""
+    n_short = k * DIVERSE_SHORTLIST_FACTOR
+    if typical:
+        candidates = top_k(scores, min(n_short * TYPICAL_CANDIDATES_FACTOR, TYPICAL_SAMPLE // 2))
+        sample = _typicality_sample(len(ids), candidates, random_state)
+        X = _featurize_shortlist(session, model, kind, ids[np.concatenate([candidates, sample])].tolist())
+        weighed = scores[candidates] * typicality(X, len(candidates), random_state=random_state)
+        best = top_k(weighed, n_short)
+        shortlist, X_short, short_scores = candidates[best], X[best], weighed[best]
+    else:
+        shortlist = top_k(scores, n_short)
+        X_short, short_scores = _featurize_shortlist(session, model, kind, ids[shortlist].tolist()), scores[shortlist]
+    order = diverse_top(X_short, short_scores, k, random_state=random_state)
+    session.execute(update(Example), _banded(BATCH_BAND, ids[shortlist].tolist(), order))
+
+
+def _typicality_sample(n: int, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions of up to ``TYPICAL_SAMPLE - len(candidates)`` other pool rows, drawn at random."""
+    others = np.setdiff1d(np.arange(n), candidates, assume_unique=True)
+    size = min(len(others), max(TYPICAL_SAMPLE - len(candidates), 0))
+    return np.sort(rng.choice(others, size=size, replace=False)) if size else np.empty(0, dtype=int)
 
 
 def pool_not_scored_by(session: Session, project: Project, version: int) -> bool:

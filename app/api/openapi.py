@@ -88,6 +88,7 @@ def _settings_schema() -> dict[str, Any]:
         "random_share": {"type": "number", "minimum": 0, "maximum": 1},
         "promotion_metric": {"enum": ["accuracy", "macro_f1"]},
         "diverse_batches": {"type": "boolean"},
+        "typical_picks": {"type": "boolean"},
         "queue_seed": {"oneOf": [{"type": "integer", "minimum": 0}, {"const": ""}]},
         "suggestions": {"enum": list(SUGGESTION_MODES), "description": "the model's suggestion on the labeling page"},
         "blind_share": {"type": "number", "minimum": 0, "maximum": 1,

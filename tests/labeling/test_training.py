@@ -414,6 +414,28 @@ def test_the_picks_until_the_next_retrain_are_spread_over_the_data(client, admin
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.diverse_batches"
 
 
+def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_project, session):
+    """Blends of two digits, smudged, are what a model is unsure of and like nothing else in the
+    pool: margin alone serves them first, margin weighed by typicality serves typical rows."""
+    digits = load_digits()
+    rng = np.random.default_rng(0)
+    a, b = digits.data[900:930], digits.data[930:960]
+    blends = np.clip((a + b) / 2 + rng.normal(scale=8.0, size=a.shape), 0, 16)
+    outliers = [{"external_id": f"o{i}", "features": row.tolist()} for i, row in enumerate(blends)]
+
+    def outliers_among_the_picks(typical):
+        project_id = make_project(labels=LABELS, examples=digits_rows(900, labeled=300) + outliers,
+                                  settings={"retrain_threshold": 30, "typical_picks": typical, "queue_seed": 0})
+        session.rollback()
+        picks = session.scalars(select(Example.external_id).where(
+            Example.project_id == project_id, Example.needs_labels, Example.priority > 1.0)).all()
+        assert len(picks) == 30
+        return sum(p.startswith("o") for p in picks)
+
+    plain, typical = outliers_among_the_picks(False), outliers_among_the_picks(True)
+    assert plain >= 5 and typical <= plain // 2, (plain, typical)
+
+
 def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
     """The pool's featurizer is cached until the pool changes: an import that replaces texts
     (same count, same newest example) changes it too."""
