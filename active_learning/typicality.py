@@ -20,31 +20,55 @@ from sklearn.neighbors import NearestNeighbors
 
 DIMENSIONS = 50  # rows are compared in this many SVD components (TF-IDF has 10^5 columns)
 NEIGHBORS = 20  # typicality: mean distance to this many nearest rows
+FLOOR = 0.5  # of the median mean distance: rows nearer their neighbours than this are all as typical
 
 
 def reduced(X: Any, rng: np.random.Generator) -> np.ndarray:
     """Dense rows of at most ``DIMENSIONS`` columns, for k-means and neighbours."""
     components = min(DIMENSIONS, X.shape[1] - 1, X.shape[0] - 1)
     if X.shape[1] <= DIMENSIONS or components < 2:
-        return X.toarray() if sparse.issparse(X) else np.asarray(X, dtype=float)
+        return _dense(X)
     return TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1))).fit_transform(X)
 
 
-def typicality(X: Any, n: int, *, random_state: int | np.random.Generator | None = None) -> np.ndarray:
-    """Typicality in ``(0, 1]`` of the first ``n`` rows of ``X`` (shape ``(m, d)``, dense or
-    sparse; the other rows are a sample of the data they are compared with): the inverse of each
-    row's mean distance to its ``NEIGHBORS`` nearest other rows of ``X``, on unit-length
-    ``reduced`` rows (so a long text is not far from a short one of the same kind), divided by the
-    largest of the ``n``."""
-    m = X.shape[0]
-    if n <= 0:
-        return np.empty(0)
+def typicality(X_query: Any, X_reference: Any, *, in_reference: np.ndarray | None = None, unit_length: bool = True,
+               random_state: int | np.random.Generator | None = None) -> np.ndarray:
+    """Typicality in ``(0, 1]`` of each row of ``X_query`` among the rows of ``X_reference`` (a
+    sample of the data; shapes ``(n, d)`` and ``(m, d)``, dense or sparse): the inverse of its mean
+    distance to its ``NEIGHBORS`` nearest reference rows, on ``DIMENSIONS`` SVD components of the
+    reference, relative to a floor at ``FLOOR`` times the median such distance (1 at or below it).
+
+    ``in_reference`` marks the query rows that are also in the reference: their own copy is not
+    their neighbour. ``unit_length``: compare directions (text: a long text is not far from a short
+    one of the same kind); off for numeric columns, where the length is what makes an outlier.
+    The floor keeps exact duplicates (and empty texts) from outweighing everything else.
+    """
+    n, m = X_query.shape[0], X_reference.shape[0]
     k = min(NEIGHBORS, m - 1)
-    if k < 1:
+    if n == 0 or k < 1:
         return np.ones(n)
-    rows = reduced(X, np.random.default_rng(random_state))
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True) + 1e-12
-    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(rows).kneighbors(rows[:n])
-    # The nearest is the row itself (or a duplicate of it: one copy more says little).
-    typical = 1.0 / (distances[:, 1:].mean(axis=1) + 1e-6)
-    return typical / typical.max()
+    query, reference = _reduced_pair(X_query, X_reference, np.random.default_rng(random_state))
+    if unit_length:
+        query = query / (np.linalg.norm(query, axis=1, keepdims=True) + 1e-12)
+        reference = reference / (np.linalg.norm(reference, axis=1, keepdims=True) + 1e-12)
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(reference).kneighbors(query)
+    # A row in the reference meets itself first (distance 0); the others drop their farthest.
+    own = np.zeros(n, dtype=bool) if in_reference is None else np.asarray(in_reference, dtype=bool)
+    mean = np.where(own, distances[:, 1:].mean(axis=1), distances[:, :-1].mean(axis=1))
+    if not (mean > 0).any():
+        return np.ones(n)
+    floor = FLOOR * np.median(mean[mean > 0])
+    return floor / np.maximum(mean, floor)
+
+
+def _reduced_pair(X_query: Any, X_reference: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``reduced`` for both, the components fitted on the reference."""
+    components = min(DIMENSIONS, X_reference.shape[1] - 1, X_reference.shape[0] - 1)
+    if X_reference.shape[1] <= DIMENSIONS or components < 2:
+        return _dense(X_query), _dense(X_reference)
+    svd = TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1))).fit(X_reference)
+    return svd.transform(X_query), svd.transform(X_reference)
+
+
+def _dense(X: Any) -> np.ndarray:
+    return X.toarray() if sparse.issparse(X) else np.array(X, dtype=float)  # a copy: callers' rows stay theirs

@@ -23,10 +23,8 @@ import argparse
 import json
 
 import numpy as np
-from sklearn.decomposition import TruncatedSVD
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import NearestNeighbors
 
 from common import DATA_DIR, machine, today
 
@@ -34,6 +32,7 @@ from active_learning.cold_start import cold_start_order  # noqa: E402
 from active_learning.featurize import fit_featurizer  # noqa: E402
 from active_learning.model_selection import DEFAULT, choose_hyperparameters, make_classifier  # noqa: E402
 from active_learning.strategies import diverse_top, informativeness, top_k  # noqa: E402
+from active_learning.typicality import typicality  # noqa: E402
 
 CORPORA = {"movies": "movie_snippets.jsonl", "snips": "snips_intents.jsonl"}
 # The references of simulate.py's runs (best C of the grid by 5-fold CV on the whole pool), for
@@ -72,14 +71,10 @@ def kmeans_plus_plus(X, X_labeled, n: int, rng: np.random.Generator) -> np.ndarr
     return np.asarray(chosen, dtype=int)
 
 
-def density_weights(X, seed: int) -> np.ndarray:
-    """Typicality of each row in ``(0, 1]``: inverse mean distance to its 20 nearest rows, on 50
-    normalized SVD components (information density, Settles and Craven 2008)."""
-    Z = TruncatedSVD(50, random_state=seed).fit_transform(X)
-    Z /= np.linalg.norm(Z, axis=1, keepdims=True) + 1e-12
-    distances, _ = NearestNeighbors(n_neighbors=21).fit(Z).kneighbors(Z)
-    typicality = 1.0 / (distances[:, 1:].mean(axis=1) + 1e-6)
-    return typicality / typicality.max()
+def density_weights(X, seed: int, unit_length: bool) -> np.ndarray:
+    """Typicality of each pool row among all of them, as the service weighs margin by it
+    (``active_learning.typicality``; information density, Settles and Craven 2008)."""
+    return typicality(X, X, in_reference=np.ones(X.shape[0], dtype=bool), unit_length=unit_length, random_state=seed)
 
 
 def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray | None, batch: int,
@@ -146,7 +141,7 @@ def main() -> None:
         pool, test = train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
         features = fit_featurizer(featurizer, [inputs[i] for i in pool])
         X, X_test = (features.transform([inputs[i] for i in part]) for part in (pool, test))
-        density = density_weights(X, seed) if "density" in args.after else None
+        density = density_weights(X, seed, featurizer != "features") if "density" in args.after else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
                         after=after, density=density)

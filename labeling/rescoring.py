@@ -36,9 +36,9 @@ BATCH_SHORTLIST = 2000
 # Diverse batches: the picks until the next retrain (its threshold, within these bounds), from a
 # shortlist this many times as long.
 DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
-# Typical picks: margin's top this many times the shortlist is weighed by typicality, measured
-# against a random sample of the pool up to ``TYPICAL_SAMPLE`` rows (candidates included).
-TYPICAL_CANDIDATES_FACTOR, TYPICAL_SAMPLE = 10, 20000
+# Typical picks: the top scores, this many times the shortlist (at most ``TYPICAL_CANDIDATES_MAX``),
+# are weighed by typicality measured against a uniform sample of the pool of ``TYPICAL_SAMPLE`` rows.
+TYPICAL_CANDIDATES_FACTOR, TYPICAL_CANDIDATES_MAX, TYPICAL_SAMPLE = 10, 10000, 20000
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
 COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
@@ -162,15 +162,10 @@ def _featurize_shortlist(session: Session, model: Any, kind: str, ids: list[int]
 def _diverse_top(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray, k: int, *,
                  typical: bool, random_state: np.random.Generator) -> None:
     """The next ``k`` picks, lifted into the batch band: ``diverse_top`` on a shortlist of the
-    ``k * DIVERSE_SHORTLIST_FACTOR`` highest scores, weighed first by typicality if ``typical``."""
+    ``k * DIVERSE_SHORTLIST_FACTOR`` highest scores, weighed by typicality first if ``typical``."""
     n_short = k * DIVERSE_SHORTLIST_FACTOR
     if typical:
-        candidates = top_k(scores, min(n_short * TYPICAL_CANDIDATES_FACTOR, TYPICAL_SAMPLE // 2))
-        sample = _typicality_sample(len(ids), candidates, random_state)
-        X = _featurize_shortlist(session, model, kind, ids[np.concatenate([candidates, sample])].tolist())
-        weighed = scores[candidates] * typicality(X, len(candidates), random_state=random_state)
-        best = top_k(weighed, n_short)
-        shortlist, X_short, short_scores = candidates[best], X[best], weighed[best]
+        shortlist, X_short, short_scores = _typical_shortlist(session, model, kind, ids, scores, n_short, random_state)
     else:
         shortlist = top_k(scores, n_short)
         X_short, short_scores = _featurize_shortlist(session, model, kind, ids[shortlist].tolist()), scores[shortlist]
@@ -178,11 +173,20 @@ def _diverse_top(session: Session, model: Any, kind: str, ids: np.ndarray, score
     session.execute(update(Example), _banded(BATCH_BAND, ids[shortlist].tolist(), order))
 
 
-def _typicality_sample(n: int, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Positions of up to ``TYPICAL_SAMPLE - len(candidates)`` other pool rows, drawn at random."""
-    others = np.setdiff1d(np.arange(n), candidates, assume_unique=True)
-    size = min(len(others), max(TYPICAL_SAMPLE - len(candidates), 0))
-    return np.sort(rng.choice(others, size=size, replace=False)) if size else np.empty(0, dtype=int)
+def _typical_shortlist(session: Session, model: Any, kind: str, ids: np.ndarray, scores: np.ndarray, n_short: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, Any, np.ndarray]:
+    """The ``n_short`` best of the top scores weighed by typicality, measured against a uniform
+    sample of the pool: positions in ``ids``, their featurized rows, their weighed scores."""
+    candidates = top_k(scores, min(n_short * TYPICAL_CANDIDATES_FACTOR, TYPICAL_CANDIDATES_MAX))
+    sample = np.sort(rng.choice(len(ids), size=min(len(ids), TYPICAL_SAMPLE), replace=False))
+    both = np.union1d(candidates, sample)  # featurized once, a row in both included
+    X = _featurize_shortlist(session, model, kind, ids[both].tolist())
+    X_candidates = X[np.searchsorted(both, candidates)]
+    weighed = scores[candidates] * typicality(X_candidates, X[np.searchsorted(both, sample)],
+                                              in_reference=np.isin(candidates, sample), unit_length=kind == "text",
+                                              random_state=rng)
+    best = top_k(weighed, n_short)
+    return candidates[best], X_candidates[best], weighed[best]
 
 
 def pool_not_scored_by(session: Session, project: Project, version: int) -> bool:

@@ -414,13 +414,17 @@ def test_the_picks_until_the_next_retrain_are_spread_over_the_data(client, admin
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "settings.diverse_batches"
 
 
-def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_project, session):
+def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_project, session, monkeypatch):
     """Blends of two digits, smudged, are what a model is unsure of and like nothing else in the
-    pool: margin alone serves them first, margin weighed by typicality serves typical rows."""
+    pool: margin alone serves them first, margin weighed by typicality serves typical rows. The
+    typicality sample is cut below the pool's size, so some candidates are in it and some not."""
+    from labeling import rescoring
+
+    monkeypatch.setattr(rescoring, "TYPICAL_SAMPLE", 250)
     digits = load_digits()
     rng = np.random.default_rng(0)
-    a, b = digits.data[900:930], digits.data[930:960]
-    blends = np.clip((a + b) / 2 + rng.normal(scale=8.0, size=a.shape), 0, 16)
+    a, b = digits.data[900:960], digits.data[960:1020]
+    blends = np.clip((a + b) / 2 + rng.normal(scale=10.0, size=a.shape), 0, 16)
     outliers = [{"external_id": f"o{i}", "features": row.tolist()} for i, row in enumerate(blends)]
 
     def outliers_among_the_picks(typical):
@@ -433,7 +437,7 @@ def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_proj
         return sum(p.startswith("o") for p in picks)
 
     plain, typical = outliers_among_the_picks(False), outliers_among_the_picks(True)
-    assert plain >= 5 and typical <= plain // 2, (plain, typical)
+    assert plain >= 8 and typical <= 0.6 * plain, (plain, typical)
 
 
 def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
