@@ -4,9 +4,8 @@ mean distance to a row's nearest neighbours.
 The cold start picks the most typical row of a region (``cold_start.py``); the picks between two
 retrains weigh margin by typicality (information density; Settles and Craven, "An Analysis of
 Active Learning Strategies for Sequence Labeling Tasks", EMNLP 2008), so that of two rows the
-model is as unsure of, the one like many others is served before an outlier. On movies, offline,
-that took 0.74x random sampling's labels to 95% of the reference against 0.89x for margin alone
-(docs/benchmarks.md, session 15).
+model is as unsure of, the one like many others is served before an outlier (measured in
+docs/benchmarks.md, "Typical picks in the service", session 16).
 """
 
 from __future__ import annotations

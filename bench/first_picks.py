@@ -6,7 +6,9 @@ The loop the service runs, without HTTP: a retrain every ``--batch`` labels (the
 ``active_learning.model_selection``), discovery while a declared class has no label (fewer than 5
 labels per class given), then margin with diverse batches (``diverse_top`` on a shortlist 10x the
 batch; ``--after`` tries others: ``top``, the most uncertain rows alone; ``density``, margin
-times typicality, as in ``density_weights``). Only the first picks differ:
+times typicality (``density_weights``) over the whole pool; ``density_top``, the same on margin's
+top 100x the batch, like the service's ``typical_picks``; ``density_sqrt`` and ``density_short``, see
+``after_picks``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -80,13 +82,23 @@ def density_weights(X, seed: int, unit_length: bool) -> np.ndarray:
 def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray | None, batch: int,
                 rng: np.random.Generator) -> np.ndarray:
     """Picks once a model knows every class: margin ``scores`` (weighted by ``density`` for
-    ``density``), the top ones alone (``top``) or spread by ``diverse_top`` on a shortlist 10x the batch."""
+    ``density``, by its square root for ``density_sqrt``), the top ones alone (``top``) or spread by
+    ``diverse_top`` on a shortlist 10x the batch; ``density_short``: margin's shortlist, and within
+    each of its clusters the best of margin times density."""
     if after == "density":
         scores = scores * density
+    elif after == "density_top":  # as the service: the top margins, 100x the batch, weighed
+        weighed = np.zeros_like(scores)
+        candidates = top_k(scores, batch * 100)
+        weighed[candidates] = scores[candidates] * density[candidates]
+        scores = weighed
+    elif after == "density_sqrt":
+        scores = scores * np.sqrt(density)
     if after == "top":
         return top_k(scores, batch)
     shortlist = top_k(scores, batch * 10)
-    return shortlist[diverse_top(X_unlabeled[shortlist], scores[shortlist], batch, random_state=rng)]
+    within = scores[shortlist] * (density[shortlist] if after == "density_short" else 1.0)
+    return shortlist[diverse_top(X_unlabeled[shortlist], within, batch, random_state=rng)]
 
 
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
@@ -126,7 +138,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
-    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density"],
+    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_sqrt", "density_short"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
@@ -141,7 +153,8 @@ def main() -> None:
         pool, test = train_test_split(np.arange(len(labels)), test_size=0.3, random_state=seed, stratify=labels)
         features = fit_featurizer(featurizer, [inputs[i] for i in pool])
         X, X_test = (features.transform([inputs[i] for i in part]) for part in (pool, test))
-        density = density_weights(X, seed, featurizer != "features") if "density" in args.after else None
+        density = density_weights(X, seed, featurizer != "features") if any(
+            a.startswith("density") for a in args.after) else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
                         after=after, density=density)
