@@ -1,8 +1,10 @@
 """Re-scoring cost: features + predict_proba + strategy + bulk priority writes, one thread.
 
-    .venv/bin/python bench/rescore.py --pool vectors:1000000 text:100000 [--db sqlite postgresql]
+    .venv/bin/python bench/rescore.py --pool vectors:1000000 text:100000 [--db sqlite postgresql] [--typical-picks]
 
 ``vectors:N`` is N examples with 50 numeric features; ``text:N`` is N short texts (TF-IDF).
+``--typical-picks``: the project weighs its diverse picks by typicality (``typical_picks``), whose
+cost is printed beside the default's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pool", nargs="+", default=["vectors:100000", "text:100000"])
     parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--typical-picks", action="store_true", help="also time the pool re-scored with typical_picks on")
     args = parser.parse_args()
     from active_learning.models import make_model
     from labeling.db import make_engine, make_sessionmaker
@@ -42,13 +45,17 @@ def main() -> None:
                     model = make_model("tfidf").fit(texts, [str(i % 2) for i in range(500)])
                     input_kind = "text"
                 engine = make_engine(url, sqlite_synchronous="NORMAL")  # as in the run process (app/jobs.py)
-                with make_sessionmaker(engine)() as session, threadpool_limits(1):
-                    project = session.get(Project, project_id)
-                    t0 = time.perf_counter()
-                    scored = rescore_pool(session, project, model, 1, kind=input_kind)
-                    took = time.perf_counter() - t0
+                for typical in ([False, True] if args.typical_picks else [False]):
+                    with make_sessionmaker(engine)() as session, threadpool_limits(1):
+                        project = session.get(Project, project_id)
+                        project.settings = {**project.settings, "typical_picks": typical}
+                        session.commit()
+                        t0 = time.perf_counter()
+                        scored = rescore_pool(session, project, model, 1, kind=input_kind)
+                        took = time.perf_counter() - t0
+                    print(f"{kind} {what} pool of {n:,}{', typical picks' if typical else ''}: {scored:,} re-scored "
+                          f"in {took:.1f} s ({scored / took:,.0f}/s)", flush=True)
                 engine.dispose()
-                print(f"{kind} {what} pool of {n:,}: {scored:,} re-scored in {took:.1f} s ({scored / took:,.0f}/s)")
 
 
 if __name__ == "__main__":
