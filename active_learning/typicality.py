@@ -35,7 +35,8 @@ def typicality(X_query: Any, X_reference: Any, *, in_reference: np.ndarray | Non
     """Typicality in ``(0, 1]`` of each row of ``X_query`` among the rows of ``X_reference`` (a
     sample of the data; shapes ``(n, d)`` and ``(m, d)``, dense or sparse): the inverse of its mean
     distance to its ``NEIGHBORS`` nearest reference rows, on ``DIMENSIONS`` SVD components of the
-    reference, relative to a floor at ``FLOOR`` times the median such distance (1 at or below it).
+    reference (rows of that many columns or fewer as they are), relative to a floor at ``FLOOR``
+    times the query rows' median such distance (1 at or below it).
 
     ``in_reference`` marks the query rows that are also in the reference: their own copy is not
     their neighbour. ``unit_length``: compare directions (text: a long text is not far from a short

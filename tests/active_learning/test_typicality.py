@@ -31,12 +31,16 @@ def test_rows_of_a_dense_region_are_more_typical_than_outliers():
 
 def test_a_row_in_the_reference_is_not_its_own_neighbour():
     rng = np.random.default_rng(1)
-    region, _ = _region_and_outliers(rng)
-    lonely = np.full((1, 60), 5.0)
-    reference = np.vstack([region, lonely])
-    as_member = typicality(lonely, reference, in_reference=np.array([True]), unit_length=False)
-    as_stranger = typicality(lonely, reference, in_reference=np.array([False]), unit_length=False)
-    assert as_member[0] == as_stranger[0] < 1  # its own copy at distance 0 would have made it look typical
+    region = _region_and_outliers(rng)[0][:, :40]  # 40 columns: used as they are, no SVD fitted on the reference
+    lonely = np.full((1, 40), 5.0)
+    query = np.vstack([lonely, region[:10]])  # the region's rows set the floor, not the lonely row
+    with_copy = np.vstack([region, lonely])
+    flagged = typicality(query, with_copy, in_reference=np.r_[True, np.ones(10, dtype=bool)], unit_length=False)
+    unflagged = typicality(query, with_copy, in_reference=np.r_[False, np.ones(10, dtype=bool)], unit_length=False)
+    without_copy = typicality(query, region, in_reference=np.r_[False, np.ones(10, dtype=bool)], unit_length=False)
+    # Its own copy at distance 0 makes it look more typical; flagged, it weighs as if the copy were not there.
+    assert flagged[0] < unflagged[0]
+    assert np.isclose(flagged[0], without_copy[0])
 
 
 def test_duplicates_and_empty_rows_weigh_no_more_than_the_densest_rows():
