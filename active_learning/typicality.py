@@ -24,10 +24,8 @@ FLOOR = 0.5  # of the median mean distance: rows nearer their neighbours than th
 
 def reduced(X: Any, rng: np.random.Generator) -> np.ndarray:
     """Dense rows of at most ``DIMENSIONS`` columns, for k-means and neighbours."""
-    components = min(DIMENSIONS, X.shape[1] - 1, X.shape[0] - 1)
-    if X.shape[1] <= DIMENSIONS or components < 2:
-        return _dense(X)
-    return TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1))).fit_transform(X)
+    svd = _svd_for(X, rng)
+    return _dense(X) if svd is None else svd.fit_transform(X)
 
 
 def typicality(X_query: Any, X_reference: Any, *, in_reference: np.ndarray | None = None, unit_length: bool = True,
@@ -63,11 +61,20 @@ def typicality(X_query: Any, X_reference: Any, *, in_reference: np.ndarray | Non
 
 def _reduced_pair(X_query: Any, X_reference: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``reduced`` for both, the components fitted on the reference."""
-    components = min(DIMENSIONS, X_reference.shape[1] - 1, X_reference.shape[0] - 1)
-    if X_reference.shape[1] <= DIMENSIONS or components < 2:
+    svd = _svd_for(X_reference, rng)
+    if svd is None:
         return _dense(X_query), _dense(X_reference)
-    svd = TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1))).fit(X_reference)
+    svd.fit(X_reference)
     return svd.transform(X_query), svd.transform(X_reference)
+
+
+def _svd_for(X: Any, rng: np.random.Generator) -> TruncatedSVD | None:
+    """An unfitted SVD down to ``DIMENSIONS`` components for ``X``; None when ``X`` is narrow
+    enough (or too small) to be used as it is."""
+    components = min(DIMENSIONS, X.shape[1] - 1, X.shape[0] - 1)
+    if X.shape[1] <= DIMENSIONS or components < 2:
+        return None
+    return TruncatedSVD(n_components=components, random_state=int(rng.integers(2**31 - 1)))
 
 
 def _dense(X: Any) -> np.ndarray:
