@@ -133,8 +133,14 @@ def strategy_settings(spec: str) -> dict:
     strategy, *pairs = spec.split("+")
     settings = {"strategy": strategy}
     for pair in pairs:
-        key, _, value = pair.partition("=")
-        settings[key] = json.loads(value)
+        key, _, value = pair.partition("=")  # no "=": value "" is not JSON
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            key = ""
+        if not key:
+            raise SystemExit(f"--strategies {spec!r}: {pair!r} is not setting=value with a JSON value "
+                             "(true, 10, \"text\")")
     return settings
 
 
