@@ -345,6 +345,14 @@ def kappa_with_bound(given: np.ndarray, predicted: np.ndarray) -> tuple[float, f
     return kappa, kappa - KAPPA_Z * float(error)
 
 
+def out_of_fold_kappa(pred_probs: np.ndarray | None, classes: np.ndarray, y: Sequence[Any]) -> float | None:
+    """Cohen's kappa of the out-of-fold predictions against the labels (None without them): how
+    far beyond chance a model of these labels predicts the ones it did not see."""
+    if pred_probs is None:
+        return None
+    return kappa_with_bound(np.searchsorted(classes, np.asarray(y)), pred_probs.argmax(axis=1))[0]
+
+
 def probable_errors(pred_probs: np.ndarray, classes: np.ndarray, y: Sequence[Any], *,
                     precision: float = PRECISION_TARGET, min_labels: int = MIN_LABELS_TO_FLAG,
                     min_kappa: float | None = MIN_KAPPA) -> LabelIssues:

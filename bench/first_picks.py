@@ -7,7 +7,8 @@ The loop the service runs, without HTTP: a retrain every ``--batch`` labels (the
 labels per class given), then margin with diverse batches (``diverse_top`` on a shortlist 10x the
 batch; ``--after`` tries others: ``top``, the most uncertain rows alone; ``density``, margin
 times typicality (``density_weights``) over the whole pool; ``density_top``, the same on margin's
-top 100x the batch, like the service's ``typical_picks``; ``density_sqrt`` and ``density_short``, see
+top 100x the batch, like the service's ``typical_picks``; ``density_gated``, the same only while the
+last search's out-of-fold kappa is below the label check's bar (a weak model); ``density_sqrt`` and ``density_short``, see
 ``after_picks``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
@@ -34,6 +35,7 @@ from active_learning.cold_start import cold_start_order  # noqa: E402
 from active_learning.featurize import fit_featurizer  # noqa: E402
 from active_learning.model_selection import DEFAULT, choose_hyperparameters, make_classifier  # noqa: E402
 from active_learning.strategies import diverse_top, informativeness, top_k  # noqa: E402
+from active_learning.label_errors import MIN_KAPPA, kappa_with_bound  # noqa: E402
 from active_learning.typicality import typicality  # noqa: E402
 
 CORPORA = {"movies": "movie_snippets.jsonl", "snips": "snips_intents.jsonl"}
@@ -87,7 +89,7 @@ def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray
     each of its clusters the best of margin times density."""
     if after == "density":
         scores = scores * density
-    elif after == "density_top":  # as the service: the top margins, 100x the batch, weighed
+    elif after in ("density_top", "density_gated"):  # as the service: the top margins, 100x the batch, weighed
         weighed = np.zeros_like(scores)
         candidates = top_k(scores, batch * 100)
         weighed[candidates] = scores[candidates] * density[candidates]
@@ -107,6 +109,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
     n_classes = len(set(y))
     labeled: list[int] = []
     model = None
+    kappas: list[float] = []
+    weak = True  # density_gated: the last search's out-of-fold kappa is below the label check's bar
     curve = []
     while len(labeled) < budget:
         unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
@@ -117,8 +121,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             picks = first_picks(method, X[unlabeled], X[labeled] if labeled else None, batch, rng)
         else:
             scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
-            picks = after_picks(after, X[unlabeled], scores, None if density is None else density[unlabeled],
-                                batch, rng)
+            picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
+                                scores, None if density is None else density[unlabeled], batch, rng)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
@@ -126,8 +130,14 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             curve.append(0.0)
             continue
         search = choose_hyperparameters(X[labeled], y[labeled], random_state=seed)
+        if search.pred_probs is not None:
+            kappa = kappa_with_bound(y[labeled], search.classes[search.pred_probs.argmax(axis=1)])[0]
+            weak = kappa < MIN_KAPPA
+            kappas.append(kappa)
         model = make_classifier(**(search.params or DEFAULT)).fit(X[labeled], y[labeled])
         curve.append(float((model.predict(X_test) == y_test).mean()))
+    if after == "density_gated":
+        print("  out-of-fold kappa after each retrain: " + " ".join(f"{k:.2f}" for k in kappas), flush=True)
     return curve
 
 
@@ -138,7 +148,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
-    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_sqrt", "density_short"],
+    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
+                                                                     "density_short"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ from active_learning.multilabel import informativeness as multilabel_informative
 from active_learning.multilabel import is_multilabel, predicted_sets
 from active_learning.names import INPUT_KIND
 from active_learning.cold_start import cold_start_order
+from active_learning.label_errors import MIN_KAPPA
 from active_learning.strategies import diverse_top, informativeness, rank_batch, top_k
 from active_learning.typicality import typicality
 from labeling.db import checkpoint_wal, read_in_own_transaction, write_many_in_short_transactions
@@ -39,6 +40,7 @@ DIVERSE_MIN, DIVERSE_MAX, DIVERSE_SHORTLIST_FACTOR = 10, 200, 10
 # Typical picks: the top scores, this many times the shortlist (at most ``TYPICAL_CANDIDATES_MAX``),
 # are weighed by typicality measured against a uniform sample of the pool of ``TYPICAL_SAMPLE`` rows.
 TYPICAL_CANDIDATES_FACTOR, TYPICAL_CANDIDATES_MAX, TYPICAL_SAMPLE = 10, 10000, 20000
+TYPICAL_BELOW_KAPPA = MIN_KAPPA  # typical picks while a model agrees with its labels less (``labels_look_ambiguous``)
 COLD_START_SEEDS = 200
 COLD_START_SAMPLE = 20000
 COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
@@ -70,6 +72,11 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
     strategy, names = settings.strategy, label_names(project)
     diverse = strategy not in ("random", "batch") and settings.diverse_batches
     typical = diverse and settings.typical_picks and settings.task == "single_label"
+    if typical:
+        read_in_own_transaction(session)
+        typical = labels_look_ambiguous(session.scalar(select(ModelVersion.metrics).where(
+            ModelVersion.project_id == project.id, ModelVersion.version == version)))
+        session.commit()
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
@@ -114,6 +121,16 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         scored_by.metrics = {**scored_by.metrics, "pool_scored": total, "pool_unsure": unsure}
         session.commit()
     return total
+
+
+def labels_look_ambiguous(metrics: dict | None) -> bool:
+    """Whether typical picks apply, from the scoring model's ``metrics``: its search predicted the
+    labels it did not see less than ``TYPICAL_BELOW_KAPPA`` beyond chance (or could not
+    cross-validate yet). Then the rows it is unsure of are mostly ones no model could call (two-class sentiment stays there); once it
+    clears the bar (digits and intents do within a few retrains), its doubts point at what it
+    has yet to learn, and outliers are worth asking about."""
+    kappa = (metrics or {}).get("out_of_fold_kappa")
+    return kappa is None or kappa < TYPICAL_BELOW_KAPPA
 
 
 def _score_chunk(session: Session, model: Any, kind: str, rows: list, version: int, strategy: str,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from active_learning.evaluation import score_predictions
 from active_learning.names import INPUT_KIND
-from active_learning.label_errors import Consensus, LabelIssues, probable_errors, weighted_consensus
+from active_learning.label_errors import Consensus, LabelIssues, out_of_fold_kappa, probable_errors, weighted_consensus
 from active_learning.model_selection import Search, choose_hyperparameters, make_classifier
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
@@ -204,6 +204,11 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
                      reason, baseline)
 
 
+def _kappa_of_search(search: Search, labels: Any) -> float | None:
+    kappa = out_of_fold_kappa(search.pred_probs, search.classes, labels)
+    return None if kappa is None else round(kappa, 4)
+
+
 def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed, *, now: datetime) -> ModelVersion:
     project, champion, data = read.project, read.champion, computed.data
     artifact, digest = pack(assemble(read.features, computed.serving), assemble(read.features, computed.candidate))
@@ -216,6 +221,7 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
         metrics={**computed.metrics, "featurizer": read.featurizer, "n_train": int((~data.holdout).sum()),
                  "champion": computed.champion_metrics or None, "decision": computed.reason, "metric": metric,
                  "random_baseline": computed.baseline, "hyperparameters": computed.search.as_record(),
+                 "out_of_fold_kappa": _kappa_of_search(computed.search, read.data.labels),
                  "label_check": {"skipped": issues.skipped, "flagged": int(len(issues.indices)),
                                  "noise_rate": issues.noise.rate if issues.noise else None,
                                  "expected_precision": issues.expected_precision},

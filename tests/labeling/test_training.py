@@ -421,6 +421,7 @@ def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_proj
     from labeling import rescoring
 
     monkeypatch.setattr(rescoring, "TYPICAL_SAMPLE", 250)
+    monkeypatch.setattr(rescoring, "TYPICAL_BELOW_KAPPA", 1.01)  # as if the labels stayed ambiguous
     digits = load_digits()
     rng = np.random.default_rng(0)
     a, b = digits.data[900:960], digits.data[960:1020]
@@ -438,6 +439,22 @@ def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_proj
 
     plain, typical = outliers_among_the_picks(False), outliers_among_the_picks(True)
     assert plain >= 8 and typical <= 0.6 * plain, (plain, typical)
+
+
+def test_typical_picks_stop_once_the_model_predicts_its_labels_well(make_project, session):
+    """Digits with 300 labels: the search's out-of-fold kappa is recorded with the version and
+    clears the bar, so the picks are margin's alone, as without typical picks."""
+    def picks(typical):
+        project_id = make_project(labels=LABELS, examples=digits_rows(900, labeled=300),
+                                  settings={"retrain_threshold": 30, "typical_picks": typical, "queue_seed": 0})
+        session.rollback()
+        kappa = session.scalar(select(ModelVersion.metrics).where(ModelVersion.project_id == project_id))["out_of_fold_kappa"]
+        assert kappa > 0.8, kappa
+        return sorted(session.scalars(select(Example.external_id).where(
+            Example.project_id == project_id, Example.needs_labels, Example.priority > 1.0)).all())
+
+    plain = picks(False)
+    assert len(plain) == 30 and picks(True) == plain
 
 
 def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
