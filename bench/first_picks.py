@@ -7,9 +7,9 @@ The loop the service runs, without HTTP: a retrain every ``--batch`` labels (the
 labels per class given), then margin with diverse batches (``diverse_top`` on a shortlist 10x the
 batch; ``--after`` tries others: ``top``, the most uncertain rows alone; ``density``, margin
 times typicality (``density_weights``) over the whole pool; ``density_top``, the same on margin's
-top 100x the batch, like the service's ``typical_picks``; ``density_gated``, the same only while the
-last search's out-of-fold kappa is below the label check's bar (a weak model); ``density_sqrt`` and ``density_short``, see
-``after_picks``). Only the first picks differ:
+top 100x the batch; ``density_gated``, the same only while the last search's out-of-fold kappa
+is below the label check's bar, like the service's ``typical_picks``; ``density_sqrt`` and
+``density_short``, see ``after_picks``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -110,7 +110,7 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
     labeled: list[int] = []
     model = None
     kappas: list[float] = []
-    weak = True  # density_gated: the last search's out-of-fold kappa is below the label check's bar
+    weak = False  # density_gated: the last search's out-of-fold kappa is below the label check's bar
     curve = []
     while len(labeled) < budget:
         unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
