@@ -110,7 +110,7 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
     labeled: list[int] = []
     model = None
     kappas: list[float] = []
-    weak = False  # density_gated: the last search's out-of-fold kappa is below the label check's bar
+    weak = False  # density_gated: the last search's out-of-fold kappa is below the label check's bar (point estimate)
     curve = []
     while len(labeled) < budget:
         unlabeled = np.setdiff1d(np.arange(len(y)), labeled)
@@ -130,6 +130,7 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             curve.append(0.0)
             continue
         search = choose_hyperparameters(X[labeled], y[labeled], random_state=seed)
+        weak = False  # as the service: no typical picks while the labels are too few to cross-validate
         if search.pred_probs is not None:
             kappa = kappa_with_bound(y[labeled], search.classes[search.pred_probs.argmax(axis=1)])[0]
             weak = kappa < MIN_KAPPA

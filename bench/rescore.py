@@ -27,7 +27,11 @@ def main() -> None:
     from active_learning.models import make_model
     from labeling.db import make_engine, make_sessionmaker
     from labeling.models import Project
+    from labeling import rescoring
     from labeling.rescoring import rescore_pool
+
+    # No model version is stored here: typical picks apply as for a model whose labels look ambiguous.
+    rescoring.labels_look_ambiguous = lambda metrics: True
 
     print(f"# bench/rescore.py on {machine()}, {today()}; one thread")
     for kind in args.db:

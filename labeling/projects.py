@@ -109,9 +109,10 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
     "diverse_batches": ProjectSetting(True, _boolean, "spread the picks between two retrains over the data "
                                       "(k-means on the 10x most informative) instead of one uncertain region"),
-    "typical_picks": ProjectSetting(False, _boolean, "with diverse_batches in a single-label project: weigh each "
-                                    "pick's informativeness by how typical it is of the pool, so outliers wait "
-                                    "(helps a model that stays weak, such as two-class sentiment; slows digits)"),
+    "typical_picks": ProjectSetting(False, _boolean, "with diverse_batches in a single-label project: while the "
+                                    "model predicts its labels little beyond chance (out-of-fold kappa below 0.4), "
+                                    "weigh each pick's informativeness by how typical it is of the pool, so outliers "
+                                    "wait"),
     "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")),
                                        "holdout metric on which a candidate must not be significantly worse"),
     "queue_seed": ProjectSetting("", _optional_seed, "replays imports' random keys and the queue's random "

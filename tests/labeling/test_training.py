@@ -441,9 +441,12 @@ def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_proj
     assert plain >= 8 and typical <= 0.6 * plain, (plain, typical)
 
 
-def test_typical_picks_stop_once_the_model_predicts_its_labels_well(make_project, session):
+def test_typical_picks_stop_once_the_model_predicts_its_labels_well(make_project, session, monkeypatch):
     """Digits with 300 labels: the search's out-of-fold kappa is recorded with the version and
-    clears the bar, so the picks are margin's alone, as without typical picks."""
+    clears the bar, so the picks are margin's alone, as without typical picks (with the bar
+    raised above any kappa, the same project's picks change)."""
+    from labeling import rescoring
+
     def picks(typical):
         project_id = make_project(labels=LABELS, examples=digits_rows(900, labeled=300),
                                   settings={"retrain_threshold": 30, "typical_picks": typical, "queue_seed": 0})
@@ -455,6 +458,18 @@ def test_typical_picks_stop_once_the_model_predicts_its_labels_well(make_project
 
     plain = picks(False)
     assert len(plain) == 30 and picks(True) == plain
+    monkeypatch.setattr(rescoring, "TYPICAL_BELOW_KAPPA", 1.01)
+    assert picks(True) != plain
+
+
+@pytest.mark.parametrize("metrics, ambiguous", [({"out_of_fold_kappa": 0.2}, True), ({"out_of_fold_kappa": 0.4}, False),
+                                                ({"out_of_fold_kappa": None}, False), ({}, False), (None, False)])
+def test_typical_picks_wait_for_evidence_that_the_labels_are_ambiguous(metrics, ambiguous):
+    """Below the bar only: too few labels to cross-validate (None), a version from before the
+    kappa was recorded ({}) or no version at all give plain margin."""
+    from labeling.rescoring import labels_look_ambiguous
+
+    assert labels_look_ambiguous(metrics) is ambiguous
 
 
 def test_a_text_replaced_in_place_is_in_the_next_retrains_vocabulary(app, client, admin_token, make_project, monkeypatch):
