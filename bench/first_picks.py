@@ -42,6 +42,7 @@ CORPORA = {"movies": "movie_snippets.jsonl", "snips": "snips_intents.jsonl"}
 # The references of simulate.py's runs (best C of the grid by 5-fold CV on the whole pool), for
 # "labels to 95%": digits on its features, the texts on tfidf_embeddings.
 REFERENCE = {"digits": 0.964, "snips": 0.988, "movies": 0.810}
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 PER_CLASS = 5  # discovery's budget, as labeling.rescoring.DISCOVERY_LABELS_PER_CLASS
 
 
@@ -103,6 +104,15 @@ def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray
     return shortlist[diverse_top(X_unlabeled[shortlist], within, batch, random_state=rng)]
 
 
+def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: dict) -> np.ndarray:
+    """Total variation between a model of the TF-IDF columns and one of the embedding columns
+    (the last ``EMBEDDING_DIMENSIONS`` of ``tfidf_embeddings``): Muslea et al.'s contention points."""
+    split = X_labeled.shape[1] - EMBEDDING_DIMENSIONS
+    views = [slice(0, split), slice(split, None)]
+    probs = [make_classifier(**params).fit(X_labeled[:, v], y_labeled).predict_proba(X_unlabeled[:, v]) for v in views]
+    return 0.5 * np.abs(probs[0] - probs[1]).sum(axis=1)
+
+
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
         after: str = "diverse", density: np.ndarray | None = None) -> list[float]:
     rng = np.random.default_rng(seed)
@@ -121,6 +131,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             picks = first_picks(method, X[unlabeled], X[labeled] if labeled else None, batch, rng)
         else:
             scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
+            if after == "views":  # co-testing: where a model of the words and one of the sentence embeddings disagree
+                scores = views_disagreement(X[labeled], y[labeled], X[unlabeled], search.params or DEFAULT)
             picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
                                 scores, None if density is None else density[unlabeled], batch, rng)
         if len(picks) < batch:
@@ -149,7 +161,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
-    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
+    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt", "views",
                                                                      "density_short"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")

@@ -109,7 +109,7 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
     "random_share": ProjectSetting(0.05, _float_range(0.0, 1.0), "share of picks made at random to keep the queue honest"),
     "diverse_batches": ProjectSetting(True, _boolean, "spread the picks between two retrains over the data "
                                       "(k-means on the 10x most informative) instead of one uncertain region"),
-    "typical_picks": ProjectSetting(False, _boolean, "with diverse_batches in a single-label project: while the "
+    "typical_picks": ProjectSetting(True, _boolean, "with diverse_batches in a single-label project: while the "
                                     "model predicts its labels little beyond chance (out-of-fold kappa below 0.4), "
                                     "weigh each pick's informativeness by how typical it is of the pool, so outliers "
                                     "wait"),
