@@ -192,7 +192,7 @@ def simulate(url: str, pool: list[dict], test: list[dict], labels: list[str], an
     rejected = [m for m in body["models"] if m["status"] == "rejected"]
     chosen = [(m["version"], m["n_labels"], m["status"], (m["details"].get("hyperparameters") or {}).get("params"),
                m["metrics"].get("macro_f1"), (m["details"].get("champion") or {}).get("macro_f1"),
-               m["details"].get("label_check") or {})
+               m["details"].get("label_check") or {}, m["details"].get("out_of_fold_kappa"))
               for m in sorted(body["models"], key=lambda m: m["version"])]
     return {"curve": curve, "checks": checks, "versions": len(body["models"]), "chosen": chosen,
             "rejected": [(m["version"], m["n_labels"], m["details"].get("decision")) for m in rejected]}
@@ -274,7 +274,8 @@ def main() -> None:
                                                               "TF-IDF for text, vectors for digits)")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--versions", action="store_true", help="print each model version: labels, status, the "
-                        "hyperparameters chosen, holdout macro-F1 of the candidate / the champion then")
+                        "hyperparameters chosen, holdout macro-F1 of the candidate / the champion then, the "
+                        "search's out-of-fold kappa (typical picks below 0.4)")
     args = parser.parse_args()
     args.own_reference = {}
     multi_label = ml.is_multi_label(args.dataset)
@@ -315,8 +316,8 @@ def main() -> None:
             if args.versions:
                 print("    " + "; ".join(f"v{v} {n} {status[:4]} C {p['C'] if p else '-'} {(p or {}).get('class_weight') or '-'} "
                                          f"F1 {f1 if f1 is None else round(f1, 3)}/{ch if ch is None else round(ch, 3)}"
-                                         f"{check_summary(check)}"
-                                         for v, n, status, p, f1, ch, check in out["chosen"]))
+                                         f"{'' if kappa is None else f' oof kappa {kappa:.2f}'}{check_summary(check)}"
+                                         for v, n, status, p, f1, ch, check, kappa in out["chosen"]))
             if args.noise or any(c["flags"] for c in out["checks"]):
                 print_checks(out["checks"])
     print_tables(args, results, references, fulls, "micro-F1" if multi_label else "accuracy")
