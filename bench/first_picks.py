@@ -8,8 +8,9 @@ labels per class given), then margin with diverse batches (``diverse_top`` on a 
 batch; ``--after`` tries others: ``top``, the most uncertain rows alone; ``density``, margin
 times typicality (``density_weights``) over the whole pool; ``density_top``, the same on margin's
 top 100x the batch; ``density_gated``, the same only while the last search's out-of-fold kappa
-is below the label check's bar, like the service's ``typical_picks``; ``density_sqrt`` and
-``density_short``, see ``after_picks``). Only the first picks differ:
+is below the label check's bar, like the service's ``typical_picks``; ``views``, co-testing: where a
+model of the TF-IDF columns and one of the sentence embeddings disagree (text only; tried, not
+the service's); ``density_sqrt`` and ``density_short``, see ``after_picks``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -108,6 +109,8 @@ def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: di
     """Total variation between a model of the TF-IDF columns and one of the embedding columns
     (the last ``EMBEDDING_DIMENSIONS`` of ``tfidf_embeddings``): Muslea et al.'s contention points."""
     split = X_labeled.shape[1] - EMBEDDING_DIMENSIONS
+    if split <= 0:
+        raise SystemExit("--after views needs text (tfidf_embeddings: TF-IDF columns, then the embedding's)")
     views = [slice(0, split), slice(split, None)]
     probs = [make_classifier(**params).fit(X_labeled[:, v], y_labeled).predict_proba(X_unlabeled[:, v]) for v in views]
     return 0.5 * np.abs(probs[0] - probs[1]).sum(axis=1)
@@ -161,8 +164,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
-    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt", "views",
-                                                                     "density_short"],
+    parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
+                                                                     "density_short", "views"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()

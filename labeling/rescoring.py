@@ -133,9 +133,10 @@ def _ambiguous_for(session: Session, project: Project, version: int) -> bool:
 def labels_look_ambiguous(metrics: dict | None) -> bool:
     """Whether typical picks apply, from the scoring model's ``metrics``: its search predicted the
     labels it did not see less than ``TYPICAL_BELOW_KAPPA`` beyond chance (not when it could not
-    cross-validate yet: too few labels to tell). Then the rows it is unsure of are mostly ones no model could call (two-class sentiment stays there); once it
-    clears the bar (digits and intents do within a few retrains), its doubts point at what it
-    has yet to learn, and outliers are worth asking about."""
+    cross-validate yet: too few labels to tell). Then the rows it is unsure of are mostly ones
+    no model could call (two-class sentiment stays there); once it clears the bar (digits and
+    intents do from the first retrains), its doubts point at what it has yet to learn, and
+    outliers are worth asking about."""
     kappa = (metrics or {}).get("out_of_fold_kappa")
     return kappa is not None and kappa < TYPICAL_BELOW_KAPPA
 
