@@ -61,9 +61,7 @@ def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, An
 def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, Z_labeled: Any = None,
                  heartbeat: Callable[[], None] | None = None, random_state: int = 0) -> int:
     """Store priority, predicted label, confidence, the top probabilities (the labeling page's
-    suggestion) and model version on every unlabeled example.
-
-    Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
+    suggestion) and model version on every unlabeled example. Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
     long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's ranked
     batch on a shortlist, away from ``Z_labeled`` (the labeled rows featurized for ``model``, or
     a function that makes them); with diverse batches, by ``diverse_top``, on scores weighed by
