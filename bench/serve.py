@@ -53,8 +53,9 @@ def annotator(host: str, port: int, project_id: int, token: str, seconds: float,
             t0 = time.perf_counter()
             status, body = request(conn, "GET", f"/api/v1/projects/{project_id}/next", token)
             t1 = time.perf_counter()
-            if status == 204:
-                break
+            if status == 204:  # every example labeled: what follows would time an idle server
+                raise RuntimeError(f"the queue ran empty after {n} labels: the numbers cover only until then "
+                                   "(a larger --n)")
             if status != 200:
                 raise RuntimeError(f"next answered {status}: {body}")
             n += 1
