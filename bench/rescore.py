@@ -27,11 +27,7 @@ def main() -> None:
     from active_learning.models import make_model
     from labeling.db import make_engine, make_sessionmaker
     from labeling.models import Project
-    from labeling import rescoring
     from labeling.rescoring import rescore_pool
-
-    # No model version is stored here: typical picks apply as for a model whose labels look ambiguous.
-    rescoring.labels_look_ambiguous = lambda metrics: True
 
     print(f"# bench/rescore.py on {machine()}, {today()}; one thread")
     for kind in args.db:
@@ -55,7 +51,9 @@ def main() -> None:
                         project.settings = {**project.settings, "typical_picks": typical}
                         session.commit()
                         t0 = time.perf_counter()
-                        scored = rescore_pool(session, project, model, 1, kind=input_kind)
+                        # As a model whose labels look ambiguous (out-of-fold kappa 0), so the weighing runs.
+                        scored = rescore_pool(session, project, model, 1, kind=input_kind,
+                                              version_metrics={"out_of_fold_kappa": 0.0})
                         took = time.perf_counter() - t0
                     print(f"{kind} {what} pool of {n:,}{', typical picks' if typical else ''}: {scored:,} re-scored "
                           f"in {took:.1f} s ({scored / took:,.0f}/s)", flush=True)

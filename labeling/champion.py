@@ -75,7 +75,8 @@ def rescore_by_champion(session: Session, read: Any, *, rescore_anyway: bool, he
         return 0
     model = unpack(champion)[0]
     ids = read.data.example_ids
-    return rescore_pool(session, read.project, model, champion.version, kind=INPUT_KIND[read.champion_featurizer],
+    return rescore_pool(session, read.project, model, champion.version, version_metrics=champion.metrics,
+                        kind=INPUT_KIND[read.champion_featurizer],
                         Z_labeled=lambda: featurized(session, read.champion_featurizer, model[0], ids,
                                                      inputs=read.champion_inputs),
                         heartbeat=heartbeat, random_state=random_state)

@@ -59,20 +59,21 @@ def _banded(band: float, ids: list[int], order: np.ndarray) -> list[dict[str, An
 
 
 def rescore_pool(session: Session, project: Project, model: Any, version: int, *, kind: str, Z_labeled: Any = None,
-                 heartbeat: Callable[[], None] | None = None, random_state: int = 0) -> int:
+                 heartbeat: Callable[[], None] | None = None, random_state: int = 0,
+                 version_metrics: dict | None = None) -> int:
     """Store priority, predicted label, confidence, the top probabilities (the labeling page's
-    suggestion) and model version on every unlabeled example. Reads in chunks of ``SCORE_CHUNK`` and writes in short transactions, so no lock is held for
-    long. With the ``batch`` strategy, the top of the queue is then reordered by modAL's ranked
-    batch on a shortlist, away from ``Z_labeled`` (the labeled rows featurized for ``model``, or
-    a function that makes them); with diverse batches, by ``diverse_top``, on scores weighed by
-    typicality while ``version``'s labels look ambiguous (``typical_picks``). ``heartbeat`` is
-    called after each chunk. Returns the number scored.
-    """
+    suggestion) and model version on every unlabeled example, read in chunks of ``SCORE_CHUNK``
+    and written in short transactions, so no lock is held for long. With the ``batch`` strategy,
+    the top of the queue is then reordered by modAL's ranked batch on a shortlist, away from
+    ``Z_labeled`` (the labeled rows featurized for ``model``, or a function that makes them);
+    with diverse batches, by ``diverse_top``, on scores weighed by typicality while the
+    ``version_metrics`` say its labels look ambiguous (``typical_picks``). ``heartbeat`` is
+    called after each chunk. Returns the number scored."""
     settings = config(project)
     strategy, names = settings.strategy, label_names(project)
     diverse = strategy not in ("random", "batch") and settings.diverse_batches
-    typical = diverse and settings.typical_picks and settings.task == "single_label" and _ambiguous_for(
-        session, project, version)
+    typical = (diverse and settings.typical_picks and settings.task == "single_label"
+               and labels_look_ambiguous(version_metrics))
     rng = np.random.default_rng(random_state)
     last_id, total, unsure = 0, 0, 0
     uncertain_ids: list[np.ndarray] = []
@@ -117,15 +118,6 @@ def rescore_pool(session: Session, project: Project, model: Any, version: int, *
         scored_by.metrics = {**scored_by.metrics, "pool_scored": total, "pool_unsure": unsure}
         session.commit()
     return total
-
-
-def _ambiguous_for(session: Session, project: Project, version: int) -> bool:
-    """``labels_look_ambiguous`` for the stored ``version``, read in a transaction of its own."""
-    read_in_own_transaction(session)
-    metrics = session.scalar(select(ModelVersion.metrics).where(ModelVersion.project_id == project.id,
-                                                                ModelVersion.version == version))
-    session.commit()
-    return labels_look_ambiguous(metrics)
 
 
 def labels_look_ambiguous(metrics: dict | None) -> bool:

@@ -247,8 +247,8 @@ def _rescore(session: Session, read: _Inputs, computed: _Computed, version: Mode
              heartbeat: Callable[[], None], random_state: int, rescore_anyway: bool = False) -> int:
     if computed.promoted:
         return rescore_pool(session, read.project, assemble(read.features, computed.serving), version.version,
-                            kind=INPUT_KIND[read.featurizer], Z_labeled=Z, heartbeat=heartbeat,
-                            random_state=random_state)
+                            version_metrics=version.metrics, kind=INPUT_KIND[read.featurizer], Z_labeled=Z,
+                            heartbeat=heartbeat, random_state=random_state)
     # Kept out: the champion keeps serving, and re-scores the pool if the strategy changed or an
     # earlier run died while re-scoring.
     return rescore_by_champion(session, read, rescore_anyway=rescore_anyway, heartbeat=heartbeat,
