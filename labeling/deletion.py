@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from labeling import audit
 from labeling.errors import InvalidInput
-from labeling.models import (Example, ExampleEmbedding, ExampleRevision, ImportJob, ImportUpload, Label, LabelFlag,
-                             ModelVersion, Project, ProjectMember, RetrainRun, Skip, Snapshot, SnapshotGold,
+from labeling.models import (Example, ExampleEmbedding, ExampleRevision, ImportJob, ImportUpload, Label, LabelDoubt,
+                             LabelFlag, ModelVersion, Project, ProjectMember, RetrainRun, Skip, Snapshot, SnapshotGold,
                              WebhookAttempt, WebhookDelivery)
 
 
@@ -39,6 +39,7 @@ def _statements(project_id: int) -> list[tuple[str, Any]]:
         ("import_uploads", delete(ImportUpload).where(ImportUpload.import_id.in_(imports))),
         ("imports", delete(ImportJob).where(ImportJob.project_id == project_id)),
         ("flags", delete(LabelFlag).where(LabelFlag.project_id == project_id)),
+        ("doubts", delete(LabelDoubt).where(LabelDoubt.project_id == project_id)),
         ("models", delete(ModelVersion).where(ModelVersion.project_id == project_id)),
         ("runs", delete(RetrainRun).where(RetrainRun.project_id == project_id)),
         ("snapshot_golds", delete(SnapshotGold).where(SnapshotGold.example_id.in_(examples))),

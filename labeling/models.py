@@ -57,6 +57,9 @@ class Project(Base):
     champion_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL"))
     # Set while archived: read-only (no labels, imports or retrains), hidden from annotators.
     archived_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    # Highest label id the last label check judged (None: none has): labels above it are new to
+    # that check; those at or below it that it did not doubt (LabelDoubt) it found likely right.
+    label_check_mark: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Example(Base):
@@ -283,6 +286,18 @@ class LabelFlag(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None] = mapped_column(TZDateTime())
     resolution_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
+
+
+class LabelDoubt(Base):
+    """A label the project's last label check found more likely wrong than right. A model flag on
+    a label that check judged needs its doubt too: one check's burst of false alarms (its noise
+    estimate inflated at one retrain) waits for a second opinion instead of reaching reviewers."""
+
+    __tablename__ = "label_doubts"
+
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    posterior: Mapped[float] = mapped_column(Float)
 
 
 class WebhookDelivery(Base):

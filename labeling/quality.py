@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
+from labeling.doubts import exchange_doubts
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event, close_flags_of_replaced_label
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
@@ -200,18 +201,22 @@ def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]
 
 
 def record_flags(session: Session, project: Project, example_ids: Sequence[int], current: Sequence[Sequence[tuple[int, str]]],
-                 gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime) -> int:
+                 gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime,
+                 judged_through: int) -> int:
     """Flag each current label the out-of-fold model finds probably wrong, and the minority labels
     of examples whose annotators disagree; withdraw the open model flags whose label this check
-    finds more likely right than wrong. A label has at most one flag, ever: a label with a flag
-    is not flagged again, except that a withdrawn flag reopens when the doubt comes back. Returns
-    the number of flags opened (new or reopened).
+    finds more likely right than wrong. The model flags a label the previous check judged only if
+    that check doubted it too (``labeling.doubts``). A label has at most one flag, ever: a label
+    with a flag is not flagged again, except that a withdrawn flag reopens when the doubt comes
+    back. Returns the number of flags opened (new or reopened).
 
     ``example_ids``, ``current`` (``(label id, value)`` pairs) and ``gold`` are aligned per example;
-    ``issues.indices`` and ``issues.posteriors`` index them.
+    ``issues.indices`` and ``issues.posteriors`` index them; ``judged_through`` is the highest
+    label id the check saw (its snapshot's).
     """
     withdraw_flags(session, project.id, current, gold, issues, now=now)
-    wanted = _wanted_flags(project, example_ids, current, gold, issues, run_id=run_id, now=now)
+    may_flag = exchange_doubts(session, project, current, issues, judged_through=judged_through)
+    wanted = _wanted_flags(project, example_ids, current, gold, issues, may_flag, run_id=run_id, now=now)
     if not wanted:
         return 0
     known: dict[int, LabelFlag] = {}
@@ -230,7 +235,8 @@ def record_flags(session: Session, project: Project, example_ids: Sequence[int],
 
 
 def _wanted_flags(project: Project, example_ids: Sequence[int], current: Sequence[Sequence[tuple[int, str]]],
-                  gold: Sequence[str], issues: LabelIssues, *, run_id: int | None, now: datetime) -> dict[int, LabelFlag]:
+                  gold: Sequence[str], issues: LabelIssues, may_flag: Callable[[int], bool], *, run_id: int | None,
+                  now: datetime) -> dict[int, LabelFlag]:
     # Annotators who disagree are a fact, the model's doubt an estimate: that reason goes first.
     wanted: dict[int, LabelFlag] = {}
     for i, labels in enumerate(current):
@@ -245,7 +251,7 @@ def _wanted_flags(project: Project, example_ids: Sequence[int], current: Sequenc
                     created_at=now, run_id=run_id)
     for index, score, suggested in zip(issues.indices, issues.scores, issues.suggested):
         for label_id, value in current[int(index)]:
-            if value != suggested and label_id not in wanted:
+            if value != suggested and label_id not in wanted and may_flag(label_id):
                 wanted[label_id] = LabelFlag(
                     project_id=project.id, label_id=label_id, example_id=example_ids[int(index)], given=value,
                     suggested=str(suggested), score=float(score), reason="model_disagrees", status="open",
@@ -308,6 +314,7 @@ def label_check_summary(session: Session, project_id: int) -> str:
                 f"tell a wrong label from a hard example. It raises a flag only where a label is at least "
                 f"{PRECISION_TARGET:.0%} likely wrong.")
     expected = check.get("expected_precision")
-    return (f"Model v{row.version} estimates that {check['noise_rate']:.0%} of labels are wrong and flagged "
+    return (f"Model v{row.version} estimates that {check['noise_rate']:.0%} of labels are wrong and found "
             f"{check.get('flagged', 0)} labels at least {PRECISION_TARGET:.0%} likely wrong"
-            + (f" (about {expected:.0%} of them should be real mistakes)." if expected else "."))
+            + (f" (about {expected:.0%} of them should be real mistakes)" if expected else "")
+            + "; a label an earlier check found likely right is flagged once a second check agrees.")

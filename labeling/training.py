@@ -237,7 +237,7 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
     run.model_version_id = model.id
     close_stale_flags(session, project.id, now=now)
     computed.new_flags = record_flags(session, project, data.example_ids, data.current, data.labels, issues,
-                                      run_id=run.id, now=now)
+                                      run_id=run.id, now=now, judged_through=read.snapshot.max_label_id)
     if computed.consensus is not None:
         _store_gold(session, data, read.snapshot)
     return model

@@ -138,7 +138,7 @@ def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving
     run.model_version_id = model.id
     close_stale_flags(session, project.id, now=now)
     new_flags = record_flags(session, project, data.example_ids, data.current, data.labels, issues, run_id=run.id,
-                             now=now)
+                             now=now, judged_through=read.snapshot.max_label_id)
     model.metrics = {**model.metrics, "label_check": {**model.metrics["label_check"], "new_flags": new_flags}}
     return model
 

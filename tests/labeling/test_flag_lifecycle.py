@@ -101,7 +101,8 @@ def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_rig
         flagged = np.where(posteriors >= 0.9)[0]
         suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
         issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
-        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow())
+        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow(),
+                              judged_through=labels[-1].id)
         session.commit()
         return opened, {f.label_id: f.status for f in session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id))}
 
@@ -114,19 +115,24 @@ def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_rig
     opened, flags = check(doubts)
     assert opened == 0
     assert [flags[labels[i].id] for i in range(3)] == ["open", "open", "withdrawn"]
-    # Doubt returns on label 2: the same flag reopens (one flag per label, ever).
+    # Doubt returns on label 2: the check before found it likely right, so a second check must
+    # agree; then the same flag reopens (one flag per label, ever).
     doubts[2] = 0.99
+    opened, flags = check(doubts)
+    assert opened == 0 and flags[labels[2].id] == "withdrawn"
     opened, flags = check(doubts)
     assert opened == 1 and flags[labels[2].id] == "open" and len(flags) == 3
     # A check that judged nothing (no posteriors: no label changed, too few labels) withdraws nothing ...
     nothing = LabelIssues(np.empty(0, dtype=int), np.empty(0), [])
-    record_flags(session, project, example_ids, current, gold, nothing, run_id=None, now=utcnow())
+    record_flags(session, project, example_ids, current, gold, nothing, run_id=None, now=utcnow(),
+                 judged_through=labels[-1].id)
     session.commit()
     assert session.scalar(select(LabelFlag.status).where(LabelFlag.label_id == labels[2].id)) == "open"
     # ... but one that found the model too weak to judge withdraws every open model flag: no check
     # stands behind them any more. Doubt returning reopens them.
     weak = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped="too weak", model_too_weak=True)
-    opened = record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow())
+    opened = record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow(),
+                          judged_through=labels[-1].id)
     session.commit()
     statuses = {f.label_id: f.status for f in session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id))}
     assert opened == 0 and set(statuses.values()) == {"withdrawn"} and len(statuses) == 3
@@ -149,7 +155,8 @@ def test_a_check_too_weak_to_judge_leaves_the_flag_of_a_label_that_became_a_mino
     doubts[0] = 0.97
     suggested = LABELS[(LABELS.index(gold[0]) + 1) % 10]
     record_flags(session, project, example_ids, current, gold,
-                 LabelIssues(np.array([0]), doubts[[0]], [suggested], posteriors=doubts), run_id=None, now=utcnow())
+                 LabelIssues(np.array([0]), doubts[[0]], [suggested], posteriors=doubts), run_id=None, now=utcnow(),
+                 judged_through=labels[-1].id)
     session.commit()
     # A second annotator gives the suggested class and the consensus takes it: label 0 is now a
     # minority label, which annotators disagreeing is reason enough to keep flagged.
@@ -159,7 +166,60 @@ def test_a_check_too_weak_to_judge_leaves_the_flag_of_a_label_that_became_a_mino
     session.commit()
     current[0], gold[0] = [(labels[0].id, labels[0].value), (other.id, suggested)], suggested
     weak = LabelIssues(np.empty(0, dtype=int), np.empty(0), [], skipped="too weak", model_too_weak=True)
-    record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow())
+    record_flags(session, project, example_ids, current, gold, weak, run_id=None, now=utcnow(),
+                 judged_through=labels[-1].id)
     session.commit()
     session.expire_all()
     assert session.scalars(select(LabelFlag.status).where(LabelFlag.label_id == labels[0].id)).one() == "open"
+
+
+def test_a_label_a_check_found_likely_right_is_flagged_only_when_the_next_check_doubts_it_too(make_project, session):
+    from active_learning.label_errors import LabelIssues
+    from labeling.db import utcnow
+    from labeling.models import LabelDoubt, Project
+    from labeling.quality import record_flags
+
+    project_id = make_project(labels=LABELS, examples=noisy_digits(30, 0.0)[0])  # too few labels for a check to flag
+    project = session.get(Project, project_id)
+    labels = session.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).all()
+    example_ids, gold = [x.example_id for x in labels], [x.value for x in labels]
+    current = [[(x.id, x.value)] for x in labels]
+
+    def check(posteriors):
+        posteriors = np.asarray(posteriors, dtype=float)
+        flagged = np.where(posteriors >= 0.8)[0]
+        suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
+        issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
+        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow(),
+                              judged_through=max(label_id for row in current for label_id, _ in row))
+        session.commit()
+        open_ids = set(session.scalars(select(LabelFlag.label_id).where(LabelFlag.project_id == project_id,
+                                                                       LabelFlag.status == "open")))
+        doubted = set(session.scalars(select(LabelDoubt.label_id).where(LabelDoubt.project_id == project_id)))
+        return opened, open_ids, doubted
+
+    # The project's first check: nothing judged these labels before, so its doubt is enough.
+    posteriors = np.full(len(labels), 0.05)
+    posteriors[0] = 0.9
+    assert check(posteriors) == (1, {labels[0].id}, {labels[0].id})
+    # Label 1, found likely right by that check, and label 2, replaced since (a new label): the
+    # same doubt flags the new label at once and waits for a second opinion on label 1.
+    replacement = Label(project_id=project_id, example_id=labels[2].example_id, value=gold[2], replaces_id=labels[2].id,
+                        created_at=utcnow(), source="test")
+    session.add(replacement)
+    session.commit()
+    current[2] = [(replacement.id, gold[2])]
+    posteriors[[1, 2]] = 0.9
+    opened, open_ids, doubted = check(posteriors)
+    assert opened == 1 and open_ids == {labels[0].id, replacement.id}
+    assert doubted == {labels[0].id, labels[1].id, replacement.id}
+    # The next check doubts label 1 again: now it is flagged.
+    opened, open_ids, _ = check(posteriors)
+    assert opened == 1 and labels[1].id in open_ids
+    # A check that found label 3 more likely wrong than right, under the flagging bar, is a doubt
+    # the next check can stand on.
+    posteriors[3] = 0.6
+    assert check(posteriors)[0] == 0
+    posteriors[3] = 0.85
+    opened, open_ids, _ = check(posteriors)
+    assert opened == 1 and labels[3].id in open_ids

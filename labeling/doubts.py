@@ -1,0 +1,47 @@
+"""Second opinions for model flags: the doubts of the last label check, kept for the next.
+
+A model flag on a label that the previous check judged opens only if that check doubted the
+label too (found it more likely wrong than right). One check can misjudge many labels at once:
+with a perfect annotator, single retrains whose noise estimate the hard examples inflated flagged
+8 digits and 32 movie snippets that the next check found likely right (docs/benchmarks.md).
+Labels new since the previous check, and every label at a project's first check, need no second
+opinion: nothing has judged them yet, so a real mistake is still flagged by the first check that
+sees it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from labeling.models import LabelDoubt, Project
+
+if TYPE_CHECKING:
+    from active_learning.label_errors import LabelIssues
+
+
+def exchange_doubts(session: Session, project: Project, current: Sequence[Sequence[tuple[int, str]]],
+                    issues: "LabelIssues", *, judged_through: int) -> Callable[[int], bool]:
+    """Keep this check's doubts in place of the last check's, and return whether the model may
+    flag a label now: it is new since the last check, or that check doubted it too.
+
+    ``current`` holds each judged row's ``(label id, value)`` pairs, aligned with
+    ``issues.posteriors``; ``judged_through`` is the highest label id this check saw. A check
+    that judged nothing (too few labels, no label changed, a model too weak) leaves the doubts
+    as they were.
+    """
+    from active_learning.label_errors import WITHDRAW_BELOW
+
+    mark = project.label_check_mark
+    doubted = set(session.scalars(select(LabelDoubt.label_id).where(LabelDoubt.project_id == project.id)))
+    if issues.posteriors is not None:
+        session.execute(delete(LabelDoubt).where(LabelDoubt.project_id == project.id))
+        rows = [{"label_id": label_id, "project_id": project.id, "posterior": round(float(posterior), 4)}
+                for labels, posterior in zip(current, issues.posteriors) if posterior >= WITHDRAW_BELOW
+                for label_id, _ in labels]
+        if rows:
+            session.execute(insert(LabelDoubt), rows)
+        project.label_check_mark = judged_through
+    return lambda label_id: mark is None or label_id > mark or label_id in doubted
