@@ -6,7 +6,9 @@ with a perfect annotator, single retrains whose noise estimate the hard examples
 8 digits and 32 movie snippets that the next check found likely right (docs/benchmarks.md).
 Labels new since the previous check, and every label at a project's first check, need no second
 opinion: nothing has judged them yet, so a real mistake is still flagged by the first check that
-sees it.
+sees it (or the one after, for a label the mark covers that the check could not judge: one whose
+transaction committed after the snapshot's read on PostgreSQL, a multi-label column with too few
+examples on one side).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ if TYPE_CHECKING:
 
 
 def exchange_doubts(session: Session, project: Project, current: Sequence[Sequence[tuple[int, str]]],
-                    issues: "LabelIssues", *, judged_through: int) -> Callable[[int], bool]:
+                    gold: Sequence[str], issues: "LabelIssues", *, judged_through: int) -> Callable[[int], bool]:
     """Keep this check's doubts in place of the last check's, and return whether the model may
     flag a label now: it is new since the last check, or that check doubted it too.
 
-    ``current`` holds each judged row's ``(label id, value)`` pairs, aligned with
-    ``issues.posteriors``; ``judged_through`` is the highest label id this check saw. A check
+    ``current`` holds each judged row's ``(label id, value)`` pairs and ``gold`` its label, aligned
+    with ``issues.posteriors`` (the chance that the gold is wrong: a doubt of the labels that give
+    it, not of a minority label, flagged for its annotators' disagreement already);
+    ``judged_through`` is the highest label id this check saw. A check
     that judged nothing (too few labels, no label changed, a model too weak) leaves the doubts
     as they were.
     """
@@ -39,8 +43,8 @@ def exchange_doubts(session: Session, project: Project, current: Sequence[Sequen
     if issues.posteriors is not None:
         session.execute(delete(LabelDoubt).where(LabelDoubt.project_id == project.id))
         rows = [{"label_id": label_id, "project_id": project.id, "posterior": round(float(posterior), 4)}
-                for labels, posterior in zip(current, issues.posteriors) if posterior >= WITHDRAW_BELOW
-                for label_id, _ in labels]
+                for labels, right, posterior in zip(current, gold, issues.posteriors) if posterior >= WITHDRAW_BELOW
+                for label_id, value in labels if value == right]
         if rows:
             session.execute(insert(LabelDoubt), rows)
         project.label_check_mark = judged_through

@@ -215,7 +215,7 @@ def record_flags(session: Session, project: Project, example_ids: Sequence[int],
     label id the check saw (its snapshot's).
     """
     withdraw_flags(session, project.id, current, gold, issues, now=now)
-    may_flag = exchange_doubts(session, project, current, issues, judged_through=judged_through)
+    may_flag = exchange_doubts(session, project, current, gold, issues, judged_through=judged_through)
     wanted = _wanted_flags(project, example_ids, current, gold, issues, may_flag, run_id=run_id, now=now)
     if not wanted:
         return 0

@@ -421,8 +421,9 @@ def test_typical_picks_leave_outliers_the_model_is_unsure_of_for_later(make_proj
     """Blends of two digits, smudged, are what a model is unsure of and like nothing else in the
     pool: margin alone serves them first, margin weighed by typicality serves typical rows. The
     typicality sample is cut below the pool's size, so some candidates are in it and some not.
-    Three draws of blends: one draw's count moves with the machine's floating point (typical
-    picks took 0.55-0.73 of margin's outliers per draw on one CPU, under 0.6 on another)."""
+    Three draws of blends, pooled: one draw's count moves with the CPU's floating point (per
+    draw, typical picks took 0.55-0.73 of margin's outliers on an AMD EPYC, under 0.6 on the
+    machine this test was written on)."""
     from labeling import rescoring
 
     monkeypatch.setattr(rescoring, "TYPICAL_SAMPLE", 250)
