@@ -91,6 +91,18 @@ def test_crossing_the_threshold_sends_one_signed_event(client, admin_token, rece
     assert len(export.data.decode().splitlines()) == 5
 
 
+def test_the_labels_since_the_mark_are_counted_up_to_what_the_check_needs(client, admin_token, receiver, session):
+    """Each submit counts at most the threshold's worth of labels; the event counts them all."""
+    from labeling.models import Project
+    from labeling.runs import new_labels_since_mark
+
+    project_id, _ = create_project(client, admin_token, receiver, threshold=100)
+    label_some(client, admin_token, project_id, 8)
+    project = session.get(Project, project_id)
+    assert new_labels_since_mark(session, project, most=5) == 5
+    assert new_labels_since_mark(session, project) == 8
+
+
 def test_a_bulk_import_past_the_threshold_triggers(client, admin_token, receiver):
     project_id, secret = create_project(client, admin_token, receiver, threshold=5, n=40, labeled=12)
     kinds = [e["type"] for e in receiver.events(secret)]
