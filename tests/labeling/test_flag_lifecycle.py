@@ -83,6 +83,23 @@ def test_the_label_check_says_what_it_concluded(client, admin_token, make_projec
     assert "no check has run yet" in summary(make_project(n=0))
 
 
+def record_a_check(session, project, example_ids, current, gold, posteriors, *, bar):
+    """A label check with these posteriors (flagging those at ``bar`` or more), recorded and
+    committed; returns how many flags it opened."""
+    from active_learning.label_errors import LabelIssues
+    from labeling.db import utcnow
+    from labeling.quality import record_flags
+
+    posteriors = np.asarray(posteriors, dtype=float)
+    flagged = np.where(posteriors >= bar)[0]
+    suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
+    issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
+    opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow(),
+                          judged_through=max(label_id for row in current for label_id, _ in row))
+    session.commit()
+    return opened
+
+
 def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_right_and_reopens_when_doubt_returns(
         make_project, session):
     from active_learning.label_errors import WITHDRAW_BELOW, LabelIssues
@@ -97,13 +114,7 @@ def test_a_model_flag_is_withdrawn_when_a_later_check_finds_the_label_likely_rig
     current = [[(x.id, x.value)] for x in labels]
 
     def check(posteriors):
-        posteriors = np.asarray(posteriors, dtype=float)
-        flagged = np.where(posteriors >= 0.9)[0]
-        suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
-        issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
-        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow(),
-                              judged_through=labels[-1].id)
-        session.commit()
+        opened = record_a_check(session, project, example_ids, current, gold, posteriors, bar=0.9)
         return opened, {f.label_id: f.status for f in session.scalars(select(LabelFlag).where(LabelFlag.project_id == project_id))}
 
     doubts = np.zeros(len(labels))
@@ -174,10 +185,8 @@ def test_a_check_too_weak_to_judge_leaves_the_flag_of_a_label_that_became_a_mino
 
 
 def test_a_label_a_check_found_likely_right_is_flagged_only_when_the_next_check_doubts_it_too(make_project, session):
-    from active_learning.label_errors import LabelIssues
     from labeling.db import utcnow
     from labeling.models import LabelDoubt, Project
-    from labeling.quality import record_flags
 
     project_id = make_project(labels=LABELS, examples=noisy_digits(30, 0.0)[0])  # too few labels for a check to flag
     project = session.get(Project, project_id)
@@ -186,13 +195,7 @@ def test_a_label_a_check_found_likely_right_is_flagged_only_when_the_next_check_
     current = [[(x.id, x.value)] for x in labels]
 
     def check(posteriors):
-        posteriors = np.asarray(posteriors, dtype=float)
-        flagged = np.where(posteriors >= 0.8)[0]
-        suggested = [LABELS[(LABELS.index(gold[i]) + 1) % 10] for i in flagged]
-        issues = LabelIssues(flagged, posteriors[flagged], suggested, posteriors=posteriors)
-        opened = record_flags(session, project, example_ids, current, gold, issues, run_id=None, now=utcnow(),
-                              judged_through=max(label_id for row in current for label_id, _ in row))
-        session.commit()
+        opened = record_a_check(session, project, example_ids, current, gold, posteriors, bar=0.8)
         open_ids = set(session.scalars(select(LabelFlag.label_id).where(LabelFlag.project_id == project_id,
                                                                        LabelFlag.status == "open")))
         doubted = set(session.scalars(select(LabelDoubt.label_id).where(LabelDoubt.project_id == project_id)))
