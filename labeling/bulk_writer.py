@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from labeling import sqlite_lock
 from labeling.db import WRITE_PAUSE_SECONDS, commits_skip_the_fsync, sqlite_lock_path
 
-# While annotators' writes have met the bulk writer's lock this recently, it syncs its log (below).
+# While annotators' writes have met the bulk writer's lock this recently, it syncs its log and
+# rests between transactions (below).
 CONTENDED_SECONDS = 10.0
+MOST_REST_SECONDS = 0.5  # a contended bulk writer rests as long as it worked on its transaction, up to this
 
 
 def writers_waiting(session: Session) -> bool:
@@ -24,19 +26,22 @@ def writers_waiting(session: Session) -> bool:
     return lock_path is not None and sqlite_lock.is_held(lock_path + sqlite_lock.WAITING)
 
 
-def after_commit(session: Session, *, most: float = 0.05) -> None:
+def after_commit(session: Session, *, worked: float = 0.0, most: float = 0.05) -> None:
     """After each of a bulk writer's commits.
 
     While annotators meet its lock (``CONTENDED_SECONDS``), the log it wrote goes to disk now, out
     of the lock, if its commits skip the fsync (an import's child process): else the next
-    annotator's commit, whose fsync takes the whole log, pays for it. Then it pauses while a writer
-    waits (at most ``most`` seconds): a released flock is not handed on, and straight back for its
-    next transaction the bulk writer would often take it again first."""
+    annotator's commit, whose fsync takes the whole log, pays for it. And it rests as long as it
+    ``worked`` on the transaction (preparing and writing it), so that meanwhile it holds the lock,
+    and its share of the cores, at most half the time. Then it pauses while a writer waits (at most
+    ``most`` seconds): a released flock is not handed on, and straight back for its next
+    transaction the bulk writer would often take it again first."""
     engine = session.get_bind().engine
     lock_path = sqlite_lock_path(engine)
-    if (lock_path is not None and commits_skip_the_fsync(engine)
-            and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS)):
-        _sync_log(os.path.realpath(engine.url.database) + "-wal")
+    if lock_path is not None and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS):
+        if commits_skip_the_fsync(engine):
+            _sync_log(os.path.realpath(engine.url.database) + "-wal")
+        time.sleep(min(worked, MOST_REST_SECONDS))
     deadline = time.monotonic() + most
     time.sleep(WRITE_PAUSE_SECONDS)
     while writers_waiting(session) and time.monotonic() < deadline:

@@ -292,6 +292,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     returns how long it held the database."""
     if not chunk:
         return 0.0
+    started = time.perf_counter()
     prepared = writer.prepare(chunk)  # before the transaction begins: it holds SQLite's write lock
     began = time.perf_counter()
     before = (writer.imported, writer.labels, writer.updated)
@@ -305,7 +306,7 @@ def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: 
     job.updated += updated
     session.commit()
     held = time.perf_counter() - began
-    bulk_writer.after_commit(session)  # the annotators' turn
+    bulk_writer.after_commit(session, worked=time.perf_counter() - started)  # the annotators' turn
     return held
 
 

@@ -13,6 +13,7 @@ resumes it when a process opens the database and no import is alive.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
@@ -69,11 +70,11 @@ def merge_steps(session: Session) -> int:
     done = 0
     while done < MERGE_STEPS:
         raw = session.connection().connection.dbapi_connection  # begins the transaction
-        changes = raw.total_changes
+        began, changes = time.perf_counter(), raw.total_changes
         session.execute(_MERGE, {"n": MERGE_PAGES})
         merged = raw.total_changes - changes >= 2  # FTS5's sign that it found work
         session.commit()
-        bulk_writer.after_commit(session)
+        bulk_writer.after_commit(session, worked=time.perf_counter() - began)
         if not merged:
             break
         done += 1

@@ -194,6 +194,29 @@ def test_a_bulk_writer_syncs_its_log_only_while_annotators_meet_its_lock(tmp_pat
     engine.dispose()
 
 
+def test_a_bulk_writer_rests_as_long_as_it_worked_only_while_annotators_meet_its_lock(tmp_path):
+    """While writers of other processes have met its lock, a bulk writer rests after each
+    transaction as long as it worked on it (at most ``MOST_REST_SECONDS``): it then holds the lock,
+    and its share of the cores, at most half the time. Alone it goes straight on."""
+    path = tmp_path / "rest.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    bulk = make_sessionmaker(engine)()
+
+    def rest_after(worked: float) -> float:
+        began = time.monotonic()
+        bulk_writer.after_commit(bulk, worked=worked)
+        return time.monotonic() - began
+
+    assert rest_after(0.3) < 0.2  # alone
+    _a_writer_waits_for_the_lock(engine, path, 1)
+    assert rest_after(0.3) >= 0.3
+    assert bulk_writer.MOST_REST_SECONDS <= rest_after(60) < 5  # a long transaction: a capped rest
+    bulk.close()
+    engine.dispose()
+
+
 def _insert_in_a_thread(engine, value):
     """A writer on its own thread: the thread, and an event set once its row is committed."""
     written = threading.Event()
