@@ -26,6 +26,13 @@ def writers_waiting(session: Session) -> bool:
     return lock_path is not None and sqlite_lock.is_held(lock_path + sqlite_lock.WAITING)
 
 
+def annotators_meet_its_lock(session: Session) -> bool:
+    """Whether writers of other processes have had to wait for SQLite's write lock within
+    ``CONTENDED_SECONDS`` (never on PostgreSQL, nor without the file lock)."""
+    lock_path = sqlite_lock_path(session.get_bind().engine)
+    return lock_path is not None and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS)
+
+
 def after_commit(session: Session, *, worked: float = 0.0, most: float = 0.05) -> None:
     """After each of a bulk writer's commits.
 
@@ -37,8 +44,7 @@ def after_commit(session: Session, *, worked: float = 0.0, most: float = 0.05) -
     ``most`` seconds): a released flock is not handed on, and straight back for its next
     transaction the bulk writer would often take it again first."""
     engine = session.get_bind().engine
-    lock_path = sqlite_lock_path(engine)
-    if lock_path is not None and sqlite_lock.contended_within(lock_path, CONTENDED_SECONDS):
+    if annotators_meet_its_lock(session):
         if commits_skip_the_fsync(engine):
             _sync_log(os.path.realpath(engine.url.database) + "-wal")
         time.sleep(min(worked, MOST_REST_SECONDS))
