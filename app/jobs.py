@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Flask
 
-from labeling.db import utcnow
+from labeling.db import reading, utcnow
 
 log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 5.0
@@ -166,7 +166,7 @@ def runs_to_restart(app: Flask) -> list[int]:
     """Runs whose heartbeat stopped, and queued runs nobody picked up."""
     from labeling.runs import lost_runs
 
-    with app.extensions["hitl_sessionmaker"]() as session:
+    with app.extensions["hitl_sessionmaker"]() as session, reading(session):
         return lost_runs(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
                          heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
@@ -178,8 +178,9 @@ def imports_to_restart(app: Flask) -> list[int]:
 
     with app.extensions["hitl_sessionmaker"]() as session:
         discard_abandoned_uploads(session, now=utcnow())
-        return lost_imports(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
-                            heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
+        with reading(session):
+            return lost_imports(session, now=utcnow(), queued_for=LOST_DISPATCH_AFTER,
+                                heartbeat_seconds=app.config["RUN_HEARTBEAT_SECONDS"])
 
 
 def maintain_once(app: Flask, dispatch, dispatch_import=None) -> None:  # type: ignore[no-untyped-def]

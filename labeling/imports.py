@@ -165,8 +165,9 @@ def lost_imports(session: Session, *, now: datetime, queued_for: timedelta,
 def discard_abandoned_uploads(session: Session, *, now: datetime) -> int:
     """Uploads whose request was cut off (the process killed while it stored the file), and the
     files failed imports kept that nobody mapped again."""
-    ids = list(session.scalars(select(ImportJob.id).where(
-        ImportJob.status == "uploading", ImportJob.created_at < now - ABANDONED_UPLOAD)))
+    with reading(session):
+        ids = list(session.scalars(select(ImportJob.id).where(
+            ImportJob.status == "uploading", ImportJob.created_at < now - ABANDONED_UPLOAD)))
     for job_id in ids:
         discard(session, job_id)
     return len(ids) + discard_kept_uploads(session, now=now)

@@ -56,9 +56,10 @@ def take_upload(session: Session, job: ImportJob, failed: ImportJob) -> None:
 
 def discard_kept_uploads(session: Session, *, now: datetime) -> int:
     """Files of imports that failed over ``KEPT_FOR`` ago and were not mapped again; how many."""
-    ids = list(session.scalars(select(ImportJob.id).where(
-        ImportJob.status == "failed", ImportJob.finished_at < now - KEPT_FOR,
-        exists().where(ImportUpload.import_id == ImportJob.id))))
+    with reading(session):
+        ids = list(session.scalars(select(ImportJob.id).where(
+            ImportJob.status == "failed", ImportJob.finished_at < now - KEPT_FOR,
+            exists().where(ImportUpload.import_id == ImportJob.id))))
     for job_id in ids:  # one job at a time: short write transactions
         session.execute(delete(ImportUpload).where(ImportUpload.import_id == job_id))
         session.commit()

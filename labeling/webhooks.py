@@ -26,7 +26,7 @@ from labeling import outbound
 from labeling.errors import InvalidInput, NotFound
 from labeling.models import Project, WebhookAttempt, WebhookDelivery
 from labeling.projects import config
-from labeling.db import iso
+from labeling.db import iso, reading
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,11 @@ def deliver_due(session_factory: Callable[[], Session], *, clock: Callable[[], d
                 send: Callable[[str, dict[str, str], bytes], int] = post, limit: int = 100) -> int:
     """Send every delivery that is due; returns how many were attempted. Owns its transactions:
     claim (commit), send with no transaction open, record the attempt (commit)."""
-    with session_factory() as session:
+    with session_factory() as session, reading(session):  # every few seconds: no write lock for a look
         due = list(session.scalars(
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= clock())
             .order_by(WebhookDelivery.next_attempt_at).limit(limit)
         ))
-        session.commit()
     attempted = 0
     for delivery_id in due:
         with session_factory() as session:

@@ -1,10 +1,13 @@
 """The maintenance pass of the job runners: runs nobody finished are dispatched again."""
 
+import fcntl
+import os
+import shutil
+import threading
 from datetime import timedelta
 
-
-
 from app.jobs import maintain_once
+from labeling import sqlite_lock
 from labeling.db import utcnow
 from labeling.models import RetrainRun
 
@@ -26,6 +29,32 @@ def test_a_dead_run_and_a_forgotten_queued_run_are_dispatched_again(app, make_pr
 
     assert sorted(dispatched) == sorted([dead.id, forgotten.id])  # not the run queued a moment ago
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_pass_with_nothing_to_do_takes_no_write_lock(app_factory, sqlite_template, tmp_path):
+    """Each web worker runs the pass every few seconds. On SQLite its reads must not queue on the
+    write lock: there they waited behind an import's transactions, and the import took them for
+    annotators meeting its lock and rested (labeling/bulk_writer.py)."""
+    path = tmp_path / "maintain.db"
+    shutil.copy(sqlite_template, path)
+    app = app_factory(DATABASE_URL=f"sqlite:///{path}")
+    holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process's bulk writer, in a transaction throughout
+    done = threading.Event()
+
+    def maintain() -> None:
+        maintain_once(app, lambda run_id: None, lambda import_id: None)
+        done.set()
+
+    thread = threading.Thread(target=maintain, daemon=True)
+    try:
+        thread.start()
+        assert done.wait(10), "the maintenance pass waited for the write lock"
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        thread.join(10)
+    assert not sqlite_lock.contended_within(f"{path}.lock", 60)
 
 
 def test_a_failing_pass_is_logged_and_does_not_raise(app, caplog):
