@@ -24,7 +24,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from http.client import HTTPConnection
 from typing import Iterator
 
@@ -262,7 +262,10 @@ def serve_during_import(url: str, project_id: int, tokens: list[str], clients: i
     """Idle latency, then latency while an HTTP import of ``rows`` examples runs to its end."""
     import threading
 
-    with served(url, workers=workers) as (host, port, _), retrain_mark_kept_up(url, project_id):
+    # No annotator, no labels to count: and its writes would be taken for annotators meeting the
+    # import's lock, which then rests (labeling/bulk_writer.py).
+    keeping_up = retrain_mark_kept_up(url, project_id) if clients else nullcontext()
+    with served(url, workers=workers) as (host, port, _), keeping_up:
         idle = drive(host, port, project_id, tokens, clients, seconds)
         print(f"{clients} annotator(s), idle: {len(idle['acked'])} labels in {idle['elapsed']:.1f} s")
         print_latency(idle)
