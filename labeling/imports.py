@@ -42,8 +42,9 @@ PIECES_PER_COMMIT = 1  # a short write each: on SQLite an annotator waits for th
 # A publishing transaction is sized to hold the database this long: on SQLite it holds the one
 # write lock, and an annotator's write waits for the rest of it (a 250-row chunk held it 15 ms on a
 # million-row pool: every random index key dirties its own page), so while annotators meet the
-# lock the target halves (p99 beside a 1M-row import 12.0 -> 8.7 ms, at twice the publishing
-# time). The size adapts to the machine and the pool, within the bounds.
+# lock the target halves (with the rest of labeling/bulk_writer.py, an annotator's p99 beside a
+# 1M-row import fell from 12.0 to 8.8 ms: docs/benchmarks.md, session 19). The size adapts to the
+# machine and the pool, within the bounds.
 PUBLISH_SECONDS = {"sqlite": 0.006, "postgresql": 0.1}
 CONTENDED_PUBLISH_SECONDS = 0.003  # SQLite, while annotators meet the import's lock
 PUBLISH_ROWS = (20, 2000, 100)  # least, most, first
