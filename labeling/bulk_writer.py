@@ -16,7 +16,7 @@ from labeling.db import WRITE_PAUSE_SECONDS, commits_skip_the_fsync, sqlite_lock
 # While annotators' writes have met the bulk writer's lock this recently, it syncs its log and
 # rests between transactions (below).
 CONTENDED_SECONDS = 10.0
-MOST_REST_SECONDS = 0.5  # a contended bulk writer rests as long as it worked on its transaction, up to this
+MOST_REST_SECONDS = 0.5  # a contended bulk writer rests as long as its transaction took, up to this
 
 
 def writers_waiting(session: Session) -> bool:
@@ -39,8 +39,8 @@ def after_commit(session: Session, *, worked: float = 0.0, most: float = 0.05) -
     While annotators meet its lock (``CONTENDED_SECONDS``), the log it wrote goes to disk now, out
     of the lock, if its commits skip the fsync (an import's child process): else the next
     annotator's commit, whose fsync takes the whole log, pays for it. And it rests as long as it
-    ``worked`` on the transaction (preparing and writing it), so that meanwhile it holds the lock,
-    and its share of the cores, at most half the time. Then it pauses while a writer waits (at most
+    ``worked`` on the transaction (preparing it, waiting for the lock, writing it), so that
+    meanwhile it holds the lock at most half the time and leaves the cores to the annotators. Then it pauses while a writer waits (at most
     ``most`` seconds): a released flock is not handed on, and straight back for its next
     transaction the bulk writer would often take it again first."""
     engine = session.get_bind().engine

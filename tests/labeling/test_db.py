@@ -196,8 +196,8 @@ def test_a_bulk_writer_syncs_its_log_only_while_annotators_meet_its_lock(tmp_pat
 
 def test_a_bulk_writer_rests_as_long_as_it_worked_only_while_annotators_meet_its_lock(tmp_path):
     """While writers of other processes have met its lock, a bulk writer rests after each
-    transaction as long as it worked on it (at most ``MOST_REST_SECONDS``): it then holds the lock,
-    and its share of the cores, at most half the time. Alone it goes straight on."""
+    transaction as long as the transaction took (at most ``MOST_REST_SECONDS``): it then holds the
+    lock at most half the time. Alone it goes straight on."""
     path = tmp_path / "rest.db"
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
