@@ -10,7 +10,8 @@ times typicality (``density_weights``) over the whole pool; ``density_top``, the
 top 100x the batch; ``density_gated``, the same only while the last search's out-of-fold kappa
 is below the label check's bar, like the service's ``typical_picks``; ``views``, co-testing: where a
 model of the TF-IDF columns and one of the sentence embeddings disagree (text only; tried, not
-the service's); ``density_sqrt`` and ``density_short``, see ``after_picks``). Only the first picks differ:
+the service's); ``density_sqrt`` and ``density_short``, see ``after_picks``; ``softrank`` and ``density_softrank``:
+margin, or the gate's weighed margin, sampled by ``softrank``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -84,14 +85,14 @@ def density_weights(X, seed: int, unit_length: bool) -> np.ndarray:
 
 
 def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray | None, batch: int,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, beta: float = 1.0) -> np.ndarray:
     """Picks once a model knows every class: margin ``scores`` (weighted by ``density`` for
     ``density``, by its square root for ``density_sqrt``), the top ones alone (``top``) or spread by
     ``diverse_top`` on a shortlist 10x the batch; ``density_short``: margin's shortlist, and within
     each of its clusters the best of margin times density."""
     if after == "density":
         scores = scores * density
-    elif after in ("density_top", "density_gated"):  # as the service: the top margins, 100x the batch, weighed
+    elif after in ("density_top", "density_gated", "density_softrank"):  # as the service: the top margins, 100x the batch, weighed
         weighed = np.zeros_like(scores)
         candidates = top_k(scores, batch * 100)
         weighed[candidates] = scores[candidates] * density[candidates]
@@ -100,9 +101,19 @@ def after_picks(after: str, X_unlabeled, scores: np.ndarray, density: np.ndarray
         scores = scores * np.sqrt(density)
     if after == "top":
         return top_k(scores, batch)
+    if after.endswith("softrank"):
+        return softrank(scores, batch, rng, beta)
     shortlist = top_k(scores, batch * 10)
     within = scores[shortlist] * (density[shortlist] if after == "density_short" else 1.0)
     return shortlist[diverse_top(X_unlabeled[shortlist], within, batch, random_state=rng)]
+
+
+def softrank(scores: np.ndarray, batch: int, rng: np.random.Generator, beta: float = 1.0) -> np.ndarray:
+    """Stochastic batch acquisition (Kirsch et al. 2023, "softrank"): ``batch`` rows drawn without
+    replacement with probability proportional to rank^-beta (the Gumbel top-k trick)."""
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return top_k(-beta * np.log(ranks) + rng.gumbel(size=len(scores)), batch)
 
 
 def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: dict) -> np.ndarray:
@@ -117,7 +128,7 @@ def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: di
 
 
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
-        after: str = "diverse", density: np.ndarray | None = None) -> list[float]:
+        after: str = "diverse", density: np.ndarray | None = None, beta: float = 1.0) -> list[float]:
     rng = np.random.default_rng(seed)
     n_classes = len(set(y))
     labeled: list[int] = []
@@ -137,7 +148,7 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             if after == "views":  # co-testing: where a model of the words and one of the sentence embeddings disagree
                 scores = views_disagreement(X[labeled], y[labeled], X[unlabeled], search.params or DEFAULT)
             picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
-                                scores, None if density is None else density[unlabeled], batch, rng)
+                                scores, None if density is None else density[unlabeled], batch, rng, beta)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
@@ -165,8 +176,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
     parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
-                                                                     "density_short", "views"],
+                                                                     "density_short", "views", "softrank", "density_softrank"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
+    parser.add_argument("--beta", type=float, default=1.0, help="softrank's exponent")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
     reference = args.reference or REFERENCE[args.dataset]
@@ -184,7 +196,7 @@ def main() -> None:
             a.startswith("density") for a in args.after) else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
-                        after=after, density=density)
+                        after=after, density=density, beta=args.beta)
             curves[name[method, after]].append(curve)
             print(f"seed {seed} {name[method, after]:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
     target = 0.95 * reference
