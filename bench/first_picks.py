@@ -11,7 +11,8 @@ top 100x the batch; ``density_gated``, the same only while the last search's out
 is below the label check's bar, like the service's ``typical_picks``; ``views``, co-testing: where a
 model of the TF-IDF columns and one of the sentence embeddings disagree (text only; tried, not
 the service's); ``density_sqrt`` and ``density_short``, see ``after_picks``; ``softrank`` and ``density_softrank``:
-margin, or the gate's weighed margin, sampled by ``softrank``). Only the first picks differ:
+margin, or the gate's weighed margin, sampled by ``softrank``; ``badge``: k-means++ over each row's
+loss gradient, see ``badge``). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -116,6 +117,22 @@ def softrank(scores: np.ndarray, batch: int, rng: np.random.Generator, beta: flo
     return top_k(-beta * np.log(ranks) + rng.gumbel(size=len(scores)), batch)
 
 
+def badge(X, probs: np.ndarray, batch: int, rng: np.random.Generator) -> np.ndarray:  # tried: no gain on movies
+    """BADGE (Ash et al. 2020) for a linear model: k-means++ seeding, from the longest, over each
+    row's loss gradient for its predicted class, (p - onehot(argmax p)) outer x, one block of x per class."""
+    from scipy import sparse
+
+    residual = probs - np.eye(probs.shape[1])[probs.argmax(axis=1)]
+    rows = sparse.csr_matrix(X)
+    gradients = sparse.hstack([sparse.diags(residual[:, k]) @ rows for k in range(probs.shape[1])]).tocsr()
+    first = int(np.asarray(gradients.multiply(gradients).sum(axis=1)).ravel().argmax())
+    chosen, closest = [first], euclidean_distances(gradients, gradients[first], squared=True).ravel()
+    while len(chosen) < batch and closest.sum() > 0:
+        chosen.append(int(rng.choice(gradients.shape[0], p=closest / closest.sum())))
+        closest = np.minimum(closest, euclidean_distances(gradients, gradients[chosen[-1]], squared=True).ravel())
+    return np.asarray(chosen, dtype=int)
+
+
 def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: dict) -> np.ndarray:
     """Total variation between a model of the TF-IDF columns and one of the embedding columns
     (the last ``EMBEDDING_DIMENSIONS`` of ``tfidf_embeddings``): Muslea et al.'s contention points."""
@@ -144,11 +161,15 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
         elif model is None or missing:
             picks = first_picks(method, X[unlabeled], X[labeled] if labeled else None, batch, rng)
         else:
-            scores = informativeness(model.predict_proba(X[unlabeled]), "margin")
-            if after == "views":  # co-testing: where a model of the words and one of the sentence embeddings disagree
+            probs = model.predict_proba(X[unlabeled])
+            scores = informativeness(probs, "margin")
+            if after == "badge":
+                picks = badge(X[unlabeled], probs, batch, rng)
+            elif after == "views":  # co-testing: where a model of the words and one of the sentence embeddings disagree
                 scores = views_disagreement(X[labeled], y[labeled], X[unlabeled], search.params or DEFAULT)
-            picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
-                                scores, None if density is None else density[unlabeled], batch, rng, beta)
+            if after != "badge":
+                picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
+                                    scores, None if density is None else density[unlabeled], batch, rng, beta)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
@@ -176,7 +197,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
     parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
-                                                                     "density_short", "views", "softrank", "density_softrank"],
+                                                                     "density_short", "views", "softrank", "density_softrank", "badge"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--beta", type=float, default=1.0, help="softrank's exponent")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
