@@ -267,7 +267,6 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
                           update_duplicates=job.update_duplicates)
     validator = _validator(session, project)
     least, most, size = PUBLISH_ROWS
-    alone = PUBLISH_SECONDS.get(session.get_bind().dialect.name, 0.1)
     skip, chunk, checkpointed = job.rows_published, [], time.monotonic()
     _, rows = _rows(job, spool)
     for index, clean in enumerate(validator.clean_rows(rows)):
@@ -279,8 +278,7 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
             if merging:
                 text_index.merge_steps(session)
             # Halfway (geometrically) to the size that would have held the target time.
-            target = CONTENDED_PUBLISH_SECONDS if bulk_writer.annotators_meet_its_lock(session) else alone
-            size = int(min(most, max(least, size * (target / max(held, 1e-6)) ** 0.5)))
+            size = int(min(most, max(least, size * (publish_seconds(session) / max(held, 1e-6)) ** 0.5)))
             chunk = []
             if time.monotonic() - checkpointed >= CHECKPOINT_SECONDS:
                 checkpoint_wal(session)
@@ -290,6 +288,13 @@ def _publish(session: Session, job: ImportJob, project: Project, spool: IO[bytes
     if validator.total_problems:  # the project changed since validation (a label removed, say)
         raise RuntimeError("rows that were valid no longer are: " + "; ".join(map(str, validator.problems[:3])))
     _write_chunk(session, job, writer, chunk)
+
+
+def publish_seconds(session: Session) -> float:
+    """How long a publishing transaction should hold the database now."""
+    if bulk_writer.annotators_meet_its_lock(session):
+        return CONTENDED_PUBLISH_SECONDS
+    return PUBLISH_SECONDS.get(session.get_bind().dialect.name, 0.1)
 
 
 def _write_chunk(session: Session, job: ImportJob, writer: ImportWriter, chunk: list[dict[str, Any]]) -> float:

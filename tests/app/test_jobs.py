@@ -2,12 +2,14 @@
 
 import fcntl
 import os
-import shutil
 import threading
 from datetime import timedelta
 
+import pytest
+
 from app.jobs import maintain_once
 from labeling import sqlite_lock
+from labeling.db import sqlite_lock_path
 from labeling.db import utcnow
 from labeling.models import RetrainRun
 
@@ -31,14 +33,13 @@ def test_a_dead_run_and_a_forgotten_queued_run_are_dispatched_again(app, make_pr
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-def test_a_pass_with_nothing_to_do_takes_no_write_lock(app_factory, sqlite_template, tmp_path, caplog):
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's write lock
+def test_a_pass_with_nothing_to_do_takes_no_write_lock(app, caplog):
     """Each web worker runs the pass every few seconds. On SQLite its reads must not queue on the
     write lock: there they waited behind an import's transactions, and the import took them for
     annotators meeting its lock and rested (labeling/bulk_writer.py)."""
-    path = tmp_path / "maintain.db"
-    shutil.copy(sqlite_template, path)
-    app = app_factory(DATABASE_URL=f"sqlite:///{path}")
-    holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock_path = sqlite_lock_path(app.extensions["hitl_engine"])
+    holder = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)  # another process's bulk writer, in a transaction throughout
     done = threading.Event()
 
@@ -55,7 +56,7 @@ def test_a_pass_with_nothing_to_do_takes_no_write_lock(app_factory, sqlite_templ
         os.close(holder)
         thread.join(10)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # the pass ran, not failed fast
-    assert not sqlite_lock.contended_within(f"{path}.lock", 60)
+    assert not sqlite_lock.contended_within(lock_path, 60)
 
 
 def test_a_failing_pass_is_logged_and_does_not_raise(app, caplog):

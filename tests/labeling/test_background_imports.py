@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from labeling import imports, uploads
-from labeling.db import utcnow
+from labeling import bulk_writer, imports, sqlite_lock, uploads
+from labeling.db import sqlite_lock_path, utcnow
 from labeling.models import Example, ImportJob, ImportUpload, Label, Project
 from tests.conftest import auth
 
@@ -85,6 +85,33 @@ def test_annotators_write_between_the_chunks_of_an_import(app, client, make_proj
     assert imports.execute_import(app.extensions["hitl_sessionmaker"], job_id, on_progress=label_meanwhile) == "succeeded"
     assert answers == [201]
     assert session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id)) == 6003
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's file lock
+def test_while_annotators_meet_its_lock_an_import_rests_after_each_chunk_and_writes_shorter_ones(
+        app, make_project, session, monkeypatch):
+    """A writer of another process that waited for the lock marks it contended
+    (labeling/sqlite_lock.py); the import then aims its transactions at the shorter target and
+    rests after each chunk as long as the chunk took."""
+    project_id = make_project(n=0)
+    job_id = queue_import(app, project_id, jsonl(rows_of(2000)))
+    factory = app.extensions["hitl_sessionmaker"]
+    with factory() as s:
+        assert imports.publish_seconds(s) == imports.PUBLISH_SECONDS["sqlite"]  # alone
+        mark = sqlite_lock_path(s.get_bind().engine) + sqlite_lock.CONTENDED
+        open(mark, "a").close()  # what a writer of another process does when it has to wait
+        assert imports.publish_seconds(s) == imports.CONTENDED_PUBLISH_SECONDS < imports.PUBLISH_SECONDS["sqlite"]
+    worked = []
+    real_after_commit = bulk_writer.after_commit
+
+    def after_commit(s, **kwargs):  # the real one, its arguments noted
+        worked.append(kwargs.get("worked", 0.0))
+        real_after_commit(s, **kwargs)
+
+    monkeypatch.setattr(bulk_writer, "after_commit", after_commit)
+    assert imports.execute_import(factory, job_id) == "succeeded"
+    assert worked and all(w > 0 for w in worked)  # each chunk's time, for its rest
+    assert session.scalar(select(Project.n_examples).where(Project.id == project_id)) == 2000
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's text index (FTS5)
