@@ -40,9 +40,10 @@ def after_commit(session: Session, *, worked: float = 0.0, most: float = 0.05) -
     of the lock, if its commits skip the fsync (an import's child process): else the next
     annotator's commit, whose fsync takes the whole log, pays for it. And it rests as long as it
     ``worked`` on the transaction (preparing it, waiting for the lock, writing it), so that
-    meanwhile it holds the lock at most half the time and leaves the cores to the annotators. Then it pauses while a writer waits (at most
-    ``most`` seconds): a released flock is not handed on, and straight back for its next
-    transaction the bulk writer would often take it again first."""
+    meanwhile it holds the lock at most half the time and leaves the cores to the annotators.
+    Then it pauses while a writer waits (at most ``most`` seconds): a released flock is not
+    handed on, and straight back for its next transaction the bulk writer would often take it
+    again first."""
     engine = session.get_bind().engine
     if annotators_meet_its_lock(session):
         if commits_skip_the_fsync(engine):

@@ -9,8 +9,7 @@ import pytest
 
 from app.jobs import maintain_once
 from labeling import sqlite_lock
-from labeling.db import sqlite_lock_path
-from labeling.db import utcnow
+from labeling.db import sqlite_lock_path, utcnow
 from labeling.models import RetrainRun
 
 
