@@ -12,7 +12,10 @@ is below the label check's bar, like the service's ``typical_picks``; ``views``,
 model of the TF-IDF columns and one of the sentence embeddings disagree (text only; tried, not
 the service's); ``density_sqrt`` and ``density_short``, see ``after_picks``; ``softrank`` and ``density_softrank``:
 margin, or the gate's weighed margin, sampled by ``softrank``; ``badge``: k-means++ over each row's
-loss gradient, see ``badge``). Only the first picks differ:
+loss gradient, see ``badge``; ``bald``: the mutual information of a bootstrap committee, see
+``committee_information``, on the diverse shortlist, and ``density_bald`` the same times
+typicality on its top 100x; ``cal``: contrastive active learning, see ``contrastive``; these three
+tried, not the service's). Only the first picks differ:
 - ``typical``: the service's (``active_learning.cold_start.cold_start_order``);
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
@@ -133,6 +136,44 @@ def badge(X, probs: np.ndarray, batch: int, rng: np.random.Generator) -> np.ndar
     return np.asarray(chosen, dtype=int)
 
 
+def committee_information(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: dict, rng: np.random.Generator,
+                          members: int = 5) -> np.ndarray:
+    """BALD's mutual information with a committee of bootstrap models (Houlsby et al. 2011; QBC by
+    bagging, Abe and Mamitsuka 1998): the entropy of the mean prediction minus the members' mean
+    entropy. High where the members disagree (too few labels nearby), low where each of them is
+    unsure alike (an example ambiguous in itself, which more labels will not settle)."""
+    from sklearn.utils import resample
+
+    classes = np.unique(y_labeled)
+    probs = []
+    for _ in range(members):
+        rows = resample(np.arange(len(y_labeled)), stratify=y_labeled, random_state=int(rng.integers(2**31)))
+        member = make_classifier(**params).fit(X_labeled[rows], y_labeled[rows])
+        p = np.zeros((X_unlabeled.shape[0], len(classes)))
+        p[:, np.searchsorted(classes, member.classes_)] = member.predict_proba(X_unlabeled)
+        probs.append(p)
+    probs = np.array(probs)
+
+    def entropy(p):
+        return -(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=-1)
+
+    return entropy(probs.mean(axis=0)) - entropy(probs).mean(axis=0)
+
+
+def contrastive(X_labeled, X_unlabeled, probs_labeled: np.ndarray, probs: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """CAL (Margatina et al. 2021): the mean KL divergence from the model's predictions for each
+    row's nearest labeled rows (cosine, on the sentence-embedding columns) to its own. High where
+    the model tells a row apart from labeled rows that look like it."""
+    from sklearn.neighbors import NearestNeighbors
+
+    split = X_labeled.shape[1] - EMBEDDING_DIMENSIONS
+    embed = (lambda X: np.asarray(X[:, split:].todense()) if hasattr(X, "todense") else X[:, split:])
+    found = NearestNeighbors(n_neighbors=min(neighbours, X_labeled.shape[0]), metric="cosine").fit(embed(X_labeled))
+    near = found.kneighbors(embed(X_unlabeled), return_distance=False)
+    p, q = np.clip(probs_labeled[near], 1e-12, 1), np.clip(probs, 1e-12, 1)[:, None, :]
+    return (p * np.log(p / q)).sum(axis=-1).mean(axis=1)
+
+
 def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: dict) -> np.ndarray:
     """Total variation between a model of the TF-IDF columns and one of the embedding columns
     (the last ``EMBEDDING_DIMENSIONS`` of ``tfidf_embeddings``): Muslea et al.'s contention points."""
@@ -163,12 +204,17 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
         else:
             probs = model.predict_proba(X[unlabeled])
             scores = informativeness(probs, "margin")
+            if after in ("bald", "density_bald"):
+                scores = committee_information(X[labeled], y[labeled], X[unlabeled], search.params or DEFAULT, rng)
+            if after == "cal":
+                scores = contrastive(X[labeled], X[unlabeled], model.predict_proba(X[labeled]), probs)
             if after == "badge":
                 picks = badge(X[unlabeled], probs, batch, rng)
             elif after == "views":  # co-testing: where a model of the words and one of the sentence embeddings disagree
                 scores = views_disagreement(X[labeled], y[labeled], X[unlabeled], search.params or DEFAULT)
             if after != "badge":
-                picks = after_picks("diverse" if after == "density_gated" and not weak else after, X[unlabeled],
+                rule = {"bald": "diverse", "density_bald": "density_top", "cal": "diverse"}.get(after, after)
+                picks = after_picks("diverse" if after == "density_gated" and not weak else rule, X[unlabeled],
                                     scores, None if density is None else density[unlabeled], batch, rng, beta)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
@@ -197,7 +243,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=80)
     parser.add_argument("--after", nargs="+", default=["diverse"], choices=["diverse", "top", "density", "density_top", "density_gated", "density_sqrt",
-                                                                     "density_short", "views", "softrank", "density_softrank", "badge"],
+                                                                     "density_short", "views", "softrank", "density_softrank", "badge",
+                                                                     "bald", "density_bald", "cal"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--beta", type=float, default=1.0, help="softrank's exponent")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
