@@ -169,9 +169,18 @@ def discard_abandoned_uploads(session: Session, *, now: datetime) -> int:
     with reading(session):
         ids = list(session.scalars(select(ImportJob.id).where(
             ImportJob.status == "uploading", ImportJob.created_at < now - ABANDONED_UPLOAD)))
+    discarded = 0
     for job_id in ids:
+        # Looked at read-only: its upload may have ended since. Ask again inside the write
+        # transaction (the row locked on PostgreSQL, the database on SQLite), so a job queued
+        # meanwhile, and already acknowledged, is never deleted.
+        if session.scalar(select(ImportJob.id).where(ImportJob.id == job_id, ImportJob.status == "uploading")
+                          .with_for_update()) is None:
+            session.rollback()
+            continue
         discard(session, job_id)
-    return len(ids) + discard_kept_uploads(session, now=now)
+        discarded += 1
+    return discarded + discard_kept_uploads(session, now=now)
 
 
 def execute_import(session_factory: Callable[[], Session], job_id: int, *, clock: Callable[[], datetime] = utcnow,

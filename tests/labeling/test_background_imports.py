@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from labeling import bulk_writer, imports, sqlite_lock, uploads
 from labeling.db import sqlite_lock_path, utcnow
@@ -66,6 +66,36 @@ def test_a_bad_row_at_the_end_fails_the_import_with_nothing_written(app, make_pr
     assert imports.discard_abandoned_uploads(session, now=utcnow() + uploads.KEPT_FOR + timedelta(minutes=1)) == 1
     assert session.scalar(select(func.count()).select_from(ImportUpload)) == 0
     assert not uploads.is_kept(session, job) and session.get(ImportJob, job_id).status == "failed"
+
+
+def test_an_upload_that_ends_while_the_maintenance_looks_is_not_discarded(app, make_project):
+    """The look for abandoned uploads is read-only; an upload that is queued between that look and
+    the delete (a real write from another session, right after the look) keeps its
+    job and its file: it was acknowledged."""
+    project_id = make_project(n=0)
+    factory = app.extensions["hitl_sessionmaker"]
+    long_ago = utcnow() - imports.ABANDONED_UPLOAD - timedelta(minutes=1)
+    with factory() as s:
+        jobs = [imports.start_import(s, s.get(Project, project_id), fmt="jsonl", now=long_ago) for _ in range(2)]
+        s.add_all([ImportUpload(import_id=job.id, seq=0, data=jsonl(rows_of(1))) for job in jobs])
+        s.commit()
+        finishing, abandoned = (job.id for job in jobs)
+
+    statements = []
+
+    def finish_the_upload_after_the_look(orm_execute_state):
+        statements.append(orm_execute_state.statement)
+        if len(statements) == 2:  # the look ran; the next statement is about to
+            with factory() as other:
+                other.get(ImportJob, finishing).status = "queued"
+                other.commit()
+
+    with factory() as s:
+        event.listen(s, "do_orm_execute", finish_the_upload_after_the_look)
+        assert imports.discard_abandoned_uploads(s, now=utcnow()) == 1
+    with factory() as s:
+        assert s.get(ImportJob, finishing).status == "queued" and s.get(ImportJob, abandoned) is None
+        assert s.scalars(select(ImportUpload.import_id)).all() == [finishing]
 
 
 def test_annotators_write_between_the_chunks_of_an_import(app, client, make_project, make_user, session):
