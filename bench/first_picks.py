@@ -20,10 +20,11 @@ tried, not the service's). Only the first picks differ:
 - ``kmeans++``: k-means++ seeding, from one random row, and continued from the labeled rows for
   discovery (the service's before session 14);
 - ``random``: random sampling throughout (no cold start, no discovery, no margin): the baseline.
-Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
+``--random-mix`` makes each pick a random row with that probability, as the service's holdout
+and random share (0.145 by default settings). Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
 text), the same stratified 30% test split per seed. Prints test accuracy after each retrain and
 the labels to 95% of the reference; label counts only, no timing. Not the service: no holdout
-picks, no random share, no promotion rule; ``simulate.py`` measures the service itself.
+picks, no random share (unless ``--random-mix``), no promotion rule; ``simulate.py`` measures the service itself.
 """
 
 from __future__ import annotations
@@ -185,8 +186,18 @@ def views_disagreement(X_labeled, y_labeled: np.ndarray, X_unlabeled, params: di
     return 0.5 * np.abs(probs[0] - probs[1]).sum(axis=1)
 
 
+def mixed_with_random(picks: np.ndarray, n_unlabeled: int, share: float, rng: np.random.Generator) -> np.ndarray:
+    """The service's random picks (the holdout's and the random share's, which the serving model
+    also trains on): each pick of a batch is, with probability ``share``, a random row instead."""
+    swap = rng.random(len(picks)) < share
+    picks = picks.copy()
+    picks[swap] = rng.choice(np.setdiff1d(np.arange(n_unlabeled), picks), int(swap.sum()), replace=False)
+    return picks
+
+
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
-        after: str = "diverse", density: np.ndarray | None = None, beta: float = 1.0) -> list[float]:
+        after: str = "diverse", density: np.ndarray | None = None, beta: float = 1.0,
+        random_mix: float = 0.0) -> list[float]:
     rng = np.random.default_rng(seed)
     n_classes = len(set(y))
     labeled: list[int] = []
@@ -216,6 +227,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
                 rule = {"bald": "diverse", "density_bald": "density_top", "cal": "diverse"}.get(after, after)
                 picks = after_picks("diverse" if after == "density_gated" and not weak else rule, X[unlabeled],
                                     scores, None if density is None else density[unlabeled], batch, rng, beta)
+        if random_mix and method != "random":
+            picks = mixed_with_random(np.asarray(picks, dtype=int)[:batch], len(unlabeled), random_mix, rng)
         if len(picks) < batch:
             raise RuntimeError(f"{method} picked {len(picks)} rows, not {batch}: the label counts would be wrong")
         labeled += [int(i) for i in unlabeled[np.asarray(picks, dtype=int)][:batch]]
@@ -247,11 +260,13 @@ def main() -> None:
                                                                      "bald", "density_bald", "cal"],
                         help="picks once every class is labeled (each one a method of its own after the first)")
     parser.add_argument("--beta", type=float, default=1.0, help="softrank's exponent")
+    parser.add_argument("--random-mix", type=float, default=0.0,
+                        help="each pick is a random row with this probability, as the service's holdout and random share (0.145)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
     reference = args.reference or REFERENCE[args.dataset]
     print(f"# bench/first_picks.py on {machine()}, {today()}: {args.dataset}, a retrain every {args.batch} labels, "
-          f"budget {args.budget}, seeds {args.seeds}; reference {reference}")
+          f"budget {args.budget}, seeds {args.seeds}; reference {reference}; random mix {args.random_mix}")
     inputs, labels, featurizer = corpus(args.dataset)
     variants = [(m, a) for m in args.methods for a in (args.after if m != "random" else ["diverse"])]
     name = {(m, a): m if a == "diverse" else f"{m}+{a}" for m, a in variants}
@@ -264,7 +279,7 @@ def main() -> None:
             a.startswith("density") for a in args.after) else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
-                        after=after, density=density, beta=args.beta)
+                        after=after, density=density, beta=args.beta, random_mix=args.random_mix)
             curves[name[method, after]].append(curve)
             print(f"seed {seed} {name[method, after]:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
     target = 0.95 * reference
