@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, case, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from labeling.db import dialect_insert
 from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -255,10 +255,15 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
 
 
 def labels_today(session: Session, project: Project, user: User, *, now: datetime) -> int:
+    """The labels ``user`` gave today that they have not undone or replaced themselves (a label
+    undone, or changed after a warning, counts once or not at all; one a reviewer corrected
+    still counts: the work was done)."""
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    later = aliased(Label)
+    withdrawn = exists().where(later.replaces_id == Label.id, later.annotator_id == Label.annotator_id)
     return session.scalar(
         select(func.count()).where(Label.project_id == project.id, Label.annotator_id == user.id,
-                                   Label.value.is_not(None), Label.created_at >= start)
+                                   Label.value.is_not(None), Label.created_at >= start, ~withdrawn)
     ) or 0
 
 

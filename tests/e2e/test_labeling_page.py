@@ -57,6 +57,7 @@ def test_label_twenty_by_keyboard_then_undo_and_skip(page: Page, live_server):
     page.keyboard.press("Backspace")  # undo the 20th label: its example comes back
     expect(page.locator("form.labeling")).to_have_attribute("data-example-id", seen[-1])
     expect(page.get_by_test_id("notice")).to_contain_text("Label undone")
+    expect(page.get_by_test_id("progress")).to_contain_text("19 / 30 labeled · 19 by you today")
     page.keyboard.press("Space")  # skip it
     expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", seen[-1])
     with app.extensions["hitl_sessionmaker"]() as s:

@@ -10,7 +10,7 @@ from labeling import labels, projects, queue, users
 from labeling.db import make_engine, make_sessionmaker, utcnow
 from labeling.errors import Conflict, Forbidden, InvalidInput
 from labeling.examples import import_examples, json_rows
-from labeling.models import Example, Label
+from labeling.models import Example, Label, Project
 
 
 @pytest.fixture
@@ -128,6 +128,25 @@ def test_undo_is_a_new_event_and_requeues(db):
         with pytest.raises(Conflict, match="already undone"):
             labels.undo_label(s, users.get_user(s, a), result.label.id, now=utcnow())
     assert lease(db, project_id, a).example_id == got.example_id
+
+
+def test_labels_today_leave_out_what_the_annotator_undid_or_changed(db):
+    project_id, (a, _) = setup_project(db, n=3)
+    given = []
+    for _ in range(3):
+        got = lease(db, project_id, a)
+        given.append(submit(db, project_id, a, got.example_id, "pos").label)
+    with db() as s:
+        user, project = users.get_user(s, a), s.get(Project, project_id)
+        assert labels.labels_today(s, project, user, now=utcnow()) == 3
+        labels.undo_label(s, user, given[0].id, now=utcnow())
+        s.commit()
+        assert labels.labels_today(s, project, user, now=utcnow()) == 2
+    submit(db, project_id, a, given[1].example_id, "neg")  # changed its mind: still one label of that example
+    with db() as s:
+        assert labels.labels_today(s, s.get(Project, project_id), users.get_user(s, a), now=utcnow()) == 2
+        assert labels.labels_today(s, s.get(Project, project_id), users.get_user(s, a),
+                                   now=utcnow() + timedelta(days=1)) == 0
 
 
 def test_a_second_label_by_the_same_person_is_a_correction(db):
