@@ -44,6 +44,7 @@ def learning_curve(session, project_id: int) -> list[dict[str, Any]]:
         if "accuracy" in metrics:
             baseline = metrics.get("random_baseline") or {}
             points.append({"version": version, "n_labels": n_labels, "accuracy": metrics["accuracy"],
+                           "n_holdout": metrics.get("n_holdout"),  # a score on 2 labels is not one on 200
                            "macro_f1": metrics["macro_f1"], "status": status,
                            "random_n_labels": baseline.get("n_labels"), "random_accuracy": baseline.get("accuracy")})
     return points

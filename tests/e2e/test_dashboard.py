@@ -48,7 +48,7 @@ def test_dashboard_learning_curve_has_the_right_points(page: Page, live_server):
         [(n, acc) for n, acc, _ in points]
     f1 = page.locator('[data-testid="learning-curve"] [data-series="macro_f1"]')
     assert [float(d.get_attribute("data-value")) for d in f1.all()] == [f for _, _, f in points]
-    expect(page.get_by_test_id("curve-table")).to_contain_text("0.860")
+    expect(page.get_by_test_id("holdout-accuracy").nth(2)).to_have_text("0.860 on 10")  # with the holdout's size
     random = page.locator('[data-testid="learning-curve"] [data-series="random_accuracy"]')
     assert [(int(d.get_attribute("data-at")), float(d.get_attribute("data-value"))) for d in random.all()] == \
         [(14, 0.52), (18, 0.58)]
