@@ -147,6 +147,8 @@ class Label(Base):
         UniqueConstraint("annotator_id", "idempotency_key", name="uq_labels_annotator_key"),
         Index("ix_labels_project_id_id", "project_id", "id"),
         Index("ix_labels_example_annotator", "example_id", "annotator_id"),
+        # "N by you today" on every keypress of the labeling page: a range of one person's day.
+        Index("ix_labels_project_annotator_created", "project_id", "annotator_id", "created_at"),
         # The dashboard's suggested-vs-blind comparison reads only labels given with suggestions on.
         Index("ix_labels_suggestion_mode", "project_id", sqlite_where=text("suggestion_mode IS NOT NULL"),
               postgresql_where=text("suggestion_mode IS NOT NULL")),

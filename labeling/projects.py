@@ -349,12 +349,19 @@ def label_names(project: Project) -> list[str]:
     return [l["name"] for l in project.labels]
 
 
-def project_counts(session: Session, project_id: int) -> dict[str, int]:
-    """Counts for the project page and API; each is one indexed query."""
+def labeling_progress(session: Session, project_id: int) -> dict[str, int]:
+    """Examples and labeled examples: the labeling page's line, on every keypress."""
     examples = session.scalar(select(Project.n_examples).where(Project.id == project_id)) or 0
     labeled = session.scalar(
         select(func.count()).where(Example.project_id == project_id, Example.n_labels > literal_column("0"))
     ) or 0
+    return {"examples": examples, "labeled": labeled}
+
+
+def project_counts(session: Session, project_id: int) -> dict[str, int]:
+    """Counts for the project page and API; each is one indexed query."""
+    progress = labeling_progress(session, project_id)
+    examples, labeled = progress["examples"], progress["labeled"]
     labels = session.scalar(
         select(func.count()).where(Label.project_id == project_id, Label.value.is_not(None))
     ) or 0

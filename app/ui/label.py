@@ -29,8 +29,8 @@ def _int_field(name: str) -> int:
 
 def _progress(project: Project) -> dict[str, Any]:
     db = get_session()
-    counts = projects.project_counts(db, project.id)
-    return {**counts, "mine_today": labels.labels_today(db, project, g.user, now=utcnow())}
+    # Only what the progress line shows: it is rendered on every keypress.
+    return {**projects.labeling_progress(db, project.id), "mine_today": labels.labels_today(db, project, g.user, now=utcnow())}
 
 
 def _lease_next_and_commit(project: Project) -> queue.Lease | None:

@@ -78,7 +78,8 @@ def _full_project(app, client, token, make_project, n=12):
     client.post(f"/api/v1/labels/{label['id']}/undo", headers=auth(token))       # a label that replaces another
     with app.extensions["hitl_sessionmaker"]() as s:
         admin = s.scalar(select(User).where(User.name == "admin"))
-        first = s.scalar(select(Label).where(Label.project_id == project_id, Label.value.is_not(None)).limit(1))
+        first = s.scalar(select(Label).where(Label.project_id == project_id, Label.value.is_not(None))
+                         .order_by(Label.id).limit(1))  # an imported label: the one given above was undone
         flag = LabelFlag(project_id=project_id, label_id=first.id, example_id=first.example_id, given=first.value,
                          suggested="neg", score=0.99, reason="model_disagrees", status="open", created_at=utcnow())
         s.add_all([flag, Skip(example_id=first.example_id, user_id=admin.id, created_at=utcnow())])
