@@ -46,6 +46,9 @@ def import_page(project_id: int):
         recent, _ = imports.list_imports(db, project.id, limit=10)
         return render_template("pages/import.html", project=project, preview=None,
                                recent=[import_json(j) for j in recent])
+    if project.archived_at:  # refused before the upload, not after the mapping
+        flash("This project is archived: nothing can be imported into it.", "error")
+        return redirect(url_for("ui.import_page", project_id=project_id))
     upload = request.files.get("file")
     fmt = format_for_filename(upload.filename or "") if upload else None
     if upload is None or not upload.filename:

@@ -86,3 +86,26 @@ def test_the_status_page_polls_until_the_import_finishes(client, make_user, make
     assert fragment.status_code == 286 and "Imported 1 examples" in fragment.get_data(as_text=True)
     other = make_project(n=0)
     assert client.get(f"/projects/{other}/imports/{job_id}").status_code == 404
+
+
+def test_an_archived_project_offers_no_import_and_refuses_a_file_before_the_mapping(client, make_user, make_project,
+                                                                                   admin_token):
+    project_id = make_project(n=2)
+    login_admin(client, make_user)
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"archived": True}).status_code == 200
+    assert f"/projects/{project_id}/import" not in client.get(f"/projects/{project_id}").get_data(as_text=True)
+    page = client.get(f"/projects/{project_id}/import").get_data(as_text=True)
+    assert "nothing can be imported into it" in page and 'type="file"' not in page
+    refused = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(b"id,text\n9,new\n"), "r.csv")},
+                          content_type="multipart/form-data", follow_redirects=True)
+    assert refused.status_code == 200 and "nothing can be imported into it" in refused.get_data(as_text=True)
+    assert 'name="token"' not in refused.get_data(as_text=True)  # no file staged, no mapping to lose
+    examples = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"]
+    assert examples == 2
+
+
+def test_a_page_of_projects_past_the_end_says_so_instead_of_no_projects(client, make_user, make_project):
+    make_project(n=1)
+    login_admin(client, make_user)
+    page = client.get("/?page=999").get_data(as_text=True)
+    assert "No projects on page 999" in page and "No projects yet" not in page
