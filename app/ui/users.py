@@ -16,7 +16,8 @@ from labeling.db import utcnow
 from labeling.errors import DomainError, InvalidInput
 from labeling.roles import ROLES
 
-MAX_LISTED = 1000
+PAGE_SIZE = 100
+MAX_PAGE = 10**6  # keeps the offset inside a 64-bit integer
 NO_STORE = {"Cache-Control": "no-store"}  # a page with a password on it stays out of the browser's cache
 
 
@@ -25,8 +26,10 @@ def _render(*, notice: str | None = None, error: str | None = None, new_password
     """The whole page, or for an htmx request the people section alone (errors included, with
     a 200: htmx swaps no 4xx answer)."""
     partial = bool(request.headers.get("HX-Request"))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+    people = users.list_users(get_session(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     body = render_template("partials/_users.html" if partial else "pages/users.html",
-                           users=users.list_users(get_session(), limit=MAX_LISTED), roles=ROLES, me=g.user,
+                           users=people[:PAGE_SIZE], page=page, has_more=len(people) > PAGE_SIZE, roles=ROLES, me=g.user,
                            notice=notice, error=error, new_password=new_password)
     return body, 200 if partial else status, NO_STORE if new_password else {}
 

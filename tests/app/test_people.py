@@ -207,3 +207,19 @@ def test_changing_my_password_through_the_api(app, client, make_user, session):
     assert login(app.test_client(), "alice", "new password 1").status_code == 302
     assert client.get("/api/v1/tokens", headers=auth(token)).status_code == 200  # tokens stay
     assert [e.target for e in events(session, "user.password_changed")] == ["alice"]
+
+
+def test_the_people_page_pages_through_every_user(client, make_user, session):
+    from labeling import users as user_domain
+    from labeling.db import utcnow
+
+    make_user("boss", "admin")
+    for i in range(120):
+        user_domain.create_user(session, f"zz{i:03d}", "annotator", password=None, now=utcnow())
+    session.commit()
+    login(client, "boss")
+    first = client.get("/users").get_data(as_text=True)
+    assert "zz000" in first and "zz119" not in first and "?page=2" in first
+    second = client.get("/users?page=2").get_data(as_text=True)
+    assert "zz119" in second and "zz000" not in second and "?page=3" not in second and "?page=1" in second
+    assert "No people on page 9" in client.get("/users?page=9").get_data(as_text=True)
