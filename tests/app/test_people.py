@@ -223,3 +223,16 @@ def test_the_people_page_pages_through_every_user(client, make_user, session):
     second = client.get("/users?page=2").get_data(as_text=True)
     assert "zz119" in second and "zz000" not in second and "?page=3" not in second and "?page=1" in second
     assert "No people on page 9" in client.get("/users?page=9").get_data(as_text=True)
+
+
+def test_the_new_user_form_is_empty_after_a_success_and_keeps_the_name_after_an_error(client, make_user):
+    make_user("boss", "admin")
+    login(client, "boss")
+    htmx = {"HX-Request": "true"}
+    done = client.post("/users", data={"name": "ann1", "role": "reviewer", "password": "correct horse"},
+                       headers=htmx).get_data(as_text=True)
+    assert "Created reviewer ann1." in done and 'name="name" value=""' in done
+    again = client.post("/users", data={"name": "ann1", "role": "reviewer", "password": "correct horse"},
+                        headers=htmx).get_data(as_text=True)
+    assert "exists already" in again and 'name="name" value="ann1"' in again
+    assert '<option value="reviewer" selected>' in again and "correct horse" not in again  # never the password
