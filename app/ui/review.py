@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import flash, g, redirect, render_template, request, url_for
 
@@ -97,9 +98,17 @@ def review_resolve(project_id: int, flag_id: int):
                                     now=utcnow())
     except Conflict as exc:
         db.rollback()
-        return _render_top_flag(project, notice=exc.message)
+        return _render_top_flag(project, notice=exc.message, listing=_listing_of_the_page(project))
     db.commit()
-    return _render_top_flag(project, notice=f"Flag {flag.status}.")
+    return _render_top_flag(project, notice=f"Flag {flag.status}.", listing=_listing_of_the_page(project))
+
+
+def _listing_of_the_page(project: Project) -> dict[str, Any]:
+    """The open-flags list as the page below shows it (its filters are in the page's address, which
+    htmx sends), swapped out of band so a flag resolved by keyboard leaves the list too."""
+    query = parse_qs(urlsplit(request.headers.get("HX-Current-URL", "")).query)
+    args = {k: v[0].strip() for k in FILTER_ARGS if (v := query.get(k)) and v[0].strip()}
+    return {"reasons": FLAG_REASONS, "list_size": LIST_SIZE, "list_out_of_band": True, **_flag_list(project, args)}
 
 
 @bp.get("/projects/<int:project_id>/quality")

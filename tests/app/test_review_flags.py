@@ -155,3 +155,17 @@ def test_annotators_may_not_dismiss_in_bulk_and_admins_may(app, make_user, make_
     session.rollback()
     assert [session.get(LabelFlag, i).status for i in (ids["x-hi"], ids["x-low"], ids["x-mid"])] == \
         ["dismissed", "dismissed", "open"]
+
+
+def test_a_flag_resolved_by_keyboard_leaves_the_list_below_under_the_page_filters(app, make_user, make_project):
+    project_id, ids = flagged_project(app, make_project)
+    make_user("rita", "reviewer")
+    rita = logged_in(app, "rita")
+    page = f"http://localhost/projects/{project_id}/review?reason=model_disagrees"
+    answer = rita.post(f"/projects/{project_id}/review/{ids['x-hi']}", data={"action": "dismiss"},
+                       headers={"HX-Request": "true", "HX-Current-URL": page})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Flag dismissed." in body
+    listed = body.split('id="flag-list" hx-swap-oob="true"', 1)[1]
+    assert shown(listed) == {str(ids["<b>x-tag</b>"])}  # the other model_disagrees flag; the dismissed one gone
+    assert "1 open flag" in listed
