@@ -267,6 +267,16 @@ def labels_today(session: Session, project: Project, user: User, *, now: datetim
     ) or 0
 
 
+def last_label_to_undo(session: Session, project: Project, user: User, *, since: datetime) -> Label | None:
+    """``user``'s latest label in ``project`` given since ``since`` that still stands (nobody undid
+    or replaced it): what the labeling page offers to undo when it is opened again."""
+    later = aliased(Label)
+    return session.scalar(
+        select(Label).where(Label.project_id == project.id, Label.annotator_id == user.id, Label.value.is_not(None),
+                            Label.created_at >= since, ~exists().where(later.replaces_id == Label.id))
+        .order_by(Label.created_at.desc(), Label.id.desc()).limit(1))
+
+
 def get_label(session: Session, label_id: int) -> Label:
     label = session.get(Label, label_id)
     if label is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g, render_template, request
@@ -18,6 +19,8 @@ from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
 from labeling.models import Label, Project
 from labeling.quality import flag_kept_warning
+
+UNDO_AFTER_RELOAD = timedelta(hours=1)
 
 
 def _int_field(name: str) -> int:
@@ -61,7 +64,9 @@ def label_page(project_id: int):
     db.commit()
     return render_template(
         "pages/label.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), last_label=None, notice=None, oob=False,
+        view_key=secrets.token_urlsafe(12), oob=False, notice=None,
+        # Opened again (a reload, a new tab): the last label of the past hour can still be undone.
+        last_label=labels.last_label_to_undo(db, project, g.user, since=utcnow() - UNDO_AFTER_RELOAD),
         lease_seconds=current_app.config["LEASE_SECONDS"], suggestions=projects.config(project).suggestions,
         multi=tasks.is_multi_label(project),
     )

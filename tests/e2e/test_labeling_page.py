@@ -64,6 +64,12 @@ def test_label_twenty_by_keyboard_then_undo_and_skip(page: Page, live_server):
         assert s.scalar(select(func.count()).where(Label.value.is_not(None))) == 20
         assert s.scalar(select(func.count()).where(Label.source == "undo")) == 1
         assert s.scalar(select(func.count()).where(Example.n_labels > 0)) == 19
+    page.reload()  # opened again: the last label that still stands can be undone
+    page.wait_for_load_state()
+    expect(page.get_by_test_id("last-label")).to_be_visible()
+    page.keyboard.press("Backspace")
+    expect(page.locator("form.labeling")).to_have_attribute("data-example-id", seen[-2])
+    expect(page.get_by_test_id("notice")).to_contain_text("Label undone")
     assert errors == []
 
 
