@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from flask import Blueprint, request
 
@@ -14,6 +14,17 @@ bp = Blueprint("ui", __name__)
 # Sent by a form with a multi-label project's checked ``labels``: an empty set ("none of these")
 # is then told from a form that sent no annotation at all.
 LABELS_MARKER = "labels_sent"
+MAX_PAGE = 10**9  # keeps a list's offset inside a 64-bit integer; a page past the end is empty
+
+
+def page_number() -> int:
+    """The ``page`` query argument: 1 when missing or not a positive number, at most ``MAX_PAGE``."""
+    return min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+
+
+def filter_args(source: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The filters among ``names`` that ``source`` (query arguments, a form) gives, stripped; blank ones left out."""
+    return {k: v.strip() for k in names if (v := source.get(k, "")).strip()}
 
 
 def form_annotation(project: Project) -> Any:

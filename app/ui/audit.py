@@ -8,12 +8,11 @@ from app.api.audit import audit_filters
 from app.api.shapes import audit_json
 from app.auth import ADMINS, requires
 from app.db import get_session
-from app.ui import bp
+from app.ui import bp, page_number
 from labeling import audit
 from labeling.db import reading
 
 PAGE_SIZE = 50
-MAX_PAGE = 10**9
 
 
 @bp.get("/audit")
@@ -21,7 +20,7 @@ MAX_PAGE = 10**9
 def audit_page():
     """List audit events, filtered by actor, action and project."""
     filters = audit_filters()
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+    page = page_number()
     with reading(get_session()) as db:
         events = audit.list_events(db, **filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         rows = [audit_json(e) for e in events[:PAGE_SIZE]]

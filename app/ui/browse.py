@@ -10,7 +10,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from app.api.shapes import browsed_example_json, history_json
 from app.auth import REVIEWERS, requires
 from app.db import get_session
-from app.ui import annotation_text, bp, form_annotation
+from app.ui import annotation_text, bp, filter_args, form_annotation, page_number
 from labeling import browse, projects, tasks
 from labeling.db import reading, utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -18,7 +18,6 @@ from labeling.examples import get_example
 from labeling.projects import label_names
 
 PAGE_SIZE = 50
-MAX_PAGE = 10**6
 FILTER_ARGS = ("q", "label", "annotator", "status", "min_confidence", "max_confidence")
 
 
@@ -26,8 +25,8 @@ FILTER_ARGS = ("q", "label", "annotator", "status", "min_confidence", "max_confi
 @requires(*REVIEWERS)
 def data_page(project_id: int):
     """Search the project's examples; an htmx request gets the results section alone."""
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
-    args = {k: v.strip() for k in FILTER_ARGS if (v := request.args.get(k, "")).strip()}
+    page = page_number()
+    args = filter_args(request.args, FILTER_ARGS)
     partial = bool(request.headers.get("HX-Request"))
     with reading(get_session()) as db:
         project = projects.get_project(db, project_id)

@@ -6,13 +6,12 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, ANY_ROLE, requires
 from app.db import get_session
-from app.ui import bp
+from app.ui import bp, page_number
 from labeling import audit, projects
 from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
 PAGE_SIZE = 50
-MAX_PAGE = 10**9  # keeps the offset inside a 64-bit integer; a page past the end is empty
 
 
 @bp.get("/")
@@ -24,7 +23,7 @@ def index():
 
 def _index(errors: list[str] | None = None, status: int = 200):
     db = get_session()
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+    page = page_number()
     items = projects.list_projects(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, visible_by=g.user)
     has_more = len(items) > PAGE_SIZE
     rows = [(p, projects.project_counts(db, p.id)) for p in items[:PAGE_SIZE]]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import flash, g, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
-from app.ui import bp, form_annotation
+from app.ui import bp, filter_args, form_annotation
 from labeling import projects, quality
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -33,13 +33,15 @@ def _render_top_flag(project: Project, *, notice: str | None = None, page: bool 
 
 
 def _flag_list(project: Project, args: dict[str, str]) -> dict[str, Any]:
-    """The open flags matching the filters in ``args``, or the filters' errors."""
+    """What the open-flags list shows: the open flags matching the filters in ``args``, or the
+    filters' errors."""
+    shown = {"args": args, "reasons": FLAG_REASONS, "list_size": LIST_SIZE}
     try:
         filters = quality.parse_flag_filters(args)
     except InvalidInput as exc:
-        return {"args": args, "flags": [], "errors": {p.field or "form": p.message for p in exc.problems}}
+        return {**shown, "flags": [], "errors": {p.field or "form": p.message for p in exc.problems}}
     rows = quality.list_flags(get_session(), project.id, status="open", limit=LIST_SIZE, filters=filters)
-    return {"args": args, "flags": rows, "errors": {}}
+    return {**shown, "flags": rows, "errors": {}}
 
 
 @bp.get("/projects/<int:project_id>/review")
@@ -48,8 +50,7 @@ def review_page(project_id: int):
     """Show the most suspicious open flag, and the open flags (filtered) to dismiss in bulk; an
     htmx request from the filter form gets the list alone."""
     project = projects.get_project(get_session(), project_id)
-    args = {k: v.strip() for k in FILTER_ARGS if (v := request.args.get(k, "")).strip()}
-    listing = {"reasons": FLAG_REASONS, "list_size": LIST_SIZE, **_flag_list(project, args)}
+    listing = _flag_list(project, filter_args(request.args, FILTER_ARGS))
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "flag-list":
         return render_template("partials/_flag_list.html", project=project, **listing)  # htmx swaps no 4xx answer
     page = _render_top_flag(project, page=True, listing=listing)
@@ -64,7 +65,7 @@ def review_dismiss_selected(project_id: int):
     project = projects.get_project(db, project_id)
     ids = [int(v) for v in request.form.getlist("flag_id") if v.isdigit() and len(v) < 19]
     back = url_for("ui.review_page", project_id=project.id,
-                   **{k: v for k in FILTER_ARGS if (v := request.form.get(k, "").strip())})
+                   **filter_args(request.form, FILTER_ARGS))
     if not ids:
         flash("Select the flags to dismiss first.")
         return redirect(back)
@@ -106,9 +107,8 @@ def review_resolve(project_id: int, flag_id: int):
 def _listing_of_the_page(project: Project) -> dict[str, Any]:
     """The open-flags list as the page below shows it (its filters are in the page's address, which
     htmx sends), swapped out of band so a flag resolved by keyboard leaves the list too."""
-    query = parse_qs(urlsplit(request.headers.get("HX-Current-URL", "")).query)
-    args = {k: v[0].strip() for k in FILTER_ARGS if (v := query.get(k)) and v[0].strip()}
-    return {"reasons": FLAG_REASONS, "list_size": LIST_SIZE, "list_out_of_band": True, **_flag_list(project, args)}
+    query = dict(parse_qsl(urlsplit(request.headers.get("HX-Current-URL", "")).query))
+    return {"list_out_of_band": True, **_flag_list(project, filter_args(query, FILTER_ARGS))}
 
 
 @bp.get("/projects/<int:project_id>/quality")

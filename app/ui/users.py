@@ -10,14 +10,13 @@ from flask import g, redirect, render_template, request, url_for
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.errors import STATUS_OF
-from app.ui import bp, one_time
+from app.ui import bp, one_time, page_number
 from labeling import users
 from labeling.db import utcnow
 from labeling.errors import DomainError, InvalidInput
 from labeling.roles import ROLES
 
 PAGE_SIZE = 100
-MAX_PAGE = 10**6  # keeps the offset inside a 64-bit integer
 NO_STORE = {"Cache-Control": "no-store"}  # a page with a password on it stays out of the browser's cache
 
 
@@ -26,7 +25,7 @@ def _render(*, notice: str | None = None, error: str | None = None, new_password
     """The whole page, or for an htmx request the people section alone (errors included, with
     a 200: htmx swaps no 4xx answer)."""
     partial = bool(request.headers.get("HX-Request"))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE)
+    page = page_number()
     people = users.list_users(get_session(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     body = render_template("partials/_users.html" if partial else "pages/users.html",
                            users=people[:PAGE_SIZE], page=page, has_more=len(people) > PAGE_SIZE, roles=ROLES, me=g.user,
