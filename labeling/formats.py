@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
-from labeling.errors import Problem
+from labeling.errors import InvalidInput, Problem
 from labeling.mapping import map_columns
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -24,6 +24,7 @@ PARQUET_MAX_EXPANDED_BYTES = 16 * 1024**3
 PARQUET_MAX_ROW_BYTES = 8 * 1024**2  # text of up to a million characters, with room for meta
 PARQUET_BATCH_BYTES = 16 * 1024**2
 PARQUET_BATCH_ROWS = 5000
+PEEK_MAX_LINES = 1000  # a preview reads this far for a first JSON object, no further
 JSON_COLUMNS = ("features", "meta")  # JSON-encoded strings inside a CSV
 csv.field_size_limit(sys.maxsize)
 
@@ -68,29 +69,53 @@ def mapped_rows(rows: Iterator[RawRow], rename: dict[str, str], unknown: str | N
 
 
 def peek_columns(stream: IO[bytes], fmt: str, *, rows: int = 5) -> tuple[list[str], list[dict[str, Any]]]:
-    """The column names and the first few raw rows of a file, for a preview before importing."""
+    """The column names and the first few raw rows of a file, for a preview before importing;
+    InvalidInput naming ``file`` (and the line) when there is nothing to map."""
     if fmt == "csv":
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.DictReader(text)
         sample = [dict(r) for _, r in zip(range(rows), reader)]
-        return list(reader.fieldnames or []), sample
-    if fmt == "parquet":
+        columns = list(reader.fieldnames or [])
+    elif fmt == "parquet":
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(stream)
         first = next(parquet.iter_batches(batch_size=rows), None)
-        return parquet.schema_arrow.names, (first.to_pylist() if first is not None else [])
-    sample, columns = [], []
-    for raw in stream:
-        if len(sample) >= rows:
+        columns, sample = parquet.schema_arrow.names, (first.to_pylist() if first is not None else [])
+    else:
+        return _peek_jsonl(stream, rows)
+    if not columns:
+        raise InvalidInput.one("the file is empty", field="file")
+    if not sample:
+        raise InvalidInput.one("the file has no rows" + (" below its header" if fmt == "csv" else ""), field="file")
+    return columns, sample
+
+
+def _peek_jsonl(stream: IO[bytes], rows: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """A JSONL file's first objects; lines that are not one are left to the import to report,
+    unless no object comes within ``PEEK_MAX_LINES`` lines (then the first such line is named)."""
+    sample: list[dict[str, Any]] = []
+    columns: list[str] = []
+    first_bad = None
+    for line_no, raw in enumerate(stream, start=1):
+        if len(sample) >= rows or (not sample and line_no > PEEK_MAX_LINES):
             break
+        if not raw.strip():
+            continue
         try:
             record = json.loads(raw.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
+            record = None
         if isinstance(record, dict):
             sample.append(record)
             columns += [k for k in record if k not in columns]
+        elif first_bad is None:
+            first_bad = line_no
+    if first_bad is not None and not sample:
+        raise InvalidInput.one(f"line {first_bad} is not a JSON object; a JSONL file holds one per line",
+                               field="file", line=first_bad)
+    if not sample:
+        raise InvalidInput.one("the file is empty", field="file")
     return columns, sample
 
 

@@ -104,6 +104,28 @@ def test_an_archived_project_offers_no_import_and_refuses_a_file_before_the_mapp
     assert examples == 2
 
 
+def test_a_file_with_nothing_to_map_is_refused_before_the_mapping_naming_why(client, make_user, make_project):
+    """An empty file, or one that is not JSONL, gets a sentence saying so, not an empty mapping form."""
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    cases = [(b"", "r.jsonl", "the file is empty"), (b"\n\n", "r.jsonl", "the file is empty"),
+             (b"id,text\n", "r.csv", "the file has no rows below its header"), (b"", "r.csv", "the file is empty"),
+             (b"<html>not json</html>\n[1, 2]\n", "r.jsonl", "line 1 is not a JSON object"),
+             (b"\n\"just a string\"\n", "r.jsonl", "line 2 is not a JSON object")]
+    for data, filename, reason in cases:
+        refused = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), filename)},
+                              content_type="multipart/form-data", follow_redirects=True)
+        page = refused.get_data(as_text=True)
+        assert f"Could not read the file: {reason}" in page, (data, page)
+        assert 'name="token"' not in page and 'name="map:' not in page
+    from app.ui.import_preview import upload_dir
+    with client.application.app_context():
+        assert not list(upload_dir().glob("*")), "a refused file is not kept"
+    # a file with a stray bad line and objects after it still gets its preview (the import names the line)
+    page, _ = upload(client, project_id, b'oops\n{"external_id": "1", "text": "ok"}\n', "r.jsonl")
+    assert 'name="map:text"' in page
+
+
 def test_a_page_of_projects_past_the_end_says_so_instead_of_no_projects(client, make_user, make_project):
     make_project(n=1)
     login_admin(client, make_user)
