@@ -106,6 +106,15 @@ def test_token_page_shows_a_new_token_once(client, make_user):
     assert token not in repr(sealed) and token[-12:] not in repr(sealed)  # the signed cookie is readable: sealed
 
 
+def test_a_token_name_too_long_is_refused_not_cut(client, make_user):
+    make_user("alice", "annotator")
+    login(client, "alice", "correct horse")
+    refused = client.post("/account/tokens", data={"name": "n" * 81})
+    assert refused.status_code == 422 and "name must be text of at most 80 characters" in refused.get_data(as_text=True)
+    assert "n" * 80 not in client.get("/account/tokens").get_data(as_text=True)  # no token made under a cut name
+    assert client.post("/account/tokens", data={"name": "n" * 80}).status_code == 303
+
+
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["database"] == "ok"
