@@ -277,7 +277,8 @@ def update_settings(session: Session, project: Project, given: Any) -> Project:
     if settings["task"] != project.task_kind and session.scalar(
             select(Label.id).where(Label.project_id == project.id).limit(1)) is not None:
         raise Conflict("the task cannot change once the project has labels (settings.task)")
-    tasks.check_label_set(settings["task"], label_names(project))
+    if settings["task"] != project.task_kind:  # a project made before a rule changes its settings still
+        tasks.check_label_set(settings["task"], label_names(project))
     project.settings, project.task_kind = settings, settings["task"]
     session.flush()
     return project

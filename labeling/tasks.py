@@ -23,9 +23,13 @@ CSV_SEPARATOR = "|"
 
 
 def check_label_set(task: str, names: list[str]) -> None:
-    """A multi-label project needs two labels or more (one label is a yes/no single-label
-    project), and names a CSV cell can carry: no ``|``, none that reads ``[]``."""
+    """Two labels or more: a single-label project with one label has nothing to choose (and no
+    model learns one class); for a multi-label one, one label is a yes/no single-label project.
+    A multi-label project's names must fit a CSV cell: no ``|``, none that reads ``[]``."""
     if task != "multi_label":
+        if len(names) < 2:
+            raise InvalidInput.one("a single-label project needs at least two labels to choose from "
+                                   "(one tag to mark: labels yes and no)", field="labels")
         return
     if len(names) < 2:
         raise InvalidInput.one("a multi-label project needs at least two labels (one label: make it a "
