@@ -232,6 +232,18 @@ def _warning_of(label: Label) -> dict[str, Any] | None:
     return {"suggested": label.warned_suggestion, "confidence": label.warned_confidence}
 
 
+def unanswered_warning(session: Session, label: Label) -> dict[str, Any] | None:
+    """The mistake warning the labeling page gave ``label`` if its annotator has neither kept
+    it (a ``kept_warning`` flag) nor changed it (a replacing label) yet: a page reloaded while it
+    was shown asks again rather than letting the doubted label pass unreviewed."""
+    if label.source != "annotator" or label.warned_suggestion is None:
+        return None
+    kept = session.scalar(select(LabelFlag.id).where(LabelFlag.label_id == label.id,
+                                                     LabelFlag.reason == "kept_warning").limit(1))
+    replaced = session.scalar(select(Label.id).where(Label.replaces_id == label.id).limit(1))
+    return None if kept is not None or replaced is not None else _warning_of(label)
+
+
 def undo_label(session: Session, user: User, label_id: int, *, now: datetime) -> Label:
     """Withdraw a current label with a new undo event; the example goes back to the queue."""
     label = session.get(Label, label_id)

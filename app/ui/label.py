@@ -60,15 +60,23 @@ def label_page(project_id: int):
     """Show the labeling page with the first example already leased."""
     db = get_session()
     project = projects.get_project(db, project_id)
-    lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
+    # Opened again (a reload, a new tab): the last label of the past hour can still be undone,
+    # and one whose mistake warning was left unanswered is asked about again, before anything new.
+    last_label = labels.last_label_to_undo(db, project, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
+    warning = labels.unanswered_warning(db, last_label) if last_label is not None else None
+    multi = tasks.is_multi_label(project)
+    shown: dict[str, Any] = {"lease": None}
+    if warning:
+        shown = {"warning": warning, "label": last_label, "lease": get_example(db, last_label.example_id),
+                 "chosen": tasks.decode(project, last_label.value)}
+    else:
+        shown["lease"] = queue.lease_next(db, project, g.user, now=utcnow(),
+                                          lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()
     return render_template(
-        "pages/label.html", project=project, lease=lease, progress=_progress(project),
-        view_key=secrets.token_urlsafe(12), oob=False, notice=None,
-        # Opened again (a reload, a new tab): the last label of the past hour can still be undone.
-        last_label=labels.last_label_to_undo(db, project, g.user, since=utcnow() - UNDO_AFTER_RELOAD),
-        lease_seconds=current_app.config["LEASE_SECONDS"], suggestions=projects.config(project).suggestions,
-        multi=tasks.is_multi_label(project),
+        "pages/label.html", project=project, progress=_progress(project), view_key=secrets.token_urlsafe(12),
+        oob=False, notice=None, last_label=last_label, lease_seconds=current_app.config["LEASE_SECONDS"],
+        suggestions=projects.config(project).suggestions, multi=multi, **shown,
     )
 
 

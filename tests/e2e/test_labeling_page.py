@@ -156,8 +156,15 @@ def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key
     expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
     # The example being reconsidered stays on screen beside the warning.
     expect(page.get_by_test_id("warning").get_by_test_id("example-text")).to_have_text(re.compile(r"text \d"))
+    warned = page.get_by_test_id("warning").get_by_test_id("example-text").inner_text()
+    page.reload()  # a reload asks again about the same example, not the next one
+    expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
+    expect(page.get_by_test_id("warning").get_by_test_id("example-text")).to_have_text(warned)
     page.keyboard.press("Enter")  # keep "neg"
     expect(page.locator("form.labeling")).to_be_visible()
+    page.reload()  # answered: not asked again
+    expect(page.locator("form.labeling")).to_be_visible()
+    expect(page.get_by_test_id("warning")).to_have_count(0)
     page.keyboard.press("2")
     expect(page.get_by_test_id("warning")).to_be_visible()
     page.keyboard.press("1")  # change to "pos"
