@@ -68,6 +68,12 @@ def get_snapshot(session: Session, project: Project, number: int) -> Snapshot:
     return snapshot
 
 
+def list_snapshots(session: Session, project_id: int, *, limit: int, offset: int = 0) -> list[Snapshot]:
+    """A project's snapshots, the newest first."""
+    return list(session.scalars(select(Snapshot).where(Snapshot.project_id == project_id)
+                                .order_by(Snapshot.number.desc()).limit(limit).offset(offset)))
+
+
 def keep_revisions(session: Session, project_id: int, external_ids: Iterable[str]) -> None:
     """Keep the content of these examples, about to be replaced by an import, for the snapshots
     that saw it: one row per example and latest snapshot (a second update before the next

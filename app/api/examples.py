@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
+from flask import current_app, g, jsonify, request, url_for
 
 from app.api import bp
 from app import jobs
 from app.api.common import pagination
 from app.errors import api_error
 from app.auth import ADMINS, requires
-from app.db import get_session, new_session
+from app.db import get_session
 from app.api.shapes import import_json
-from labeling import audit, export, imports, projects
-from labeling.db import read_in_own_transaction, reading, utcnow
+from app.exports import export_response, freeze_snapshot
+from labeling import audit, imports, projects
+from labeling.db import reading, utcnow
 from labeling.errors import InvalidInput
 from labeling.examples import json_rows
 from labeling.formats import FORMATS, format_for_filename
 from labeling.imports import JSON_BODY
 from labeling.mapping import UNKNOWN_COLUMNS
-from labeling.snapshots import create_snapshot, get_snapshot
-
-MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
 @bp.post("/projects/<int:project_id>/examples")
@@ -118,12 +116,7 @@ def list_project_imports(project_id: int):
 @requires(*ADMINS, api=True)
 def make_snapshot(project_id: int):
     """Freeze the current labels as a numbered snapshot."""
-    db = get_session()
-    project = projects.get_project(db, project_id)
-    snapshot = create_snapshot(db, project, now=utcnow())
-    audit.record(db, g.user, "snapshot.created", project_id=project.id, target=snapshot.number, now=utcnow(),
-                 details={"labels": snapshot.n_labels})
-    db.commit()
+    snapshot = freeze_snapshot(projects.get_project(get_session(), project_id))
     return jsonify({"snapshot": snapshot.number, "labels": snapshot.n_labels}), 201
 
 
@@ -131,39 +124,4 @@ def make_snapshot(project_id: int):
 @requires(*ADMINS, api=True)
 def export_labels(project_id: int):
     """Stream the label set as JSONL, CSV or Parquet."""
-    fmt = request.args.get("format", "jsonl")
-    annotations = request.args.get("annotations", "gold")
-    export.check_export_args(fmt, annotations)
-    include_unlabeled = request.args.get("include_unlabeled", "false").lower() in ("1", "true", "yes")
-    escape_formulas = request.args.get("escape_formulas", "false").lower() in ("1", "true", "yes")
-    db = get_session()
-    project = projects.get_project(db, project_id)
-    snapshot_number = None
-    snapshot_arg = request.args.get("snapshot")
-    if snapshot_arg is not None:
-        if not snapshot_arg.isdigit() or not 1 <= int(snapshot_arg) <= 2**31 - 1:
-            raise InvalidInput.one("must be a snapshot number", field="snapshot")
-        snapshot_number = get_snapshot(db, project, int(snapshot_arg)).number
-    project_id, name = project.id, project.name
-    audit.record(db, g.user, "export.downloaded", project_id=project_id, target=name, now=utcnow(), details={
-        "format": fmt, "annotations": annotations, "snapshot": int(snapshot_arg) if snapshot_arg else None})
-    db.commit()
-
-    @stream_with_context
-    def generate():
-        # Its own session on a read-only (deferred) transaction: a long export holds no write lock.
-        session = new_session()
-        try:
-            read_in_own_transaction(session)
-            project = projects.get_project(session, project_id)
-            snapshot = get_snapshot(session, project, snapshot_number) if snapshot_number else None
-            rows, columns = export.rows_and_columns(session, project, annotations=annotations, snapshot=snapshot,
-                                                    include_unlabeled=include_unlabeled)
-            yield from export.encode(rows, fmt, columns, escape_formulas=escape_formulas)
-        finally:
-            session.close()
-
-    filename = f"{name.replace(' ', '_')}-{annotations}{'-snapshot' + snapshot_arg if snapshot_arg else ''}.{fmt}"
-    safe = "".join(c for c in filename if c.isalnum() or c in "._-") or f"export.{fmt}"
-    return Response(generate(), mimetype=MEDIA_TYPES[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return export_response(project_id, request.args)

@@ -58,4 +58,4 @@ def label_set(value: Any, project: Project) -> list[str]:
     return [] if value is None else list(tasks.decode(project, value))
 
 
-from app.ui import account, audit, browse, dashboard, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)
+from app.ui import account, audit, browse, dashboard, exports, imports, label, projects, review, runs, settings, users  # noqa: E402,F401  (registers routes)

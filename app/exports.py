@@ -1,0 +1,70 @@
+"""Label-set versions for both surfaces (the API and the export page): freezing a snapshot and
+streaming an export, each audited the same way whoever asks."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import Response, g, stream_with_context
+
+from app.db import get_session, new_session
+from labeling import audit, export, projects
+from labeling.db import read_in_own_transaction, utcnow
+from labeling.errors import InvalidInput
+from labeling.models import Project, Snapshot
+from labeling.snapshots import create_snapshot, get_snapshot
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+TRUE = ("1", "true", "yes", "on")
+
+
+def freeze_snapshot(project: Project) -> Snapshot:
+    """Freeze the current labels as the next numbered snapshot, audited, committed."""
+    db = get_session()
+    snapshot = create_snapshot(db, project, now=utcnow())
+    audit.record(db, g.user, "snapshot.created", project_id=project.id, target=snapshot.number, now=utcnow(),
+                 details={"labels": snapshot.n_labels})
+    db.commit()
+    return snapshot
+
+
+def export_response(project_id: int, args: Mapping[str, str]) -> Response:
+    """The label set as a streamed JSONL, CSV or Parquet attachment, from the query arguments
+    ``format``, ``annotations``, ``snapshot``, ``include_unlabeled`` and ``escape_formulas``;
+    InvalidInput naming the argument before anything is streamed."""
+    fmt = args.get("format", "jsonl")
+    annotations = args.get("annotations", "gold")
+    export.check_export_args(fmt, annotations)
+    include_unlabeled = args.get("include_unlabeled", "false").lower() in TRUE
+    escape_formulas = args.get("escape_formulas", "false").lower() in TRUE
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    snapshot_number = None
+    snapshot_arg = args.get("snapshot") or None
+    if snapshot_arg is not None:
+        if not snapshot_arg.isdigit() or not 1 <= int(snapshot_arg) <= 2**31 - 1:
+            raise InvalidInput.one("must be a snapshot number", field="snapshot")
+        snapshot_number = get_snapshot(db, project, int(snapshot_arg)).number
+    project_id, name = project.id, project.name
+    audit.record(db, g.user, "export.downloaded", project_id=project_id, target=name, now=utcnow(), details={
+        "format": fmt, "annotations": annotations, "snapshot": snapshot_number})
+    db.commit()
+
+    @stream_with_context
+    def generate():
+        # Its own session on a read-only (deferred) transaction: a long export holds no write lock.
+        session = new_session()
+        try:
+            read_in_own_transaction(session)
+            project = projects.get_project(session, project_id)
+            snapshot = get_snapshot(session, project, snapshot_number) if snapshot_number else None
+            rows, columns = export.rows_and_columns(session, project, annotations=annotations, snapshot=snapshot,
+                                                    include_unlabeled=include_unlabeled)
+            yield from export.encode(rows, fmt, columns, escape_formulas=escape_formulas)
+        finally:
+            session.close()
+
+    filename = f"{name.replace(' ', '_')}-{annotations}{f'-snapshot{snapshot_number}' if snapshot_number else ''}.{fmt}"
+    safe = "".join(c for c in filename if c.isalnum() or c in "._-") or f"export.{fmt}"
+    return Response(generate(), mimetype=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})

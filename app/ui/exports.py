@@ -1,0 +1,46 @@
+"""Exporting label sets from the browser: the current labels or a snapshot, in a chosen format;
+freezing the current labels as a new snapshot. The same functions as the API (app/exports.py)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from app.auth import ADMINS, requires
+from app.db import get_session
+from app.exports import export_response, freeze_snapshot
+from app.ui import bp, page_number
+from labeling import projects
+from labeling.export import ANNOTATIONS, EXPORT_FORMATS
+from labeling.snapshots import list_snapshots
+
+PAGE_SIZE = 20
+
+
+@bp.get("/projects/<int:project_id>/export")
+@requires(*ADMINS)
+def export_page(project_id: int):
+    """The export form and the project's snapshots, the newest first, a page at a time."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    page = page_number()
+    items = list_snapshots(db, project.id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return render_template("pages/export.html", project=project, snapshots=items[:PAGE_SIZE], page=page,
+                           has_more=len(items) > PAGE_SIZE, formats=EXPORT_FORMATS, annotations=ANNOTATIONS,
+                           labeled=projects.labeling_progress(db, project.id)["labeled"],
+                           chosen=request.args.get("snapshot", ""))
+
+
+@bp.get("/projects/<int:project_id>/export/download")
+@requires(*ADMINS)
+def export_download(project_id: int):
+    """The chosen label set as a file (a bad choice: the error page names the field)."""
+    return export_response(project_id, request.args)
+
+
+@bp.post("/projects/<int:project_id>/export/snapshots")
+@requires(*ADMINS)
+def export_snapshot(project_id: int):
+    """Freeze the current labels as the next snapshot."""
+    snapshot = freeze_snapshot(projects.get_project(get_session(), project_id))
+    flash(f"Snapshot {snapshot.number} frozen: {snapshot.n_labels} labels, the same in every later export.")
+    return redirect(url_for("ui.export_page", project_id=project_id, snapshot=snapshot.number))
