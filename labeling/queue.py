@@ -43,6 +43,11 @@ class Lease:
     # What the page shows of the model's prediction; None when the project's suggestions are off.
     suggestion: Shown | None = None
 
+    @property
+    def batch_pick(self) -> bool:
+        """Picked for the next batch (a rank in the batch band), not served by its own score."""
+        return self.score is not None and self.score >= BATCH_BAND
+
 
 # Serving runs about a dozen statements per label. They are built once, here, with bound
 # parameters, and run on the session's connection: building them per call (and the ORM's

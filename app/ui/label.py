@@ -69,7 +69,7 @@ def label_page(project_id: int):
     if warning:
         shown = {"warning": warning, "label": last_label, "lease": get_example(db, last_label.example_id),
                  "chosen": tasks.decode(project, last_label.value)}
-    else:
+    elif not project.archived_at:  # archived: the page says so rather than a bare 409
         shown["lease"] = queue.lease_next(db, project, g.user, now=utcnow(),
                                           lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()

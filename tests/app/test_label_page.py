@@ -1,0 +1,44 @@
+"""The labeling page in words an annotator can read: why an example is served, and why none is."""
+
+import pytest
+from sqlalchemy import update
+
+from labeling.models import Example
+
+
+@pytest.mark.parametrize("priority, said", [
+    (1.5, "Why this example: margin, one of the next batch's picks (the most informative, spread across the pool), model v1."),
+    (0.4, "Why this example: margin, score 0.400, model v1."),
+])
+def test_a_batch_pick_is_not_shown_as_a_score(app, client, make_user, make_project, priority, said):
+    project_id = make_project(n=1, settings={"holdout_fraction": 0, "random_share": 0})
+    with app.extensions["hitl_sessionmaker"]() as s:  # as if model v1 had scored the pool
+        s.execute(update(Example).values(priority=priority, scored_by_version=1, predicted_label="pos", confidence=0.6))
+        s.commit()
+    make_user("ann", "annotator")
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+    page = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
+    text = " ".join(page.split())
+    assert said in text, text[text.find("Why this"):][:300]
+
+
+def test_an_archived_project_says_so_instead_of_a_conflict(client, make_user, make_project, admin_token):
+    from tests.conftest import auth
+
+    project_id = make_project(n=2)
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"archived": True}).status_code == 200
+    make_user("boss", "admin")
+    client.post("/login", data={"name": "boss", "password": "correct horse"})
+    page = client.get(f"/projects/{project_id}/label")
+    text = " ".join(page.get_data(as_text=True).split())
+    assert page.status_code == 200 and "This project is archived:</strong> it is read-only" in text
+    assert f'href="/projects/{project_id}/settings"' in text and "form class=\"labeling" not in text
+    assert "Check again" not in text
+
+
+def test_an_empty_project_points_the_admin_to_the_import_page(client, make_user, make_project):
+    project_id = make_project(n=0)
+    make_user("boss", "admin")
+    client.post("/login", data={"name": "boss", "password": "correct horse"})
+    text = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
+    assert "This project has no examples yet." in text and f'href="/projects/{project_id}/import">Import a file</a>' in text
