@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from active_learning import names
@@ -360,11 +360,15 @@ def labeling_progress(session: Session, project_id: int) -> dict[str, int]:
 
 
 def project_counts(session: Session, project_id: int) -> dict[str, int]:
-    """Counts for the project page and API; each is one indexed query."""
+    """Counts for the project page and API (``labels``: the current labels, undone and replaced
+    ones left out); each is one indexed query."""
     progress = labeling_progress(session, project_id)
     examples, labeled = progress["examples"], progress["labeled"]
+    # Current labels: each label row replaces at most one, so a first label adds one, an undo
+    # (no value) takes one away and a correction (a value that replaces) leaves the count.
     labels = session.scalar(
-        select(func.count()).where(Label.project_id == project_id, Label.value.is_not(None))
+        select(func.coalesce(func.sum(case((Label.value.is_(None), -1), (Label.replaces_id.is_(None), 1), else_=0)), 0))
+        .where(Label.project_id == project_id)
     ) or 0
     open_flags = session.scalar(
         select(func.count()).where(LabelFlag.project_id == project_id, LabelFlag.status == "open")

@@ -69,6 +69,28 @@ def test_project_shows_counts_and_defaults(client, admin_token, make_project):
     assert body["settings"]["featurizer"] == "auto" and body["settings"]["overlap"] == 1
 
 
+def test_the_labels_count_is_of_current_labels(client, admin_token, make_user, make_project):
+    """Undone labels leave the count, a correction does not add one, an imported label counts."""
+    project_id = make_project(n=0, examples=[{"external_id": f"e{i}", "text": f"text {i}", **({"label": "pos"} if i == 0 else {})}
+                                             for i in range(4)])
+    _, token = make_user("ann", "annotator")
+
+    def count() -> dict:
+        return client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]
+
+    given = []
+    for value in ("pos", "neg", "pos"):
+        served = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["example"]
+        given.append(client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                                 json={"example_id": served["id"], "label": value}).json["label"])
+    assert count()["labels"] == 4 and count()["labeled"] == 4
+    assert client.post(f"/api/v1/labels/{given[0]['id']}/undo", headers=auth(token)).status_code == 200
+    corrected = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                            json={"example_id": given[1]["example_id"], "label": "pos"})
+    assert corrected.status_code == 201 and corrected.json["label"]["value"] == "pos"
+    assert count() == {"examples": 4, "labeled": 3, "labels": 3, "open_flags": 0}
+
+
 def test_project_settings_are_validated(client, admin_token):
     response = client.post("/api/v1/projects", headers=auth(admin_token), json={
         "name": "x", "labels": ["a", "b"], "settings": {"retrain_threshold": 0, "webhook_secret": "nope", "colour": 1}})
