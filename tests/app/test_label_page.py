@@ -42,3 +42,34 @@ def test_an_empty_project_points_the_admin_to_the_import_page(client, make_user,
     client.post("/login", data={"name": "boss", "password": "correct horse"})
     text = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
     assert "This project has no examples yet." in text and f'href="/projects/{project_id}/import">Import a file</a>' in text
+
+
+def test_a_large_projects_labeled_count_is_reused_for_a_few_seconds(client, make_user, make_project, monkeypatch):
+    """From EXACT_LABELED_BELOW labeled examples on, the line reuses its count for a while rather
+    than counting on every keypress (made small here: the real one is 50,000)."""
+    from app.ui import label as label_page
+    from tests.conftest import auth
+
+    monkeypatch.setattr(label_page, "EXACT_LABELED_BELOW", 2)
+    monkeypatch.setattr(label_page, "_progress_seen", {})
+    project_id = make_project(n=4, settings={"holdout_fraction": 0})
+    _, token = make_user("ann", "annotator")
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+
+    def label_one_by_api() -> None:
+        served = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["example"]
+        assert client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                           json={"example_id": served["id"], "label": "pos"}).status_code == 201
+
+    def line() -> str:
+        page = " ".join(client.get(f"/projects/{project_id}/label").get_data(as_text=True).split())
+        return page.split('data-testid="progress">')[1].split(" labeled")[0].strip()
+
+    label_one_by_api()
+    assert line() == "1 / 4"  # below the bar: counted afresh, nothing kept
+    label_one_by_api()
+    assert line() == "2 / 4"  # at the bar: counted, and kept
+    label_one_by_api()
+    assert line() == "2 / 4"  # reused
+    monkeypatch.setattr(label_page, "LABELED_REUSE_SECONDS", 0.0)
+    assert line() == "3 / 4"  # reuse over: counted again
