@@ -58,7 +58,9 @@ def register_error_handlers(app: Flask) -> None:
             return api_error(status, exc.message)
         message = exc.message
         if isinstance(exc, InvalidInput) and exc.problems:
-            message += ": " + "; ".join(str(p) for p in exc.problems[:5])
+            one = len(exc.problems) == 1 and exc.problems[0].message == exc.message
+            # InvalidInput.one's message is its problem's: said once, with the field or line.
+            message = str(exc.problems[0]) if one else message + ": " + "; ".join(str(p) for p in exc.problems[:5])
         return _page_error(status, message)
 
     @app.errorhandler(CSRFError)

@@ -61,11 +61,31 @@ def create_snapshot(session: Session, project: Project, *, now: datetime, reason
     return snapshot
 
 
+def find_snapshot(session: Session, project: Project, number: int) -> Snapshot | None:
+    return session.scalar(select(Snapshot).where(Snapshot.project_id == project.id, Snapshot.number == number))
+
+
 def get_snapshot(session: Session, project: Project, number: int) -> Snapshot:
-    snapshot = session.scalar(select(Snapshot).where(Snapshot.project_id == project.id, Snapshot.number == number))
+    snapshot = find_snapshot(session, project, number)
     if snapshot is None:
         raise NotFound(f"project {project.id} has no snapshot {number}")
     return snapshot
+
+
+def unchanged_since(session: Session, project: Project) -> Snapshot | None:
+    """The latest snapshot if no label event, no example and no example update (whose old content
+    it keeps, ``keep_revisions``) came after it: a new one would hold the same labels and texts."""
+    latest = session.scalar(select(Snapshot).where(Snapshot.project_id == project.id)
+                            .order_by(Snapshot.number.desc()).limit(1))
+    if latest is None:
+        return None
+    max_label = session.scalar(select(func.max(Label.id)).where(Label.project_id == project.id)) or 0
+    max_example = session.scalar(select(func.max(Example.id)).where(Example.project_id == project.id)) or 0
+    updated = session.scalar(select(ExampleRevision.example_id).join(Example, Example.id == ExampleRevision.example_id)
+                             .where(Example.project_id == project.id, ExampleRevision.last_snapshot == latest.number)
+                             .limit(1))
+    same = (latest.max_label_id, latest.max_example_id, updated) == (max_label, max_example, None)
+    return latest if same else None
 
 
 def list_snapshots(session: Session, project_id: int, *, limit: int, offset: int = 0) -> list[Snapshot]:

@@ -11,7 +11,7 @@ from app.exports import export_response, freeze_snapshot
 from app.ui import bp, page_number
 from labeling import projects
 from labeling.export import ANNOTATIONS, EXPORT_FORMATS
-from labeling.snapshots import list_snapshots
+from labeling.snapshots import find_snapshot, list_snapshots, unchanged_since
 
 PAGE_SIZE = 20
 
@@ -24,10 +24,13 @@ def export_page(project_id: int):
     project = projects.get_project(db, project_id)
     page = page_number()
     items = list_snapshots(db, project.id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    chosen, missing = request.args.get("snapshot", "").strip(), None
+    if chosen and (not chosen.isdigit() or find_snapshot(db, project, int(chosen)) is None):
+        chosen, missing = "", chosen  # said on the page, never a silent download of something else
     return render_template("pages/export.html", project=project, snapshots=items[:PAGE_SIZE], page=page,
                            has_more=len(items) > PAGE_SIZE, formats=EXPORT_FORMATS, annotations=ANNOTATIONS,
                            labeled=projects.labeling_progress(db, project.id)["labeled"],
-                           chosen=request.args.get("snapshot", ""))
+                           chosen=chosen, missing=missing)
 
 
 @bp.get("/projects/<int:project_id>/export/download")
@@ -40,7 +43,13 @@ def export_download(project_id: int):
 @bp.post("/projects/<int:project_id>/export/snapshots")
 @requires(*ADMINS)
 def export_snapshot(project_id: int):
-    """Freeze the current labels as the next snapshot."""
-    snapshot = freeze_snapshot(projects.get_project(get_session(), project_id))
+    """Freeze the current labels as the next snapshot, unless the latest one already holds them."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    latest = unchanged_since(db, project)
+    if latest is not None:
+        flash(f"No label or example changed since snapshot {latest.number} ({latest.n_labels} labels): no new snapshot.")
+        return redirect(url_for("ui.export_page", project_id=project_id, snapshot=latest.number))
+    snapshot = freeze_snapshot(project)
     flash(f"Snapshot {snapshot.number} frozen: {snapshot.n_labels} labels, the same in every later export.")
     return redirect(url_for("ui.export_page", project_id=project_id, snapshot=snapshot.number))

@@ -27,7 +27,10 @@ def test_an_admin_freezes_a_snapshot_and_downloads_it_as_the_api_gives_it(client
     frozen = client.post(f"/projects/{project_id}/export/snapshots", follow_redirects=True).get_data(as_text=True)
     n = int(frozen.split("Snapshot ")[1].split(" frozen")[0])  # an import's retrain may have taken one before
     assert f"Snapshot {n} frozen: 2 labels" in frozen and "nothing-labeled" not in frozen
-    assert f'<option value="{n}" selected>' in frozen  # the new snapshot is the one chosen
+    assert f'name="snapshot" min="1" step="1" value="{n}"' in frozen  # the new snapshot is the one chosen
+    again = client.post(f"/projects/{project_id}/export/snapshots", follow_redirects=True).get_data(as_text=True)
+    assert f"No label or example changed since snapshot {n} (2 labels): no new snapshot." in again
+    assert f"<td>#{n + 1}</td>" not in again
     label(client, admin_token, project_id, "e2", "pos")  # after the snapshot: not in it
 
     downloaded = client.get(f"/projects/{project_id}/export/download?snapshot={n}&format=csv&annotations=gold")
@@ -51,6 +54,12 @@ def test_a_bad_choice_names_the_field_and_other_roles_are_refused(client, make_u
     assert bad.status_code == 422 and "field &#39;format&#39;: must be one of jsonl, csv, parquet" in bad.get_data(as_text=True)
     missing = client.get(f"/projects/{project_id}/export/download?snapshot=7")
     assert missing.status_code == 404 and "no snapshot 7" in missing.get_data(as_text=True)
+    odd = client.get(f"/projects/{project_id}/export/download?snapshot=abc").get_data(as_text=True)
+    assert "field &#39;snapshot&#39;: must be a snapshot number</p>" in odd  # said once, with the field
+    assert f'href="/projects/{project_id}">Back to the project</a>' in odd
+    asked = client.get(f"/projects/{project_id}/export?snapshot=7").get_data(as_text=True)
+    assert "No snapshot 7 in this project: the current labels are chosen instead." in asked
+    assert 'name="snapshot" min="1" step="1" value=""' in asked  # never a silent download of another set
     client.post("/logout")
     for role in ("reviewer", "annotator"):
         login(client, make_user, role[:3], role)
