@@ -77,9 +77,13 @@ def peek_columns(stream: IO[bytes], fmt: str, *, rows: int = 5) -> tuple[list[st
         sample = [dict(r) for _, r in zip(range(rows), reader)]
         columns = list(reader.fieldnames or [])
     elif fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(stream)
+        try:
+            parquet = pq.ParquetFile(stream)
+        except pa.ArrowInvalid:  # the library's words name magic bytes and footers
+            raise InvalidInput.one("not a Parquet file (no Parquet footer at its end)", field="file") from None
         first = next(parquet.iter_batches(batch_size=rows), None)
         columns, sample = parquet.schema_arrow.names, (first.to_pylist() if first is not None else [])
     else:
