@@ -169,3 +169,16 @@ def test_a_flag_resolved_by_keyboard_leaves_the_list_below_under_the_page_filter
     listed = body.split('id="flag-list" hx-swap-oob="true"', 1)[1]
     assert shown(listed) == {str(ids["<b>x-tag</b>"])}  # the other model_disagrees flag; the dismissed one gone
     assert "1 open flag" in listed
+
+
+def test_an_archived_project_shows_its_flags_without_ways_to_resolve_them(app, client, admin_token, make_user,
+                                                                            make_project):
+    project_id, ids = flagged_project(app, make_project)
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"archived": True}).status_code == 200
+    make_user("boss", "admin")
+    boss = logged_in(app, "boss")
+    page = boss.get(f"/projects/{project_id}/review").get_data(as_text=True)
+    assert "This project is archived: its flags can be read, not resolved." in page
+    assert shown(page) == {str(i) for i in ids.values()}  # still listed
+    assert "data-hotkey" not in page and "Dismiss selected" not in page and "Keys:" not in page
+    assert "Retrain now" not in boss.get(f"/projects/{project_id}/runs").get_data(as_text=True)
