@@ -129,7 +129,8 @@ def label_submit(project_id: int):
         example = get_example(db, result.label.example_id)
         return render_template("partials/_warning.html", project=project, label=result.label,
                                warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example,
-                               multi=tasks.is_multi_label(project), chosen=tasks.decode(project, result.label.value))
+                               multi=tasks.is_multi_label(project), chosen=tasks.decode(project, result.label.value),
+                               progress=_progress(project), oob=True)  # the label counts already
     return _render_work(project, _lease_next_and_commit(project), last_label=result.label)
 
 

@@ -6,14 +6,18 @@ from sqlalchemy import update
 from labeling.models import Example
 
 
-@pytest.mark.parametrize("priority, said", [
-    (1.5, "Why this example: margin, one of the next batch's picks (the most informative, spread across the pool), model v1."),
-    (0.4, "Why this example: margin, score 0.400, model v1."),
+@pytest.mark.parametrize("priority, version, said", [
+    (1.5, 1, "Why this example: the model is unsure of it, one of the next batch's picks, spread across the pool "
+             "(margin), model v1."),
+    (0.4, 1, "Why this example: the model is unsure of it (margin, score 0.400), model v1."),
+    (0.4, None, "Why this example: a typical example, to start the first model (cold start), no model yet."),
 ])
-def test_a_batch_pick_is_not_shown_as_a_score(app, client, make_user, make_project, priority, said):
+def test_why_an_example_is_served_in_plain_words(app, client, make_user, make_project, priority, version, said):
+    """A batch pick's queue priority (1.5) is not shown as a score; the strategy's name comes after the reason."""
     project_id = make_project(n=1, settings={"holdout_fraction": 0, "random_share": 0})
     with app.extensions["hitl_sessionmaker"]() as s:  # as if model v1 had scored the pool
-        s.execute(update(Example).values(priority=priority, scored_by_version=1, predicted_label="pos", confidence=0.6))
+        s.execute(update(Example).values(priority=priority, scored_by_version=version, predicted_label="pos",
+                                         confidence=0.6))
         s.commit()
     make_user("ann", "annotator")
     client.post("/login", data={"name": "ann", "password": "correct horse"})

@@ -157,6 +157,7 @@ def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key
     # The example being reconsidered stays on screen beside the warning.
     expect(page.get_by_test_id("warning").get_by_test_id("example-text")).to_have_text(re.compile(r"text \d"))
     warned = page.get_by_test_id("warning").get_by_test_id("example-text").inner_text()
+    expect(page.get_by_test_id("progress")).to_contain_text("1 / 2 labeled")  # the warned label counts already
     page.reload()  # a reload asks again about the same example, not the next one
     expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
     expect(page.get_by_test_id("warning").get_by_test_id("example-text")).to_have_text(warned)
