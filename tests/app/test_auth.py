@@ -98,6 +98,7 @@ def test_token_page_shows_a_new_token_once(client, make_user):
     cookie = next(c for c in created.headers.getlist("Set-Cookie") if c.startswith("session="))
     shown = client.get("/account/tokens")
     assert shown.headers["Cache-Control"] == "no-store"
+    assert "Your new token “script”" in shown.get_data(as_text=True)
     token = shown.get_data(as_text=True).split('data-testid="new-token">')[1].split("<")[0]
     assert client.get("/api/v1/projects", headers=auth(token)).status_code == 200
     assert token not in client.get("/account/tokens").get_data(as_text=True)
@@ -111,6 +112,7 @@ def test_a_token_name_too_long_is_refused_not_cut(client, make_user):
     login(client, "alice", "correct horse")
     refused = client.post("/account/tokens", data={"name": "n" * 81})
     assert refused.status_code == 422 and "name must be text of at most 80 characters" in refused.get_data(as_text=True)
+    assert f'value="{"n" * 81}"' in refused.get_data(as_text=True)  # what was typed stays, to shorten
     assert "n" * 80 not in client.get("/account/tokens").get_data(as_text=True)  # no token made under a cut name
     assert client.post("/account/tokens", data={"name": "n" * 80}).status_code == 303
 
