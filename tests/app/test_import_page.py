@@ -33,6 +33,13 @@ def test_preview_then_import_with_a_mapping(client, make_user, make_project, adm
     assert "1,great,,,\"{\"\"stars\"\": \"\"5\"\"}\",pos" in exported
 
 
+def test_the_preview_marks_empty_and_missing_values(client, make_user, make_project):
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    page, _ = upload(client, project_id, b'{"id": "1", "note": ""}\n{"id": "2"}\n{"id": "3", "note": "kept"}\n', "r.jsonl")
+    assert "— · — · kept" in page
+
+
 def test_a_bad_file_imports_nothing_and_lists_the_problems(client, make_user, make_project, admin_token):
     project_id = make_project(n=0)
     login_admin(client, make_user)
