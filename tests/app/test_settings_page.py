@@ -131,8 +131,8 @@ def test_archive_and_delete_from_the_page(app, client, admin_token, make_user, m
     archived = admin.post(f"/projects/{project_id}/archive", data={"archived": "1"}).get_data(as_text=True)
     assert "Archived: read-only" in archived and "Unarchive" in archived
     assert name not in ann.get("/").get_data(as_text=True) and name in admin.get("/").get_data(as_text=True)
-    refused = ann.get(f"/projects/{project_id}/label")
-    assert refused.status_code == 409 and "archived" in refused.get_data(as_text=True)
+    refused = ann.get(f"/projects/{project_id}/label").get_data(as_text=True)
+    assert "This project is archived:</strong> it is read-only" in refused and 'class="labeling"' not in refused
     admin.post(f"/projects/{project_id}/archive", data={"archived": "0"})
     assert name in ann.get("/").get_data(as_text=True)
 
