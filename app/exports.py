@@ -3,6 +3,7 @@ streaming an export, each audited the same way whoever asks."""
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 from flask import Response, g, stream_with_context
@@ -16,6 +17,13 @@ from labeling.snapshots import create_snapshot, get_snapshot
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 TRUE = ("1", "true", "yes", "on")
+
+
+def snapshot_from_text(text: str) -> int | None:
+    """A snapshot number given as text (ASCII digits, within a 32-bit integer), or None."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 1 <= int(text) <= 2**31 - 1:
+        return None
+    return int(text)
 
 
 def freeze_snapshot(project: Project) -> Snapshot:
@@ -40,9 +48,9 @@ def export_response(project_id: int, args: Mapping[str, str]) -> Response:
     db = get_session()
     project = projects.get_project(db, project_id)
     snapshot_number = None
-    snapshot_arg = args.get("snapshot") or None
+    snapshot_arg = args.get("snapshot")
     if snapshot_arg is not None:
-        if not snapshot_arg.isdigit() or not 1 <= int(snapshot_arg) <= 2**31 - 1:
+        if snapshot_from_text(snapshot_arg) is None:
             raise InvalidInput.one("must be a snapshot number", field="snapshot")
         snapshot_number = get_snapshot(db, project, int(snapshot_arg)).number
     project_id, name = project.id, project.name
@@ -65,6 +73,7 @@ def export_response(project_id: int, args: Mapping[str, str]) -> Response:
             session.close()
 
     filename = f"{name.replace(' ', '_')}-{annotations}{f'-snapshot{snapshot_number}' if snapshot_number else ''}.{fmt}"
-    safe = "".join(c for c in filename if c.isalnum() or c in "._-") or f"export.{fmt}"
+    # ASCII only: a header carries bytes, and gunicorn refuses a name in another script.
+    safe = "".join(c for c in filename if (c.isascii() and c.isalnum()) or c in "._-") or f"export.{fmt}"
     return Response(generate(), mimetype=MEDIA_TYPES[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})

@@ -120,6 +120,8 @@ def _peek_jsonl(stream: IO[bytes], rows: int) -> tuple[list[str], list[dict[str,
                                field="file", line=first_bad)
     if not sample:
         raise InvalidInput.one("the file is empty", field="file")
+    if not columns:
+        raise InvalidInput.one("the file's objects have no fields", field="file")
     return columns, sample
 
 

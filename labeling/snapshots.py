@@ -73,8 +73,9 @@ def get_snapshot(session: Session, project: Project, number: int) -> Snapshot:
 
 
 def unchanged_since(session: Session, project: Project) -> Snapshot | None:
-    """The latest snapshot if no label event, no example and no example update (whose old content
-    it keeps, ``keep_revisions``) came after it: a new one would hold the same labels and texts."""
+    """The latest snapshot if no label event, no example, no example update (whose old content it
+    keeps, ``keep_revisions``) and no flag raised or resolved came after it: a new one would export
+    the same rows."""
     latest = session.scalar(select(Snapshot).where(Snapshot.project_id == project.id)
                             .order_by(Snapshot.number.desc()).limit(1))
     if latest is None:
@@ -84,7 +85,11 @@ def unchanged_since(session: Session, project: Project) -> Snapshot | None:
     updated = session.scalar(select(ExampleRevision.example_id).join(Example, Example.id == ExampleRevision.example_id)
                              .where(Example.project_id == project.id, ExampleRevision.last_snapshot == latest.number)
                              .limit(1))
-    same = (latest.max_label_id, latest.max_example_id, updated) == (max_label, max_example, None)
+    # An export shows flags as they stood at the snapshot (a retrain writes its flags after it).
+    flagged = session.scalar(select(LabelFlag.id).where(
+        LabelFlag.project_id == project.id,
+        (LabelFlag.created_at > latest.created_at) | (LabelFlag.resolved_at > latest.created_at)).limit(1))
+    same = (latest.max_label_id, latest.max_example_id, updated, flagged) == (max_label, max_example, None, None)
     return latest if same else None
 
 

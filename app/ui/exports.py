@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from app.auth import ADMINS, requires
 from app.db import get_session
-from app.exports import export_response, freeze_snapshot
+from app.exports import export_response, freeze_snapshot, snapshot_from_text
 from app.ui import bp, page_number
 from labeling import projects
 from labeling.export import ANNOTATIONS, EXPORT_FORMATS
@@ -25,7 +25,7 @@ def export_page(project_id: int):
     page = page_number()
     items = list_snapshots(db, project.id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     chosen, missing = request.args.get("snapshot", "").strip(), None
-    if chosen and (not chosen.isdigit() or find_snapshot(db, project, int(chosen)) is None):
+    if chosen and ((number := snapshot_from_text(chosen)) is None or find_snapshot(db, project, number) is None):
         chosen, missing = "", chosen  # said on the page, never a silent download of something else
     return render_template("pages/export.html", project=project, snapshots=items[:PAGE_SIZE], page=page,
                            has_more=len(items) > PAGE_SIZE, formats=EXPORT_FORMATS, annotations=ANNOTATIONS,
@@ -36,8 +36,10 @@ def export_page(project_id: int):
 @bp.get("/projects/<int:project_id>/export/download")
 @requires(*ADMINS)
 def export_download(project_id: int):
-    """The chosen label set as a file (a bad choice: the error page names the field)."""
-    return export_response(project_id, request.args)
+    """The chosen label set as a file (a bad choice: the error page names the field). The form's
+    empty snapshot number means the current labels (the API refuses an empty one)."""
+    args = {k: v for k, v in request.args.items() if not (k == "snapshot" and not v.strip())}
+    return export_response(project_id, args)
 
 
 @bp.post("/projects/<int:project_id>/export/snapshots")

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, g, render_template, request
+from flask import current_app, g, render_template, request, session
 
 from app import jobs
 from app.api.links import api_links
@@ -24,7 +24,7 @@ from labeling.quality import flag_kept_warning
 UNDO_AFTER_RELOAD = timedelta(hours=1)
 EXACT_LABELED_BELOW = 50_000  # labeled examples counted afresh on every keypress below this
 LABELED_REUSE_SECONDS = 10.0
-_progress_seen: dict[int, tuple[float, dict[str, int]]] = {}  # project id: (when counted, counts)
+WARNED_KEY = "warned_label"  # the label whose mistake warning this browser was shown
 
 
 def _int_field(name: str) -> int:
@@ -46,14 +46,15 @@ def _labeling_progress(project_id: int) -> dict[str, int]:
     count for ``LABELED_REUSE_SECONDS``: the line may lag a few labels behind, a keypress does not
     pay the scan."""
     now = time.monotonic()
-    seen = _progress_seen.get(project_id)
+    kept = current_app.extensions.setdefault("labeled_counts", {})  # per app: one database each
+    seen = kept.get(project_id)
     if seen is not None and now - seen[0] < LABELED_REUSE_SECONDS:
         return seen[1]
     progress = projects.labeling_progress(get_session(), project_id)
     if progress["labeled"] >= EXACT_LABELED_BELOW:
-        _progress_seen[project_id] = (now, progress)
+        kept[project_id] = (now, progress)
     else:
-        _progress_seen.pop(project_id, None)
+        kept.pop(project_id, None)
     return progress
 
 
@@ -84,7 +85,9 @@ def label_page(project_id: int):
     # Opened again (a reload, a new tab): the last label of the past hour can still be undone,
     # and one whose mistake warning was left unanswered is asked about again, before anything new.
     last_label = labels.last_label_to_undo(db, project, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
-    warning = labels.unanswered_warning(db, last_label) if last_label is not None else None
+    # Only a warning this page showed (an API client gets its own in the answer), on a live project.
+    shown_here = last_label is not None and session.get(WARNED_KEY) == last_label.id and not project.archived_at
+    warning = labels.unanswered_warning(db, last_label) if shown_here else None
     multi = tasks.is_multi_label(project)
     shown: dict[str, Any] = {"lease": None}
     if warning:
@@ -127,6 +130,7 @@ def label_submit(project_id: int):
     if result.warning and result.created and result.label.source != "mistake_check":
         # The example stays on screen: the annotator reconsiders what they are looking at.
         example = get_example(db, result.label.example_id)
+        session[WARNED_KEY] = result.label.id
         return render_template("partials/_warning.html", project=project, label=result.label,
                                warning=result.warning, view_key=secrets.token_urlsafe(12), lease=example,
                                multi=tasks.is_multi_label(project), chosen=tasks.decode(project, result.label.value),

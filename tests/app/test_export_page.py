@@ -1,5 +1,7 @@
 """Exporting from the browser: the current labels or a frozen snapshot, the same file as the API."""
 
+from sqlalchemy import select
+
 from tests.conftest import auth
 
 
@@ -31,6 +33,16 @@ def test_an_admin_freezes_a_snapshot_and_downloads_it_as_the_api_gives_it(client
     again = client.post(f"/projects/{project_id}/export/snapshots", follow_redirects=True).get_data(as_text=True)
     assert f"No label or example changed since snapshot {n} (2 labels): no new snapshot." in again
     assert f"<td>#{n + 1}</td>" not in again
+    with client.application.extensions["hitl_sessionmaker"]() as s:  # a flag raised after it: a new one differs
+        from labeling.db import utcnow
+        from labeling.models import Label, LabelFlag
+
+        first = s.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).first()
+        s.add(LabelFlag(project_id=project_id, label_id=first.id, example_id=first.example_id, given="pos",
+                        suggested="neg", score=0.9, reason="model_disagrees", status="open", created_at=utcnow()))
+        s.commit()
+    flagged = client.post(f"/projects/{project_id}/export/snapshots", follow_redirects=True).get_data(as_text=True)
+    assert f"Snapshot {n + 1} frozen: 2 labels" in flagged
     label(client, admin_token, project_id, "e2", "pos")  # after the snapshot: not in it
 
     downloaded = client.get(f"/projects/{project_id}/export/download?snapshot={n}&format=csv&annotations=gold")
@@ -57,6 +69,9 @@ def test_a_bad_choice_names_the_field_and_other_roles_are_refused(client, make_u
     odd = client.get(f"/projects/{project_id}/export/download?snapshot=abc").get_data(as_text=True)
     assert "field &#39;snapshot&#39;: must be a snapshot number</p>" in odd  # said once, with the field
     assert f'href="/projects/{project_id}">Back to the project</a>' in odd
+    for odd_number in ("²", "99999999999999999999", "-1"):  # never a 500
+        assert client.get(f"/projects/{project_id}/export/download?snapshot={odd_number}").status_code == 422
+        assert "No snapshot" in client.get(f"/projects/{project_id}/export?snapshot={odd_number}").get_data(as_text=True)
     asked = client.get(f"/projects/{project_id}/export?snapshot=7").get_data(as_text=True)
     assert "No snapshot 7 in this project: the current labels are chosen instead." in asked
     assert 'name="snapshot" min="1" step="1" value=""' in asked  # never a silent download of another set
@@ -82,3 +97,18 @@ def test_snapshots_come_a_page_at_a_time(client, make_user, make_project, admin_
     assert f"<td>#{last - 20}</td>" in second and f"<td>#{last - 19}</td>" not in second and "← Newer" in second
     past = client.get(f"/projects/{project_id}/export?page=9").get_data(as_text=True)
     assert "No snapshots on page 9" in past
+
+
+def test_the_api_refuses_an_empty_snapshot_rather_than_exporting_the_current_labels(client, make_project, admin_token):
+    project_id = make_project(n=2)
+    for value in ("", "²"):
+        refused = client.get(f"/api/v1/projects/{project_id}/export?snapshot={value}", headers=auth(admin_token))
+        assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "snapshot"
+
+
+def test_a_name_in_another_script_still_downloads_with_an_ascii_filename(client, make_user, admin_token):
+    created = client.post("/api/v1/projects", headers=auth(admin_token), json={"name": "日本 reviews", "labels": ["a", "b"]})
+    login(client, make_user, "boss", "admin")
+    response = client.get(f"/projects/{created.json['id']}/export/download?format=csv")
+    response.data  # streamed: read it
+    assert response.headers["Content-Disposition"] == 'attachment; filename="_reviews-gold.csv"'

@@ -119,7 +119,8 @@ def test_a_file_with_nothing_to_map_is_refused_before_the_mapping_naming_why(cli
              (b"id,text\n", "r.csv", "the file has no rows below its header"), (b"", "r.csv", "the file is empty"),
              (b"<html>not json</html>\n[1, 2]\n", "r.jsonl", "line 1 is not a JSON object"),
              (b"\n\"just a string\"\n", "r.jsonl", "line 2 is not a JSON object"),
-             (b"id,text\n1,a\n", "r.parquet", "not a Parquet file (no Parquet footer at its end)")]
+             (b"id,text\n1,a\n", "r.parquet", "not a Parquet file (no Parquet footer at its end)"),
+             (b"{}\n{}\n", "r.jsonl", "the file&#39;s objects have no fields")]
     for data, filename, reason in cases:
         refused = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), filename)},
                               content_type="multipart/form-data", follow_redirects=True)

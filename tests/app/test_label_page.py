@@ -55,7 +55,6 @@ def test_a_large_projects_labeled_count_is_reused_for_a_few_seconds(client, make
     from tests.conftest import auth
 
     monkeypatch.setattr(label_page, "EXACT_LABELED_BELOW", 2)
-    monkeypatch.setattr(label_page, "_progress_seen", {})
     project_id = make_project(n=4, settings={"holdout_fraction": 0})
     _, token = make_user("ann", "annotator")
     client.post("/login", data={"name": "ann", "password": "correct horse"})
@@ -77,3 +76,20 @@ def test_a_large_projects_labeled_count_is_reused_for_a_few_seconds(client, make
     assert line() == "2 / 4"  # reused
     monkeypatch.setattr(label_page, "LABELED_REUSE_SECONDS", 0.0)
     assert line() == "3 / 4"  # reuse over: counted again
+
+
+def test_a_warning_given_to_an_api_client_is_not_asked_again_on_the_page(app, client, make_user, make_project):
+    from tests.conftest import auth
+
+    project_id = make_project(n=2, settings={"holdout_fraction": 0, "random_share": 0})
+    with app.extensions["hitl_sessionmaker"]() as s:  # as if the champion were sure every example is "pos"
+        s.execute(update(Example).values(predicted_label="pos", confidence=0.97, scored_by_version=1))
+        s.commit()
+    _, token = make_user("ann", "annotator")
+    served = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json["example"]
+    answer = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                         json={"example_id": served["id"], "label": "neg"}).json
+    assert answer["warning"]["suggested"] == "pos"
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+    page = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
+    assert 'data-testid="warning"' not in page and 'class="labeling"' in page
