@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from labeling import audit
@@ -37,8 +37,12 @@ def create_user(
     _check_role(role)
     if password is not None:
         _check_password(password, field="password")
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
+    # Names that differ only in case would pass for one another on every page: refused.
+    existing = session.scalar(select(User.name).where(func.lower(User.name) == name.lower()).limit(1))
+    if existing == name:
         raise Conflict(f"a user named {name!r} exists already")
+    if existing is not None:
+        raise Conflict(f"a user named {existing!r} exists already; names that differ only in case are refused")
     user = User(
         name=name,
         role=role,

@@ -236,3 +236,12 @@ def test_the_new_user_form_is_empty_after_a_success_and_keeps_the_name_after_an_
                         headers=htmx).get_data(as_text=True)
     assert "exists already" in again and 'name="name" value="ann1"' in again
     assert '<option value="reviewer" selected>' in again and "correct horse" not in again  # never the password
+
+
+def test_a_name_that_differs_only_in_case_is_refused(client, make_user, admin_token):
+    make_user("ann1", "annotator")
+    refused = client.post("/api/v1/users", headers=auth(admin_token), json={"name": "ANN1", "role": "admin"})
+    assert refused.status_code == 409
+    assert "a user named 'ann1' exists already; names that differ only in case are refused" in refused.json["error"]
+    names = [u["name"] for u in client.get("/api/v1/users", headers=auth(admin_token)).json["users"]]
+    assert "ANN1" not in names

@@ -138,6 +138,7 @@ def test_archive_and_delete_from_the_page(app, client, admin_token, make_user, m
 
     wrong = admin.post(f"/projects/{project_id}/delete", data={"confirm": name + "x"})
     assert wrong.status_code == 422 and 'data-testid="error-confirm">does not match' in wrong.get_data(as_text=True)
+    assert 'name="confirm" autocomplete="off" required autofocus' in wrong.get_data(as_text=True)  # scrolled to
     done = admin.post(f"/projects/{project_id}/delete", data={"confirm": name})
     assert done.status_code == 302 and done.location.endswith("/")
     index = admin.get("/").get_data(as_text=True)
