@@ -50,9 +50,9 @@ def export_response(project_id: int, args: Mapping[str, str]) -> Response:
     snapshot_number = None
     snapshot_arg = args.get("snapshot")
     if snapshot_arg is not None:
-        if snapshot_from_text(snapshot_arg) is None:
+        if (number := snapshot_from_text(snapshot_arg)) is None:
             raise InvalidInput.one("must be a snapshot number", field="snapshot")
-        snapshot_number = get_snapshot(db, project, int(snapshot_arg)).number
+        snapshot_number = get_snapshot(db, project, number).number
     project_id, name = project.id, project.name
     audit.record(db, g.user, "export.downloaded", project_id=project_id, target=name, now=utcnow(), details={
         "format": fmt, "annotations": annotations, "snapshot": snapshot_number})
