@@ -28,7 +28,7 @@ def create_project():
     project = projects.create_project(db, body.get("name"), body.get("labels"), body.get("settings"), now=now)
     audit.record(db, g.user, "project.created", project_id=project.id, target=project.name, now=now)
     db.commit()
-    out = project_json(project)
+    out = project_json(project, admin=True)
     if project.settings.get("webhook_secret"):
         out["settings"]["webhook_secret"] = project.settings["webhook_secret"]
     return jsonify(out), 201
@@ -40,7 +40,7 @@ def list_projects():
     """List the projects I may see."""
     limit, offset = pagination()
     items = projects.list_projects(get_session(), limit=limit, offset=offset, visible_by=g.user)
-    return jsonify({"projects": [project_json(p) for p in items], "limit": limit, "offset": offset})
+    return jsonify({"projects": [project_json(p, admin=g.user.role == "admin") for p in items], "limit": limit, "offset": offset})
 
 
 @bp.get("/projects/<int:project_id>")
@@ -49,7 +49,7 @@ def get_project(project_id: int):
     """Show a project with its counts."""
     db = get_session()
     project = projects.get_project(db, project_id)
-    return jsonify(project_json(project, counts=projects.project_counts(db, project.id),
+    return jsonify(project_json(project, admin=g.user.role == "admin", counts=projects.project_counts(db, project.id),
                                 champion=projects.champion_version(db, project)))
 
 
@@ -76,7 +76,7 @@ def update_project(project_id: int):
     run_id = runs.request_after_settings(db, project, changed, now=now)
     db.commit()
     jobs.queued(run_id)
-    return jsonify(project_json(project))
+    return jsonify(project_json(project, admin=True))
 
 
 @bp.delete("/projects/<int:project_id>")

@@ -6,6 +6,7 @@ The pages use the same shapes where they show the same facts (runs, models, deli
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 from typing import Any
 
 from labeling.browse import History, Row
@@ -18,10 +19,14 @@ from labeling.models import (ApiToken, AuditEvent, Example, ImportJob, Label, La
 MODEL_METRICS = ("accuracy", "macro_f1", "n_holdout")
 
 
-def project_json(project: Project, *, counts: dict[str, int] | None = None, champion: int | None = None) -> dict[str, Any]:
+def project_json(project: Project, *, admin: bool, counts: dict[str, int] | None = None,
+                 champion: int | None = None) -> dict[str, Any]:
+    """A project; ``admin``: the viewer may see where its webhooks go (a URL can hold a token)."""
     settings = dict(project.settings)
     if settings.get("webhook_secret"):
         settings["webhook_secret"] = "whsec_…"  # shown once at creation, never again
+    if not admin:
+        settings["webhook_url"] = webhook_host(settings.get("webhook_url", ""))
     out: dict[str, Any] = {
         "id": project.id,
         "name": project.name,
@@ -37,6 +42,12 @@ def project_json(project: Project, *, counts: dict[str, int] | None = None, cham
         out["counts"] = counts
         out["champion_model_version"] = champion
     return out
+
+
+def webhook_host(url: str) -> str:
+    """Where a webhook goes, for a viewer who is not an admin: its scheme and host only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}/…" if url and parts.hostname else ""
 
 
 def annotation_json(stored: str | None, multi: bool) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
+from app.api.shapes import webhook_host
 from app.auth import ADMINS, ANY_ROLE, requires
 from app.db import get_session
 from app.ui import bp, page_number
@@ -56,5 +57,8 @@ def project(project_id: int):
     db = get_session()
     proj = projects.get_project(db, project_id)
     counts = projects.project_counts(db, proj.id)
-    return render_template("pages/project.html", project=proj, counts=counts,
+    shown = {k: v for k, v in proj.settings.items() if k != "webhook_secret"}
+    if g.role != "admin":
+        shown["webhook_url"] = webhook_host(shown.get("webhook_url", ""))
+    return render_template("pages/project.html", project=proj, counts=counts, settings=shown,
                            champion=projects.champion_version(db, proj), user=g.user, role=g.role)

@@ -104,6 +104,22 @@ def test_project_settings_are_validated(client, admin_token):
     assert shown["settings"]["webhook_secret"] == "whsec_…"
 
 
+def test_only_admins_see_where_webhooks_go(client, admin_token, make_user, make_project):
+    """A webhook URL can carry a token (Slack's do): others see its host only, in the API and on the page."""
+    project_id = make_project(n=1, settings={"webhook_url": "https://hooks.example.org/T0/secret-part"})
+    _, annotator = make_user("ann", "annotator")
+    _, reviewer = make_user("rev", "reviewer")
+    listed = client.get("/api/v1/projects", headers=auth(annotator)).json["projects"]
+    assert [p["settings"]["webhook_url"] for p in listed] == ["https://hooks.example.org/…"]
+    shown = client.get(f"/api/v1/projects/{project_id}", headers=auth(reviewer)).json
+    assert shown["settings"]["webhook_url"] == "https://hooks.example.org/…"
+    full = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json
+    assert full["settings"]["webhook_url"] == "https://hooks.example.org/T0/secret-part"
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+    page = client.get(f"/projects/{project_id}").get_data(as_text=True)
+    assert "hooks.example.org/…" in page and "secret-part" not in page
+
+
 def test_next_and_submit_take_one_read_and_one_write_transaction(app, client, make_user, make_project):
     """The caller and the project are read together, the rest is written in one transaction: on
     SQLite (where reads run apart from the write lock) a read and a write transaction, on
