@@ -136,6 +136,8 @@ def change_password(session: Session, user: User, current: Any, new: Any, *, now
     if not isinstance(current, str) or not check_password(user.password_hash, current):
         raise InvalidInput.one("the current password is not right", field="current_password")
     _check_password(new, field="new_password")
+    if new == current:
+        raise InvalidInput.one("the new password is the current one; choose another", field="new_password")
     user.password_hash = hash_password(new)
     end_sessions(user)
     audit.record(session, user, "user.password_changed", target=user.name, now=now)

@@ -199,6 +199,9 @@ def test_changing_my_password_through_the_api(app, client, make_user, session):
     assert wrong.status_code == 422 and wrong.json["errors"][0]["field"] == "current_password"
     short = client.post(url, headers=auth(token), json={"current_password": "correct horse", "new_password": "short"})
     assert short.status_code == 422 and short.json["errors"][0]["field"] == "new_password"
+    same = client.post(url, headers=auth(token), json={"current_password": "correct horse", "new_password": "correct horse"})
+    assert same.status_code == 422 and same.json["errors"][0]["field"] == "new_password"
+    assert "current one" in same.json["errors"][0]["message"]
     assert is_logged_in(browser)
     done = client.post(url, headers=auth(token), json={"current_password": "correct horse",
                                                        "new_password": "new password 1"})
