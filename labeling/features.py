@@ -108,12 +108,9 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
     if featurizer == "embeddings":  # nothing to fit: a pretrained encoder
         return make_featurizer(featurizer)
     read_in_own_transaction(session)
-    n, newest = session.execute(select(func.count(), func.max(Example.id)).where(
-        Example.project_id == project.id)).one()
     # created_at: SQLite gives a deleted project's id, and its examples' ids, to the next ones.
-    created, revision = session.execute(select(Project.created_at, Project.pool_revision)
-                                        .where(Project.id == project.id)).one()
-    key = (project.id, created, featurizer, n, newest, revision, random_state)
+    created = session.scalar(select(Project.created_at).where(Project.id == project.id))
+    key = (project.id, created, featurizer, *pool_state(session, project.id), random_state)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -130,6 +127,14 @@ def pool_featurizer(session: Session, project: Project, featurizer: str, *, rand
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return fitted
+
+
+def pool_state(session: Session, project_id: int) -> list[int]:
+    """What a pool fit depends on: the pool's size, its newest example and its text revision."""
+    n, newest = session.execute(select(func.count(), func.max(Example.id)).where(
+        Example.project_id == project_id)).one()
+    revision = session.scalar(select(Project.pool_revision).where(Project.id == project_id))
+    return [n, newest or 0, revision or 0]
 
 
 # --- featurized rows ----------------------------------------------------------------------

@@ -25,7 +25,8 @@ from active_learning.model_selection import Search, choose_hyperparameters, make
 from active_learning.models import assemble
 from active_learning.promotion import compare_on_holdout, decide
 from labeling.champion import champion_inputs, champion_predictions, rescore_by_champion
-from labeling.features import featurized, featurizer_for, inputs_of_rows, pool_featurizer, read_rows, subset
+from labeling.features import (featurized, featurizer_for, inputs_of_rows, pool_featurizer, pool_state, read_rows,
+                               subset)
 from labeling.models import Example, Label, ModelVersion, Project, RetrainRun, Snapshot
 from labeling import tasks
 from labeling.projects import config, label_names
@@ -63,6 +64,16 @@ class _Inputs:
     labels_changed: bool  # since the last version was trained
     champion_featurizer: str = ""  # the champion's own (the project's setting may have changed since)
     champion_inputs: Any = None  # data's examples read for the champion's featurizer (None: unreadable)
+    pool: list[int] | None = None  # the pool's state (labeling.features.pool_state) the featurizer fits
+    champion_same_inputs: bool = False  # the champion was trained on these very labels, features and pool
+
+    def nothing_new(self) -> str | None:
+        """Why a candidate may not replace the champion whatever it scores: it was trained on the same
+        labels and features (a "retrain now" with nothing changed), so it would be the same model."""
+        if self.champion is None or not self.champion_same_inputs:
+            return None
+        return (f"trained on the same {len(self.data.labels)} labels and featurizer as the champion "
+                f"v{self.champion.version}: nothing new to promote, the champion stays")
 
 
 def load_training_set(session: Session, project: Project, *, max_label_id: int, kind: str) -> TrainingSet:
@@ -132,9 +143,20 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     # The setting may have moved to another kind of input since the champion was trained: it is
     # judged, and re-scores the pool, on inputs of its own kind.
     own_featurizer, own_inputs = champion_inputs(session, champion, featurizer, data.example_ids, data.inputs)
+    pool = pool_state(session, project.id)
     return _Inputs(project, snapshot, featurizer, None, data, champion,
                    labels_changed=_labels_changed_since_last_version(session, project, snapshot),
-                   champion_featurizer=own_featurizer, champion_inputs=own_inputs)
+                   champion_featurizer=own_featurizer, champion_inputs=own_inputs,
+                   pool=pool, champion_same_inputs=_same_as_champion(session, champion, snapshot, featurizer, pool))
+
+
+def _same_as_champion(session: Session, champion: ModelVersion | None, snapshot: Snapshot, featurizer: str,
+                      pool: list[int]) -> bool:
+    if (champion is None or champion.snapshot_id is None or champion.metrics.get("featurizer") != featurizer
+            or champion.metrics.get("pool") != pool):
+        return False
+    trained_on = session.get(Snapshot, champion.snapshot_id)
+    return (trained_on.max_label_id, trained_on.n_labels) == (snapshot.max_label_id, snapshot.n_labels)
 
 
 def _labels_changed_since_last_version(session: Session, project: Project, snapshot: Snapshot) -> bool:
@@ -199,6 +221,8 @@ def _compute(read: _Inputs, Z: Any, *, random_state: int) -> _Computed:
             comparison = compare_on_holdout(y_hold, predicted, champion_predicted, labels=names, metric=metric,
                                             random_state=random_state)
     promoted, reason = decide(comparison, has_champion=read.champion is not None)
+    if (unchanged := read.nothing_new()) is not None:
+        promoted, reason = False, unchanged
     baseline = random_baseline(Z, data, names, search.params, random_state=random_state)
     return _Computed(data, search, issues, consensus, candidate, serving, metrics, champion_metrics, promoted,
                      reason, baseline)
@@ -218,7 +242,7 @@ def _write(session: Session, run: RetrainRun, read: _Inputs, computed: _Computed
         project_id=project.id, version=next_version_number(session, project.id),
         status="champion" if computed.promoted else "rejected",
         trained_at=now, n_labels=len(data.labels), snapshot_id=read.snapshot.id, run_id=run.id,
-        metrics={**computed.metrics, "featurizer": read.featurizer, "n_train": int((~data.holdout).sum()),
+        metrics={**computed.metrics, "featurizer": read.featurizer, "pool": read.pool, "n_train": int((~data.holdout).sum()),
                  "champion": computed.champion_metrics or None, "decision": computed.reason, "metric": metric,
                  "random_baseline": computed.baseline, "hyperparameters": computed.search.as_record(),
                  "out_of_fold_kappa": _kappa_of_search(computed.search, read.data.labels),

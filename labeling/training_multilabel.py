@@ -99,6 +99,8 @@ def _judge(read: Any, Z: Any, Y: np.ndarray, candidate: Any, *, random_state: in
         return {"metrics": metrics, "champion_metrics": {}, "promoted": True,
                 "reason": f"the champion v{read.champion.version} could not be judged on the holdout: promoted"}
     champion_metrics = scores(Y_hold, champion_predicted)
+    if (unchanged := read.nothing_new()) is not None:
+        return {"metrics": metrics, "champion_metrics": champion_metrics, "promoted": False, "reason": unchanged}
     difference, upper = micro_f1_difference(Y_hold, predicted, champion_predicted, random_state=random_state)
     said = (f"micro_f1 {metrics['micro_f1']:.4f} vs champion {champion_metrics['micro_f1']:.4f} on {len(Y_hold)} "
             f"holdout examples (paired bootstrap, 95% upper bound of the difference {upper:+.4f})")
@@ -122,7 +124,7 @@ def _write(session: Session, run: RetrainRun, read: Any, candidate: Any, serving
         project_id=project.id, version=next_version_number(session, project.id),
         status="champion" if judged["promoted"] else "rejected", trained_at=now, n_labels=len(data.labels),
         snapshot_id=read.snapshot.id, run_id=run.id,
-        metrics={**judged["metrics"], "featurizer": read.featurizer, "n_train": int((~data.holdout).sum()),
+        metrics={**judged["metrics"], "featurizer": read.featurizer, "pool": read.pool, "n_train": int((~data.holdout).sum()),
                  "champion": judged["champion_metrics"] or None, "decision": judged["reason"], "metric": "micro_f1",
                  "task": "multi_label", "hyperparameters": {"C": C},
                  "label_check": {"skipped": issues.skipped, "flagged": int(len(issues.indices)),

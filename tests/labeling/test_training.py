@@ -81,6 +81,24 @@ def test_a_worse_candidate_is_rejected_and_the_champion_keeps_serving(client, ad
     assert statuses == {1: "champion", 2: "rejected"}
 
 
+def test_a_retrain_on_the_champions_own_labels_and_pool_keeps_the_champion(client, admin_token, make_project):
+    """"Retrain now" with nothing new trains the same model: it is recorded, not promoted; a
+    label, or a new example (the vocabulary is fit on the pool), makes the next one eligible."""
+    project_id = make_project(labels=LABELS, examples=digits_rows(300, labeled=200), settings={"retrain_threshold": 100000})
+    headers = auth(admin_token)
+
+    def retrain():
+        run_id = client.post(f"/api/v1/projects/{project_id}/retrain", headers=headers).json["run_id"]
+        return client.get(f"/api/v1/runs/{run_id}", headers=headers).json["result"]
+
+    same = retrain()
+    assert same["promoted"] is False and "same 200 labels" in same["decision"] and "champion stays" in same["decision"]
+    assert client.get(f"/api/v1/projects/{project_id}", headers=headers).json["champion_model_version"] == 1
+    client.post(f"/api/v1/projects/{project_id}/examples", headers=headers, json={"examples": digits_rows(5, offset=300)})
+    grown = retrain()
+    assert "same" not in grown["decision"] and grown["promoted"] is True
+
+
 def test_a_new_strategy_rescores_the_pool_even_when_the_new_model_is_rejected(client, admin_token, make_project,
                                                                               session):
     project_id = make_project(labels=LABELS, examples=digits_rows(700, labeled=400),
