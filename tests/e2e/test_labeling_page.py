@@ -175,3 +175,23 @@ def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key
         flags = s.scalars(select(LabelFlag.reason)).all()
     assert [(v, src) for _, v, src, _ in events] == [("neg", "annotator"), ("neg", "annotator"), ("pos", "mistake_check")]
     assert events[2].replaces_id is not None and flags == ["kept_warning"]
+
+
+def test_backspace_during_a_warning_takes_the_label_back_and_shows_the_example_again(page: Page, live_server):
+    from sqlalchemy import update
+
+    base, app = live_server
+    project_id = seed(app, [{"external_id": "r0", "text": "text 0"}])
+    with app.extensions["hitl_sessionmaker"]() as s:
+        s.execute(update(Example).values(predicted_label="pos", confidence=0.97, scored_by_version=1))
+        s.commit()
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    page.keyboard.press("2")  # "neg"
+    expect(page.get_by_test_id("warning")).to_contain_text("the model says pos")
+    page.keyboard.press("Backspace")
+    expect(page.locator("form.labeling")).to_be_visible()
+    expect(page.get_by_test_id("example-text")).to_have_text("text 0")
+    expect(page.get_by_test_id("progress")).to_contain_text("0 / 1 labeled")
+    with app.extensions["hitl_sessionmaker"]() as s:
+        assert [src for src in s.scalars(select(Label.source).order_by(Label.id))] == ["annotator", "undo"]
