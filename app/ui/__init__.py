@@ -52,6 +52,16 @@ def annotation_text(value: Any, project: Project) -> str:
     return ", ".join(names) if names else "none of these"
 
 
+FLAG_REASON_TEXT = {"model_disagrees": "a model that never saw this label predicts otherwise",
+                    "annotators_disagree": "annotators disagree", "kept_warning": "kept although the model warned"}
+
+
+@bp.app_template_filter("flag_reason")
+def flag_reason(reason: str) -> str:
+    """Why a flag was raised, in words (the API keeps the codes)."""
+    return FLAG_REASON_TEXT.get(reason, reason)
+
+
 @bp.app_template_filter("label_set")
 def label_set(value: Any, project: Project) -> list[str]:
     """A multi-label project's stored set as its list of names (empty for none)."""

@@ -53,6 +53,11 @@ def test_the_review_page_filters_open_flags_by_reason_and_score(app, make_user, 
     assert "<html" in page and 'data-testid="flag-filters"' in page
     assert shown(page) == {str(i) for i in ids.values()}
     assert "&lt;b&gt;x-tag&lt;/b&gt;" in page and "<b>x-tag" not in page
+    # Each row says why in words and links to its example.
+    row = re.search(rf'data-flag-id="{ids["x-low"]}".*?</tr>', page, re.S).group(0)
+    assert "kept although the model warned" in row and "kept_warning" not in row
+    example = re.search(r'href="(/projects/\d+/examples/\d+)"', row).group(1)
+    assert "x-low" in rita.get(example).get_data(as_text=True)
     by_reason = rita.get(f"{url}?reason=model_disagrees", headers=HTMX)
     body = by_reason.get_data(as_text=True)
     assert by_reason.status_code == 200 and "<html" not in body
