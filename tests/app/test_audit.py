@@ -88,7 +88,28 @@ def test_the_audit_page_filters_and_pages(app, client, admin_token, make_user):
     second = browser.get("/audit?action=user.created&page=2").get_data(as_text=True)
     assert "user02" in second and "user00" in second and "user52" not in second and "Older →" not in second
     assert "user52" not in browser.get("/audit?actor=nobody").get_data(as_text=True)
-    assert browser.get("/audit?action=bogus").status_code == 422
+    bad = browser.get("/audit?action=bogus&project=x1")
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'data-testid="audit-filters"' in text  # the form stays, to fix the filter
+    assert "project: must be a project id" in text and 'value="x1"' in text
+
+
+def test_the_audit_page_shows_details_in_words_and_links_a_relabeled_example(app, client, admin_token, make_user,
+                                                                             make_project):
+    from tests.app.test_people import logged_in
+
+    project_id = make_project(n=1)
+    example_id = client.get(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token)).json["examples"][0]["id"]
+    assert client.post(f"/api/v1/examples/{example_id}/relabel", headers=auth(admin_token),
+                       json={"label": "neg"}).status_code == 201
+    make_user("ann", "annotator")
+    client.put(f"/api/v1/projects/{project_id}/members", headers=auth(admin_token),
+               json={"members": [{"user": "ann", "role": "annotator"}]})
+    make_user("boss", "admin")
+    page = logged_in(app, "boss").get("/audit").get_data(as_text=True)
+    assert f'href="/projects/{project_id}/examples/{example_id}"' in page
+    assert "[{" not in page and "{&#39;" not in page and "None" not in page  # no Python reprs
+    assert "user: ann, role: annotator" in page
 
 
 def test_the_audit_page_names_a_deleted_project_as_text_not_a_link(app, client, admin_token, make_user, make_project):
