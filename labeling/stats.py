@@ -50,11 +50,17 @@ def learning_curve(session, project_id: int) -> list[dict[str, Any]]:
     return points
 
 
+GAIN_MIN_POINTS = 3
+# On a few holdout labels one answer moves accuracy by points: a fit to such scores is noise.
+GAIN_MIN_HOLDOUT = 30
+
+
 def gain_of_next(points: list[dict[str, Any]], *, labels: int = 100, window: int = 4) -> float | None:
     """Expected accuracy gain of the next ``labels`` labels: a log-linear fit to the last points
-    of the learning curve (accuracy grows about linearly in the log of the labels)."""
-    recent = [p for p in points if p["n_labels"] > 0][-window:]
-    if len(recent) < 3:
+    of the learning curve (accuracy grows about linearly in the log of the labels). None until
+    ``GAIN_MIN_POINTS`` versions were each judged on at least ``GAIN_MIN_HOLDOUT`` holdout labels."""
+    recent = [p for p in points if p["n_labels"] > 0 and (p.get("n_holdout") or 0) >= GAIN_MIN_HOLDOUT][-window:]
+    if len(recent) < GAIN_MIN_POINTS:
         return None
     x = np.log([p["n_labels"] for p in recent])
     y = np.array([p["accuracy"] for p in recent])
