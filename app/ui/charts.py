@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 WIDTH, HEIGHT, PAD = 560, 220, 36
@@ -40,4 +41,16 @@ def line_chart(points: Sequence[dict[str, Any]], series: Sequence[tuple[str, ...
         lines.append({"name": name, "key": key, "dots": dots, "dash": ("", "6 4", "2 3")[min(index, 2)],
                       "path": " ".join(f"{'M' if i == 0 else 'L'}{d['x']},{d['y']}" for i, d in enumerate(dots))})
     return {"width": WIDTH, "height": HEIGHT, "pad": PAD, "lines": lines,
-            "xticks": [{"x": round(px(v), 1), "label": v} for v in sorted(set(p[x] for p in points))]}
+            "xticks": [{"x": round(px(v), 1), "label": v} for v in round_ticks(lo, hi)]}
+
+
+def round_ticks(lo: float, hi: float, most: int = 6) -> list[int]:
+    """At most ``most`` round values (1, 2 or 5 times a power of ten apart) within [lo, hi]: a tick
+    per point overlapped once versions came every few labels."""
+    if hi <= lo:
+        return [int(lo)]
+    magnitude = 10 ** math.floor(math.log10(hi - lo))
+    step = next(m * magnitude for m in (0.1, 0.2, 0.5, 1, 2, 5, 10) if (hi - lo) / (m * magnitude) <= most - 1)
+    step = max(1, int(step))
+    first = math.ceil(lo / step) * step
+    return list(range(int(first), int(hi) + 1, step))
