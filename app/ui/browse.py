@@ -13,8 +13,9 @@ from app.db import get_session
 from app.ui import annotation_text, bp, filter_args, form_annotation, page_number
 from labeling import browse, projects, tasks
 from labeling.db import reading, utcnow
-from labeling.errors import Conflict, InvalidInput
+from labeling.errors import Conflict, InvalidInput, Unavailable
 from labeling.examples import get_example
+from labeling.predict import predict
 from labeling.projects import label_names
 
 PAGE_SIZE = 50
@@ -50,10 +51,27 @@ def _render_example(project_id: int, example_id: int, *, error: str | None = Non
     with reading(get_session()) as db:
         project = projects.get_project(db, project_id)
         example = history_json(browse.history(db, get_example(db, example_id)))
+        example["prediction"] = _champions_prediction(db, project, example)
         current = [e for e in example["labels"] if e["current"]]
         return render_template("pages/example.html", project=project, example=example, current=current,
                                labels=label_names(project), error=error, role=g.role,
                                multi=tasks.is_multi_label(project)), status
+
+
+def _champions_prediction(db: Any, project: Any, example: dict[str, Any]) -> dict[str, Any] | None:
+    """What the champion says of the example now. The stored score is from the last time the pool
+    was scored, which skips labeled examples: a label given before v2 kept v1's guess (or none)."""
+    stored = example.get("prediction")
+    champion = projects.champion_version(db, project)
+    if champion is None or (stored and stored["model_version"] == champion):
+        return stored and {**stored, "label": annotation_text(stored["label"], project)}
+    try:
+        answer = predict(db, project, [example["data"]], now=utcnow())
+    except (Conflict, InvalidInput, Unavailable):  # it cannot read this example here: say what was stored
+        return stored and {**stored, "label": annotation_text(stored["label"], project)}
+    said = answer["predictions"][0]
+    label = (", ".join(said["labels"]) or "none of these") if "labels" in said else said["label"]
+    return {"label": label, "confidence": said["confidence"], "model_version": answer["model_version"]}
 
 
 @bp.get("/projects/<int:project_id>/examples/<int:example_id>")

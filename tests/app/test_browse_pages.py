@@ -119,3 +119,18 @@ def test_annotators_may_not_browse_and_others_get_a_404_on_members_only_projects
     assert rita.get(f"/projects/{other}/examples/{a1}").status_code == 404  # an example of another project
     session.rollback()
     assert session.scalar(select(Label.id).where(Label.source == "review")) is None
+
+
+def test_the_example_page_shows_what_the_champion_says_now_of_a_labeled_example(app, make_user, make_project, session):
+    """Labeled examples are not re-scored with the pool: the page asks the champion itself."""
+    from tests.labeling.test_training import LABELS, digits_rows
+
+    project_id = make_project(labels=LABELS, examples=digits_rows(120, labeled=100),
+                              settings={"retrain_threshold": 100000, "holdout_fraction": 0.2})
+    make_user("rita", "reviewer")
+    rita = logged_in(app, "rita")
+    labeled = rita.get(f"/projects/{project_id}/examples/{example_id(session, project_id, 'd0')}").get_data(as_text=True)
+    prediction = re.search(r'data-testid="prediction">(.*?)</p>', labeled, re.S).group(1)
+    assert re.match(r"\d, confidence [01]\.\d\d", prediction) and "(model v1)" in prediction
+    unlabeled = rita.get(f"/projects/{project_id}/examples/{example_id(session, project_id, 'd110')}").get_data(as_text=True)
+    assert "(model v1)" in unlabeled  # scored with the pool
