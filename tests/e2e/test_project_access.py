@@ -48,8 +48,11 @@ def test_a_members_only_project_is_labeled_by_its_member_and_hidden_from_others(
     members = page.get_by_test_id("members-form")
     members.locator("input[name=new_user]").fill("ann")
     members.locator("select[name=new_role]").select_option("annotator")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     members.get_by_role("button", name="Save members").click()
     expect(page.get_by_test_id("settings-notice")).to_have_text("Members saved: 1.")
+    assert "everyone else loses access" in asked[0]  # the first member closes the project to others
     expect(page.locator("tr[data-member=ann]")).to_be_visible()
     expect(page.get_by_test_id("open-to-all")).to_have_count(0)
 
