@@ -134,3 +134,11 @@ def test_the_example_page_shows_what_the_champion_says_now_of_a_labeled_example(
     assert re.match(r"\d, confidence [01]\.\d\d", prediction) and "(model v1)" in prediction
     unlabeled = rita.get(f"/projects/{project_id}/examples/{example_id(session, project_id, 'd110')}").get_data(as_text=True)
     assert "(model v1)" in unlabeled  # scored with the pool
+
+
+def test_the_data_page_shows_an_image_example_as_a_thumbnail(app, make_user, make_project):
+    pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    project_id = make_project(examples=[{"external_id": "img-1", "image": pixel}])
+    make_user("rita", "reviewer")
+    page = logged_in(app, "rita").get(f"/projects/{project_id}/data").get_data(as_text=True)
+    assert f'<img class="thumb" src="{pixel}" alt="image of img-1"' in page and "[image]" not in page
