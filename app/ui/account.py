@@ -43,7 +43,7 @@ def change_password():
     return redirect(url_for("ui.account"))
 
 
-def _tokens_page(*, new_token: str | None = None, errors: list[str] | None = None, status: int = 200) -> Any:
+def _tokens_page(*, new_token: dict[str, str] | None = None, errors: list[str] | None = None, status: int = 200) -> Any:
     db = get_session()
     body = render_template("pages/tokens.html", tokens=users.list_tokens(db, g.user), new_token=new_token,
                            errors=errors, expiry_choices=EXPIRY_CHOICES, now=utcnow())
@@ -74,7 +74,7 @@ def create_token():
         db.rollback()
         return _tokens_page(errors=[p.message for p in exc.problems], status=422)
     db.commit()
-    one_time.keep("new_token", secret)  # sealed: the session cookie is signed, not encrypted
+    one_time.keep("new_token", {"secret": secret, "name": name})  # sealed: the session cookie is signed, not encrypted
     return redirect(url_for("ui.tokens"), code=303)
 
 
