@@ -161,3 +161,20 @@ def test_gold_of_several_annotators_is_weighted_by_their_measured_quality(client
     assert {ext for _, _, ext in flagged} == disagree  # the labels against the consensus, on every disagreement
     assert all(suggested == gold[ext]["label"] for _, suggested, ext in flagged)
     assert sum(annotator == sloppy.id for annotator, _, _ in flagged) / len(flagged) > 0.8
+
+
+def test_an_annotators_label_count_leaves_out_labels_taken_back(client, admin_token, make_project, make_user, session):
+    from labeling.quality import annotator_quality
+
+    project_id = make_project(n=3)
+    _, token = make_user("ann")
+    given = []
+    for value in ("pos", "neg", "pos"):
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+        answer = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                             json={"example_id": lease["example"]["id"], "label": value})
+        given.append(answer.json["label"]["id"])
+    assert client.post(f"/api/v1/labels/{given[1]}/undo", headers=auth(token)).status_code in (200, 201)
+    session.rollback()
+    [row] = annotator_quality(session, project_id)
+    assert (row["annotator"], row["labels"]) == ("ann", 2)
