@@ -100,5 +100,5 @@ def test_a_strategy_changed_in_the_settings_page_shows_in_why_this_example(page:
         expect(ann.locator("form.labeling")).not_to_have_attribute("data-example-id", str(held))
 
     changed = audit_rows(page, base, action="project.settings_changed")
-    assert [(r["Who"], r["Target"], r["Details"]) for r in changed] == [("boss", "Reviews", "keys: ['strategy']")]
+    assert [(r["Who"], r["Target"], r["Details"]) for r in changed] == [("boss", "Reviews", "keys: strategy")]
     assert errors == []

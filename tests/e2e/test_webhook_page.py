@@ -56,5 +56,5 @@ def test_send_a_test_event_shows_the_delivery_result(page: Page, live_server, re
 
     tested = audit_rows(page, base, action="project.webhook_tested")
     assert [r["Who"] for r in tested] == ["boss", "boss"]
-    assert "status_code: 503" in tested[0]["Details"] and "status_code: 200" in tested[1]["Details"]
+    assert "status code: 503" in tested[0]["Details"] and "status code: 200" in tested[1]["Details"]
     assert errors == []
