@@ -479,8 +479,15 @@ def test_a_multi_label_project_reads_text_beside_stored_embeddings(client, admin
         "settings": {"task": "multi_label", "featurizer": "tfidf_embeddings", "holdout_fraction": 0.25,
                      "retrain_threshold": 1000, "queue_seed": 1}})
     project_id = created.json["id"]
+    # The first model comes with the import and encodes every row; the last rows' labels, given
+    # after it, are what the retrain adds.
+    unlabeled = [{k: v for k, v in r.items() if k != "labels"} for r in rows[20:]]
     assert client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
-                       json={"examples": rows}).status_code == 201
+                       json={"examples": rows[:20] + unlabeled}).status_code == 201
+    truth = {r["external_id"]: r["labels"] for r in rows}
+    for _ in unlabeled:
+        served = lease(client, admin_token, project_id)["example"]
+        assert submit(client, admin_token, project_id, served["id"], labels=truth[served["external_id"]]).status_code == 201
     encoded = []
     real = embeddings.SentenceEmbedder.transform
     monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", lambda self, texts: encoded.append(len(texts)) or real(self, texts))

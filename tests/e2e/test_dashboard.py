@@ -31,7 +31,7 @@ def test_dashboard_learning_curve_has_the_right_points(page: Page, live_server):
         for version, (n, acc, f1) in enumerate(points, start=1):
             s.add(ModelVersion(project_id=project.id, version=version, status="champion" if version == 3 else "candidate",
                                trained_at=utcnow() - timedelta(hours=3 - version), n_labels=n,
-                               metrics={"accuracy": acc, "macro_f1": f1, "n_holdout": 10,
+                               metrics={"accuracy": acc, "macro_f1": f1, "n_holdout": 30,
                                         "random_baseline": baselines.get(version)},
                                artifact=b"x", artifact_sha256="0"))
         users.create_user(s, "rev", "reviewer", password="correct horse", now=utcnow())
@@ -48,7 +48,7 @@ def test_dashboard_learning_curve_has_the_right_points(page: Page, live_server):
         [(n, acc) for n, acc, _ in points]
     f1 = page.locator('[data-testid="learning-curve"] [data-series="macro_f1"]')
     assert [float(d.get_attribute("data-value")) for d in f1.all()] == [f for _, _, f in points]
-    expect(page.get_by_test_id("holdout-accuracy").nth(2)).to_have_text("0.860 on 10")  # with the holdout's size
+    expect(page.get_by_test_id("holdout-accuracy").nth(2)).to_have_text("0.860 on 30")  # with the holdout's size
     random = page.locator('[data-testid="learning-curve"] [data-series="random_accuracy"]')
     assert [(int(d.get_attribute("data-at")), float(d.get_attribute("data-value"))) for d in random.all()] == \
         [(14, 0.52), (18, 0.58)]
