@@ -22,6 +22,13 @@ def index():
     return _index()
 
 
+@bp.get("/projects")
+@requires(*ANY_ROLE)
+def projects_list():
+    """The project list lives at ``/``; a typed or bookmarked ``/projects`` goes there (not a 405)."""
+    return redirect(url_for("ui.index", **request.args))
+
+
 def _index(errors: list[str] | None = None, status: int = 200):
     db = get_session()
     page = page_number()

@@ -168,3 +168,12 @@ def test_every_table_of_a_project_is_covered_by_the_delete():
     owned = {t.name for t in Base.metadata.sorted_tables
              if "project_id" in t.c or any(fk.column.table.name in covered - {"projects"} for fk in t.foreign_keys)}
     assert owned - {"audit_events"} <= covered, owned - covered
+
+
+def test_a_typed_projects_address_leads_to_the_project_list(app, make_user):
+    from tests.app.test_people import logged_in
+    make_user("ann", "annotator")
+    ann = logged_in(app, "ann")
+    answer = ann.get("/projects?page=2")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/?page=2")
+    assert app.test_client().get("/projects").headers["Location"] == "/login?next=/projects"  # the login first

@@ -187,3 +187,15 @@ def test_an_archived_project_shows_its_flags_without_ways_to_resolve_them(app, c
     assert shown(page) == {str(i) for i in ids.values()}  # still listed
     assert "data-hotkey" not in page and "Dismiss selected" not in page and "Keys:" not in page
     assert "Retrain now" not in boss.get(f"/projects/{project_id}/runs").get_data(as_text=True)
+
+
+def test_a_project_with_no_open_flags_shows_the_empty_state_without_keys_or_filters(app, make_user, make_project):
+    project_id = make_project(examples=[{"external_id": "a", "text": "text", "label": "pos"}])
+    make_user("rita", "reviewer")
+    rita = logged_in(app, "rita")
+    page = rita.get(f"/projects/{project_id}/review").get_data(as_text=True)
+    assert 'data-testid="empty"' in page
+    assert 'data-testid="flag-filters"' not in page and 'data-testid="review-keys"' not in page
+    flagged_id, _ = flagged_project(app, make_project)
+    with_flags = rita.get(f"/projects/{flagged_id}/review").get_data(as_text=True)
+    assert 'data-testid="flag-filters"' in with_flags and 'data-testid="review-keys"' in with_flags
