@@ -4,11 +4,15 @@ A model flag on a label that the previous check judged opens only if that check 
 label too (found it more likely wrong than right). One check can misjudge many labels at once:
 with a perfect annotator, single retrains whose noise estimate the hard examples inflated flagged
 8 digits and 32 movie snippets that the next check found likely right (docs/benchmarks.md).
-Labels new since the previous check, and every label at a project's first check, need no second
-opinion: nothing has judged them yet, so a real mistake is still flagged by the first check that
-sees it (or the one after, for a label the mark covers that the check could not judge: one whose
-transaction committed after the snapshot's read on PostgreSQL, a multi-label column with too few
-examples on one side).
+Labels new since the previous check need no second opinion: nothing has judged them yet, so a
+real mistake is still flagged by the first check that sees it (or the one after, for a label the
+mark covers that the check could not judge: one whose transaction committed after the snapshot's
+read on PostgreSQL, a multi-label column with too few examples on one side).
+
+A project's first check judges every label at once, with the first model that clears the bar: a
+perfect annotator saw 5 false flags on 160 digits from one such check (docs/benchmarks.md). So at
+the first check only imported labels are flagged at once (an import of labeled data may be judged
+by its own retrain alone); labels given in the loop wait for the next check, one retrain later.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from labeling.models import LabelDoubt, Project
+from labeling.models import Label, LabelDoubt, Project
 
 if TYPE_CHECKING:
     from active_learning.label_errors import LabelIssues
@@ -27,7 +31,8 @@ if TYPE_CHECKING:
 def exchange_doubts(session: Session, project: Project, current: Sequence[Sequence[tuple[int, str]]],
                     gold: Sequence[str], issues: "LabelIssues", *, judged_through: int) -> Callable[[int], bool]:
     """Keep this check's doubts in place of the last check's, and return whether the model may
-    flag a label now: it is new since the last check, or that check doubted it too.
+    flag a label now: it is new since the last check, or that check doubted it too (at a project's
+    first check: it was imported).
 
     ``current`` holds each judged row's ``(label id, value)`` pairs and ``gold`` its label, aligned
     with ``issues.posteriors`` (the chance that the gold is wrong: a doubt of the labels that give
@@ -48,4 +53,12 @@ def exchange_doubts(session: Session, project: Project, current: Sequence[Sequen
         if rows:
             session.execute(insert(LabelDoubt), rows)
         project.label_check_mark = judged_through
-    return lambda label_id: mark is None or label_id > mark or label_id in doubted
+    if mark is None:
+        return lambda label_id: _imported(session, label_id)
+    return lambda label_id: label_id > mark or label_id in doubted
+
+
+def _imported(session: Session, label_id: int) -> bool:
+    # Asked only of the few labels a check would flag, so one lookup each is cheap.
+    source = session.scalar(select(Label.source).where(Label.id == label_id)) or ""
+    return source == "import" or source.startswith("import:")

@@ -226,3 +226,30 @@ def test_a_label_a_check_found_likely_right_is_flagged_only_when_the_next_check_
     posteriors[3] = 0.85
     opened, open_ids, _ = check(posteriors)
     assert opened == 1 and labels[3].id in open_ids
+
+
+def test_at_a_projects_first_check_a_label_given_in_the_loop_waits_for_the_next_checks_doubt(make_project, session):
+    from labeling.models import Project
+
+    project_id = make_project(labels=LABELS, examples=noisy_digits(30, 0.0)[0])
+    project = session.get(Project, project_id)
+    labels = session.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).all()
+    for given in labels[1:]:  # labels[0] stays imported; the rest were given by annotators
+        given.source = "annotator"
+    session.commit()
+    example_ids, gold = [x.example_id for x in labels], [x.value for x in labels]
+    current = [[(x.id, x.value)] for x in labels]
+    posteriors = np.full(len(labels), 0.05)
+    posteriors[[0, 1, 2]] = 0.9
+
+    def open_ids():
+        return set(session.scalars(select(LabelFlag.label_id).where(LabelFlag.project_id == project_id,
+                                                                   LabelFlag.status == "open")))
+
+    # The first check flags the imported label at once; the annotators' labels it only doubts.
+    assert record_a_check(session, project, example_ids, current, gold, posteriors, bar=0.8) == 1
+    assert open_ids() == {labels[0].id}
+    # The next check doubts label 1 again (flagged) and finds label 2 likely right (not flagged).
+    posteriors[2] = 0.05
+    assert record_a_check(session, project, example_ids, current, gold, posteriors, bar=0.8) == 1
+    assert open_ids() == {labels[0].id, labels[1].id}
