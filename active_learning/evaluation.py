@@ -16,12 +16,22 @@ def evaluate(model: Any, X: Any, y: Sequence[str], *, labels: Sequence[str]) -> 
 
 
 def score_predictions(y: Sequence[str], predicted: Sequence[str], *, labels: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 (over ``labels``) of ``predicted`` against ``y``; higher is better."""
+    """Accuracy and macro-F1 (over the ``labels`` the rows can judge) of ``predicted`` against ``y``;
+    higher is better."""
+    judged = judged_labels(labels, y, predicted)
     return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "macro_f1": float(f1_score(y, predicted, labels=list(labels), average="macro", zero_division=0)),
+        "accuracy": float(accuracy_score(y, predicted)) if len(y) else 0.0,
+        "macro_f1": float(f1_score(y, predicted, labels=judged, average="macro", zero_division=0)) if judged else 0.0,
         "n_holdout": int(len(y)),
     }
+
+
+def judged_labels(labels: Sequence[str], *columns: Sequence[str]) -> list[str]:
+    """The ``labels`` that occur in any of ``columns`` (true or predicted): macro-F1 is averaged over
+    these. A class no row has and no model predicts says nothing about a model; counted as 0, it
+    made 3 right answers on a 10-class holdout a macro-F1 of 0.3."""
+    seen = {str(v) for column in columns for v in column}
+    return [label for label in labels if str(label) in seen]
 
 
 def predict_with_confidence(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

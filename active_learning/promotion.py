@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from active_learning.evaluation import judged_labels
+
 METRICS = ("accuracy", "macro_f1")
 ALPHA = 0.05  # the candidate is kept out when it is worse with 95% confidence
 N_RESAMPLES = 2000
@@ -78,14 +80,14 @@ def _scores(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray, metric: s
 def compare_on_holdout(y: Sequence[str], candidate: Sequence[str], champion: Sequence[str], *, labels: Sequence[str],
                        metric: str = "macro_f1", n_resamples: int = N_RESAMPLES,
                        random_state: int | np.random.Generator | None = 0) -> Comparison:
-    """Paired bootstrap of ``metric`` (``accuracy`` or ``macro_f1`` over ``labels``) for two models'
-    predictions on the same holdout rows ``y``. Seeded: the same inputs give the same answer."""
+    """Paired bootstrap of ``metric`` (``accuracy``, or ``macro_f1`` over the ``labels`` that the rows
+    or either model name) for two models' predictions on the same holdout rows ``y``. Seeded: the same inputs give the same answer."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid ones are {', '.join(METRICS)}")
     y, cand, champ = (np.asarray(a, dtype=object).astype(str) for a in (y, candidate, champion))
     if not len(y) == len(cand) == len(champ):
         raise ValueError("y, candidate and champion must have the same length")
-    labels = [str(label) for label in labels]
+    labels = judged_labels([str(label) for label in labels], y, cand, champ)
     n = len(y)
     if n == 0:
         return Comparison(metric, 0.0, 0.0, 0.0, 1.0, 0)

@@ -65,3 +65,16 @@ def test_a_few_holdout_rows_cannot_keep_a_candidate_out_on_the_bootstrap_alone()
     # Five such rows are enough (P = 1/32).
     cand[4] = "c"
     assert decide(compare_on_holdout(y, cand, champ, labels=LABELS, metric="accuracy"), has_champion=True)[0] is False
+
+
+def test_macro_f1_averages_over_the_classes_the_holdout_or_a_model_names():
+    from active_learning.evaluation import score_predictions
+
+    labels = [str(d) for d in range(10)]
+    assert score_predictions(["1", "2", "3"], ["1", "2", "3"], labels=labels)["macro_f1"] == 1.0
+    # A class predicted but absent from the holdout is a mistake, and counts.
+    assert score_predictions(["1", "2", "3"], ["1", "2", "4"], labels=labels)["macro_f1"] == 0.5
+    assert score_predictions([], [], labels=labels) == {"accuracy": 0.0, "macro_f1": 0.0, "n_holdout": 0}
+    # Paired: both models are averaged over the same classes, those of the rows or either model.
+    worse = compare_on_holdout(["1", "2", "3"], ["1", "2", "4"], ["1", "2", "3"], labels=labels)
+    assert (worse.candidate, worse.champion) == (0.5, 0.75)
