@@ -28,6 +28,7 @@ MULTILABEL_DEFAULT = MULTILABEL_STRATEGIES[0]
 MULTILABEL_ONLY = tuple(s for s in MULTILABEL_STRATEGIES if s not in STRATEGIES)
 DEFAULT_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
 MAX_LABELS = 200
+PROMOTION_METRICS = ("accuracy", "macro_f1")
 SUGGESTION_MODES = ("off", "show", "preselect")  # what the labeling page shows (labeling/suggestions.py)
 
 
@@ -113,7 +114,7 @@ PROJECT_SETTINGS: dict[str, ProjectSetting] = {
                                     "model predicts its labels little beyond chance (out-of-fold kappa below 0.4), "
                                     "weigh each pick's informativeness by how typical it is of the pool, so outliers "
                                     "wait"),
-    "promotion_metric": ProjectSetting("macro_f1", _choice(("accuracy", "macro_f1")),
+    "promotion_metric": ProjectSetting("macro_f1", _choice(PROMOTION_METRICS),
                                        "holdout metric on which a candidate must not be significantly worse"),
     "queue_seed": ProjectSetting("", _optional_seed, "replays imports' random keys and the queue's random "
                                  "picks for the same labels (simulations); empty: fresh randomness"),

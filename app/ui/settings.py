@@ -18,12 +18,14 @@ from labeling.db import reading, utcnow
 from labeling.deletion import delete_project
 from labeling.errors import InvalidInput
 from labeling.models import MEMBER_ROLES, Project
-from labeling.projects import FEATURIZERS, STRATEGIES, SUGGESTION_MODES, config
+from labeling.projects import FEATURIZERS, PROMOTION_METRICS, STRATEGIES, SUGGESTION_MODES, config
 
 # The settings the page edits, in its order; the API takes every one (PATCH .../projects/<id>).
 FORM_SETTINGS = ("strategy", "retrain_threshold", "overlap", "featurizer", "holdout_fraction", "suggestions",
-                 "blind_share", "webhook_url")
-DECIMAL_SETTINGS = ("holdout_fraction", "blind_share")
+                 "blind_share", "webhook_url", "random_share", "diverse_batches", "typical_picks", "promotion_metric",
+                 "queue_seed")
+DECIMAL_SETTINGS = ("holdout_fraction", "blind_share", "random_share")
+BOOLEAN_SETTINGS = ("diverse_batches", "typical_picks")  # a select of true / false: an unticked box sends nothing
 INTEGER = re.compile(r"-?\d{1,18}")
 MAX_USERS_OFFERED = 1000
 
@@ -38,7 +40,7 @@ def _render(project: Project, *, errors: dict[str, str] | None = None, notice: s
         "partials/_settings.html" if partial else "pages/settings.html", project=project, settings=config(project),
         form=form or {}, errors=errors or {}, notice=notice, secret=secret, test=test,
         members=access.list_members(db, project.id), member_roles=MEMBER_ROLES, strategies=STRATEGIES,
-        featurizers=FEATURIZERS, suggestion_modes=SUGGESTION_MODES,
+        featurizers=FEATURIZERS, suggestion_modes=SUGGESTION_MODES, promotion_metrics=PROMOTION_METRICS,
         users=[u.name for u in users.list_users(db, limit=MAX_USERS_OFFERED) if u.active])
     return body, 200 if partial else status
 
@@ -47,8 +49,12 @@ def _form_value(key: str, raw: str) -> Any:
     """A form field as the settings registry checks it: numbers as numbers when they read as
     one, else the text (which the registry then refuses, naming the field)."""
     raw = raw.strip()
-    if key in ("retrain_threshold", "overlap") and INTEGER.fullmatch(raw):
+    if key in ("retrain_threshold", "overlap", "queue_seed") and INTEGER.fullmatch(raw):
         return int(raw)
+    if key == "queue_seed" and not raw:
+        return None  # empty: fresh randomness, as the project reads it
+    if key in BOOLEAN_SETTINGS and raw in ("true", "false"):
+        return raw == "true"
     if key in DECIMAL_SETTINGS:
         try:
             return float(raw)

@@ -145,3 +145,30 @@ def test_archive_and_delete_from_the_page(app, client, admin_token, make_user, m
     assert f"Project &#39;{name}&#39; and everything of it were deleted." in index
     assert admin.get(f"/projects/{project_id}").status_code == 404
     assert [e.details["name"] for e in events(session, "project.deleted")] == [name]
+
+
+def test_the_advanced_settings_are_edited_on_the_page_and_open_on_an_error(app, make_user, make_project, session):
+    project_id = make_project(n=1)
+    admin = logged_in(app, "admin")
+    url = f"/projects/{project_id}/settings"
+    page = admin.get(url).get_data(as_text=True)
+    advanced = re.search(r'<details class="advanced"[^>]*>', page).group(0)
+    assert " open" not in advanced and 'name="queue_seed" inputmode="numeric" value=""' in page
+    # The whole form as a browser sends it: unchanged fields do not count as changes.
+    same = {"random_share": "0.05", "diverse_batches": "true", "typical_picks": "true", "promotion_metric": "macro_f1",
+            "queue_seed": ""}
+    assert "Nothing changed." in admin.post(url, data=same).get_data(as_text=True)
+    saved = admin.post(url, data={**same, "random_share": "0.2", "diverse_batches": "false", "promotion_metric": "accuracy",
+                                  "queue_seed": "7"}).get_data(as_text=True)
+    assert "Saved: diverse_batches, promotion_metric, queue_seed, random_share." in saved
+    settings = stored_settings(session, project_id)
+    assert (settings["random_share"], settings["diverse_batches"], settings["promotion_metric"], settings["queue_seed"]) == (
+        0.2, False, "accuracy", 7)
+    assert '<option value="false" selected>off</option>' in saved and 'name="queue_seed" inputmode="numeric" value="7"' in saved
+    assert "Saved: queue_seed." in admin.post(url, data={"queue_seed": ""}).get_data(as_text=True)
+    assert stored_settings(session, project_id)["queue_seed"] in ("", None)
+    bad = admin.post(url, data={"random_share": "2", "typical_picks": "maybe"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and re.search(r'<details class="advanced"[^>]*open', body)
+    assert 'data-testid="error-random_share"' in body and 'data-testid="error-typical_picks">must be true or false<' in body
+    assert stored_settings(session, project_id)["random_share"] == 0.2
