@@ -81,7 +81,8 @@ def compare_on_holdout(y: Sequence[str], candidate: Sequence[str], champion: Seq
                        metric: str = "macro_f1", n_resamples: int = N_RESAMPLES,
                        random_state: int | np.random.Generator | None = 0) -> Comparison:
     """Paired bootstrap of ``metric`` (``accuracy``, or ``macro_f1`` over the ``labels`` that the rows
-    or either model name) for two models' predictions on the same holdout rows ``y``. Seeded: the same inputs give the same answer."""
+    or either model name) for two models' predictions on the same holdout rows ``y``. Seeded: the
+    same inputs give the same answer."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid ones are {', '.join(METRICS)}")
     y, cand, champ = (np.asarray(a, dtype=object).astype(str) for a in (y, candidate, champion))
