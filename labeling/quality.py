@@ -320,4 +320,5 @@ def label_check_summary(session: Session, project_id: int) -> str:
     return (f"Model v{row.version} estimates that {check['noise_rate']:.0%} of labels are wrong and found "
             f"{check.get('flagged', 0)} labels at least {PRECISION_TARGET:.0%} likely wrong"
             + (f" (about {expected:.0%} of them should be real mistakes)" if expected else "")
-            + "; a label an earlier check found likely right is flagged once a second check agrees.")
+            + "; a label an earlier check found likely right (at the first check: any label given here, not "
+              "imported) is flagged once a second check agrees.")

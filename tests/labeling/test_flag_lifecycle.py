@@ -76,6 +76,7 @@ def test_the_label_check_says_what_it_concluded(client, admin_token, make_projec
     rows, _ = noisy_digits(700, 0.1, seed=4)
     noisy = summary(make_project(labels=LABELS, examples=rows))
     assert "estimates that" in noisy and "% of labels are wrong" in noisy
+    assert "at the first check: any label given here, not imported" in noisy  # why a found label may wait
     clean, _ = noisy_digits(700, 0.0, seed=4)
     assert "no sign of wrong labels" in summary(make_project(labels=LABELS, examples=clean))
     few = summary(make_project(labels=LABELS, examples=clean[:60]))
