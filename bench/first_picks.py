@@ -21,7 +21,8 @@ tried, not the service's). Only the first picks differ:
   discovery (the service's before session 14);
 - ``random``: random sampling throughout (no cold start, no discovery, no margin): the baseline.
 ``--random-mix`` makes each pick a random row with that probability, as the service's holdout
-and random share (0.145 by default settings). Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
+and random share (0.145 by default settings); ``--fixed-c`` fits every model with that C (class
+weights balanced) instead of the search. Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
 text), the same stratified 30% test split per seed. Prints test accuracy after each retrain and
 the labels to 95% of the reference; label counts only, no timing. Not the service: no holdout
 picks, no random share (unless ``--random-mix``), no promotion rule; ``simulate.py`` measures the service itself.
@@ -40,7 +41,7 @@ from common import DATA_DIR, machine, today
 
 from active_learning.cold_start import cold_start_order  # noqa: E402
 from active_learning.featurize import fit_featurizer  # noqa: E402
-from active_learning.model_selection import DEFAULT, choose_hyperparameters, make_classifier  # noqa: E402
+from active_learning.model_selection import DEFAULT, Search, choose_hyperparameters, make_classifier  # noqa: E402
 from active_learning.strategies import diverse_top, informativeness, top_k  # noqa: E402
 from active_learning.label_errors import MIN_KAPPA, kappa_with_bound  # noqa: E402
 from active_learning.typicality import typicality  # noqa: E402
@@ -197,7 +198,7 @@ def mixed_with_random(picks: np.ndarray, n_unlabeled: int, share: float, rng: np
 
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
         after: str = "diverse", density: np.ndarray | None = None, beta: float = 1.0,
-        random_mix: float = 0.0) -> list[float]:
+        random_mix: float = 0.0, fixed_c: float | None = None) -> list[float]:
     rng = np.random.default_rng(seed)
     n_classes = len(set(y))
     labeled: list[int] = []
@@ -235,7 +236,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
         if len(set(y[labeled])) < 2:
             curve.append(0.0)
             continue
-        search = choose_hyperparameters(X[labeled], y[labeled], random_state=seed)
+        search = (Search({"C": fixed_c, "class_weight": "balanced"}, np.unique(y[labeled])) if fixed_c
+                  else choose_hyperparameters(X[labeled], y[labeled], random_state=seed))
         weak = False  # as the service: no typical picks while the labels are too few to cross-validate
         if search.pred_probs is not None:
             kappa = kappa_with_bound(y[labeled], search.classes[search.pred_probs.argmax(axis=1)])[0]
@@ -262,11 +264,13 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=1.0, help="softrank's exponent")
     parser.add_argument("--random-mix", type=float, default=0.0,
                         help="each pick is a random row with this probability, as the service's holdout and random share (0.145)")
+    parser.add_argument("--fixed-c", type=float, help="fit every model with this C (balanced) instead of the search")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
     reference = args.reference or REFERENCE[args.dataset]
     print(f"# bench/first_picks.py on {machine()}, {today()}: {args.dataset}, a retrain every {args.batch} labels, "
-          f"budget {args.budget}, seeds {args.seeds}; reference {reference}; random mix {args.random_mix}")
+          f"budget {args.budget}, seeds {args.seeds}; reference {reference}; random mix {args.random_mix}"
+          + (f"; C fixed at {args.fixed_c}" if args.fixed_c else ""))
     inputs, labels, featurizer = corpus(args.dataset)
     variants = [(m, a) for m in args.methods for a in (args.after if m != "random" else ["diverse"])]
     name = {(m, a): m if a == "diverse" else f"{m}+{a}" for m, a in variants}
@@ -279,7 +283,7 @@ def main() -> None:
             a.startswith("density") for a in args.after) else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
-                        after=after, density=density, beta=args.beta, random_mix=args.random_mix)
+                        after=after, density=density, beta=args.beta, random_mix=args.random_mix, fixed_c=args.fixed_c)
             curves[name[method, after]].append(curve)
             print(f"seed {seed} {name[method, after]:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
     target = 0.95 * reference
