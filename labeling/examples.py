@@ -309,13 +309,17 @@ class ImportWriter:
         # One statement the driver runs as it is: SQLAlchemy's per-row parameter handling (and the
         # ORM's bookkeeping before it) took longer than the database did.
         inserted = {ext: eid for eid, ext in self.session.connection().exec_driver_sql(sql, tuple(params)).all()}
+        # A row is new only where its id first appears: a later row with the same id in this
+        # chunk is a duplicate, as one in a later chunk would be (its label is not imported).
+        first: dict[str, int] = {}
+        new = [first.setdefault(r["external_id"], i) == i and r["external_id"] in inserted for i, r in enumerate(chunk)]
         if self.update_duplicates:
             self.updated += _update_existing(self.session, self.project_id,
-                                             [r for r in chunk if r["external_id"] not in inserted])
+                                             [r for r, is_new in zip(chunk, new) if not is_new])
         label_rows = [
             {"project_id": self.project_id, "example_id": inserted[r["external_id"]], "value": r["label"],
              "created_at": self.now, "source": self.source}
-            for r in chunk if r["label"] and r["external_id"] in inserted
+            for r, is_new in zip(chunk, new) if r["label"] and is_new
         ]
         if label_rows:  # first labels of new examples: nothing to replace, so no flag to close
             self.session.connection().execute(insert(Label.__table__), label_rows)

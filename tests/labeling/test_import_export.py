@@ -68,6 +68,16 @@ def test_duplicates_are_reported_and_skipped(client, admin_token, make_project):
     assert response.json == {"imported": 1, "duplicates": 2, "labels": 0, "updated": 0, "import_id": response.json["import_id"]}
 
 
+def test_a_repeated_id_in_one_file_is_a_duplicate_and_its_label_is_not_imported(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    data = b"external_id,text,label\n1,hello,pos\n1,dup id,neg\n2,other,neg\n"
+    response = upload(client, admin_token, project_id, "dup.csv", data)
+    assert response.json == {"imported": 2, "duplicates": 1, "labels": 2, "updated": 0, "import_id": response.json["import_id"]}
+    exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl", headers=auth(admin_token))
+    rows = {r["external_id"]: r for r in map(json.loads, exported.data.decode().splitlines())}
+    assert (rows["1"]["text"], rows["1"]["label"], rows["1"]["n_annotations"]) == ("hello", "pos", 1)
+
+
 def test_duplicates_are_updated_when_asked(client, admin_token, make_project):
     project_id = make_project(n=3)
     rows = [{"external_id": "e1", "text": "rewritten", "meta": {"v": 2}, "label": "pos"}, {"external_id": "new", "text": "n"}]
