@@ -360,3 +360,11 @@ def get_example(session: Session, example_id: int) -> Example:
     if example is None:
         raise NotFound(f"no example with id {example_id}")
     return example
+
+
+def get_project_example(session: Session, project_id: int, example_id: int) -> Example:
+    """The example, if it belongs to the project (an id under another project's path is not found)."""
+    example = session.get(Example, example_id)
+    if example is None or example.project_id != project_id:
+        raise NotFound(f"no example with id {example_id} in this project")
+    return example

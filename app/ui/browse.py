@@ -14,7 +14,7 @@ from app.ui import annotation_text, bp, filter_args, form_annotation, page_numbe
 from labeling import browse, projects, tasks
 from labeling.db import reading, utcnow
 from labeling.errors import Conflict, InvalidInput, Unavailable
-from labeling.examples import get_example
+from labeling.examples import get_project_example
 from labeling.predict import predict
 from labeling.projects import label_names
 
@@ -50,7 +50,7 @@ def data_page(project_id: int):
 def _render_example(project_id: int, example_id: int, *, error: str | None = None, status: int = 200) -> Any:
     with reading(get_session()) as db:
         project = projects.get_project(db, project_id)
-        example = history_json(browse.history(db, get_example(db, example_id)))
+        example = history_json(browse.history(db, get_project_example(db, project_id, example_id)))
         example["prediction"] = _champions_prediction(db, project, example)
         current = [e for e in example["labels"] if e["current"]]
         return render_template("pages/example.html", project=project, example=example, current=current,

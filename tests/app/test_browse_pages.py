@@ -117,6 +117,9 @@ def test_annotators_may_not_browse_and_others_get_a_404_on_members_only_projects
     assert rita.get(f"/projects/{project_id}/examples/{a1}").status_code == 200
     other = make_project(examples=[{"external_id": "o", "text": "other"}])
     assert rita.get(f"/projects/{other}/examples/{a1}").status_code == 404  # an example of another project
+    make_user("ada", "admin")
+    wrong_project = logged_in(app, "ada").get(f"/projects/{other}/examples/{a1}")
+    assert wrong_project.status_code == 404 and "no example with id" in wrong_project.get_data(as_text=True)
     session.rollback()
     assert session.scalar(select(Label.id).where(Label.source == "review")) is None
 
