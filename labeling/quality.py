@@ -117,7 +117,7 @@ def dismiss_flags(session: Session, project_id: int, flag_ids: Sequence[int], re
 def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, label: Any = None, *,
                  now: datetime) -> LabelFlag:
     """Settle a flag. ``confirm``: the suggested label is right; ``correct``: ``label`` is right;
-    ``dismiss``: the given label was right. Confirm and correct add a new label event (source
+    ``dismiss``: the given label was right (as is ``correct`` to the given label). Confirm and correct add a new label event (source
     ``review``) replacing the flagged label; nothing is erased.
 
     Raises
@@ -136,6 +136,8 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
         raise Conflict(f"this flag was already resolved ({flag.status})")
     project = session.get(Project, flag.project_id)
     check_writable(project)
+    if action == "correct" and tasks.encode(project, label) == flag.given:
+        action = "dismiss"  # "correct" to the label given says it was right; not the annotator's mistake
     if action != "dismiss":
         value = flag.suggested if action == "confirm" else tasks.encode(project, label)
         flag.resolution_label_id = _replace_label(session, flag, reviewer, value, now=now)

@@ -64,7 +64,7 @@ def test_reviewer_confirms_corrects_and_dismisses(client, admin_token, make_user
     _, reviewer = make_user("rev", "reviewer")
     _, annotator = make_user("ann", "annotator")
     flags = client.get(f"/api/v1/projects/{project_id}/flags", headers=auth(reviewer)).json["flags"]
-    assert len(flags) >= 3
+    assert len(flags) >= 5
     assert client.get(f"/api/v1/projects/{project_id}/flags", headers=auth(annotator)).status_code == 403
     first, second, third = flags[:3]
     ok = client.post(f"/api/v1/flags/{first['id']}", headers=auth(reviewer), json={"action": "confirm"})
@@ -75,9 +75,12 @@ def test_reviewer_confirms_corrects_and_dismisses(client, admin_token, make_user
     assert client.post(f"/api/v1/flags/{third['id']}", headers=auth(reviewer), json={"action": "dismiss"}).json["flag"]["status"] == "dismissed"
     again = client.post(f"/api/v1/flags/{first['id']}", headers=auth(reviewer), json={"action": "dismiss"})
     assert again.status_code == 409 and "already resolved" in again.json["error"]
-    bad = client.post(f"/api/v1/flags/{flags[3]['id']}", headers=auth(reviewer), json={"action": "correct", "label": "eleven"})
+    fourth = flags[3]  # "correct" to the label given is a dismissal: the annotator was right
+    same = client.post(f"/api/v1/flags/{fourth['id']}", headers=auth(reviewer), json={"action": "correct", "label": fourth["given"]})
+    assert same.status_code == 200 and same.json["flag"]["status"] == "dismissed"
+    bad = client.post(f"/api/v1/flags/{flags[4]['id']}", headers=auth(reviewer), json={"action": "correct", "label": "eleven"})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "label"
-    bad = client.post(f"/api/v1/flags/{flags[3]['id']}", headers=auth(reviewer), json={"action": "shrug"})
+    bad = client.post(f"/api/v1/flags/{flags[4]['id']}", headers=auth(reviewer), json={"action": "shrug"})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "action"
     gold = {r["external_id"]: r for r in map(json.loads, client.get(
         f"/api/v1/projects/{project_id}/export?format=jsonl", headers=auth(admin_token)).data.decode().splitlines())}
