@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
             "for them before it returns to the queue.", int),
     Setting("MISTAKE_CONFIDENCE", 0.9, "Champion confidence at or above which a label that "
             "disagrees with the model triggers the 'it seems you made a mistake' warning.", float),
+    Setting("KEY_MIN_VIEW_MS", 250, "How long, in milliseconds, an example is on the labeling or review page "
+            "before a key acts on it: a key pressed sooner (a double press, a held key) is ignored, so nothing "
+            "is labeled unseen. Backspace (undo) is exempt; 0 turns the guard off.", int),
     Setting("DB_CONNECT_TIMEOUT_SECONDS", 5.0, "How long to wait for a PostgreSQL connection (handshake "
             "included) before the request fails with a 503.", float),
     Setting("DB_STATEMENT_TIMEOUT_SECONDS", 30.0, "Longest a statement may run (PostgreSQL's statement_timeout) "

@@ -4,15 +4,20 @@
 // A multi-label project's buttons are toggles (data-toggle): a click or their key flips
 // aria-pressed and the hidden checkbox after the button, which the form sends as `labels`; Enter
 // clicks the submit button. A 4xx or 5xx answer shows in #label-error (htmx swaps none).
+// Nothing is labeled unseen: a held key's repeats are ignored, and so is a key pressed sooner than
+// #work's data-min-view-ms after its example appeared (a double press labeled the next example
+// 20 ms after it was shown); Backspace (undo) is exempt.
 (function () {
   let busy = false;
   let shownAt = performance.now();
+  let workShownAt = performance.now();
   let lastActivity = Date.now();
 
   document.addEventListener("htmx:beforeRequest", () => { busy = true; });
   document.addEventListener("htmx:afterRequest", () => { busy = false; });
   document.addEventListener("htmx:afterSwap", (evt) => {
     shownAt = performance.now();
+    if (evt.detail.target && evt.detail.target.id === "work") workShownAt = shownAt;
     const error = document.getElementById("label-error");
     if (error && evt.detail.target && evt.detail.target.id === "work") error.replaceChildren();
   });
@@ -61,6 +66,12 @@
     return true;
   }
 
+  function tooSoon() {
+    const work = document.getElementById("work");
+    const least = work ? Number(work.dataset.minViewMs || 0) : 0;
+    return performance.now() - workShownAt < least;
+  }
+
   // Never let the labeling forms submit natively (a full page load, and a GET with the label).
   document.addEventListener("submit", (evt) => {
     if (evt.target.closest("#work") && !evt.defaultPrevented) evt.preventDefault();
@@ -75,6 +86,10 @@
     // Buttons name their keys in data-hotkey, separated by spaces: a letter or digit, or Space,
     // Enter, Backspace (a pre-selected suggestion has its label's key and Enter).
     const key = evt.key === " " ? "Space" : (evt.key.length === 1 ? evt.key.toLowerCase() : evt.key);
+    if (key !== "Backspace" && (evt.repeat || tooSoon())) {
+      if (document.querySelector('#work [data-hotkey~="' + CSS.escape(key) + '"]')) evt.preventDefault();
+      return;
+    }
     const handled = click('[data-hotkey~="' + CSS.escape(key) + '"]');
     if (handled) evt.preventDefault();
   });

@@ -41,7 +41,8 @@ def live_server(tmp_path, sqlite_template, live_server_config):
 
     db = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db)
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e", **live_server_config},
+    # KEY_MIN_VIEW_MS 0: tests press keys as soon as an example shows (test_key_guard.py tests the guard).
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e", "KEY_MIN_VIEW_MS": 0, **live_server_config},
                      instance_path=str(tmp_path / "instance"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
