@@ -105,6 +105,24 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing(page: Page, live_server)
     expect(page.get_by_test_id("example")).to_contain_text("<b onmouseover=alert(1)>hi</b>")
 
 
+def test_a_long_unbroken_word_and_a_long_text_keep_the_page_narrow_and_the_buttons_in_view(page: Page, live_server):
+    base, app = live_server
+    word, long_text = "x" * 1500, "a line of a long review\n" * 400
+    project_id = seed(app, [{"external_id": "word", "text": word}, {"external_id": "long", "text": long_text}])
+    login(page, base, "ann")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/projects/{project_id}/label")
+    for last in (False, True):
+        example = current_example(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.locator("button[value=pos]").bounding_box()["y"] < 2 * 844  # not thousands of pixels down
+        page.keyboard.press("1")
+        if last:
+            expect(page.get_by_test_id("empty")).to_be_visible()
+        else:
+            expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", example)
+
+
 def test_queue_exhausted_and_empty_project_states(page: Page, live_server):
     base, app = live_server
     project_id = seed(app, [{"external_id": "only", "text": "one"}])

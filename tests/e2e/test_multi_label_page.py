@@ -60,6 +60,7 @@ def test_a_multi_label_project_is_labeled_with_the_keyboard_only(page: Page, liv
     expect(pressed(page)).to_have_count(2)
     expect(page.get_by_role("button", name="sports")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="politics")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("form.labeling input[name=labels]:visible")).to_have_count(0)  # the form's checkboxes stay hidden
     first = submit_and_wait(page)
     expect(page.get_by_test_id("last-label")).to_have_text("sports, tech")
     expect(chosen).to_have_text("None of these")  # a fresh example starts from the empty set
