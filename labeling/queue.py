@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Boolean, bindparam, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labeling.errors import Conflict, NotFound
@@ -237,6 +237,19 @@ def skip_example(session: Session, project: Project, user: User, example_id: int
         session.add(Skip(example_id=example_id, user_id=user.id, created_at=now))
     release_lease(session, user, example_id)
     session.flush()
+
+
+def skipped_count(session: Session, project: Project, user: User) -> int:
+    """How many examples of the project that still need labels ``user`` skipped."""
+    return session.scalar(select(func.count()).select_from(Skip).join(Example, Example.id == Skip.example_id)
+                          .where(Skip.user_id == user.id, Example.project_id == project.id, Example.needs_labels)) or 0
+
+
+def forget_skips(session: Session, project: Project, user: User) -> int:
+    """Serve ``user`` the examples of the project they skipped again; returns how many skips went."""
+    check_writable(project)
+    in_project = select(Example.id).where(Example.project_id == project.id)
+    return session.execute(delete(Skip).where(Skip.user_id == user.id, Skip.example_id.in_(in_project))).rowcount
 
 
 def lease_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime,

@@ -71,9 +71,15 @@ def _render_work(project: Project, lease: queue.Lease | None, *, last_label: Lab
     """Render an example to label (or the empty state), with the progress line out of band."""
     return render_template(
         "partials/_work.html", project=project, lease=lease, progress=_progress(project),
+        skipped=_skipped(project, lease),
         view_key=secrets.token_urlsafe(12), last_label=last_label, notice=notice, oob=True,
         lease_seconds=current_app.config["LEASE_SECONDS"], multi=tasks.is_multi_label(project),
     ), status
+
+
+def _skipped(project: Project, lease: Any) -> int:
+    """For the empty state: how many examples I skipped that still need labels."""
+    return 0 if lease is not None or project.archived_at else queue.skipped_count(get_session(), project, g.user)
 
 
 @bp.get("/projects/<int:project_id>/label")
@@ -100,7 +106,7 @@ def label_page(project_id: int):
     return render_template(
         "pages/label.html", project=project, progress=_progress(project), view_key=secrets.token_urlsafe(12),
         oob=False, notice=None, last_label=last_label, lease_seconds=current_app.config["LEASE_SECONDS"],
-        suggestions=projects.config(project).suggestions, multi=multi, **shown,
+        suggestions=projects.config(project).suggestions, multi=multi, skipped=_skipped(project, shown["lease"]), **shown,
     )
 
 
@@ -159,6 +165,17 @@ def label_skip(project_id: int):
     project = projects.get_project(db, project_id)
     queue.skip_example(db, project, g.user, _int_field("example_id"), now=utcnow())
     return _render_work(project, _lease_next_and_commit(project))
+
+
+@bp.post("/projects/<int:project_id>/label/unskip")
+@requires(*ANY_ROLE)
+def label_unskip(project_id: int):
+    """Serve me the examples I skipped again, the first of them now."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    n = queue.forget_skips(db, project, g.user)
+    return _render_work(project, _lease_next_and_commit(project),
+                        notice=f"{n} skipped example{'' if n == 1 else 's'} back in your queue.")
 
 
 @bp.post("/projects/<int:project_id>/label/undo")

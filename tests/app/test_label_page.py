@@ -93,3 +93,29 @@ def test_a_warning_given_to_an_api_client_is_not_asked_again_on_the_page(app, cl
     client.post("/login", data={"name": "ann", "password": "correct horse"})
     page = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
     assert 'data-testid="warning"' not in page and 'class="labeling"' in page
+
+
+def test_examples_i_skipped_come_back_when_i_ask_from_the_empty_queue(client, make_user, make_project):
+    """A lone annotator who skipped an example is not stuck at "nothing left" with it unlabeled."""
+    import re
+
+    project_id = make_project(n=2, settings={"holdout_fraction": 0})
+    make_user("ann", "annotator")
+    make_user("bob", "annotator")
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+
+    def served(html):
+        found = re.search(r'data-example-id="(\d+)"', html)
+        return found and found.group(1)
+
+    first = served(client.get(f"/projects/{project_id}/label").get_data(as_text=True))
+    second = served(client.post(f"/projects/{project_id}/label/skip", data={"example_id": first}).get_data(as_text=True))
+    assert second and second != first
+    empty = client.post(f"/projects/{project_id}/label/submit", data={"example_id": second, "label": "pos"}).get_data(as_text=True)
+    text = " ".join(empty.split())
+    assert "Nothing left for you to label" in text and "You skipped 1 example that still needs a label." in text
+    back = client.post(f"/projects/{project_id}/label/unskip").get_data(as_text=True)
+    assert served(back) == first and "1 skipped example back in your queue." in back
+    client.post("/logout")
+    client.post("/login", data={"name": "bob", "password": "correct horse"})  # another's skips are not bob's to undo
+    assert 'data-testid="skipped"' not in client.get(f"/projects/{project_id}/label").get_data(as_text=True)
