@@ -22,6 +22,7 @@ POOL_FIT_SAMPLE = 50_000  # a vocabulary and its IDF settle long before this man
 # about 5 ms a text on these cores, so a first retrain of a pool this size encodes for ~4 minutes.
 AUTO_EMBEDDINGS_MAX_POOL = 50_000
 _CACHE_SIZE = 4
+FEATURIZER_CHECK_ROWS = 200  # examples read to tell whether a chosen featurizer finds its input
 _cache: OrderedDict[tuple, Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -82,6 +83,24 @@ def read_rows(session: Session, ids: Sequence[int], *extra: Any) -> dict[int, An
 def inputs_of_rows(kind: str, rows: dict[int, Any], ids: Sequence[int]) -> Any:
     """Model inputs of ``ids`` (in that order) from rows read by :func:`read_rows`."""
     return model_inputs(kind, [(rows[i][1] or {}, rows[i][2]) for i in ids])
+
+
+def featurizer_problem(session: Session, project: Project, featurizer: str) -> str | None:
+    """Why ``featurizer`` cannot read the project's examples, or None (it can, or none are here
+    yet). A retrain with such a featurizer failed with scikit-learn's words on an empty input."""
+    if featurizer == "auto":
+        return None
+    kind = INPUT_KIND[featurizer]
+    if kind == "vector":
+        without = select(Example.id).where(Example.project_id == project.id, Example.features.is_(None)).limit(1)
+        return None if session.scalar(without) is None else (
+            f"{featurizer!r} reads each example's features vector, and some examples of this project have none")
+    ids = list(session.scalars(select(Example.id).where(Example.project_id == project.id).order_by(Example.id)
+                               .limit(FEATURIZER_CHECK_ROWS)))
+    if not ids or any(read_inputs(session, ids, kind)):  # a text, or numeric meta fields
+        return None
+    what = "text" if kind == "text" else "numeric meta fields"
+    return f"{featurizer!r} reads each example's {what}, and the first {len(ids)} examples of this project have none"
 
 
 def subset(inputs: Any, mask: np.ndarray) -> Any:

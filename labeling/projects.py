@@ -270,7 +270,8 @@ def update_settings(session: Session, project: Project, given: Any) -> Project:
     Raises
     ------
     InvalidInput
-        An unknown setting or a bad value (each named).
+        An unknown setting or a bad value (each named), or a featurizer that cannot read the
+        project's examples.
     Conflict
         A change of ``task`` once the project has labels.
     """
@@ -280,6 +281,11 @@ def update_settings(session: Session, project: Project, given: Any) -> Project:
         raise Conflict("the task cannot change once the project has labels (settings.task)")
     if settings["task"] != project.task_kind:  # a project made before a rule changes its settings still
         tasks.check_label_set(settings["task"], label_names(project))
+    if settings["featurizer"] != config(project).featurizer:
+        from labeling.features import featurizer_problem  # labeling.features reads this module's config
+
+        if problem := featurizer_problem(session, project, settings["featurizer"]):
+            raise InvalidInput.one(problem, field="featurizer")
     project.settings, project.task_kind = settings, settings["task"]
     session.flush()
     return project

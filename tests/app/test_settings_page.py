@@ -172,3 +172,24 @@ def test_the_advanced_settings_are_edited_on_the_page_and_open_on_an_error(app, 
     assert bad.status_code == 422 and re.search(r'<details class="advanced"[^>]*open', body)
     assert 'data-testid="error-random_share"' in body and 'data-testid="error-typical_picks">must be true or false<' in body
     assert stored_settings(session, project_id)["random_share"] == 0.2
+
+
+def test_a_featurizer_that_cannot_read_the_projects_examples_is_refused_beside_its_field(app, client, admin_token,
+                                                                                          make_project, session):
+    text_project = make_project(n=3)
+    admin = logged_in(app, "admin")
+    for featurizer, says in (("numeric", "numeric meta fields"), ("features", "features vector")):
+        refused = admin.post(f"/projects/{text_project}/settings", data={"featurizer": featurizer})
+        assert refused.status_code == 422
+        assert re.search(rf'data-testid="error-featurizer">&#39;{featurizer}&#39; reads each example&#39;s {says}',
+                         refused.get_data(as_text=True))
+    assert stored_settings(session, text_project)["featurizer"] == "auto"
+    assert admin.post(f"/projects/{text_project}/settings", data={"featurizer": "tfidf"}).status_code == 200
+    vectors = make_project(examples=[{"external_id": f"v{i}", "features": [i, 1.0]} for i in range(3)])
+    api = client.patch(f"/api/v1/projects/{vectors}", headers=auth(admin_token), json={"settings": {"featurizer": "tfidf"}})
+    assert api.status_code == 422 and api.json["errors"][0]["field"] == "featurizer"
+    assert client.patch(f"/api/v1/projects/{vectors}", headers=auth(admin_token),
+                        json={"settings": {"featurizer": "features"}}).status_code == 200
+    empty = make_project(n=0)  # nothing to read yet: any featurizer is taken
+    assert client.patch(f"/api/v1/projects/{empty}", headers=auth(admin_token),
+                        json={"settings": {"featurizer": "numeric"}}).status_code == 200
