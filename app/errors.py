@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -47,6 +50,18 @@ def _is_unavailable(exc: OperationalError) -> bool:
     return exc.connection_invalidated or any(word in message for word in _UNAVAILABLE)
 
 
+def _log_in_again():
+    """A form sent after its session ended (a logout in another tab, or everywhere): to the login
+    page, and back to the page the form was on."""
+    page = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
+    back = page.path + (f"?{page.query}" if page.query else "")
+    flash("You were logged out (in another tab, or everywhere); log in again to go on.")
+    target = url_for("auth.login", next=back or None)
+    if request.headers.get("HX-Request"):
+        return "", 401, {"HX-Redirect": target}
+    return redirect(target)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
@@ -65,6 +80,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
+        if not current_user.is_authenticated and request.endpoint != "auth.login":
+            return _log_in_again()
         return _page_error(400, f"The form expired or was not sent by this site ({exc.description}). Reload the page and try again.")
 
     @app.errorhandler(RequestEntityTooLarge)

@@ -145,3 +145,25 @@ def test_the_data_page_shows_an_image_example_as_a_thumbnail(app, make_user, mak
     make_user("rita", "reviewer")
     page = logged_in(app, "rita").get(f"/projects/{project_id}/data").get_data(as_text=True)
     assert f'<img class="thumb" src="{pixel}" alt="image of img-1"' in page and "[image]" not in page
+
+
+def test_a_form_sent_after_a_logout_elsewhere_goes_to_the_login_page_and_back(app_factory, make_user, make_project):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    project_id = make_project(n=2)
+    make_user("ann")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"name": "ann", "password": "correct horse", "csrf_token": token})
+    page = client.get(f"/projects/{project_id}/label").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302  # as another tab would
+    label_url = f"/projects/{project_id}/label"
+    sent = client.post(f"{label_url}/submit", data={"label": "pos", "csrf_token": token},
+                       headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost{label_url}"})
+    assert sent.status_code == 401 and sent.headers["HX-Redirect"] == f"/login?next={label_url}"
+    login_page = client.get(sent.headers["HX-Redirect"]).get_data(as_text=True)
+    assert "You were logged out" in login_page
+    plain = client.post(f"{label_url}/skip", data={"example_id": "1"}, headers={"Referer": f"http://localhost{label_url}"})
+    assert plain.status_code == 302 and plain.headers["Location"].startswith("/login?next=")
+    stale_login = client.post("/login", data={"name": "ann", "password": "correct horse", "csrf_token": "stale"})
+    assert stale_login.status_code == 400 and "The form expired" in stale_login.get_data(as_text=True)
