@@ -67,5 +67,7 @@ def project(project_id: int):
     shown = {k: v for k, v in proj.settings.items() if k != "webhook_secret"}
     if g.role != "admin":
         shown["webhook_url"] = webhook_host(shown.get("webhook_url", ""))
+    if g.role == "annotator":  # nothing there an annotator can act on
+        shown = {}
     return render_template("pages/project.html", project=proj, counts=counts, settings=shown,
                            champion=projects.champion_version(db, proj), user=g.user, role=g.role)

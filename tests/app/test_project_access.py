@@ -1,6 +1,8 @@
 """Project members: a project with members is seen only by them (with their role there) and by
 admins; anyone else gets a 404 on its routes (API and pages) and does not find it in lists."""
 
+import re
+
 from sqlalchemy import select
 
 from labeling.db import utcnow
@@ -151,3 +153,16 @@ def test_a_hidden_project_and_a_missing_one_answer_alike(client, admin_token, ma
         assert hidden_answer.json["error"].replace(str(hidden), "N") == missing_answer.json["error"].replace(str(missing), "N")
     # On a project the annotator may see, a reviewer's route is still a 403 that says so.
     assert client.get(f"/api/v1/projects/{open_project}/examples", headers=auth(ann)).status_code == 403
+
+
+def test_the_project_page_shows_settings_to_reviewers_and_admins_but_not_to_annotators(app, client, admin_token,
+                                                                                      make_user, make_project):
+    project_id = make_project(n=1, settings={"webhook_url": "https://hooks.example.org/x?key=s3cret", "diverse_batches": True})
+    make_user("ann")
+    make_user("rita", "reviewer")
+    make_user("ada", "admin")
+    pages = {name: logged_in(app, name).get(f"/projects/{project_id}").get_data(as_text=True) for name in ("ann", "rita", "ada")}
+    assert "<h2>Settings</h2>" not in pages["ann"] and "retrain_threshold" not in pages["ann"]
+    assert "retrain_threshold" in pages["rita"] and "hooks.example.org" in pages["rita"] and "s3cret" not in pages["rita"]
+    assert "key=s3cret" in pages["ada"]
+    assert re.search(r"<th>diverse_batches</th><td>on</td>", pages["ada"])
