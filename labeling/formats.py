@@ -167,9 +167,6 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool =
         return
     columns = [h.strip() for h in header]
     fields = [rename.get(c, c) for c in columns]
-    if "external_id" not in fields:
-        yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
-        return
     while True:
         start_line = reader.line_num + 1
         try:
@@ -204,7 +201,7 @@ def _csv_record(line: int, columns: list[str], fields: list[str], values: list[s
             except json.JSONDecodeError:
                 return RawRow(line, None, Problem("not valid JSON", field=field, line=line))
         elif field in ("external_id", "text", "image", "label", "labels"):
-            if value != "":
+            if value != "" or field == "external_id":  # an empty id cell is an error, not a made-up id
                 record[field] = value
         else:  # a column no field takes, under its own name (a "" field is one left unmapped)
             extra[column] = value
@@ -223,9 +220,6 @@ def _read_parquet(stream: IO[bytes], rename: dict[str, str], unknown: str | None
         parquet = pq.ParquetFile(stream)
     except (pa.ArrowInvalid, OSError) as exc:
         yield RawRow(1, None, Problem(f"not a Parquet file: {exc}", line=1))
-        return
-    if "external_id" not in [rename.get(n, n) for n in parquet.schema_arrow.names]:
-        yield RawRow(1, None, Problem("missing column", field="external_id", line=1))
         return
     if parquet.metadata.num_rows == 0:
         yield RawRow(1, None, Problem("the file is empty", line=1))

@@ -64,8 +64,8 @@ def check_mapping(rename: dict[str, str], unknown: str) -> list[Problem]:
         if value and value not in KNOWN_FIELDS:
             problems.append(Problem(f"map the column to one of {', '.join(KNOWN_FIELDS)}", field=field))
     chosen = [value for value in rename.values() if value]
-    if chosen.count("external_id") != 1:
-        problems.append(Problem("map exactly one column to external_id (each example's own id)", field="external_id"))
+    if chosen.count("external_id") > 1:  # none: each example's id is made from its content
+        problems.append(Problem("map at most one column to external_id (each example's own id)", field="external_id"))
     if not any(field in chosen for field in CONTENT_FIELDS):
         problems.append(Problem("map a column to text (or to image or features): no column holds the examples",
                                 field="text"))

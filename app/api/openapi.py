@@ -117,8 +117,9 @@ def _schemas() -> dict[str, Any]:
                 "examples": {"type": "integer"}, "labeled": {"type": "integer"}, "labels": {"type": "integer"},
                 "open_flags": {"type": "integer"}}},
             "champion_model_version": {"type": ["integer", "null"]}}},
-        "ExampleIn": {"type": "object", "required": ["external_id"], "properties": {
-            "external_id": {"type": ["string", "integer"]}, "text": {"type": "string"}, "image": {"type": "string"},
+        "ExampleIn": {"type": "object", "properties": {
+            "external_id": {"type": ["string", "integer"], "description": "the caller's id; without it, "
+                            "`sha256:` and 24 hex digits of the text, image and features"}, "text": {"type": "string"}, "image": {"type": "string"},
             "features": {"type": "array", "items": {"type": "number"}}, "meta": {"type": "object"},
             "label": {"type": "string"}, "labels": {**LABEL_SET, "description": "multi-label projects, instead "
                                                    "of label (CSV: joined by `|`, `[]` for none)"}}},

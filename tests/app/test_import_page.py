@@ -33,6 +33,20 @@ def test_preview_then_import_with_a_mapping(client, make_user, make_project, adm
     assert "1,great,,,\"{\"\"stars\"\": \"\"5\"\"}\",pos" in exported
 
 
+def test_a_file_without_an_id_column_imports_with_ids_made_from_content(client, make_user, make_project, admin_token):
+    project_id = make_project(n=0)
+    login_admin(client, make_user)
+    _, token = upload(client, project_id, b"review,sentiment\ngreat,pos\nbad,neg\n", "r.csv")
+    response = client.post(f"/projects/{project_id}/import/confirm", data={
+        "token": token, "map:review": "text", "map:sentiment": "label"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "Imported 2 examples" in client.get(response.location).get_data(as_text=True)
+    _, token = upload(client, project_id, b"a,b\n1,x\n2,y\n", "two.csv")
+    twice = client.post(f"/projects/{project_id}/import/confirm", data={
+        "token": token, "map:a": "external_id", "map:b": "external_id"})
+    assert twice.status_code == 422 and "map at most one column to external_id" in twice.get_data(as_text=True)
+
+
 def test_the_preview_marks_empty_and_missing_values(client, make_user, make_project):
     project_id = make_project(n=0)
     login_admin(client, make_user)

@@ -25,7 +25,7 @@ def test_bad_files_are_refused_with_line_and_field(client, admin_token, make_pro
     cases = [
         ("wrong-encoding.jsonl", '{"external_id": "1", "text": "caf\xe9"}\n'.encode("latin-1"), 1, None),
         ("truncated.jsonl", b'{"external_id": "1", "text": "ok"}\n{"external_id": "2", "te', 2, None),
-        ("no-id.csv", b"text,label\nhello,pos\n", 1, "external_id"),
+        ("empty-id.csv", b"external_id,text\n,hello\n", 2, "external_id"),
         ("bad-label.jsonl", b'{"external_id": "1", "text": "a", "label": "meh"}\n', 1, "label"),
         ("empty.csv", b"", 1, None),
         ("empty.jsonl", b"\n\n", 1, None),
@@ -39,6 +39,22 @@ def test_bad_files_are_refused_with_line_and_field(client, admin_token, make_pro
         if field:
             assert first["field"] == field, (name, first)
     assert count_examples(client, admin_token, project_id) == 0
+
+
+def test_a_file_without_ids_gets_ids_from_content_and_a_second_import_skips_it(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    data = b"text,label\nhello,pos\nworld,neg\nhello,neg\n"
+    first = upload(client, admin_token, project_id, "no-id.csv", data)
+    assert first.status_code == 201, first.json
+    assert (first.json["imported"], first.json["duplicates"], first.json["labels"]) == (2, 1, 2)
+    again = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                        json={"examples": [{"text": "world"}, {"text": "new one"}]})
+    assert (again.json["imported"], again.json["duplicates"]) == (1, 1)
+    exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
+                          headers=auth(admin_token)).data.decode().splitlines()
+    rows = {r["text"]: r for r in map(json.loads, exported)}
+    assert rows["hello"]["label"] == "pos" and all(r["external_id"].startswith("sha256:") for r in rows.values())
+    assert len({r["external_id"] for r in rows.values()}) == 3
 
 
 def test_one_bad_row_imports_nothing(client, admin_token, make_project):
