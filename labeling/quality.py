@@ -315,9 +315,13 @@ def label_check_summary(session: Session, project_id: int) -> str:
     if check.get("skipped") and check.get("noise_rate") is None:
         return f"Model v{row.version} did not judge labels: {check['skipped']}."
     if not check.get("noise_rate"):
+        waiting = session.scalar(select(func.count()).select_from(LabelFlag).where(
+            LabelFlag.project_id == project_id, LabelFlag.status == "open"))
         return (f"Model v{row.version} sees no sign of wrong labels: either they are clean, or the model cannot yet "
                 f"tell a wrong label from a hard example. It raises a flag only where a label is at least "
-                f"{PRECISION_TARGET:.0%} likely wrong.")
+                f"{PRECISION_TARGET:.0%} likely wrong."
+                + (f" The {waiting} open flag{'' if waiting == 1 else 's'} came from earlier checks, from annotators "
+                   f"who disagree or from kept warnings, and wait for a reviewer." if waiting else ""))
     expected = check.get("expected_precision")
     return (f"Model v{row.version} estimates that {check['noise_rate']:.0%} of labels are wrong and found "
             f"{check.get('flagged', 0)} labels at least {PRECISION_TARGET:.0%} likely wrong"

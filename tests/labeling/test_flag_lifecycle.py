@@ -78,7 +78,18 @@ def test_the_label_check_says_what_it_concluded(client, admin_token, make_projec
     assert "estimates that" in noisy and "% of labels are wrong" in noisy
     assert "at the first check: any label given here, not imported" in noisy  # why a found label may wait
     clean, _ = noisy_digits(700, 0.0, seed=4)
-    assert "no sign of wrong labels" in summary(make_project(labels=LABELS, examples=clean))
+    clean_project = make_project(labels=LABELS, examples=clean)
+    said = summary(clean_project)
+    assert "no sign of wrong labels" in said and "open flag" not in said
+    from labeling.db import utcnow
+    from labeling.models import Label
+    from labeling.quality import flag_kept_warning
+
+    label = session.scalars(select(Label).where(Label.project_id == clean_project).limit(1)).one()
+    label.warned_suggestion, label.warned_confidence = "0", 0.97
+    flag_kept_warning(session, label, now=utcnow())
+    session.commit()
+    assert "The 1 open flag came from earlier checks" in summary(clean_project)  # not "no sign" alone beside it
     few = summary(make_project(labels=LABELS, examples=clean[:60]))
     assert "did not judge labels" in few and "too few" in few
     assert "no check has run yet" in summary(make_project(n=0))
