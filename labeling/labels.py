@@ -294,3 +294,11 @@ def get_label(session: Session, label_id: int) -> Label:
     if label is None:
         raise NotFound(f"no label with id {label_id}")
     return label
+
+
+def kept_by_annotators() -> list[Any]:
+    """Conditions on ``Label`` for the labels annotators gave and kept: one taken back (undo) or
+    changed after a warning counts once (its replacement), reviews and imports not at all."""
+    revision = aliased(Label)
+    taken_back = exists().where(revision.replaces_id == Label.id, revision.source.in_(("undo", "mistake_check")))
+    return [Label.value.is_not(None), Label.source.in_(("annotator", "mistake_check")), ~taken_back]

@@ -7,13 +7,13 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
 from labeling.doubts import exchange_doubts
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
-from labeling.labels import append_label_event, close_flags_of_replaced_label
+from labeling.labels import append_label_event, close_flags_of_replaced_label, kept_by_annotators
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling import tasks
 from labeling.projects import check_writable
@@ -168,12 +168,8 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
 def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]:
     """Per annotator: labels given, flags raised on them, and agreement with reviewed gold
     (a dismissed flag means the annotator was right; confirmed or corrected, wrong)."""
-    # Labels given and kept: one the annotator took back (undo) or changed after a warning counts once.
-    revision = aliased(Label)
-    taken_back = exists().where(revision.replaces_id == Label.id, revision.source.in_(("undo", "mistake_check")))
     labels = dict(session.execute(
-        select(Label.annotator_id, func.count()).where(Label.project_id == project_id, Label.value.is_not(None),
-                                                       Label.source.in_(("annotator", "mistake_check")), ~taken_back)
+        select(Label.annotator_id, func.count()).where(Label.project_id == project_id, *kept_by_annotators())
         .group_by(Label.annotator_id)).all())
     flags = defaultdict(lambda: dict.fromkeys(FLAG_STATUSES, 0))
     for annotator_id, status, n in session.execute(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from labeling.labels import kept_by_annotators
 from labeling.models import Label, ModelVersion, Project, User
 from labeling.snapshots import current_labels_query
 
@@ -83,7 +84,8 @@ def unsure_share(session, project_id: int) -> float | None:
 
 
 def throughput(session, project_id: int, *, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
-    """Labels per annotator in the last ``hours``, with their median time per label."""
+    """Labels per annotator in the last ``hours``, with their median time per label; counted as
+    the annotators' table counts them (kept labels only), so the day is never more than the total."""
     since = now - timedelta(hours=hours)
     first_id = session.scalar(select(func.min(Label.id)).where(Label.project_id == project_id, Label.created_at >= since))
     if first_id is None:
@@ -91,7 +93,7 @@ def throughput(session, project_id: int, *, now: datetime, hours: int = 24) -> l
     per: dict[str, list[int]] = {}
     for name, duration in session.execute(
         select(User.name, Label.duration_ms).join(User, User.id == Label.annotator_id)
-        .where(Label.project_id == project_id, Label.id >= first_id, Label.value.is_not(None))):
+        .where(Label.project_id == project_id, Label.id >= first_id, *kept_by_annotators())):
         per.setdefault(name, []).append(duration or 0)
     return [{"annotator": name, "labels": len(d), "median_seconds": round(float(np.median(d)) / 1000, 1)}
             for name, d in sorted(per.items(), key=lambda kv: -len(kv[1]))]

@@ -181,3 +181,8 @@ def test_an_annotators_label_count_leaves_out_labels_taken_back(client, admin_to
     session.rollback()
     [row] = annotator_quality(session, project_id)
     assert (row["annotator"], row["labels"]) == ("ann", 2)
+    from labeling.db import utcnow
+    from labeling.stats import throughput
+
+    [day] = throughput(session, project_id, now=utcnow())  # the dashboard's "last 24 h" counts the same way
+    assert (day["annotator"], day["labels"]) == ("ann", 2)
