@@ -115,7 +115,7 @@ def test_only_admins_see_where_webhooks_go(client, admin_token, make_user, make_
     assert shown["settings"]["webhook_url"] == "https://hooks.example.org/…"
     full = client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json
     assert full["settings"]["webhook_url"] == "https://hooks.example.org/T0/secret-part"
-    client.post("/login", data={"name": "ann", "password": "correct horse"})
+    client.post("/login", data={"name": "rev", "password": "correct horse"})  # annotators' page shows no settings
     page = client.get(f"/projects/{project_id}").get_data(as_text=True)
     assert "hooks.example.org/…" in page and "secret-part" not in page
 
