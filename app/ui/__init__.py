@@ -62,6 +62,12 @@ def flag_reason(reason: str) -> str:
     return FLAG_REASON_TEXT.get(reason, reason)
 
 
+@bp.app_template_filter("counted")
+def counted(n: int, noun: str) -> str:
+    """``1 example``, ``2 examples``: a count and its noun (plural by an s)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 @bp.app_template_filter("label_set")
 def label_set(value: Any, project: Project) -> list[str]:
     """A multi-label project's stored set as its list of names (empty for none)."""

@@ -79,8 +79,8 @@ def test_the_page_can_update_duplicates(client, make_user, make_project, admin_t
         return client.post(f"/projects/{project_id}/import/confirm", follow_redirects=True,
                            data={"token": token, "map:id": "external_id", "map:review": "text", **form})
 
-    assert "1 duplicates skipped" in import_csv(b"id,review\n1,new text\n").get_data(as_text=True)
-    assert "1 duplicates updated" in import_csv(b"id,review\n1,new text\n", update_duplicates="1").get_data(as_text=True)
+    assert "1 duplicate skipped" in import_csv(b"id,review\n1,new text\n").get_data(as_text=True)
+    assert "1 duplicate updated" in import_csv(b"id,review\n1,new text\n", update_duplicates="1").get_data(as_text=True)
     exported = client.get(f"/api/v1/projects/{project_id}/export?format=jsonl&include_unlabeled=true",
                           headers=auth(admin_token)).data.decode()
     assert '"text":"new text"' in exported
@@ -104,7 +104,7 @@ def test_the_status_page_polls_until_the_import_finishes(client, make_user, make
     assert client.get(f"/projects/{project_id}/imports/{job_id}/fragment").status_code == 200
     imports.execute_import(app.extensions["hitl_sessionmaker"], job_id)
     fragment = client.get(f"/projects/{project_id}/imports/{job_id}/fragment")
-    assert fragment.status_code == 286 and "Imported 1 examples" in fragment.get_data(as_text=True)
+    assert fragment.status_code == 286 and "Imported 1 example " in fragment.get_data(as_text=True)
     other = make_project(n=0)
     assert client.get(f"/projects/{other}/imports/{job_id}").status_code == 404
 
