@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import Select, column, exists, func, literal_column, select, table, update
+from sqlalchemy import Select, and_, column, exists, func, literal_column, select, table, update
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
@@ -34,7 +34,7 @@ from labeling.projects import check_writable, config, label_names
 from labeling.snapshots import current_labels_query
 from labeling.validation import is_db_int, is_storable_text, unit_interval
 
-STATUSES = ("labeled", "unlabeled", "flagged", "holdout")
+STATUSES = ("labeled", "unlabeled", "flagged", "holdout", "disagreed")
 # A filtered total is counted up to this many rows; more is shown as "more than".
 TOTAL_CAP = 10_000
 MAX_QUERY = 200
@@ -53,6 +53,7 @@ _FTS = table("examples_fts", column("rowid"), column("examples_fts"))
 
 _Replacer = aliased(Label)
 _LABELED = Example.n_labels > literal_column("0")
+_Other, _OtherReplacer = aliased(Label), aliased(Label)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,14 @@ def _current_label_exists(*conditions: Any) -> Any:
     """Some current label (a value nobody replaced) of the example satisfies ``conditions``."""
     return exists().where(Label.example_id == Example.id, Label.value.is_not(None),
                           ~exists().where(_Replacer.replaces_id == Label.id), *conditions)
+
+
+def _annotators_disagree() -> Any:
+    """Two current labels of the example differ: visible as soon as the second is given, before
+    any retrain turns it into a flag."""
+    differs = exists().where(_Other.example_id == Label.example_id, _Other.value.is_not(None), _Other.value != Label.value,
+                             ~exists().where(_OtherReplacer.replaces_id == _Other.id))
+    return and_(Example.n_labels > literal_column("1"), _current_label_exists(differs))
 
 
 def _like_pattern(needle: str) -> str:
@@ -193,7 +202,7 @@ def _statement(session: Session, project: Project, filters: Filters, *, upto_id:
         where.append(Example.id.in_(_annotator_ids(session, filters.annotator)))
     # "n_labels > 0" literally: SQLite matches the partial index ix_examples_labeled on it.
     status = {"labeled": _LABELED, "unlabeled": Example.n_labels == literal_column("0"),
-              "holdout": Example.in_holdout.is_(True),
+              "holdout": Example.in_holdout.is_(True), "disagreed": _annotators_disagree(),
               "flagged": Example.id.in_(select(LabelFlag.example_id).where(
                   LabelFlag.project_id == project.id, LabelFlag.status == "open"))}
     if filters.status:

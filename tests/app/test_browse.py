@@ -344,3 +344,28 @@ def test_no_filter_scans_or_sorts_the_examples(sqlite_template, tmp_path):
                 assert sorted_ == (by_id in plan and "examples_fts" not in plan), (args, plan)
                 assert plan.count("SEARCH examples") == 1, (args, plan)
     engine.dispose()
+
+
+def test_examples_whose_annotators_disagree_are_found_before_any_retrain(client, admin_token, make_user, make_project,
+                                                                          session):
+    project_id = make_project(examples=[{"external_id": f"e{i}", "text": f"text {i}"} for i in range(3)],
+                              settings={"overlap": 2, "holdout_fraction": 0})
+    tokens = [make_user(name)[1] for name in ("ann", "bob")]
+    given = {}
+    for token, values in zip(tokens, ({"e0": "pos", "e1": "pos", "e2": "neg"}, {"e0": "neg", "e1": "pos", "e2": "neg"})):
+        for _ in values:  # whatever order the queue serves them in
+            lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+            example = lease["example"]["external_id"]
+            value = values[example]
+            answer = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                                 json={"example_id": lease["example"]["id"], "label": value})
+            assert answer.status_code in (200, 201), answer.json
+            given.setdefault(example, []).append(value)
+    disagreed = {e for e, values in given.items() if len(set(values)) > 1}
+    assert disagreed == {"e0"}
+    assert ids(browse(client, admin_token, project_id, status="disagreed")) == ["e0"]
+    session.rollback()
+    label_id = session.scalar(select(Label.id).join(Example, Example.id == Label.example_id)
+                              .where(Example.external_id == "e0", Label.value == "neg"))
+    assert client.post(f"/api/v1/labels/{label_id}/undo", headers=auth(tokens[1])).status_code in (200, 201)
+    assert ids(browse(client, admin_token, project_id, status="disagreed")) == []  # the undone label is not current
