@@ -28,6 +28,8 @@ ACTIONS: dict[str, str] = {
     "token.revoked": "an API token was revoked",
     "project.created": "a project was created",
     "project.settings_changed": "a project's settings were changed (details: the keys given)",
+    "project.renamed": "a project got a new name (target: the new name; details: from)",
+    "project.labels_added": "labels were added to a project's label set (details: labels)",
     "project.members_changed": "a project's member list was replaced (details: before, after)",
     "project.webhook_secret_rotated": "a project's webhook secret was replaced by a new generated one",
     "project.webhook_tested": "a signed test event was sent to a project's webhook URL (details: url, status_code, error)",

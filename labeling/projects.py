@@ -251,17 +251,23 @@ def validate_label_set(labels: Any) -> list[dict[str, str | None]]:
 def create_project(
     session: Session, name: Any, labels: Any, settings: Any = None, *, now: datetime
 ) -> Project:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not is_storable_text(name):
-        raise InvalidInput.one("name must be a non-empty string of at most 200 characters", field="name")
     label_set = validate_label_set(labels)
     full = validate_settings(settings)
     tasks.check_label_set(full["task"], [label["name"] for label in label_set])
-    if session.scalar(select(Project.id).where(Project.name == name.strip())) is not None:
-        raise InvalidInput.one(f"a project named {name.strip()!r} exists already", field="name")
-    project = Project(name=name.strip(), labels=label_set, settings=full, created_at=now, task_kind=full["task"])
+    project = Project(name=checked_name(session, name), labels=label_set, settings=full, created_at=now,
+                      task_kind=full["task"])
     session.add(project)
     session.flush()
     return project
+
+
+def checked_name(session: Session, name: Any, *, other_than: int | None = None) -> str:
+    """A valid project name, stripped, that no other project has."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not is_storable_text(name):
+        raise InvalidInput.one("name must be a non-empty string of at most 200 characters", field="name")
+    if session.scalar(select(Project.id).where(Project.name == name.strip(), Project.id != (other_than or 0))) is not None:
+        raise InvalidInput.one(f"a project named {name.strip()!r} exists already", field="name")
+    return name.strip()
 
 
 def update_settings(session: Session, project: Project, given: Any) -> Project:

@@ -201,10 +201,12 @@ def _project_paths() -> dict[str, Any]:
         },
         "/api/v1/projects/{project_id}": {
             "get": _op("A project with its counts", tag="projects", ok_schema=_ref("Project"), params=PROJECT, errors=(401, 403, 404)),
-            "patch": _op("Change a project's settings; archive (read-only, hidden from annotators, still exportable) "
+            "patch": _op("Change a project's settings or name, add labels (each gets a free hotkey; labels are never "
+                         "renamed or removed); archive (read-only, hidden from annotators, still exportable) "
                          "or unarchive it", tag="projects", ok_schema=_ref("Project"), params=PROJECT,
                          body={"type": "object", "additionalProperties": False, "properties": {
-                             "settings": _ref("Settings"), "archived": {"type": "boolean"}}}),
+                             "settings": _ref("Settings"), "archived": {"type": "boolean"}, "name": {"type": "string"},
+                             "add_labels": {"type": "array", "items": {"type": "string"}}}}),
             "delete": _with_response(
                 _op("Delete a project and everything of it (examples, labels, models, runs, flags, snapshots, imports, "
                     "deliveries) in one transaction; `confirm` must be the project's name", tag="projects", ok=204,

@@ -10,12 +10,12 @@ from app.api.common import json_body, pagination
 from app.api.shapes import project_json
 from app.auth import ADMINS, ANY_ROLE, REVIEWERS, requires
 from app.db import get_session
-from labeling import access, audit, projects, runs
+from labeling import access, audit, project_edits, projects, runs
 from labeling.db import utcnow
 from labeling.deletion import delete_project as delete_everything
 from labeling.errors import InvalidInput
 
-PATCH_FIELDS = ("settings", "archived")
+PATCH_FIELDS = ("settings", "archived", "name", "add_labels")
 
 
 @bp.post("/projects")
@@ -56,7 +56,7 @@ def get_project(project_id: int):
 @bp.patch("/projects/<int:project_id>")
 @requires(*ADMINS, api=True)
 def update_project(project_id: int):
-    """Change a project's settings; archive or unarchive it."""
+    """Change a project's settings or name, add labels; archive or unarchive it."""
     body = json_body()
     unknown = sorted(set(body) - set(PATCH_FIELDS))
     if unknown:
@@ -71,6 +71,10 @@ def update_project(project_id: int):
         audit.record(db, g.user, "project.settings_changed", project_id=project.id, target=project.name, now=now,
                      details={"keys": sorted(given) if isinstance(given, dict) else []})
         changed = [k for k in (given or {}) if getattr(projects.config(project), k, None) != getattr(before, k, None)]
+    if "name" in body:
+        project_edits.rename_project(db, project, body["name"], actor=g.user, now=now)
+    if "add_labels" in body:
+        project_edits.add_labels(db, project, body["add_labels"], actor=g.user, now=now)
     if "archived" in body:
         projects.set_archived(db, project, body["archived"], actor=g.user, now=now)
     run_id = runs.request_after_settings(db, project, changed, now=now)

@@ -13,7 +13,7 @@ from app import jobs
 from app.auth import ADMINS, requires
 from app.db import get_session
 from app.ui import bp
-from labeling import access, audit, projects, runs, users, webhooks
+from labeling import access, audit, project_edits, projects, runs, users, webhooks
 from labeling.db import reading, utcnow
 from labeling.deletion import delete_project
 from labeling.errors import InvalidInput
@@ -43,6 +43,27 @@ def _render(project: Project, *, errors: dict[str, str] | None = None, notice: s
         featurizers=FEATURIZERS, suggestion_modes=SUGGESTION_MODES, promotion_metrics=PROMOTION_METRICS,
         users=[u.name for u in users.list_users(db, limit=MAX_USERS_OFFERED) if u.active])
     return body, 200 if partial else status
+
+
+@bp.post("/projects/<int:project_id>/settings/name-and-labels")
+@requires(*ADMINS)
+def save_name_and_labels(project_id: int):
+    """Rename the project and add labels to its set (comma-separated); errors beside their fields."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    added_text = request.form.get("add_labels", "")
+    try:
+        renamed = project_edits.rename_project(db, project, request.form.get("name", ""), actor=g.user, now=utcnow())
+        added = project_edits.add_labels(db, project, [n for n in added_text.split(",") if n.strip()], actor=g.user,
+                                         now=utcnow()) if added_text.strip() else []
+    except InvalidInput as exc:
+        db.rollback()
+        return _render(project, errors=_field_errors(exc), form=request.form, status=422)
+    db.commit()
+    said = ([f"Renamed to {project.name!r}."] if renamed else []) + (
+        [f"Added {', '.join(added)} (keys: {', '.join(l['hotkey'] or '–' for l in project.labels if l['name'] in added)})."]
+        if added else [])
+    return _render(project, notice=" ".join(said) or "Nothing changed.")
 
 
 def _form_value(key: str, raw: str) -> Any:

@@ -35,7 +35,7 @@ def test_the_page_is_for_admins_and_every_form_has_a_csrf_token(app_factory, mak
     assert client.post("/projects", data={"name": "Reviews", "labels": "pos,neg", "csrf_token": token}).status_code == 302
     page = client.get("/projects/1/settings").get_data(as_text=True)
     forms = page.count("<form")
-    assert forms == 7 and page.count('name="csrf_token"') == forms  # logout + six on the page
+    assert forms == 8 and page.count('name="csrf_token"') == forms  # logout + seven on the page
     assert "hx-confirm=\"Replace the webhook secret?" in page
     assert client.post("/projects/1/settings", data={"retrain_threshold": "5"}).status_code == 400  # no token
     reviewer = app.test_client()
@@ -44,7 +44,7 @@ def test_the_page_is_for_admins_and_every_form_has_a_csrf_token(app_factory, mak
     token = re.search(r'name="csrf_token" value="([^"]+)"', reviewer.get("/").get_data(as_text=True)).group(1)
     assert reviewer.get("/projects/1/settings").status_code == 403
     for url in ("/projects/1/settings", "/projects/1/members", "/projects/1/webhook-secret", "/projects/1/webhook-test",
-                "/projects/1/archive", "/projects/1/delete"):
+                "/projects/1/archive", "/projects/1/delete", "/projects/1/settings/name-and-labels"):
         assert reviewer.post(url, data={"csrf_token": token, "confirm": "Reviews"}).status_code == 403, url
 
 
@@ -193,3 +193,33 @@ def test_a_featurizer_that_cannot_read_the_projects_examples_is_refused_beside_i
     empty = make_project(n=0)  # nothing to read yet: any featurizer is taken
     assert client.patch(f"/api/v1/projects/{empty}", headers=auth(admin_token),
                         json={"settings": {"featurizer": "numeric"}}).status_code == 200
+
+
+def test_a_project_is_renamed_and_gets_new_labels_on_the_page_and_through_the_api(app, client, admin_token, make_user,
+                                                                                   make_project, session):
+    project_id = make_project(n=2)
+    assert client.post("/api/v1/projects", headers=auth(admin_token), json={"name": "Taken", "labels": ["a", "b"]}).status_code == 201
+    session.rollback()
+    first_name = session.get(Project, project_id).name
+    admin = logged_in(app, "admin")
+    url = f"/projects/{project_id}/settings/name-and-labels"
+    taken = admin.post(url, data={"name": "Taken", "add_labels": "meh"})
+    assert taken.status_code == 422 and 'data-testid="error-name">a project named &#39;Taken&#39; exists already' in \
+        taken.get_data(as_text=True)
+    session.rollback()
+    assert [l["name"] for l in session.get(Project, project_id, populate_existing=True).labels] == ["pos", "neg"]
+    done = admin.post(url, data={"name": "Reviews v2", "add_labels": "meh, pos,  unsure "}, headers=HTMX)
+    assert "Renamed to &#39;Reviews v2&#39;. Added meh, unsure (keys: 3, 4)." in done.get_data(as_text=True)
+    session.rollback()
+    project = session.get(Project, project_id, populate_existing=True)
+    assert project.name == "Reviews v2" and [l["hotkey"] for l in project.labels] == ["1", "2", "3", "4"]
+    assert [e.details for e in events(session, "project.labels_added")] == [{"labels": ["meh", "unsure"]}]
+    assert events(session, "project.renamed")[-1].details == {"from": first_name}
+    _, token = make_user("ann")
+    lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    assert client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(token),
+                       json={"example_id": lease["example"]["id"], "label": "unsure"}).status_code in (200, 201)
+    api = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"add_labels": ["a|b"], "name": "x"})
+    assert api.status_code == 200 and api.json["name"] == "x"  # a single-label project takes any name
+    bad = client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"add_labels": "oops"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "add_labels"
