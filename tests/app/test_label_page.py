@@ -7,9 +7,9 @@ from labeling.models import Example
 
 
 @pytest.mark.parametrize("priority, version, said", [
-    (1.5, 1, "Why this example: the model is unsure of it, one of the next batch's picks, spread across the pool "
+    (1.5, 1, "Why this example: the model was unsure of it when it ordered the queue, one of the next batch's picks, spread across the pool "
              "(margin), model v1."),
-    (0.4, 1, "Why this example: the model is unsure of it (margin, score 0.400), model v1."),
+    (0.4, 1, "Why this example: the model was unsure of it when it ordered the queue (margin, score 0.400), model v1."),
     (0.4, None, "Why this example: a typical example, to start the first model (cold start), no model yet."),
 ])
 def test_why_an_example_is_served_in_plain_words(app, client, make_user, make_project, priority, version, said):

@@ -73,7 +73,7 @@ def test_a_strategy_changed_in_the_settings_page_shows_in_why_this_example(page:
     ann.on("pageerror", lambda exc: errors.append(str(exc)))
     login(ann, base, "ann")
     ann.goto(f"{base}/projects/{project_id}/label")
-    expect(ann.get_by_test_id("why")).to_contain_text("Why this example: the model is unsure of it (margin, score ")
+    expect(ann.get_by_test_id("why")).to_contain_text("Why this example: the model was unsure of it when it ordered the queue (margin, score ")
     expect(ann.get_by_test_id("why")).to_contain_text("model v1.")
 
     login(page, base, "boss")
@@ -89,7 +89,7 @@ def test_a_strategy_changed_in_the_settings_page_shows_in_why_this_example(page:
 
     for _ in range(2):  # the example held for her, then the next: entropy's scores, by that name
         ann.reload()
-        expect(ann.get_by_test_id("why")).to_contain_text("Why this example: the model is unsure of it (entropy, score ")
+        expect(ann.get_by_test_id("why")).to_contain_text("Why this example: the model was unsure of it when it ordered the queue (entropy, score ")
         held = int(ann.locator("form.labeling").get_attribute("data-example-id"))
         shown = float(re.search(r"score ([0-9.]+)", ann.get_by_test_id("why").inner_text()).group(1))
         with app.extensions["hitl_sessionmaker"]() as s:
