@@ -14,7 +14,8 @@ from labeling.db import utcnow
 from labeling.errors import InvalidInput
 
 NO_STORE = {"Cache-Control": "no-store"}  # a page with a secret on it stays out of the browser's cache
-EXPIRY_CHOICES = (("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"))
+# The first is the form's default: a token that never expires is a choice, not what a hurried click makes.
+EXPIRY_CHOICES = (("90", "in 90 days"), ("7", "in 7 days"), ("30", "in 30 days"), ("365", "in a year"), ("", "never"))
 
 
 @bp.get("/account")

@@ -101,7 +101,9 @@ def test_token_page_shows_a_new_token_once(client, make_user):
     assert "Your new token “script”" in shown.get_data(as_text=True)
     token = shown.get_data(as_text=True).split('data-testid="new-token">')[1].split("<")[0]
     assert client.get("/api/v1/projects", headers=auth(token)).status_code == 200
-    assert token not in client.get("/account/tokens").get_data(as_text=True)
+    page = client.get("/account/tokens").get_data(as_text=True)
+    assert token not in page
+    assert '<select name="expires_in_days"><option value="90">in 90 days</option>' in page  # the default is not "never"
     sealed = client.application.session_interface.get_signing_serializer(client.application).loads(
         cookie.split("=", 1)[1].split(";", 1)[0])
     assert token not in repr(sealed) and token[-12:] not in repr(sealed)  # the signed cookie is readable: sealed
