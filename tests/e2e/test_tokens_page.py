@@ -69,3 +69,14 @@ def test_reloading_the_page_after_creating_a_token_creates_no_other_token(page: 
     page.go_back()  # back to the form page, forward again: still one token
     page.go_forward()
     expect(page.get_by_test_id("tokens").locator("tr", has_text="once")).to_have_count(1)
+
+
+def test_a_new_token_is_copied_with_one_click(page: Page, live_server):
+    base, app = live_server
+    seed(app, [{"external_id": "a", "text": "one"}])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    login(page, base, "ann")
+    token = create_token(page, "copied")
+    page.get_by_test_id("copy-new-token").click()
+    expect(page.get_by_test_id("copy-new-token")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == token
