@@ -123,4 +123,5 @@ def test_the_audit_page_names_a_deleted_project_as_text_not_a_link(app, client, 
     page = logged_in(app, "boss").get("/audit").get_data(as_text=True)
     assert f'href="/projects/{gone}"' not in page  # it would be a 404
     assert f"{name} #{gone} (deleted)" in page
-    assert f'href="/projects/{kept}"' in page
+    kept_name = client.get(f"/api/v1/projects/{kept}", headers=auth(admin_token)).json["name"]
+    assert f'href="/projects/{kept}">{kept_name} #{kept}</a>' in page  # named as the deleted one is
