@@ -30,3 +30,17 @@ def test_a_champion_that_was_replaced_reads_former_champion(client, make_user, m
     versions = [("candidate", 0.5, 4), ("champion", 0.5, 4)]
     for html in pages_with_versions(client, make_user, make_project, session, versions):
         assert "<td>former champion</td>" in html and "<td>candidate</td>" not in html
+
+
+def test_a_promoted_version_shows_the_champion_of_the_time_on_the_same_holdout(client, make_user, make_project, session):
+    """v2 read 1.000 on 18 labels, v3 0.947 on 19 and was promoted: the page says v2 scored 0.941 on v3's holdout."""
+    project_id = make_project(n=3)
+    for number, accuracy, champion in ((1, 1.0, None), (2, 0.947, {"accuracy": 0.9407, "macro_f1": 0.93})):
+        session.add(ModelVersion(project_id=project_id, version=number, status="champion" if champion else "candidate",
+                                 trained_at=utcnow(), n_labels=20, artifact=b"x", artifact_sha256="0",
+                                 metrics={"accuracy": accuracy, "macro_f1": accuracy, "n_holdout": 19, "champion": champion}))
+    session.commit()
+    make_user("boss", "admin")
+    client.post("/login", data={"name": "boss", "password": "correct horse"})
+    html = client.get(f"/projects/{project_id}/runs").get_data(as_text=True)
+    assert html.count('data-testid="champion-then"') == 1 and "(the champion then: 0.941 on the same)" in html
