@@ -17,7 +17,9 @@ def test_the_guess_takes_the_most_telling_name_for_each_field():
 
 def test_the_check_names_the_field_a_mapping_misses():
     assert [p.field for p in check_mapping({"id": "external_id", "body": ""}, "meta")] == ["text"]
-    assert [p.field for p in check_mapping({"a": "text", "b": "text"}, "keep")] == ["unknown_columns", "external_id", "text"]
+    assert [p.field for p in check_mapping({"a": "text", "b": "text"}, "keep")] == ["unknown_columns", "text"]
+    assert [p.field for p in check_mapping({"a": "external_id", "b": "external_id", "c": "text"}, "meta")] == ["external_id"]
+    assert check_mapping({"c": "text"}, "meta") == []  # no id column: ids are made from the content
     assert check_mapping({"id": "external_id", "x": "image"}, "drop") == []
 
 
