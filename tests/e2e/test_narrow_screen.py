@@ -78,3 +78,20 @@ def test_a_page_with_a_table_fits_a_390px_screen(browser: Browser, busy_project,
     width = page.evaluate("document.documentElement.scrollWidth")
     context.close()
     assert width <= WIDTH, f"{name}: the page is {width} px wide"
+
+
+def test_a_touch_phone_shows_no_key_hints_and_a_desktop_does(browser: Browser, live_server):
+    from tests.e2e.test_labeling_page import seed
+
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"review {i}"} for i in range(3)])
+    for touch in (True, False):
+        context = browser.new_context(viewport={"width": WIDTH, "height": 844}, has_touch=touch, is_mobile=touch)
+        page = context.new_page()
+        login(page, base, "ann")
+        page.goto(f"{base}/projects/{project_id}/label")
+        hints = [page.locator("p.help.keys"), page.locator("#work kbd").first]
+        for hint in hints:
+            expect(hint).to_be_hidden() if touch else expect(hint).to_be_visible()
+        expect(page.locator("button[value=pos]")).to_be_visible()
+        context.close()
