@@ -30,8 +30,8 @@ def rename_project(session: Session, project: Project, name: Any, *, actor: User
 
 
 def add_labels(session: Session, project: Project, names: Any, *, actor: User, now: datetime) -> list[str]:
-    """Offer these labels too (each gets a free hotkey); returns the names added, those the
-    project had already left out."""
+    """Offer these labels too (each gets a free hotkey); returns the names added (a name the
+    set has already is left out)."""
     check_writable(project)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InvalidInput.one("a list of label names", field="add_labels")

@@ -117,8 +117,8 @@ def dismiss_flags(session: Session, project_id: int, flag_ids: Sequence[int], re
 def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, label: Any = None, *,
                  now: datetime) -> LabelFlag:
     """Settle a flag. ``confirm``: the suggested label is right; ``correct``: ``label`` is right;
-    ``dismiss``: the given label was right (as is ``correct`` to the given label). Confirm and correct add a new label event (source
-    ``review``) replacing the flagged label; nothing is erased.
+    ``dismiss``: the given label was right (as is ``correct`` to the given label). Confirm and
+    correct add a new label event (source ``review``) replacing the flagged label; nothing is erased.
 
     Raises
     ------
