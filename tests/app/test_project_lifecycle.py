@@ -61,8 +61,10 @@ def test_patch_names_a_bad_field(client, admin_token, make_project):
     project_id = make_project(n=1)
     bad = patch(client, admin_token, project_id, {"archived": "yes"})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "archived"
-    unknown = patch(client, admin_token, project_id, {"name": "renamed"})
-    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "name"
+    unknown = patch(client, admin_token, project_id, {"labels": ["a", "b"]})  # labels are added, never replaced
+    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "labels"
+    nameless = patch(client, admin_token, project_id, {"name": "  "})
+    assert nameless.status_code == 422 and nameless.json["errors"][0]["field"] == "name"
 
 
 def _full_project(app, client, token, make_project, n=12):
