@@ -61,6 +61,6 @@ def test_find_a_labeled_example_by_text_and_relabel_it(page: Page, browser: Brow
     admin = browser.new_context().new_page()
     login(admin, base, "boss")
     relabeled = audit_rows(admin, base, action="example.relabeled")
-    assert [(r["Who"], r["Project"]) for r in relabeled] == [("rev", str(project_id))]
+    assert [(r["Who"], r["Project"]) for r in relabeled] == [("rev", f"Reviews #{project_id}")]
     assert "from: pos" in relabeled[0]["Details"] and "to: neg" in relabeled[0]["Details"]
     assert errors == []
