@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
 from labeling.db import has_text_index
-from labeling.errors import Conflict, InvalidInput, NotFound, Problem
+from labeling.errors import Conflict, InvalidInput, Problem
+from labeling.examples import get_project_example
 from labeling.labels import append_label_event
 from labeling.models import Example, Label, LabelFlag, Project, User
 from labeling import tasks
@@ -312,9 +313,7 @@ def relabel(session: Session, project: Project, reviewer: User, example_id: int,
     """
     check_writable(project)
     value = tasks.encode(project, value)
-    example = session.get(Example, example_id)
-    if example is None or example.project_id != project.id:
-        raise NotFound(f"no example with id {example_id} in this project")
+    get_project_example(session, project.id, example_id)  # 404 unless it is this project's
     replaced = _label_to_replace(session, project, example_id, label_id)
     if replaced is not None and replaced.value == value:
         raise InvalidInput.one(f"is already the label ({value}); choose another", field=tasks.annotation_field(project))

@@ -17,7 +17,8 @@ import numpy as np
 from sqlalchemy import Boolean, bindparam, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from labeling.errors import Conflict, NotFound
+from labeling.errors import Conflict
+from labeling.examples import get_project_example
 from labeling.models import Example, Label, Project, Skip, User
 from labeling.projects import ProjectConfig, check_writable, config
 from labeling.snapshots import USERS_CURRENT_LABEL
@@ -230,9 +231,7 @@ def renew_lease(session: Session, user: User, example_id: int, lease_id: int, *,
 
 def skip_example(session: Session, project: Project, user: User, example_id: int, *, now: datetime) -> None:
     check_writable(project)
-    example = session.get(Example, example_id)
-    if example is None or example.project_id != project.id:
-        raise NotFound(f"no example with id {example_id} in this project")
+    get_project_example(session, project.id, example_id)
     if session.scalar(select(Skip.id).where(Skip.example_id == example_id, Skip.user_id == user.id)) is None:
         session.add(Skip(example_id=example_id, user_id=user.id, created_at=now))
     release_lease(session, user, example_id)

@@ -13,7 +13,7 @@ from app import jobs
 from app.api.links import api_links
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
-from app.ui import bp, form_annotation
+from app.ui import bp, counted, form_annotation
 from labeling import labels, projects, queue, tasks
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -175,7 +175,7 @@ def label_unskip(project_id: int):
     project = projects.get_project(db, project_id)
     n = queue.forget_skips(db, project, g.user)
     return _render_work(project, _lease_next_and_commit(project),
-                        notice=f"{n} skipped example{'' if n == 1 else 's'} back in your queue.")
+                        notice=f"{counted(n, 'skipped example')} back in your queue.")
 
 
 @bp.post("/projects/<int:project_id>/label/undo")
