@@ -22,7 +22,8 @@ tried, not the service's). Only the first picks differ:
 - ``random``: random sampling throughout (no cold start, no discovery, no margin): the baseline.
 ``--random-mix`` makes each pick a random row with that probability, as the service's holdout
 and random share (0.145 by default settings); ``--fixed-c`` fits every model with that C (class
-weights balanced) instead of the search. Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
+weights balanced) instead of the search; ``--model`` swaps the logistic regression for
+another class (``other_model``; tried on movies, not the service's). Corpora and featurizers as in ``simulate.py`` (``features`` for digits, ``tfidf_embeddings`` for
 text), the same stratified 30% test split per seed. Prints test accuracy after each retrain and
 the labels to 95% of the reference; label counts only, no timing. Not the service: no holdout
 picks, no random share (unless ``--random-mix``), no promotion rule; ``simulate.py`` measures the service itself.
@@ -196,9 +197,56 @@ def mixed_with_random(picks: np.ndarray, n_unlabeled: int, share: float, rng: np
     return picks
 
 
+class _Scored:
+    """A fitted model whose probabilities come from a decision function (a sigmoid or softmax)."""
+
+    def __init__(self, model, classes):
+        self.model, self.classes_ = model, classes
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        d = self.model.decision_function(X)
+        d = np.column_stack([-d, d]) if d.ndim == 1 else d
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def other_model(name: str, X, labeled: list[int], y: np.ndarray, params: dict, seed: int):
+    """Tried beside the service's logistic regression: ``svm``, a linear SVM (hinge loss) at the
+    search's C, margin from its decision function; ``spreading``, label spreading over a 10-nearest-
+    neighbour graph of the whole pool's sentence embeddings (the pool's unlabeled rows take part)."""
+    from sklearn.svm import LinearSVC
+    from sklearn.semi_supervised import LabelSpreading
+    from scipy import sparse
+
+    if name == "svm":
+        return _Scored(LinearSVC(C=params["C"] / 10, class_weight=params.get("class_weight"), random_state=seed)
+                       .fit(X[labeled], y[labeled]), np.unique(y[labeled]))
+    if name == "spreading":
+        dense = np.asarray(X[:, -EMBEDDING_DIMENSIONS:].todense()) if sparse.issparse(X) else X
+        classes = np.unique(y[labeled])
+        target = np.full(X.shape[0], -1)
+        target[labeled] = np.searchsorted(classes, y[labeled])
+        spread = LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.2, max_iter=100).fit(dense, target)
+
+        class Spread:
+            classes_ = classes
+
+            def predict_proba(self, Xq):
+                dq = np.asarray(Xq[:, -EMBEDDING_DIMENSIONS:].todense()) if sparse.issparse(Xq) else Xq
+                return spread.predict_proba(dq)
+
+            def predict(self, Xq):
+                return classes[self.predict_proba(Xq).argmax(axis=1)]
+        return Spread()
+    raise ValueError(name)
+
+
 def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int, budget: int, seed: int,
         after: str = "diverse", density: np.ndarray | None = None, beta: float = 1.0,
-        random_mix: float = 0.0, fixed_c: float | None = None) -> list[float]:
+        random_mix: float = 0.0, fixed_c: float | None = None, model_class: str = "lr") -> list[float]:
     rng = np.random.default_rng(seed)
     n_classes = len(set(y))
     labeled: list[int] = []
@@ -243,7 +291,8 @@ def run(method: str, X, y: np.ndarray, X_test, y_test: np.ndarray, *, batch: int
             kappa = kappa_with_bound(y[labeled], search.classes[search.pred_probs.argmax(axis=1)])[0]
             weak = kappa < MIN_KAPPA
             kappas.append(kappa)
-        model = make_classifier(**(search.params or DEFAULT)).fit(X[labeled], y[labeled])
+        model = other_model(model_class, X, labeled, y, search.params or DEFAULT, seed) if model_class != "lr" else \
+            make_classifier(**(search.params or DEFAULT)).fit(X[labeled], y[labeled])
         curve.append(float((model.predict(X_test) == y_test).mean()))
     if after == "density_gated":
         print("  out-of-fold kappa after each retrain: " + " ".join(f"{k:.2f}" for k in kappas), flush=True)
@@ -265,12 +314,13 @@ def main() -> None:
     parser.add_argument("--random-mix", type=float, default=0.0,
                         help="each pick is a random row with this probability, as the service's holdout and random share (0.145)")
     parser.add_argument("--fixed-c", type=float, help="fit every model with this C (balanced) instead of the search")
+    parser.add_argument("--model", default="lr", choices=["lr", "svm", "spreading"], help="the model class (see other_model)")
     parser.add_argument("--reference", type=float, help="the reference accuracy (default: the corpus's own)")
     args = parser.parse_args()
     reference = args.reference or REFERENCE[args.dataset]
     print(f"# bench/first_picks.py on {machine()}, {today()}: {args.dataset}, a retrain every {args.batch} labels, "
           f"budget {args.budget}, seeds {args.seeds}; reference {reference}; random mix {args.random_mix}"
-          + (f"; C fixed at {args.fixed_c}" if args.fixed_c else ""))
+          + (f"; C fixed at {args.fixed_c}" if args.fixed_c else "") + f"; model {args.model}")
     inputs, labels, featurizer = corpus(args.dataset)
     variants = [(m, a) for m in args.methods for a in (args.after if m != "random" else ["diverse"])]
     name = {(m, a): m if a == "diverse" else f"{m}+{a}" for m, a in variants}
@@ -283,7 +333,8 @@ def main() -> None:
             a.startswith("density") for a in args.after) else None
         for method, after in variants:
             curve = run(method, X, labels[pool], X_test, labels[test], batch=args.batch, budget=args.budget, seed=seed,
-                        after=after, density=density, beta=args.beta, random_mix=args.random_mix, fixed_c=args.fixed_c)
+                        after=after, density=density, beta=args.beta, random_mix=args.random_mix, fixed_c=args.fixed_c,
+                        model_class=args.model)
             curves[name[method, after]].append(curve)
             print(f"seed {seed} {name[method, after]:9s} " + " ".join(f"{a:.3f}" for a in curve), flush=True)
     target = 0.95 * reference
