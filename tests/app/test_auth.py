@@ -19,6 +19,14 @@ def test_login_and_logout(client, make_user):
     assert client.get("/").status_code == 302
 
 
+def test_the_login_page_says_who_is_logged_in_already(client, make_user):
+    make_user("alice", "admin")
+    assert b"You are logged in as" not in client.get("/login").data
+    login(client, "alice", "correct horse")
+    page = client.get("/login").data.decode()
+    assert "You are logged in as alice." in page and 'name="password"' in page
+
+
 def test_wrong_password_is_refused_with_a_message(client, make_user):
     make_user("alice", "admin")
     response = login(client, "alice", "wrong password")
