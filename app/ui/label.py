@@ -77,6 +77,12 @@ def _render_work(project: Project, lease: queue.Lease | None, *, last_label: Lab
     ), status
 
 
+def _last_label_to_undo(project: Project) -> Label | None:
+    """My latest label of the past hour that still stands: after an undo it is the one before, so
+    Backspace walks back through my labels one at a time."""
+    return labels.last_label_to_undo(get_session(), project, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
+
+
 def _skipped(project: Project, lease: Any) -> int:
     """For the empty state: how many examples I skipped that still need labels."""
     return 0 if lease is not None or project.archived_at else queue.skipped_count(get_session(), project, g.user)
@@ -90,7 +96,7 @@ def label_page(project_id: int):
     project = projects.get_project(db, project_id)
     # Opened again (a reload, a new tab): the last label of the past hour can still be undone,
     # and one whose mistake warning was left unanswered is asked about again, before anything new.
-    last_label = labels.last_label_to_undo(db, project, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
+    last_label = _last_label_to_undo(project)
     # Only a warning this page showed (an API client gets its own in the answer), on a live project.
     shown_here = last_label is not None and session.get(WARNED_KEY) == last_label.id and not project.archived_at
     warning = labels.unanswered_warning(db, last_label) if shown_here else None
@@ -164,7 +170,7 @@ def label_skip(project_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     queue.skip_example(db, project, g.user, _int_field("example_id"), now=utcnow())
-    return _render_work(project, _lease_next_and_commit(project))
+    return _render_work(project, _lease_next_and_commit(project), last_label=_last_label_to_undo(project))
 
 
 @bp.post("/projects/<int:project_id>/label/unskip")
@@ -193,7 +199,7 @@ def label_undo(project_id: int):
     lease = queue.lease_example(db, project, g.user, label.example_id, now=utcnow(),
                                 lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()
-    return _render_work(project, lease, notice="Label undone.")
+    return _render_work(project, lease, notice="Label undone.", last_label=_last_label_to_undo(project))
 
 
 @bp.post("/projects/<int:project_id>/label/renew")

@@ -119,3 +119,29 @@ def test_examples_i_skipped_come_back_when_i_ask_from_the_empty_queue(client, ma
     client.post("/logout")
     client.post("/login", data={"name": "bob", "password": "correct horse"})  # another's skips are not bob's to undo
     assert 'data-testid="skipped"' not in client.get(f"/projects/{project_id}/label").get_data(as_text=True)
+
+
+def test_backspace_walks_back_through_my_labels_one_at_a_time(client, make_user, make_project):
+    """Each undo offers the label before it, so three mistakes in a row take three undos."""
+    import re
+
+    project_id = make_project(n=4, settings={"holdout_fraction": 0})
+    make_user("ann", "annotator")
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+
+    def shown(html):
+        example = re.search(r'data-example-id="(\d+)"', html)
+        undo = re.search(r'"label_id": "(\d+)"', html)
+        return example and example.group(1), undo and undo.group(1)
+
+    example, _ = shown(client.get(f"/projects/{project_id}/label").get_data(as_text=True))
+    labeled = []
+    for value in ("pos", "neg", "pos"):
+        labeled.append(example)
+        example, undo = shown(client.post(f"/projects/{project_id}/label/submit",
+                                          data={"example_id": example, "label": value}).get_data(as_text=True))
+    for back_to in reversed(labeled):
+        html = client.post(f"/projects/{project_id}/label/undo", data={"label_id": undo, "example_id": example}).get_data(as_text=True)
+        example, undo = shown(html)
+        assert example == back_to and "Label undone." in html
+    assert undo is None  # nothing of mine is left to undo
