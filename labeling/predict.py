@@ -37,6 +37,8 @@ def _validate(records: Any) -> None:
     problems = [Problem("must be an object with text or features", field="examples", line=i)
                 for i, r in enumerate(records, start=1)
                 if not isinstance(r, dict) or (r.get("text") is None and r.get("features") is None)]
+    problems += [Problem("must be a string", field="text", line=i) for i, r in enumerate(records, start=1)
+                 if isinstance(r, dict) and r.get("text") is not None and not isinstance(r["text"], str)]
     if problems:
         raise InvalidInput("invalid examples", problems)
 

@@ -73,7 +73,10 @@ def predict(project_id: int):
     threshold = body.get("uncertain_below", UNCERTAIN_BELOW)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         raise InvalidInput.one("must be a number in (0, 1]", field="uncertain_below")
-    result = champion_predictions(db, project, body.get("examples"), enqueue_uncertain=bool(body.get("enqueue_uncertain")),
+    enqueue = body.get("enqueue_uncertain", False)
+    if not isinstance(enqueue, bool):  # "false" is truthy: a string must not write to the pool
+        raise InvalidInput.one("must be true or false", field="enqueue_uncertain")
+    result = champion_predictions(db, project, body.get("examples"), enqueue_uncertain=enqueue,
                               uncertain_below=float(threshold), now=utcnow())
     db.commit()
     return jsonify(result)

@@ -152,6 +152,20 @@ def test_predict_and_enqueue_uncertain(client, admin_token, make_project, sessio
     assert bad.status_code == 422 and any(e["line"] == 2 and e["field"] == "features" for e in bad.json["errors"])
 
 
+def test_predict_refuses_a_string_for_a_boolean_or_a_text_and_writes_nothing(client, admin_token, make_project, session):
+    project_id = make_project(labels=LABELS, examples=digits_rows(60, labeled=60))
+    url, headers = f"/api/v1/projects/{project_id}/predict", auth(admin_token)
+    before = session.scalar(select(func.count()).select_from(Example))
+    row = {"features": load_digits().data[1700].tolist(), "external_id": "maybe"}
+    for bad in ("false", "yes", 0):  # each truthy or falsy in Python; only JSON booleans count
+        response = client.post(url, headers=headers, json={"examples": [row], "enqueue_uncertain": bad, "uncertain_below": 1})
+        assert response.status_code == 422 and response.json["errors"][0]["field"] == "enqueue_uncertain"
+    response = client.post(url, headers=headers, json={"examples": [{"text": 5}]})
+    assert response.status_code == 422 and response.json["errors"][0] == {"field": "text", "line": 1, "message": "must be a string"}
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Example)) == before
+
+
 def test_predict_before_any_model_is_409(client, admin_token, make_project):
     project_id = make_project(n=3)
     response = client.post(f"/api/v1/projects/{project_id}/predict", headers=auth(admin_token),
