@@ -42,20 +42,20 @@ def import_project_examples(project_id: int):
         if fmt not in FORMATS:
             raise InvalidInput.one("the file must end in .jsonl, .csv or .parquet (or pass format)", field="file")
         stream, filename = upload.stream, upload.filename
-        source = request.form.get("source") or "import"
-        on_duplicate = request.form.get("on_duplicate", "skip")
-        unknown = request.form.get("unknown_columns", "error")
+        options = {k: v for k, v in request.form.items() if v != ""}  # an empty form field is left out
     else:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or "examples" not in body:
             raise InvalidInput.one('send {"examples": [...]} as JSON, or a multipart file', field="examples")
         problem = next(json_rows(body["examples"]), None)
         if problem is not None and problem.problem is not None and problem.problem.field == "examples":
-            raise InvalidInput([problem.problem])
+            raise InvalidInput(problem.problem.message, [problem.problem])
         stream, fmt, filename = io.BytesIO(request.get_data()), JSON_BODY, None
-        source = body.get("source", "import")
-        on_duplicate = body.get("on_duplicate", "skip")
-        unknown = body.get("unknown_columns", "error")
+        options = body
+    # Each option from the body (or form), else from the query string, as ``wait`` is read.
+    source = options.get("source", request.args.get("source", "import"))
+    on_duplicate = options.get("on_duplicate", request.args.get("on_duplicate", "skip"))
+    unknown = options.get("unknown_columns", request.args.get("unknown_columns", "error"))
     if on_duplicate not in ("skip", "update"):
         raise InvalidInput.one("must be 'skip' (the default) or 'update'", field="on_duplicate")
     if unknown not in ("error", *UNKNOWN_COLUMNS):

@@ -110,6 +110,29 @@ def test_duplicates_are_updated_when_asked(client, admin_token, make_project):
     assert by_id["e2"]["text"] == "example number 2" and len(by_id) == 4
 
 
+def test_import_options_in_the_query_string_count_too(client, admin_token, make_project):
+    project_id = make_project(n=3)
+    url = f"/api/v1/projects/{project_id}/examples"
+    rows = {"examples": [{"external_id": "e1", "text": "rewritten"}]}
+    bad = client.post(url + "?on_duplicate=replace", headers=auth(admin_token), json=rows)
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "on_duplicate"
+    response = client.post(url + "?on_duplicate=update", headers=auth(admin_token), json=rows)
+    assert (response.json["duplicates"], response.json["updated"]) == (1, 1)
+    csv = b"external_id,text\ne1,from a file\n"
+    response = client.post(url + "?on_duplicate=update", headers=auth(admin_token),
+                           data={"file": (io.BytesIO(csv), "again.csv")}, content_type="multipart/form-data")
+    assert response.json["updated"] == 1
+
+
+def test_an_examples_field_that_is_no_list_is_one_error_in_the_usual_shape(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    for examples, said in (({"a": 1}, "examples must be a list"), ([], "examples is empty")):
+        response = client.post(f"/api/v1/projects/{project_id}/examples", headers=auth(admin_token),
+                               json={"examples": examples})
+        assert response.status_code == 422 and response.json["error"] == said
+        assert response.json["errors"] == [{"field": "examples", "message": said}]
+
+
 def test_export_formats_and_snapshots(client, admin_token, make_user, make_project):
     project_id = make_project(n=0, examples=[{"external_id": "a", "text": "x", "label": "pos", "meta": {"k": 1}},
                                             {"external_id": "b", "features": [1.0, 2.5], "label": "neg"},
