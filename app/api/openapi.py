@@ -227,7 +227,9 @@ def _project_paths() -> dict[str, Any]:
                     "201 when the import finished within ?wait= seconds, else 202 with the import to poll",
                     tag="examples", ok=201, ok_schema=_ref("ImportResult"),
                     params=PROJECT + [_query("wait", {"type": "number", "minimum": 0},
-                                             "seconds to wait for the import (default and maximum: IMPORT_WAIT_SECONDS)")],
+                                             "seconds to wait for the import (default and maximum: IMPORT_WAIT_SECONDS)")]
+                    + [_query(name, {"type": "string"}, "as the body's field of that name, which comes first")
+                       for name in ("source", "on_duplicate", "unknown_columns")],
                     body={"type": "object", "required": ["examples"], "properties": {
                         "examples": {"type": "array", "items": _ref("ExampleIn")}, "source": {"type": "string"},
                         "on_duplicate": {"type": "string", "enum": ["skip", "update"], "default": "skip"},
