@@ -92,8 +92,8 @@ def _data_of(record: dict[str, Any], bad: Callable[[str, str], None]) -> dict[st
 
 
 def _label_set(project: Project, value: Any, bad: Callable[[str, str], None]) -> str | None:
-    """The stored form of a multi-label row's ``labels`` (None: not labeled)."""
-    value = tasks.from_cell(project, value)
+    """The stored form of a multi-label row's ``labels`` (None: not labeled). A CSV's cell is a
+    list by now (``formats.labels_of_cell``); a string elsewhere is refused, as the labels route does."""
     if value is None:
         return None
     try:

@@ -10,12 +10,14 @@ import codecs
 import csv
 import io
 import json
+import re
 import sys
 from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
 from labeling.errors import InvalidInput, Problem
 from labeling.mapping import map_columns
+from labeling.tasks import CSV_SEPARATOR
 
 FORMATS = ("jsonl", "csv", "parquet")
 # Parquet is compressed: what it holds is bounded by its decompressed size (from its metadata), and
@@ -26,6 +28,7 @@ PARQUET_BATCH_BYTES = 16 * 1024**2
 PARQUET_BATCH_ROWS = 5000
 PEEK_MAX_LINES = 1000  # a preview reads this far for a first JSON object, no further
 JSON_COLUMNS = ("features", "meta")  # JSON-encoded strings inside a CSV
+ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape decodes it
 csv.field_size_limit(sys.maxsize)
 
 
@@ -152,18 +155,20 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
 
 
 def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool = False) -> Iterator[RawRow]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    # Bytes that are not UTF-8 are decoded as lone surrogates and reported on the row that holds
+    # them (a strict decoder fails on the whole 8 KB chunk, so always "at line 1" in a small file).
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text, strict=True)  # an unterminated quote is an error, not a swallowed row
     try:
         header = next(reader, None)
-    except UnicodeDecodeError:
-        yield RawRow(1, None, Problem("not UTF-8 text", line=1))
-        return
     except csv.Error as exc:
         yield RawRow(1, None, Problem(f"not valid CSV: {exc}", line=1))
         return
     if not header:
         yield RawRow(1, None, Problem("the file is empty", line=1))
+        return
+    if (bad := _undecodable(header)) is not None:
+        yield RawRow(1, None, Problem(f"not UTF-8 text ({bad})", line=1))
         return
     columns = [h.strip() for h in header]
     fields = [rename.get(c, c) for c in columns]
@@ -173,13 +178,13 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool =
             values = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError:
-            yield RawRow(start_line, None, Problem("not UTF-8 text", line=start_line))
-            return
         except csv.Error as exc:
             yield RawRow(start_line, None, Problem(f"not valid CSV: {exc}", line=start_line))
             return
         if not values:
+            continue
+        if (bad := _undecodable(values)) is not None:
+            yield RawRow(start_line, None, Problem(f"not UTF-8 text ({bad})", line=start_line))
             continue
         if len(values) != len(fields):
             yield RawRow(start_line, None, Problem(
@@ -187,6 +192,20 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool =
             ))
             continue
         yield _csv_record(start_line, columns, fields, values, drop_unknown)
+
+
+def _undecodable(values: list[str]) -> str | None:
+    """Where ``values`` (decoded with ``surrogateescape``) hold a byte that is not UTF-8: "byte
+    0xE9 in column 3", or None."""
+    for column, value in enumerate(values, start=1):
+        if found := ESCAPED_BYTE.search(value):
+            return f"byte 0x{ord(found.group()) - 0xDC00:02X} in column {column}"
+    return None
+
+
+def labels_of_cell(value: str) -> list[str]:
+    """A multi-label CSV cell as its labels: joined by ``|`` (``CSV_SEPARATOR``), ``[]`` for none."""
+    return [] if value.strip() == "[]" else [v.strip() for v in value.split(CSV_SEPARATOR) if v.strip()]
 
 
 def _csv_record(line: int, columns: list[str], fields: list[str], values: list[str], drop_unknown: bool) -> RawRow:
@@ -200,7 +219,10 @@ def _csv_record(line: int, columns: list[str], fields: list[str], values: list[s
                 record[field] = json.loads(value)
             except json.JSONDecodeError:
                 return RawRow(line, None, Problem("not valid JSON", field=field, line=line))
-        elif field in ("external_id", "text", "image", "label", "labels"):
+        elif field == "labels":  # a set of labels joined by "|"; "[]" for none of them
+            if value != "":
+                record[field] = labels_of_cell(value)
+        elif field in ("external_id", "text", "image", "label"):
             if value != "" or field == "external_id":  # an empty id cell is an error, not a made-up id
                 record[field] = value
         else:  # a column no field takes, under its own name (a "" field is one left unmapped)

@@ -91,16 +91,8 @@ def annotation_in(project: Project, body: dict[str, Any]) -> Any:
     return body.get(field)
 
 
-def from_cell(project: Project, value: Any) -> Any:
-    """An import cell as an annotation: a CSV cell of a multi-label project is its labels joined
-    by ``|``, ``[]`` for none of them (an empty cell: not labeled)."""
-    if is_multi_label(project) and isinstance(value, str):
-        return [] if value.strip() == "[]" else [v.strip() for v in value.split(CSV_SEPARATOR) if v.strip()]
-    return value
-
-
 def to_cell(names: list[str]) -> str:
-    """A set of labels in a CSV cell (the inverse of :func:`from_cell`)."""
+    """A set of labels in a CSV cell (the inverse of ``formats.labels_of_cell``)."""
     return CSV_SEPARATOR.join(names) if names else "[]"
 
 

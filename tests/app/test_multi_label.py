@@ -106,9 +106,10 @@ def test_import_rows_carry_labels_and_bad_ones_name_the_field(client, admin_toke
     bad = client.post(url, headers=auth(admin_token), json={"examples": [
         {"external_id": "a", "text": "x", "labels": ["tech"]},
         {"external_id": "b", "text": "x", "labels": ["weather"]},
-        {"external_id": "c", "text": "x", "label": "tech"}]})
+        {"external_id": "c", "text": "x", "label": "tech"},
+        {"external_id": "d", "text": "x", "labels": "tech|sports"}]})  # a CSV cell's form is no list in JSON
     assert bad.status_code == 422
-    assert [(e["field"], e["line"]) for e in bad.json["errors"]] == [("labels", 2), ("label", 3)]
+    assert [(e["field"], e["line"]) for e in bad.json["errors"]] == [("labels", 2), ("label", 3), ("labels", 4)]
     assert client.get(f"/api/v1/projects/{project_id}", headers=auth(admin_token)).json["counts"]["examples"] == 0
     csv_file = "external_id,text,labels\na,first,tech|sports\nb,second,[]\nc,third,\n"
     done = client.post(url, headers=auth(admin_token), data={"file": (io.BytesIO(csv_file.encode()), "rows.csv")})

@@ -110,6 +110,16 @@ def test_duplicates_are_updated_when_asked(client, admin_token, make_project):
     assert by_id["e2"]["text"] == "example number 2" and len(by_id) == 4
 
 
+def test_a_csv_byte_that_is_not_utf8_is_reported_on_its_own_line(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    data = b"external_id,text,label\r\n1,ok,pos\r\n2,caf\xe9,pos\r\n3,fine,neg\r\n4,na\xefve,neg\r\n"
+    response = upload(client, admin_token, project_id, "latin1.csv", data)
+    assert response.status_code == 422
+    assert [(e["line"], e["message"]) for e in response.json["errors"]] == [
+        (3, "not UTF-8 text (byte 0xE9 in column 2)"), (5, "not UTF-8 text (byte 0xEF in column 2)")]
+    assert count_examples(client, admin_token, project_id) == 0
+
+
 def test_import_options_in_the_query_string_count_too(client, admin_token, make_project):
     project_id = make_project(n=3)
     url = f"/api/v1/projects/{project_id}/examples"
