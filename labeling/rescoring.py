@@ -46,6 +46,10 @@ COLD_START_SAMPLE = 20000
 COLD_START_LABELED_SAMPLE = 250  # labeled rows the cold start and discovery cluster with the sample
 # What a run that could not train says of the queue meanwhile (``apply_cold_start``).
 COLD_START_NOTE = "the queue serves typical examples first meanwhile (a random project: a random order)"
+# Why a run trained nothing (its result's ``skipped``).
+TOO_FEW_LABELS = f"a model needs labels of at least two classes outside the holdout; {COLD_START_NOTE}"
+TOO_FEW_SETS = ("a multi-label model needs at least two labeled examples outside the holdout and one label "
+                f"chosen; {COLD_START_NOTE}")
 DISCOVERY_LABELS_PER_CLASS = 5  # diverse picks while a declared class has no label, up to this many labels per class
 
 _WRITE_SCORES = ("UPDATE examples SET priority = ?, predicted_label = ?, confidence = ?, suggestion_probs = ?, "
@@ -257,7 +261,7 @@ def apply_cold_start(session: Session, project: Project, *, random_state: int = 
     and before featurizing and seeding (seconds for a large pool), so no lock is held meanwhile.
     Call it with no transaction open; the caller commits the new priorities.
     """
-    if config(project).strategy == "random":
+    if config(project).strategy == "random" or not project.n_examples:  # an empty pool has nothing to order
         return 0
     featurizer = featurizer_for(session, project)
     session.commit()

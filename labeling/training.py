@@ -32,7 +32,7 @@ from labeling import tasks
 from labeling.projects import config, label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack
-from labeling.rescoring import COLD_START_NOTE, apply_cold_start, discover_classes, rescore_pool
+from labeling.rescoring import TOO_FEW_LABELS, TOO_FEW_SETS, apply_cold_start, discover_classes, rescore_pool
 from labeling.runs import STRATEGY_TRIGGER
 from labeling.snapshots import create_snapshot, current_labels_query, store_golds
 from labeling.training_multilabel import train_multilabel
@@ -104,16 +104,18 @@ def train_and_promote(session_factory: Callable[[], Session], run_id: int, *, cl
         rescore_anyway = run.trigger == STRATEGY_TRIGGER  # the queue must follow the new strategy
         read = _read(session, run, clock=clock, random_state=random_state)
         session.commit()
-        read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
         data, project = read.data, read.project
-        if tasks.is_multi_label(project):
-            return train_multilabel(session, run, read, clock=clock, random_state=random_state, heartbeat=heartbeat,
-                                    rescore_anyway=rescore_anyway)
-        if len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
+        multi = tasks.is_multi_label(project)
+        # Checked before the pool's featurizer is fitted: an empty pool has no vocabulary to fit.
+        if multi and len(data.labels) < 2 or not multi and len(set(l for l, keep in zip(data.labels, ~data.holdout) if keep)) < 2:
             apply_cold_start(session, project, random_state=random_state, labeled_ids=data.example_ids)
             session.commit()
-            return {"skipped": f"a model needs labels of at least two classes outside the holdout; {COLD_START_NOTE}",
+            return {"skipped": TOO_FEW_SETS if multi else TOO_FEW_LABELS,
                     "n_labels": len(data.labels), "snapshot": read.snapshot.number}
+        read.features = pool_featurizer(session, read.project, read.featurizer, random_state=random_state)
+        if multi:
+            return train_multilabel(session, run, read, clock=clock, random_state=random_state, heartbeat=heartbeat,
+                                    rescore_anyway=rescore_anyway)
         Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
         computed = _compute(read, Z, random_state=random_state)
         version = _write(session, run, read, computed, now=clock())

@@ -29,7 +29,7 @@ from labeling.models import ModelVersion, RetrainRun
 from labeling.projects import label_names
 from labeling.quality import close_stale_flags, record_flags
 from labeling.registry import next_version_number, pack
-from labeling.rescoring import COLD_START_NOTE, apply_cold_start, discover_classes, rescore_pool
+from labeling.rescoring import TOO_FEW_SETS, apply_cold_start, discover_classes, rescore_pool
 
 
 def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Callable[[], datetime],
@@ -43,8 +43,7 @@ def train_multilabel(session: Session, run: RetrainRun, read: Any, *, clock: Cal
     if train.sum() < 2 or not Y[train].any():
         apply_cold_start(session, project, random_state=random_state, labeled_ids=data.example_ids)
         session.commit()
-        return {"skipped": "a multi-label model needs at least two labeled examples outside the holdout and "
-                           f"one label chosen; {COLD_START_NOTE}",
+        return {"skipped": TOO_FEW_SETS,
                 "n_labels": len(data.labels), "snapshot": read.snapshot.number}
     Z = featurized(session, read.featurizer, read.features, data.example_ids, inputs=data.inputs)
     # C by cross-validation over every label (as single-label projects do): its out-of-fold

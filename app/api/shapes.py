@@ -66,7 +66,8 @@ def run_json(run: RetrainRun, model_version: int | None) -> dict[str, Any]:
     return {
         "id": run.id, "project_id": run.project_id, "status": run.status, "trigger": run.trigger,
         "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-        "model_version": model_version, "error": run.error, "result": run.result,
+        # The error's first line: its traceback names server paths and is in the server's log.
+        "model_version": model_version, "error": run.error.splitlines()[0] if run.error else None, "result": run.result,
     }
 
 

@@ -726,6 +726,16 @@ def test_class_discovery_stops_once_every_class_has_a_label_or_the_budget_is_spe
     assert classes_to_discover(["a", "b", "c"], ["a"], 3 * DISCOVERY_LABELS_PER_CLASS) == []
 
 
+@pytest.mark.parametrize("task_kind", ["single_label", "multi_label"])
+def test_a_retrain_of_an_empty_project_says_why_it_trained_nothing(client, admin_token, task_kind):
+    created = client.post("/api/v1/projects", headers=auth(admin_token),
+                          json={"name": f"empty {task_kind}", "labels": ["a", "b"], "task_kind": task_kind})
+    response = client.post(f"/api/v1/projects/{created.json['id']}/retrain", headers=auth(admin_token))
+    run = client.get(f"/api/v1/runs/{response.json['run_id']}", headers=auth(admin_token)).json
+    assert (run["status"], run["error"], run["model_version"]) == ("succeeded", None, None), run
+    assert "needs at least two" in run["result"]["skipped"] or "at least two classes" in run["result"]["skipped"]
+
+
 def test_a_cold_start_after_labels_of_one_class_continues_from_a_sample_of_them(client, admin_token, make_project,
                                                                                monkeypatch):
     from labeling import rescoring
