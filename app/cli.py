@@ -169,6 +169,8 @@ def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
         project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
         audit.record(session, CLI_ACTOR, "project.created", project_id=project.id, target=project.name, now=utcnow())
     click.echo(f"created project {project.id} {project.name!r}")
+    if project.settings.get("webhook_secret"):  # shown once, as the API's creating answer does
+        click.echo(f"webhook secret (shown once; verify deliveries with it): {project.settings['webhook_secret']}")
 
 
 @projects_group.command("list")
@@ -283,7 +285,11 @@ def export_command(project: str, fmt: str, snapshot: int | None, annotations: st
         rows, columns = export.rows_and_columns(session, proj, annotations=annotations, snapshot=as_of,
                                                 include_unlabeled=include_unlabeled)
         counted = _count_rows(rows)
-        target = output.open("wb") if output else sys.stdout.buffer
+        try:
+            target = output.open("wb") if output else sys.stdout.buffer
+        except OSError as exc:
+            click.echo(f"error: cannot write {output}: {exc.strerror}", err=True)
+            sys.exit(EXIT_INVALID)
         tmp_ok = False
         try:
             for chunk in export.encode(counted, fmt, columns, escape_formulas=escape_formulas):

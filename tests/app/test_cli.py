@@ -87,6 +87,19 @@ def test_import_then_export_round_trip(hitl, db_url, tmp_path):
     assert {(r["external_id"], r["label"]) for r in rows} == {("1", "pos"), ("2", "neg")}
 
 
+def test_export_into_a_missing_directory_is_an_error_line(hitl, tmp_path):
+    hitl("projects", "create", "P", "--labels", "pos,neg")
+    result = hitl("export", "P", "-o", str(tmp_path / "missing" / "out.csv"))
+    assert result.exit_code == 1 and result.output.startswith("error: cannot write ") and "Traceback" not in result.output
+
+
+def test_a_project_created_with_a_webhook_shows_its_secret_once(hitl, monkeypatch):
+    monkeypatch.setenv("LABELING_WEBHOOK_ALLOW_PRIVATE", "true")
+    result = hitl("projects", "create", "Hooked", "--labels", "a,b", "--set", "webhook_url=http://127.0.0.1:9/h")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].split(": ")[-1].startswith("whsec_")
+
+
 def test_unknown_project_exits_non_zero(hitl, tmp_path):
     result = hitl("export", "nope", "--format", "csv")
     assert result.exit_code == 3 and "no project" in result.output
