@@ -144,6 +144,22 @@ def test_a_tampered_body_fails_verification(client, admin_token, receiver):
         Webhook("whsec_" + "A" * 40).verify(body, headers)
 
 
+def test_the_receiver_code_in_the_api_docs_verifies_a_delivery(client, admin_token, receiver):
+    """docs/api.md shows receivers how to check a signature; that code must accept ours."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    code = re.search(r"## Webhooks\n.*?```python\n(.*?)```", docs, re.S).group(1)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the repository's own documentation
+    project_id, secret = create_project(client, admin_token, receiver)
+    label_some(client, admin_token, project_id, 5)
+    headers, body = receiver.requests[0]
+    assert namespace["verified"](secret, headers, body)
+    assert not namespace["verified"](secret, headers, body.replace(b'"new_labels":5', b'"new_labels":6'))
+
+
 def test_webhook_urls_must_be_http(client, admin_token):
     response = client.post("/api/v1/projects", headers=auth(admin_token), json={
         "name": "x", "labels": ["a", "b"], "settings": {"webhook_url": "file:///etc/passwd"}})
