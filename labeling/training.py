@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 import numpy as np
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from active_learning.evaluation import score_predictions
@@ -139,6 +139,10 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     if snapshot is None:
         snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
         run.snapshot_id = snapshot.id
+        # Labels given between the request and now are this run's: they no longer count towards
+        # the next threshold (its webhook's new_labels said 9 where 1 was new).
+        session.execute(update(Project).where(Project.id == project.id, Project.retrain_label_mark < snapshot.max_label_id)
+                        .values(retrain_label_mark=snapshot.max_label_id).execution_options(synchronize_session=False))
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None

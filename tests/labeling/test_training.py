@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from labeling.models import Example, ExampleEmbedding, Label, ModelVersion, RetrainRun
+from labeling.models import Example, ExampleEmbedding, Label, ModelVersion, Project, RetrainRun
 from tests.conftest import auth
 
 
@@ -230,6 +230,29 @@ def test_the_ranked_batch_is_chosen_holding_no_lock(client, admin_token, make_pr
                               settings={"retrain_threshold": 100000, "strategy": "batch"})
     assert client.post(f"/api/v1/projects/{project_id}/retrain", headers=auth(admin_token)).status_code == 202
     assert chosen_unlocked and all(chosen_unlocked), chosen_unlocked
+
+
+def test_labels_a_queued_run_trains_on_do_not_count_towards_the_next_threshold(app, client, admin_token, make_project,
+                                                                                session):
+    from labeling.db import utcnow
+    from labeling.runs import execute_run, new_labels_since_mark, request_retrain
+
+    project_id = make_project(n=20, settings={"retrain_threshold": 5, "holdout_fraction": 0, "random_share": 0})
+    run, created = request_retrain(session, session.get(Project, project_id), trigger="manual", now=utcnow())
+    session.commit()
+    assert created
+    for i in range(6):  # given while the run waits in the queue: folded into it
+        lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(admin_token)).json
+        client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(admin_token),
+                    json={"example_id": lease["example"]["id"], "label": ("pos", "neg")[i % 2]})
+    assert execute_run(app.extensions["hitl_sessionmaker"], run.id) == "succeeded"
+    session.expire_all()
+    assert session.get(RetrainRun, run.id).result["n_labels"] == 6
+    assert new_labels_since_mark(session, session.get(Project, project_id)) == 0
+    lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(admin_token)).json
+    client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(admin_token),
+                json={"example_id": lease["example"]["id"], "label": "pos"})
+    assert session.scalar(select(func.count()).where(RetrainRun.project_id == project_id, RetrainRun.trigger == "threshold")) == 0
 
 
 def test_a_run_is_executed_once_even_if_dispatched_twice(app, client, admin_token, make_project, session):
