@@ -172,6 +172,10 @@ def _read_csv(stream: IO[bytes], rename: dict[str, str], *, drop_unknown: bool =
         return
     columns = [h.strip() for h in header]
     fields = [rename.get(c, c) for c in columns]
+    if not {"text", "image", "features"} & set(fields):  # one problem on the header, not one per row
+        yield RawRow(1, None, Problem("no text, image or features column (the columns are "
+                                      f"{', '.join(columns)[:200]})", field="text", line=1))
+        return
     while True:
         start_line = reader.line_num + 1
         try:

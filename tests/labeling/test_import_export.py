@@ -120,6 +120,14 @@ def test_a_csv_byte_that_is_not_utf8_is_reported_on_its_own_line(client, admin_t
     assert count_examples(client, admin_token, project_id) == 0
 
 
+def test_a_csv_without_a_text_column_is_one_problem_on_its_header(client, admin_token, make_project):
+    project_id = make_project(n=0)
+    response = upload(client, admin_token, project_id, "body.csv", b"id,body,label\n1,hello,pos\n2,there,neg\n")
+    assert response.status_code == 422
+    assert response.json["errors"] == [{"field": "text", "line": 1,
+                                        "message": "no text, image or features column (the columns are id, body, label)"}]
+
+
 def test_import_options_in_the_query_string_count_too(client, admin_token, make_project):
     project_id = make_project(n=3)
     url = f"/api/v1/projects/{project_id}/examples"
