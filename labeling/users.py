@@ -188,8 +188,9 @@ def create_token(session: Session, user: User, *, name: str = "", now: datetime)
     return issue_token(session, user, name=name, now=now)[1]
 
 
-def list_tokens(session: Session, user: User) -> list[ApiToken]:
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+def list_tokens(session: Session, user: User, *, limit: int | None = None, offset: int = 0) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+                                .limit(limit).offset(offset)))
 
 
 def get_token(session: Session, token_id: int, caller: User) -> ApiToken:

@@ -448,7 +448,7 @@ def _people_paths() -> dict[str, Any]:
         },
         "/api/v1/tokens": {
             "get": _op("My API tokens (an admin: ?user=NAME)", tag="people", ok_schema=token_list,
-                       params=[_query("user", {"type": "string"}, "an admin may name another user")], errors=(401, 403, 404)),
+                       params=[_query("user", {"type": "string"}, "an admin may name another user")] + PAGE, errors=(401, 403, 404, 422)),
             "post": _op("Create an API token for me; the secret is shown this once", tag="people", ok=201,
                         ok_schema=new_token, body={"type": "object", "properties": {
                             "name": {"type": "string", "maxLength": 80},

@@ -6,18 +6,19 @@ from flask import g, jsonify, request
 
 from app.api import bp
 from app.api.shapes import token_json
-from app.api.common import json_body
+from app.api.common import json_body, pagination
 from app.auth import ANY_ROLE, requires
 from app.db import get_session
 from labeling import users
 from labeling.db import utcnow
-from labeling.errors import Forbidden, NotFound
+from labeling.errors import Forbidden, InvalidInput, NotFound
 
 
 @bp.get("/tokens")
 @requires(*ANY_ROLE, api=True)
 def list_tokens():
     """List my API tokens (an admin may pass ?user=NAME)."""
+    limit, offset = pagination()
     db = get_session()
     owner = g.user
     name = request.args.get("user")
@@ -27,7 +28,8 @@ def list_tokens():
         owner = users.find_user(db, name)
         if owner is None:
             raise NotFound(f"no user named {name!r}")
-    return jsonify({"tokens": [token_json(t, owner.name) for t in users.list_tokens(db, owner)]})
+    return jsonify({"tokens": [token_json(t, owner.name) for t in users.list_tokens(db, owner, limit=limit, offset=offset)],
+                    "limit": limit, "offset": offset})
 
 
 @bp.post("/tokens")
@@ -35,6 +37,9 @@ def list_tokens():
 def create_token():
     """Create an API token for me; its secret is in this answer only."""
     body = json_body()
+    unknown = sorted(set(body) - {"name", "expires_in_days"})
+    if unknown:  # a typo ("nme") would otherwise make an unnamed token
+        raise InvalidInput.one("unknown field; valid ones are name, expires_in_days", field=unknown[0])
     db = get_session()
     name = body.get("name")
     token, secret = users.issue_token(db, g.user, name="" if name is None else name,

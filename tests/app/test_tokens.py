@@ -29,8 +29,18 @@ def test_a_token_is_created_once_listed_without_its_secret_and_works(client, mak
     assert client.post("/api/v1/tokens", headers=auth(token), json={}).status_code == 201  # every field optional
 
 
+def test_my_tokens_come_a_page_at_a_time(client, make_user):
+    _, token = make_user("alice", "annotator")
+    for name in ("a", "b", "c"):
+        client.post("/api/v1/tokens", headers=auth(token), json={"name": name})
+    page = client.get("/api/v1/tokens?limit=2&offset=1", headers=auth(token)).json
+    assert [t["name"] for t in page["tokens"]] == ["a", "b"] and (page["limit"], page["offset"]) == (2, 1)
+    bad = client.get("/api/v1/tokens?limit=0", headers=auth(token))
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "limit"
+
+
 @pytest.mark.parametrize("body,field", [
-    ({"expires_in_days": 0}, "expires_in_days"), ({"expires_in_days": 3651}, "expires_in_days"),
+    ({"nme": "typo"}, "nme"), ({"expires_in_days": 0}, "expires_in_days"), ({"expires_in_days": 3651}, "expires_in_days"),
     ({"expires_in_days": "7"}, "expires_in_days"), ({"expires_in_days": True}, "expires_in_days"),
     ({"expires_in_days": 1.5}, "expires_in_days"), ({"name": "x" * 81}, "name"), ({"name": 3}, "name"),
 ])
