@@ -184,6 +184,9 @@ def test_the_task_is_fixed_once_there_are_labels_and_strategies_follow_it(client
     refused = client.patch(f"/api/v1/projects/{single}", headers=auth(admin_token),
                            json={"settings": {"strategy": "min_confidence"}})
     assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "settings.strategy"
+    unknown = client.patch(f"/api/v1/projects/{single}", headers=auth(admin_token), json={"settings": {"strategy": "foo"}})
+    assert unknown.json["errors"][0]["message"] == ("a single_label project's strategy is one of "
+                                                    "uncertainty, margin, entropy, random, batch")  # no multi-label one offered
 
 
 def _digit_rows(n=240):
