@@ -201,3 +201,14 @@ def test_the_import_page_takes_a_large_body_only_from_someone_logged_in(app_fact
     response = client.post(f"/projects/{project_id}/import", input_stream=UnreadableBody(),
                            content_type="multipart/form-data; boundary=x", environ_overrides=declared)
     assert response.status_code == 413  # refused unread: nobody is logged in
+
+
+@pytest.mark.parametrize("data, content_type, said", [
+    ('{"name": "X", "labels": ["a", "b"]', "application/json", "not valid JSON: Expecting"),
+    ("name=X&labels=a", "application/x-www-form-urlencoded", "sent as application/json (Content-Type is "
+                                                              "'application/x-www-form-urlencoded')"),
+    ('["a", "b"]', "application/json", "must be a JSON object"),
+])
+def test_a_body_that_is_no_json_object_says_what_is_wrong_with_it(client, admin_token, data, content_type, said):
+    response = client.post("/api/v1/projects", headers=auth(admin_token), data=data, content_type=content_type)
+    assert response.status_code == 422 and said in response.json["error"] and response.json["errors"][0]["field"] == "body"
