@@ -198,6 +198,10 @@ def _example_to_label(session: Session, project: Project, user: User, example_id
     if example is None or example.project_id != project.id:
         raise NotFound(f"no example with id {example_id} in this project")
     if lease_id is not None and example.lease_id != lease_id:
+        if example.lease_id is None:
+            raise Conflict(f"lease {lease_id} is not a live lease on this example (it expired or was released)")
+        if example.lease_user_id == user.id:
+            raise Conflict(f"lease {lease_id} is not your current lease on this example ({example.lease_id} is)")
         raise Conflict("your lease on this example has expired and someone else holds it now")
     if (example.lease_user_id not in (None, user.id) and example.lease_expires_at is not None
             and example.lease_expires_at >= now):

@@ -161,3 +161,17 @@ def test_a_random_project_serves_a_random_order_from_the_start_with_no_cold_star
     assert top_priority(random_project) < COLD_START_BAND <= top_priority(margin_project)
     why = client.get(f"/api/v1/projects/{random_project}/next", headers=auth(token)).json["why"]
     assert why["strategy"] in ("random", "holdout") and why["model_version"] is None
+
+
+def test_a_lease_that_is_not_live_is_named_in_the_conflict(client, make_user, make_project):
+    project_id = make_project(n=2, settings={"holdout_fraction": 0})
+    _, token = make_user("ann", "annotator")
+    lease = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(token)).json
+    example_id, lease_id = lease["example"]["id"], lease["lease"]["id"]
+    url = f"/api/v1/projects/{project_id}/labels"
+    never = client.post(url, headers=auth(token), json={"example_id": example_id, "label": "pos", "lease_id": lease_id + 999})
+    assert never.status_code == 409 and f"lease {lease_id + 999} is not your current lease on this example ({lease_id} is)" in never.json["error"]
+    done = client.post(url, headers=auth(token), json={"example_id": example_id, "label": "pos", "lease_id": lease_id})
+    assert done.status_code == 201
+    again = client.post(url, headers=auth(token), json={"example_id": example_id, "label": "neg", "lease_id": lease_id})
+    assert again.status_code == 409 and f"lease {lease_id} is not a live lease on this example" in again.json["error"]
