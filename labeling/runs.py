@@ -56,7 +56,8 @@ def maybe_request_retrain(session: Session, project: Project, *, now: datetime, 
     """Request a run when the labels since the last request reach the threshold (``>=``).
 
     Returns the id of the run that was created, or None. While a run is queued or running the
-    request is folded into it, and the labels keep counting towards the next one.
+    request is folded into it; labels given after it froze its snapshot count towards the next one
+    (those given before are the run's: ``training._read`` moves the mark past them).
     """
     threshold = config(project).retrain_threshold
     new_labels = new_labels_since_mark(session, project, most=threshold)
