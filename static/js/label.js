@@ -6,7 +6,7 @@
 // clicks the submit button. A 4xx or 5xx answer shows in #label-error (htmx swaps none).
 // Nothing is labeled unseen: a held key's repeats are ignored, and so is a key pressed sooner than
 // #work's data-min-view-ms after its example appeared (a double press labeled the next example
-// 20 ms after it was shown); Backspace (undo) is exempt.
+// 20 ms after it was shown); Backspace (undo) is exempt from the delay, not from the repeat guard.
 (function () {
   let busy = false;
   let shownAt = performance.now();
@@ -86,7 +86,9 @@
     // Buttons name their keys in data-hotkey, separated by spaces: a letter or digit, or Space,
     // Enter, Backspace (a pre-selected suggestion has its label's key and Enter).
     const key = evt.key === " " ? "Space" : (evt.key.length === 1 ? evt.key.toLowerCase() : evt.key);
-    if (key !== "Backspace" && (evt.repeat || tooSoon())) {
+    // A held key never repeats an action (held Backspace would walk back through every label);
+    // Backspace is exempt from the delay only: a mistake is often seen as the next example shows.
+    if (evt.repeat || (key !== "Backspace" && tooSoon())) {
       if (document.querySelector('#work [data-hotkey~="' + CSS.escape(key) + '"]')) evt.preventDefault();
       return;
     }

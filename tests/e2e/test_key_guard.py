@@ -38,3 +38,23 @@ def test_a_key_pressed_before_the_example_was_on_screen_long_enough_is_ignored(p
     page.keyboard.press("2")
     expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", first)
     expect(page.get_by_test_id("progress")).to_contain_text("1 / 5 labeled")
+
+
+def test_a_held_backspace_undoes_one_label_not_every_one(page: Page, live_server):
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"review number {i}"} for i in range(6)])
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project_id}/label")
+    for _ in range(3):
+        page.wait_for_timeout(GUARD_MS + 200)
+        shown = current_example(page)
+        page.keyboard.press("1")
+        expect(page.locator("form.labeling")).not_to_have_attribute("data-example-id", shown)
+    expect(page.get_by_test_id("progress")).to_contain_text("3 / 6 labeled")
+    page.keyboard.down("Backspace")
+    expect(page.get_by_test_id("progress")).to_contain_text("2 / 6 labeled")
+    for _ in range(3):  # the key is still down: each of these is a repeat
+        page.keyboard.down("Backspace")
+        page.wait_for_timeout(300)
+    page.keyboard.up("Backspace")
+    expect(page.get_by_test_id("progress")).to_contain_text("2 / 6 labeled")
