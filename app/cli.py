@@ -166,10 +166,11 @@ def projects_create(name: str, labels: str, settings: tuple[str, ...]) -> None:
 
     with unit_of_work() as session:
         label_list = [l.strip() for l in labels.split(",") if l.strip()]
-        project = projects.create_project(session, name, label_list, _parse_settings(settings), now=utcnow())
+        given = _parse_settings(settings)
+        project = projects.create_project(session, name, label_list, given, now=utcnow())
         audit.record(session, CLI_ACTOR, "project.created", project_id=project.id, target=project.name, now=utcnow())
     click.echo(f"created project {project.id} {project.name!r}")
-    if project.settings.get("webhook_secret"):  # shown once, as the API's creating answer does
+    if project.settings.get("webhook_secret") and "webhook_secret" not in given:  # generated: shown once, as the API does
         click.echo(f"webhook secret (shown once; verify deliveries with it): {project.settings['webhook_secret']}")
 
 

@@ -214,8 +214,8 @@ class _Scored:
 
 
 def other_model(name: str, X, labeled: list[int], y: np.ndarray, params: dict, seed: int):
-    """Tried beside the service's logistic regression: ``svm``, a linear SVM (hinge loss) at the
-    search's C, margin from its decision function; ``spreading``, label spreading over a 10-nearest-
+    """Tried beside the service's logistic regression: ``svm``, a linear SVM (``LinearSVC``, squared
+    hinge loss) at a tenth of the search's C, margin from its decision function; ``spreading``, label spreading over a 10-nearest-
     neighbour graph of the whole pool's sentence embeddings (the pool's unlabeled rows take part)."""
     from sklearn.svm import LinearSVC
     from sklearn.semi_supervised import LabelSpreading

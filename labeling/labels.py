@@ -199,7 +199,8 @@ def _example_to_label(session: Session, project: Project, user: User, example_id
         raise NotFound(f"no example with id {example_id} in this project")
     if lease_id is not None and example.lease_id != lease_id:
         if example.lease_id is None:
-            raise Conflict(f"lease {lease_id} is not a live lease on this example (it expired or was released)")
+            raise Conflict(f"lease {lease_id} is not a live lease on this example (a label was given with it, "
+                           "or it was released)")
         if example.lease_user_id == user.id:
             raise Conflict(f"lease {lease_id} is not your current lease on this example ({example.lease_id} is)")
         raise Conflict("your lease on this example has expired and someone else holds it now")

@@ -143,6 +143,7 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
         # the next threshold (its webhook's new_labels said 9 where 1 was new).
         session.execute(update(Project).where(Project.id == project.id, Project.retrain_label_mark < snapshot.max_label_id)
                         .values(retrain_label_mark=snapshot.max_label_id).execution_options(synchronize_session=False))
+        session.commit()  # the project row is not held locked while the training set is read
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None

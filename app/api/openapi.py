@@ -450,7 +450,7 @@ def _people_paths() -> dict[str, Any]:
             "get": _op("My API tokens (an admin: ?user=NAME)", tag="people", ok_schema=token_list,
                        params=[_query("user", {"type": "string"}, "an admin may name another user")] + PAGE, errors=(401, 403, 404, 422)),
             "post": _op("Create an API token for me; the secret is shown this once", tag="people", ok=201,
-                        ok_schema=new_token, body={"type": "object", "properties": {
+                        ok_schema=new_token, body={"type": "object", "additionalProperties": False, "properties": {
                             "name": {"type": "string", "maxLength": 80},
                             "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}},
                         errors=(401, 422)),
