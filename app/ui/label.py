@@ -198,8 +198,12 @@ def label_undo(project_id: int):
         queue.release_lease(db, g.user, _int_field("example_id"))
     lease = queue.lease_example(db, project, g.user, label.example_id, now=utcnow(),
                                 lease_seconds=current_app.config["LEASE_SECONDS"])
+    notice = "Label undone."
+    if lease is None:  # another annotator holds that example now: go on rather than show "nothing left"
+        notice = "Label undone; another annotator is labeling that example now."
+        lease = queue.lease_next(db, project, g.user, now=utcnow(), lease_seconds=current_app.config["LEASE_SECONDS"])
     db.commit()
-    return _render_work(project, lease, notice="Label undone.", last_label=_last_label_to_undo(project))
+    return _render_work(project, lease, notice=notice, last_label=_last_label_to_undo(project))
 
 
 @bp.post("/projects/<int:project_id>/label/renew")

@@ -145,3 +145,27 @@ def test_backspace_walks_back_through_my_labels_one_at_a_time(client, make_user,
         example, undo = shown(html)
         assert example == back_to and "Label undone." in html
     assert undo is None  # nothing of mine is left to undo
+
+
+def test_undo_onto_an_example_another_annotator_holds_serves_the_next_one(app, client, make_user, make_project):
+    """With overlap 2 the example I undo may be leased to someone else by then: I get another."""
+    import re
+
+    from labeling import queue
+    from labeling.db import utcnow
+    from labeling.models import Project, User
+
+    project_id = make_project(n=3, settings={"holdout_fraction": 0, "overlap": 2})
+    make_user("ann", "annotator")
+    make_user("bob", "annotator")
+    client.post("/login", data={"name": "ann", "password": "correct horse"})
+    first = re.search(r'data-example-id="(\d+)"', client.get(f"/projects/{project_id}/label").get_data(as_text=True)).group(1)
+    html = client.post(f"/projects/{project_id}/label/submit", data={"example_id": first, "label": "pos"}).get_data(as_text=True)
+    label_id, shown = re.search(r'"label_id": "(\d+)"', html).group(1), re.search(r'data-example-id="(\d+)"', html).group(1)
+    with app.extensions["hitl_sessionmaker"]() as s:  # bob takes the example ann labeled
+        bob = s.query(User).filter_by(name="bob").one()
+        assert queue.lease_example(s, s.get(Project, project_id), bob, int(first), now=utcnow(), lease_seconds=600)
+        s.commit()
+    html = client.post(f"/projects/{project_id}/label/undo", data={"label_id": label_id, "example_id": shown}).get_data(as_text=True)
+    assert "another annotator is labeling that example now" in html and "Nothing left for you" not in html
+    assert re.search(r'data-example-id="(\d+)"', html).group(1) not in (None, first)
