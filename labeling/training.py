@@ -139,11 +139,6 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     if snapshot is None:
         snapshot = create_snapshot(session, project, now=clock(), reason="retrain")
         run.snapshot_id = snapshot.id
-        # Labels given between the request and now are this run's: they no longer count towards
-        # the next threshold (its webhook's new_labels said 9 where 1 was new).
-        session.execute(update(Project).where(Project.id == project.id, Project.retrain_label_mark < snapshot.max_label_id)
-                        .values(retrain_label_mark=snapshot.max_label_id).execution_options(synchronize_session=False))
-        session.commit()  # the project row is not held locked while the training set is read
     featurizer = featurizer_for(session, project)
     data = load_training_set(session, project, max_label_id=snapshot.max_label_id, kind=INPUT_KIND[featurizer])
     champion = session.get(ModelVersion, project.champion_id) if project.champion_id else None
@@ -151,6 +146,11 @@ def _read(session: Session, run: RetrainRun, *, clock: Callable[[], datetime], r
     # judged, and re-scores the pool, on inputs of its own kind.
     own_featurizer, own_inputs = champion_inputs(session, champion, featurizer, data.example_ids, data.inputs)
     pool = pool_state(session, project.id)
+    # Labels given between the request and the snapshot are this run's: they no longer count towards
+    # the next threshold (its webhook's new_labels said 9 where 1 was new). Last, so the project
+    # row is locked only until the caller commits, not while the training set is read.
+    session.execute(update(Project).where(Project.id == project.id, Project.retrain_label_mark < snapshot.max_label_id)
+                    .values(retrain_label_mark=snapshot.max_label_id).execution_options(synchronize_session=False))
     return _Inputs(project, snapshot, featurizer, None, data, champion,
                    labels_changed=_labels_changed_since_last_version(session, project, snapshot),
                    champion_featurizer=own_featurizer, champion_inputs=own_inputs,
