@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "retrain.requested": "someone asked for a retrain run (target: the run id)",
     "snapshot.created": "a snapshot of the labels was frozen (target: its number)",
     "flag.resolved": "a reviewer confirmed, corrected or dismissed a flag (target: the flag id)",
+    "flag.reopened": "a reviewer took back their decision on a flag, which is open again (target: the flag id; details: was)",
     "example.relabeled": "a reviewer or admin relabeled an example (target: its id; details: from, to, replaced_label, label)",
 }
 

@@ -271,6 +271,11 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
     return Label(id=undo_id, created_at=now, **values)
 
 
+# A reviewer taking a decision back restores the annotator's label in the annotator's name
+# (quality.reopen_flag): it is their label, but not something they did today or can undo.
+NOT_THEIR_ACT = Label.source != "review_undo"
+
+
 def labels_today(session: Session, project: Project, user: User, *, now: datetime) -> int:
     """The labels ``user`` gave today that they have not undone or replaced themselves (a label
     undone, or changed after a warning, counts once or not at all; one a reviewer corrected
@@ -280,7 +285,7 @@ def labels_today(session: Session, project: Project, user: User, *, now: datetim
     withdrawn = exists().where(later.replaces_id == Label.id, later.annotator_id == Label.annotator_id)
     return session.scalar(
         select(func.count()).where(Label.project_id == project.id, Label.annotator_id == user.id,
-                                   Label.value.is_not(None), Label.created_at >= start, ~withdrawn)
+                                   Label.value.is_not(None), Label.created_at >= start, ~withdrawn, NOT_THEIR_ACT)
     ) or 0
 
 
@@ -290,7 +295,7 @@ def last_label_to_undo(session: Session, project: Project, user: User, *, since:
     later = aliased(Label)
     return session.scalar(
         select(Label).where(Label.project_id == project.id, Label.annotator_id == user.id, Label.value.is_not(None),
-                            Label.created_at >= since, ~exists().where(later.replaces_id == Label.id))
+                            Label.created_at >= since, ~exists().where(later.replaces_id == Label.id), NOT_THEIR_ACT)
         .order_by(Label.created_at.desc(), Label.id.desc()).limit(1))
 
 

@@ -163,7 +163,7 @@ class Label(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime())
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
-    # "annotator", "undo", "review", "mistake_check", "import:<name>"
+    # "annotator", "undo", "review", "review_undo", "mistake_check", "import:<name>"
     source: Mapped[str] = mapped_column(String(100), default="annotator")
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     # The champion's suggestion when it disagreed strongly at submit time, and what was chosen.

@@ -131,7 +131,7 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     if flag is None:
         raise NotFound(f"no flag with id {flag_id}")
     if action not in ACTIONS:
-        raise InvalidInput.one(f"must be one of {', '.join(ACTIONS)}", field="action")
+        raise InvalidInput.one(f"must be one of {', '.join(ACTIONS)}, reopen", field="action")
     if flag.status != "open":
         raise Conflict(f"this flag was already resolved ({flag.status})")
     project = session.get(Project, flag.project_id)
@@ -163,6 +163,46 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
     if correction_id is None:
         raise Conflict("the flagged label was changed at the same moment; reload")
     return correction_id
+
+
+def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime) -> LabelFlag:
+    """Take back a decision on a flag (a reviewer's misclick): the flag is open again and, after
+    confirm or correct, the given label is current again, as a new event (source ``review_undo``,
+    in its annotator's name, so their counts stay theirs) that the flag now points at. Nothing is
+    erased. Only the reviewer who decided, or an admin, and only while the example's label is the
+    one the decision left.
+
+    Raises
+    ------
+    Conflict
+        The flag is open, was closed by the service (superseded, withdrawn), was decided by someone
+        else, or the example was relabeled since.
+    """
+    flag = session.get(LabelFlag, flag_id)
+    if flag is None:
+        raise NotFound(f"no flag with id {flag_id}")
+    if flag.status not in ("confirmed", "corrected", "dismissed"):
+        raise Conflict(f"only a reviewer's decision can be taken back; this flag is {flag.status}")
+    if flag.resolved_by_id != reviewer.id and reviewer.role != "admin":
+        raise Conflict("another reviewer decided this flag; only they or an admin can take it back")
+    check_writable(session.get(Project, flag.project_id))
+    current_id = flag.resolution_label_id if flag.status != "dismissed" else flag.label_id
+    changed = Conflict("the example was relabeled since this decision; open the example to change its label")
+    if session.scalar(select(Label.id).where(Label.replaces_id == current_id)) is not None:
+        raise changed
+    if flag.status != "dismissed":
+        flagged = session.get(Label, flag.label_id)
+        restored = append_label_event(session, now=now, project_id=flag.project_id, example_id=flag.example_id,
+                                      annotator_id=flagged.annotator_id, value=flagged.value, replaces_id=current_id,
+                                      source="review_undo")
+        if restored is None:
+            raise changed
+        flag.label_id = restored
+    audit.record(session, reviewer, "flag.reopened", project_id=flag.project_id, target=flag.id, now=now,
+                 details={"was": flag.status})
+    flag.status, flag.resolved_by_id, flag.resolved_at, flag.resolution_label_id = "open", None, None, None
+    session.flush()
+    return flag
 
 
 def annotator_quality(session: Session, project_id: int) -> list[dict[str, Any]]:

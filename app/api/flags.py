@@ -40,12 +40,16 @@ def list_flags(project_id: int):
 @bp.post("/flags/<int:flag_id>")
 @requires(*REVIEWERS, api=True)
 def resolve(flag_id: int):
-    """Confirm (the suggestion is right), correct (with "label") or dismiss a flag."""
+    """Confirm (the suggestion is right), correct (with "label") or dismiss a flag; reopen takes a
+    decision back."""
     body = json_body()
     db = get_session()
-    # "labels" for a multi-label project (checked against the project's task there).
-    label = body["labels"] if "labels" in body else body.get("label")
-    flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), label, now=utcnow())
+    if body.get("action") == "reopen":
+        flag = quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+    else:
+        # "labels" for a multi-label project (checked against the project's task there).
+        label = body["labels"] if "labels" in body else body.get("label")
+        flag = quality.resolve_flag(db, flag_id, g.user, body.get("action"), label, now=utcnow())
     db.commit()
     multi = tasks.is_multi_label(projects.get_project(db, flag.project_id))
     return jsonify({"flag": flag_json(flag, db.get(Example, flag.example_id).external_id, multi=multi)})

@@ -303,7 +303,7 @@ def _browse_schemas() -> dict[str, Any]:
         "LabelEvent": {"type": "object", "required": ["id", "example_id", "value", "annotator", "created_at", "source",
                                                       "replaces", "current"], "properties": {
             "value": {"type": ["string", "null"], "description": "null for an undo"},
-            "source": {"type": "string", "description": "annotator, mistake_check, undo, review, import:<name>"},
+            "source": {"type": "string", "description": "annotator, mistake_check, undo, review, review_undo, import:<name>"},
             "replaces": {"type": ["integer", "null"]}}},
         "BrowsedExample": {"type": "object", "required": ["id", "external_id", "data", "labels"], "properties": {
             "labels": {"type": "array", "items": _ref("Label"), "description": "the current labels"},
@@ -384,9 +384,9 @@ def _quality_and_data_paths() -> dict[str, Any]:
                            _query("max_score", {"type": "number", "minimum": 0, "maximum": 1}, "only flags scoring at most this")]),
         },
         "/api/v1/flags/{flag_id}": {
-            "post": _op("Confirm, correct or dismiss a flag", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],
+            "post": _op("Confirm, correct or dismiss a flag, or reopen it (take back a decision)", tag="quality", ok_schema={"type": "object"}, params=[_path_id("flag_id")],
                         body={"type": "object", "required": ["action"], "properties": {
-                            "action": {"enum": ["confirm", "correct", "dismiss"]}, "label": {"type": "string"},
+                            "action": {"enum": ["confirm", "correct", "dismiss", "reopen"]}, "label": {"type": "string"},
                             "labels": LABEL_SET}},
                         errors=(401, 403, 404, 409, 422)),
         },

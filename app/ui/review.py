@@ -21,15 +21,17 @@ LIST_SIZE = 100
 
 
 def _render_top_flag(project: Project, *, notice: str | None = None, page: bool = False,
-                     listing: dict[str, Any] | None = None):
+                     listing: dict[str, Any] | None = None, decided: int | None = None, shown: Any = None):
+    """The review card: ``shown`` (a flag just reopened) or the most suspicious open flag; after a
+    decision on flag ``decided``, the notice offers to take it back."""
     db = get_session()
-    rows = quality.list_flags(db, project.id, status="open", limit=1)
-    flag = rows[0][0] if rows else None
+    rows = [] if shown is not None else quality.list_flags(db, project.id, status="open", limit=1)
+    flag = shown if shown is not None else (rows[0][0] if rows else None)
     example = get_example(db, flag.example_id) if flag else None
     remaining = projects.project_counts(db, project.id)["open_flags"]
     template = "pages/review.html" if page else "partials/_review.html"
     return render_template(template, project=project, flag=flag, example=example, remaining=remaining, notice=notice,
-                           label_check=quality.label_check_summary(db, project.id), **(listing or {}))
+                           label_check=quality.label_check_summary(db, project.id), decided=decided, **(listing or {}))
 
 
 def _flag_list(project: Project, args: dict[str, str]) -> dict[str, Any]:
@@ -101,7 +103,23 @@ def review_resolve(project_id: int, flag_id: int):
         db.rollback()
         return _render_top_flag(project, notice=exc.message, listing=_listing_of_the_page(project))
     db.commit()
-    return _render_top_flag(project, notice=f"Flag {flag.status}.", listing=_listing_of_the_page(project))
+    return _render_top_flag(project, notice=f"Flag {flag.status}.", listing=_listing_of_the_page(project), decided=flag.id)
+
+
+@bp.post("/projects/<int:project_id>/review/<int:flag_id>/reopen")
+@requires(*REVIEWERS)
+def review_reopen(project_id: int, flag_id: int):
+    """Take back the decision just made (a misclick): the flag is open again, and shown next."""
+    db = get_session()
+    project = projects.get_project(db, project_id)
+    try:
+        flag = quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+    except Conflict as exc:
+        db.rollback()
+        return _render_top_flag(project, notice=exc.message, listing=_listing_of_the_page(project))
+    db.commit()
+    return _render_top_flag(project, notice="Decision taken back: the flag is open again.",
+                            listing=_listing_of_the_page(project), shown=flag)
 
 
 def _listing_of_the_page(project: Project) -> dict[str, Any]:

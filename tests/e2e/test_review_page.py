@@ -1,4 +1,4 @@
-"""A reviewer corrects a flagged label by keyboard; the export shows it and its history."""
+"""A reviewer corrects a flagged label by keyboard, and takes it back; the export shows it and its history."""
 
 from __future__ import annotations
 
@@ -65,3 +65,12 @@ def test_reviewer_corrects_a_flag_by_keyboard(page: Page, live_server):
                                                 headers=headers).data.decode().splitlines()]
     history = [(e["label"], e["source"], e["annotator"]) for e in events if e["external_id"] == external_id]
     assert history == [(given, "import", None), (truth, "review", "rev")]
+
+    # A misclick is taken back by Backspace: the same flag is shown again, the given label current again.
+    page.keyboard.press("Backspace")
+    expect(page.get_by_test_id("notice")).to_contain_text("Decision taken back")
+    expect(page.locator(".review")).to_have_attribute("data-flag-id", str(first_flag))
+    expect(page.get_by_test_id("remaining")).to_have_text(remaining)
+    gold = {r["external_id"]: r for r in map(json.loads, client.get(
+        f"/api/v1/projects/{project_id}/export?format=jsonl", headers=headers).data.decode().splitlines())}
+    assert gold[external_id]["label"] == given

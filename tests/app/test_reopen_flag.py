@@ -1,0 +1,132 @@
+"""A reviewer takes a decision on a flag back (a misclick): the flag is open again, the given label
+current again, and the annotator's counts as if the decision had never been made."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from labeling import labels as labels_module, quality
+from labeling.db import utcnow
+from labeling.models import AuditEvent, Label, LabelFlag, Project, User
+from tests.app.test_people import logged_in
+from tests.conftest import auth
+
+
+def annotated_flag(app, client, make_user, make_project) -> tuple[int, int, int]:
+    """A project where annotator ann labeled one example "pos" and a flag doubts it; returns
+    (project id, flag id, ann's label id)."""
+    project_id = make_project(examples=[{"external_id": "e1", "text": "a fine film"}])
+    _, ann_token = make_user("ann")
+    example_id = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(ann_token)).json["example"]["id"]
+    answer = client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(ann_token),
+                         json={"example_id": example_id, "label": "pos"})
+    assert answer.status_code == 201
+    label_id = answer.json["label"]["id"]
+    s = app.extensions["hitl_sessionmaker"]()
+    try:
+        flag = LabelFlag(project_id=project_id, label_id=label_id, example_id=example_id, given="pos", suggested="neg",
+                         score=0.95, reason="model_disagrees", status="open", created_at=utcnow())
+        s.add(flag)
+        s.commit()
+        return project_id, flag.id, label_id
+    finally:
+        s.close()
+
+
+def current_values(session, project_id: int) -> list[tuple[str, str]]:
+    from labeling.snapshots import current_labels_query
+    session.rollback()  # a new read: the app committed since
+    return [(lab.value, lab.source) for lab in session.scalars(current_labels_query(project_id))]
+
+
+def resolve(client, token, flag_id, body):
+    return client.post(f"/api/v1/flags/{flag_id}", headers=auth(token), json=body)
+
+
+def test_reopening_a_confirmed_flag_restores_the_given_label_in_the_annotators_name(
+        app, client, make_user, make_project, session):
+    project_id, flag_id, label_id = annotated_flag(app, client, make_user, make_project)
+    _, rita = make_user("rita", "reviewer")
+    assert resolve(client, rita, flag_id, {"action": "confirm"}).json["flag"]["status"] == "confirmed"
+    assert current_values(session, project_id) == [("neg", "review")]
+    quality_before = quality.annotator_quality(session, project_id)
+
+    reopened = resolve(client, rita, flag_id, {"action": "reopen"})
+    assert reopened.status_code == 200 and reopened.json["flag"]["status"] == "open"
+    assert current_values(session, project_id) == [("pos", "review_undo")]
+    flag = session.get(LabelFlag, flag_id)
+    restored = session.get(Label, flag.label_id)
+    ann = session.scalar(select(User).where(User.name == "ann"))
+    assert flag.label_id != label_id and restored.annotator_id == ann.id and restored.value == "pos"
+    assert (flag.resolved_by_id, flag.resolved_at, flag.resolution_label_id) == (None, None, None)
+    # ann's counts: one label, no mistake (the confirmed one counted before the decision was taken back).
+    assert quality_before[0]["mistakes"] == 1
+    after = quality.annotator_quality(session, project_id)[0]
+    assert (after["annotator"], after["labels"], after["mistakes"], after["open_flags"]) == ("ann", 1, 0, 1)
+    project = session.get(Project, project_id)
+    assert labels_module.labels_today(session, project, ann, now=utcnow()) == 1
+    # Her label was replaced by the review; the restored one is the reviewer's act, not hers to undo.
+    assert labels_module.last_label_to_undo(session, project, ann, since=utcnow().replace(hour=0)) is None
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "flag.reopened")).all()
+    assert [(e.actor_name, int(e.target), e.details["was"]) for e in events] == [("rita", flag_id, "confirmed")]
+
+    # Decided again, the other way: the restored label is kept.
+    assert resolve(client, rita, flag_id, {"action": "dismiss"}).json["flag"]["status"] == "dismissed"
+    assert current_values(session, project_id) == [("pos", "review_undo")]
+
+
+def test_reopening_a_dismissed_flag_changes_no_label(app, client, make_user, make_project, session):
+    project_id, flag_id, label_id = annotated_flag(app, client, make_user, make_project)
+    _, rita = make_user("rita", "reviewer")
+    resolve(client, rita, flag_id, {"action": "dismiss"})
+    assert resolve(client, rita, flag_id, {"action": "reopen"}).json["flag"]["status"] == "open"
+    session.rollback()
+    assert session.get(LabelFlag, flag_id).label_id == label_id
+    assert current_values(session, project_id) == [("pos", "annotator")]
+    corrected = resolve(client, rita, flag_id, {"action": "correct", "label": "neg"})
+    assert corrected.json["flag"]["status"] == "corrected"
+    assert current_values(session, project_id) == [("neg", "review")]
+
+
+def test_only_the_reviewer_who_decided_or_an_admin_may_reopen_and_only_while_nothing_changed(
+        app, client, make_user, make_project, admin_token, session):
+    project_id, flag_id, _ = annotated_flag(app, client, make_user, make_project)
+    _, rita = make_user("rita", "reviewer")
+    _, rex = make_user("rex", "reviewer")
+    _, ann = make_user("ann2")
+    never = resolve(client, rita, flag_id, {"action": "reopen"})
+    assert never.status_code == 409 and "this flag is open" in never.json["error"]
+    resolve(client, rita, flag_id, {"action": "correct", "label": "neg"})
+    assert resolve(client, ann, flag_id, {"action": "reopen"}).status_code == 403
+    other = resolve(client, rex, flag_id, {"action": "reopen"})
+    assert other.status_code == 409 and "another reviewer decided" in other.json["error"]
+    assert resolve(client, admin_token, flag_id, {"action": "reopen"}).status_code == 200
+    # Decided again, then the example is relabeled: the decision can no longer be taken back.
+    resolve(client, rita, flag_id, {"action": "confirm"})
+    session.rollback()
+    example_id = session.get(LabelFlag, flag_id).example_id
+    rita_page = logged_in(app, "rita")
+    assert rita_page.post(f"/projects/{project_id}/examples/{example_id}/relabel", data={"label": "pos"}).status_code < 400
+    changed = resolve(client, rita, flag_id, {"action": "reopen"})
+    assert changed.status_code == 409 and "relabeled since" in changed.json["error"]
+    session.rollback()
+    assert session.get(LabelFlag, flag_id).status == "confirmed"
+
+
+def test_the_review_page_offers_to_take_the_last_decision_back(app, client, make_user, make_project):
+    project_id, flag_id, _ = annotated_flag(app, client, make_user, make_project)
+    make_user("rita", "reviewer")
+    rita = logged_in(app, "rita")
+    decided = rita.post(f"/projects/{project_id}/review/{flag_id}", data={"action": "confirm"},
+                        headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Flag confirmed." in decided and 'data-testid="empty"' in decided
+    undo = re.search(r'<button[^>]*data-testid="reopen"[^>]*>', decided).group(0)
+    assert 'data-hotkey="Backspace"' in undo and f"/review/{flag_id}/reopen" in undo
+    back = rita.post(f"/projects/{project_id}/review/{flag_id}/reopen", headers={"HX-Request": "true"})
+    body = back.get_data(as_text=True)
+    assert back.status_code == 200 and "the flag is open again" in body
+    assert f'data-flag-id="{flag_id}"' in body and 'data-testid="reopen"' not in body
+    again = rita.post(f"/projects/{project_id}/review/{flag_id}/reopen", headers={"HX-Request": "true"})
+    assert "this flag is open" in again.get_data(as_text=True)
