@@ -165,6 +165,17 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
     return correction_id
 
 
+DECIDED = ("confirmed", "corrected", "dismissed")
+
+
+def last_decision(session: Session, project_id: int, reviewer: User, *, since: datetime) -> LabelFlag | None:
+    """``reviewer``'s latest decision in the project since ``since`` that stands: after it is taken
+    back it is the one before, so the review page walks back one decision at a time."""
+    return session.scalar(select(LabelFlag).where(
+        LabelFlag.project_id == project_id, LabelFlag.resolved_by_id == reviewer.id, LabelFlag.status.in_(DECIDED),
+        LabelFlag.resolved_at >= since).order_by(LabelFlag.resolved_at.desc(), LabelFlag.id.desc()).limit(1))
+
+
 def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime) -> LabelFlag:
     """Take back a decision on a flag (a reviewer's misclick): the flag is open again and, after
     confirm or correct, the given label is current again, as a new event (source ``review_undo``,
@@ -181,7 +192,7 @@ def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime
     flag = session.get(LabelFlag, flag_id)
     if flag is None:
         raise NotFound(f"no flag with id {flag_id}")
-    if flag.status not in ("confirmed", "corrected", "dismissed"):
+    if flag.status not in DECIDED:
         raise Conflict(f"only a reviewer's decision can be taken back; this flag is {flag.status}")
     if flag.resolved_by_id != reviewer.id and reviewer.role != "admin":
         raise Conflict("another reviewer decided this flag; only they or an admin can take it back")

@@ -11,10 +11,11 @@ from app.api.shapes import browsed_example_json, history_json
 from app.auth import REVIEWERS, requires
 from app.db import get_session
 from app.ui import annotation_text, bp, filter_args, form_annotation, page_number
-from labeling import browse, projects, tasks
+from labeling import browse, projects, quality, tasks
 from labeling.db import reading, utcnow
-from labeling.errors import Conflict, InvalidInput, Unavailable
+from labeling.errors import Conflict, InvalidInput, NotFound, Unavailable
 from labeling.examples import get_project_example
+from labeling.models import LabelFlag
 from labeling.predict import predict
 from labeling.projects import label_names
 
@@ -79,6 +80,25 @@ def _champions_prediction(db: Any, project: Any, example: dict[str, Any]) -> dic
 def example_page(project_id: int, example_id: int):
     """An example's every label event, the model's prediction, its flags, and a relabel form."""
     return _render_example(project_id, example_id)
+
+
+@bp.post("/projects/<int:project_id>/examples/<int:example_id>/flags/<int:flag_id>/reopen")
+@requires(*REVIEWERS)
+def reopen_example_flag(project_id: int, example_id: int, flag_id: int):
+    """Take back a decision on one of the example's flags (``quality.reopen_flag``); back to its page."""
+    db = get_session()
+    get_project_example(db, project_id, example_id)
+    flag = db.get(LabelFlag, flag_id)
+    if flag is None or flag.example_id != example_id:
+        raise NotFound(f"no flag with id {flag_id} on this example")
+    try:
+        quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+    except Conflict as exc:
+        db.rollback()
+        return _render_example(project_id, example_id, error=exc.message, status=409)
+    db.commit()
+    flash("Decision taken back: the flag is open again, on the review page.")
+    return redirect(url_for("ui.example_page", project_id=project_id, example_id=example_id))
 
 
 @bp.post("/projects/<int:project_id>/examples/<int:example_id>/relabel")

@@ -10,6 +10,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp, filter_args, form_annotation
+from app.ui.label import UNDO_AFTER_RELOAD  # a decision is taken back as long as a label is undone
 from labeling import projects, quality
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
@@ -21,17 +22,19 @@ LIST_SIZE = 100
 
 
 def _render_top_flag(project: Project, *, notice: str | None = None, page: bool = False,
-                     listing: dict[str, Any] | None = None, decided: int | None = None, shown: Any = None):
-    """The review card: ``shown`` (a flag just reopened) or the most suspicious open flag; after a
-    decision on flag ``decided``, the notice offers to take it back."""
+                     listing: dict[str, Any] | None = None, shown: Any = None):
+    """The review card: ``shown`` (a flag just reopened) or the most suspicious open flag, and a way
+    to take back my last decision of the past hour (after a reload too)."""
     db = get_session()
+    decided = quality.last_decision(db, project.id, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
     rows = [] if shown is not None else quality.list_flags(db, project.id, status="open", limit=1)
     flag = shown if shown is not None else (rows[0][0] if rows else None)
     example = get_example(db, flag.example_id) if flag else None
     remaining = projects.project_counts(db, project.id)["open_flags"]
     template = "pages/review.html" if page else "partials/_review.html"
     return render_template(template, project=project, flag=flag, example=example, remaining=remaining, notice=notice,
-                           label_check=quality.label_check_summary(db, project.id), decided=decided, **(listing or {}))
+                           label_check=quality.label_check_summary(db, project.id), decided=decided and decided.id,
+                           **(listing or {}))
 
 
 def _flag_list(project: Project, args: dict[str, str]) -> dict[str, Any]:
@@ -103,7 +106,7 @@ def review_resolve(project_id: int, flag_id: int):
         db.rollback()
         return _render_top_flag(project, notice=exc.message, listing=_listing_of_the_page(project))
     db.commit()
-    return _render_top_flag(project, notice=f"Flag {flag.status}.", listing=_listing_of_the_page(project), decided=flag.id)
+    return _render_top_flag(project, notice=f"Flag {flag.status}.", listing=_listing_of_the_page(project))
 
 
 @bp.post("/projects/<int:project_id>/review/<int:flag_id>/reopen")

@@ -130,3 +130,60 @@ def test_the_review_page_offers_to_take_the_last_decision_back(app, client, make
     assert f'data-flag-id="{flag_id}"' in body and 'data-testid="reopen"' not in body
     again = rita.post(f"/projects/{project_id}/review/{flag_id}/reopen", headers={"HX-Request": "true"})
     assert "this flag is open" in again.get_data(as_text=True)
+
+
+def test_after_a_reload_backspace_walks_back_through_my_decisions(app, client, make_user, make_project, session):
+    project_id = make_project(examples=[{"external_id": f"e{i}", "text": f"text {i}", "label": "pos"} for i in range(3)])
+    session.rollback()
+    labels = session.scalars(select(Label).where(Label.project_id == project_id).order_by(Label.id)).all()
+    s = app.extensions["hitl_sessionmaker"]()
+    flag_ids = []
+    for lab in labels:
+        flag = LabelFlag(project_id=project_id, label_id=lab.id, example_id=lab.example_id, given="pos",
+                         suggested="neg", score=0.9, reason="model_disagrees", status="open", created_at=utcnow())
+        s.add(flag)
+        s.flush()
+        flag_ids.append(flag.id)
+    s.commit()
+    s.close()
+    _, rita_token = make_user("rita", "reviewer")
+    make_user("rex", "reviewer")
+    rita = logged_in(app, "rita")
+    url = f"/projects/{project_id}/review"
+    assert 'data-testid="reopen"' not in rita.get(url).get_data(as_text=True)  # nothing decided yet
+    resolve(client, rita_token, flag_ids[0], {"action": "dismiss"})
+    resolve(client, rita_token, flag_ids[1], {"action": "confirm"})
+    # Another reviewer's page offers nothing to take back: the decisions are rita's.
+    assert 'data-testid="reopen"' not in logged_in(app, "rex").get(url).get_data(as_text=True)
+
+    def offered(body):
+        return re.search(r'data-testid="reopen"[^>]*hx-post="[^"]*/review/(\d+)/reopen"', body).group(1)
+
+    page = rita.get(url).get_data(as_text=True)  # a reload: the last decision is still offered
+    assert offered(page) == str(flag_ids[1])
+    back = rita.post(f"{url}/{flag_ids[1]}/reopen", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert f'data-flag-id="{flag_ids[1]}"' in back and offered(back) == str(flag_ids[0])  # then the one before
+    again = rita.post(f"{url}/{flag_ids[0]}/reopen", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert f'data-flag-id="{flag_ids[0]}"' in again and 'data-testid="reopen"' not in again
+    session.rollback()
+    assert [session.get(LabelFlag, i).status for i in flag_ids] == ["open", "open", "open"]
+
+
+def test_a_decision_is_taken_back_from_the_examples_page(app, client, make_user, make_project, session):
+    project_id, flag_id, _ = annotated_flag(app, client, make_user, make_project)
+    _, rita_token = make_user("rita", "reviewer")
+    make_user("rex", "reviewer")
+    resolve(client, rita_token, flag_id, {"action": "dismiss"})
+    session.rollback()
+    example_id = session.get(LabelFlag, flag_id).example_id
+    page_url = f"/projects/{project_id}/examples/{example_id}"
+    assert 'data-testid="reopen-flag"' not in logged_in(app, "rex").get(page_url).get_data(as_text=True)
+    rita = logged_in(app, "rita")
+    assert 'data-testid="reopen-flag"' in rita.get(page_url).get_data(as_text=True)
+    done = rita.post(f"{page_url}/flags/{flag_id}/reopen")
+    assert done.status_code == 302
+    after = rita.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Decision taken back" in after and 'data-testid="reopen-flag"' not in after
+    twice = rita.post(f"{page_url}/flags/{flag_id}/reopen")
+    assert twice.status_code == 409 and "this flag is open" in twice.get_data(as_text=True)
+    assert rita.post(f"/projects/{project_id}/examples/{example_id + 1000}/flags/{flag_id}/reopen").status_code == 404
