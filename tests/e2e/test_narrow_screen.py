@@ -95,3 +95,27 @@ def test_a_touch_phone_shows_no_key_hints_and_a_desktop_does(browser: Browser, l
             expect(hint).to_be_hidden() if touch else expect(hint).to_be_visible()
         expect(page.locator("button[value=pos]")).to_be_visible()
         context.close()
+
+
+def test_a_200_character_name_with_no_space_wraps_instead_of_widening_a_desktop_page(browser: Browser, busy_project,
+                                                                                      live_server):
+    base, project_id, _ = busy_project
+    _, app = live_server
+    with app.extensions["hitl_sessionmaker"]() as s:
+        project = s.get(Project, project_id)
+        project.name = "N" * 200  # the longest name a project may have
+        boss = s.scalar(select(User).where(User.name == "boss"))
+        audit.record(s, boss, "project.renamed", project_id=project_id, target="N" * 200, now=utcnow(),
+                     details={"to": "N" * 200})
+        s.commit()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    login(page, base, "boss")
+    for path in ("/", f"/projects/{project_id}", f"/projects/{project_id}/dashboard", "/audit"):
+        page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, f"{path}: the page is {width} px wide"
+    details = page.get_by_role("columnheader", name="Details").bounding_box()
+    assert details["x"] + details["width"] <= 1280  # the audit's last column is on screen
+    context.close()
