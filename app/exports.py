@@ -75,5 +75,5 @@ def export_response(project_id: int, args: Mapping[str, str]) -> Response:
     filename = f"{name.replace(' ', '_')}-{annotations}{f'-snapshot{snapshot_number}' if snapshot_number else ''}.{fmt}"
     # ASCII only: a header carries bytes, and gunicorn refuses a name in another script.
     safe = "".join(c for c in filename if (c.isascii() and c.isalnum()) or c in "._-") or f"export.{fmt}"
-    return Response(generate(), mimetype=MEDIA_TYPES[fmt],
+    return Response(generate(), content_type=MEDIA_TYPES[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
