@@ -134,11 +134,15 @@ def _api_user(roles: tuple[str, ...], read_project: bool = False) -> tuple[User,
 
 def _page_user(roles: tuple[str, ...]) -> tuple[User, str]:
     if not current_user.is_authenticated:
+        if session.get("_user_id"):  # a login whose session ended since (the loader refused it)
+            logout_user()
+            g.session_ended = True
         abort(401)
     with reading(get_session()) as db:
         user = users.get_user(db, current_user.id)
         if user is None or not user.active or user.session_generation != current_user.generation:
             logout_user()
+            g.session_ended = True  # the login page says why (app.errors)
             abort(401)
         return user, _role_on_route(db, user, roles)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -50,12 +50,19 @@ def _is_unavailable(exc: OperationalError) -> bool:
     return exc.connection_invalidated or any(word in message for word in _UNAVAILABLE)
 
 
+ENDED = ("Your session ended: you logged out (here, in another tab, or everywhere), your password was "
+         "changed, or an admin deactivated your account. Log in again to go on.")
+
+
 def _log_in_again():
-    """A form sent after its session ended (a logout in another tab, or everywhere): to the login
-    page, and back to the page the form was on."""
-    page = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
-    back = page.path + (f"?{page.query}" if page.query else "")
-    flash("You were logged out (in another tab, or everywhere); log in again to go on.")
+    """A request sent after its session ended (a logout in another tab or everywhere, a new
+    password, a deactivation): to the login page, saying why, and back to the page it came from."""
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        back = request.full_path.rstrip("?")
+    else:
+        page = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
+        back = page.path + (f"?{page.query}" if page.query else "")
+    flash(ENDED)
     target = url_for("auth.login", next=back or None)
     if request.headers.get("HX-Request"):
         return "", 401, {"HX-Redirect": target}
@@ -97,6 +104,8 @@ def register_error_handlers(app: Flask) -> None:
         if is_api_request():
             return api_error(status, exc.description or exc.name)
         if status == 401:
+            if g.get("session_ended"):
+                return _log_in_again()
             if request.headers.get("HX-Request"):
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

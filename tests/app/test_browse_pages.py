@@ -162,7 +162,7 @@ def test_a_form_sent_after_a_logout_elsewhere_goes_to_the_login_page_and_back(ap
                        headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost{label_url}"})
     assert sent.status_code == 401 and sent.headers["HX-Redirect"] == f"/login?next={label_url}"
     login_page = client.get(sent.headers["HX-Redirect"]).get_data(as_text=True)
-    assert "You were logged out" in login_page
+    assert "Your session ended" in login_page
     plain = client.post(f"{label_url}/skip", data={"example_id": "1"}, headers={"Referer": f"http://localhost{label_url}"})
     assert plain.status_code == 302 and plain.headers["Location"].startswith("/login?next=")
     stale_login = client.post("/login", data={"name": "ann", "password": "correct horse", "csrf_token": "stale"})

@@ -248,3 +248,28 @@ def test_a_name_that_differs_only_in_case_is_refused(client, make_user, admin_to
     assert "a user named 'ann1' exists already; names that differ only in case are refused" in refused.json["error"]
     names = [u["name"] for u in client.get("/api/v1/users", headers=auth(admin_token)).json["users"]]
     assert "ANN1" not in names
+
+
+def test_a_page_whose_session_ended_sends_to_the_login_page_saying_why(app, client, admin_token, make_user,
+                                                                        make_project):
+    project_id = make_project(examples=[{"external_id": "a", "text": "a fine film"}])
+    bob, _ = make_user("bob")
+    browser = logged_in(app, "bob")
+    assert browser.get(f"/projects/{project_id}/label").status_code == 200
+    client.patch(f"/api/v1/users/{bob.id}", headers=auth(admin_token), json={"active": False})
+    page = f"/projects/{project_id}/label"
+    key = browser.post(f"{page}/submit", data={"label": "pos"},
+                       headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost{page}"})
+    assert key.status_code == 401 and key.headers["HX-Redirect"] == f"/login?next={page}"
+    assert "an admin deactivated your account" in browser.get("/login").get_data(as_text=True)
+    # A page opened after the session ended says it too, and leads back to that page.
+    client.patch(f"/api/v1/users/{bob.id}", headers=auth(admin_token), json={"active": True})
+    browser = logged_in(app, "bob")
+    client.patch(f"/api/v1/users/{bob.id}", headers=auth(admin_token), json={"active": False})
+    opened = browser.get(f"/projects/{project_id}/data?q=film")
+    assert opened.status_code == 302 and opened.headers["Location"] == f"/login?next=/projects/{project_id}/data?q%3Dfilm"
+    assert "Log in again to go on" in browser.get("/login").get_data(as_text=True)
+    # Told once: a visitor who was never logged in is sent to the login page without it.
+    fresh = app.test_client()
+    assert fresh.get(f"/projects/{project_id}/data").status_code == 302
+    assert "Your session ended" not in fresh.get("/login").get_data(as_text=True)
