@@ -78,3 +78,23 @@ def test_an_admin_changes_a_setting_rotates_the_secret_and_deletes_the_project(p
     assert {r["Project"] for r in rows} == {f"Reviews #{project_id} (deleted)"}
     expect(page.get_by_test_id("audit-events").get_by_role("link")).to_have_count(0)  # no link to a 404
     assert errors == []
+
+
+def test_archiving_asks_first_and_unarchiving_does_not(page: Page, live_server):
+    base, app = live_server
+    project_id = seed(app, [{"external_id": "1", "text": "review 1"}], people=(("boss", "admin"),))
+    login(page, base, "boss")
+    page.goto(f"{base}/projects/{project_id}/settings")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))  # changed his mind
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.get_by_test_id("archived-notice")).to_have_count(0)
+    assert asked and asked[0].startswith("Archive Reviews?") and stored(app, project_id).archived_at is None
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.get_by_test_id("archived-notice")).to_be_visible()
+    assert stored(app, project_id).archived_at is not None
+    page.on("dialog", lambda dialog: asked.append(dialog.message))  # none expected
+    page.get_by_role("button", name="Unarchive").click()
+    expect(page.get_by_test_id("archived-notice")).to_have_count(0)
+    assert len(asked) == 1 and stored(app, project_id).archived_at is None
