@@ -186,6 +186,8 @@ def test_a_confident_model_warns_and_the_annotator_keeps_or_changes_with_one_key
     expect(page.get_by_test_id("warning")).to_have_count(0)
     page.keyboard.press("2")
     expect(page.get_by_test_id("warning")).to_be_visible()
+    # The model's label is offered first, marked, with its key.
+    expect(page.get_by_test_id("warning").locator("button[name=label]").first).to_have_text("Use pos 1")
     page.keyboard.press("1")  # change to "pos"
     expect(page.get_by_test_id("empty")).to_be_visible()
     with app.extensions["hitl_sessionmaker"]() as s:
