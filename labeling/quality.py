@@ -60,6 +60,9 @@ def parse_flag_filters(args: Mapping[str, Any]) -> FlagFilters:
     if reason is not None and reason not in FLAG_REASONS:
         problems.append(Problem(f"must be one of {', '.join(FLAG_REASONS)}", field="reason"))
     bounds = {name: unit_interval((args.get(name) or "").strip(), name, problems) for name in ("min_score", "max_score")}
+    if None not in bounds.values() and bounds["min_score"] > bounds["max_score"]:
+        problems.append(Problem(f"must be at least min_score ({bounds['min_score']:g}): no flag could match",
+                                field="max_score"))
     if problems:
         raise InvalidInput("invalid filters", problems)
     return FlagFilters(reason=reason, **bounds)

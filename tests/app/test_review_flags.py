@@ -73,6 +73,8 @@ def test_the_review_page_filters_open_flags_by_reason_and_score(app, make_user, 
     assert bad.status_code == 422 and "reason: must be one of" in text and "min_score: must be a number" in text
     assert not shown(text)
     assert rita.get(f"{url}?max_score=nan", headers=HTMX).status_code == 200  # htmx swaps no 4xx
+    crossed = rita.get(f"{url}?min_score=0.95&max_score=0.9")  # an empty list would look like "no flags"
+    assert crossed.status_code == 422 and "max_score: must be at least min_score (0.95)" in crossed.get_data(as_text=True)
 
 
 def test_the_api_filters_flags_and_names_bad_filters(app, client, admin_token, make_project):
