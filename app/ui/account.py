@@ -37,7 +37,10 @@ def change_password():
                               now=utcnow())
     except InvalidInput as exc:
         db.rollback()
-        return render_template("pages/account.html", errors=[p.message for p in exc.problems]), 422
+        # The page's words for the fields, not the form's names ("new_password must have ...").
+        words = {"new_password": "The new password", "current_password": "The current password"}
+        errors = [p.message.replace(p.field, words[p.field], 1) if p.field in words else p.message for p in exc.problems]
+        return render_template("pages/account.html", errors=errors), 422
     db.commit()
     log_in(g.user)  # this browser stays logged in, with the new session generation
     flash("Password changed. Every other session of yours has ended.")
