@@ -60,9 +60,10 @@ def save_name_and_labels(project_id: int):
         db.rollback()
         return _render(project, errors=_field_errors(exc), form=request.form, status=422)
     db.commit()
+    already = [n for n in dict.fromkeys(n.strip() for n in added_text.split(",") if n.strip()) if n not in added]
     said = ([f"Renamed to {project.name!r}."] if renamed else []) + (
         [f"Added {', '.join(added)} (keys: {', '.join(l['hotkey'] or '–' for l in project.labels if l['name'] in added)})."]
-        if added else [])
+        if added else []) + ([f"Already in the set: {', '.join(already)}."] if already else [])
     return _render(project, notice=" ".join(said) or "Nothing changed.")
 
 

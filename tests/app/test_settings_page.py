@@ -209,7 +209,7 @@ def test_a_project_is_renamed_and_gets_new_labels_on_the_page_and_through_the_ap
     session.rollback()
     assert [l["name"] for l in session.get(Project, project_id, populate_existing=True).labels] == ["pos", "neg"]
     done = admin.post(url, data={"name": "Reviews v2", "add_labels": "meh, pos,  unsure "}, headers=HTMX)
-    assert "Renamed to &#39;Reviews v2&#39;. Added meh, unsure (keys: 3, 4)." in done.get_data(as_text=True)
+    assert "Renamed to &#39;Reviews v2&#39;. Added meh, unsure (keys: 3, 4). Already in the set: pos." in done.get_data(as_text=True)
     session.rollback()
     project = session.get(Project, project_id, populate_existing=True)
     assert project.name == "Reviews v2" and [l["hotkey"] for l in project.labels] == ["1", "2", "3", "4"]
