@@ -36,13 +36,12 @@ def export_page(project_id: int):
 @bp.get("/projects/<int:project_id>/export/download")
 @requires(*ADMINS)
 def export_download(project_id: int):
-    """The chosen label set as a file (a bad choice: the error page names the field). The form's
+    """The chosen label set as a file (a bad format: the error page names the field; a bad or missing snapshot: back to the form, which says so). The form's
     empty snapshot number means the current labels (the API refuses an empty one)."""
     args = {k: v for k, v in request.args.items() if not (k == "snapshot" and not v.strip())}
-    number = snapshot_from_text(args["snapshot"]) if "snapshot" in args else None
-    if number is not None:  # a number with no snapshot: back to the form, which says so beside the field
-        db = get_session()
-        if find_snapshot(db, projects.get_project(db, project_id), number) is None:
+    if "snapshot" in args:  # not a number, or no such snapshot: back to the form, which says so beside the field
+        number, db = snapshot_from_text(args["snapshot"]), get_session()
+        if number is None or find_snapshot(db, projects.get_project(db, project_id), number) is None:
             return redirect(url_for("ui.export_page", project_id=project_id, snapshot=args["snapshot"]))
     return export_response(project_id, args)
 
