@@ -36,8 +36,9 @@ def export_page(project_id: int):
 @bp.get("/projects/<int:project_id>/export/download")
 @requires(*ADMINS)
 def export_download(project_id: int):
-    """The chosen label set as a file (a bad format: the error page names the field; a bad or missing snapshot: back to the form, which says so). The form's
-    empty snapshot number means the current labels (the API refuses an empty one)."""
+    """The chosen label set as a file. A bad format: the error page names the field; a bad or
+    missing snapshot: back to the form, which says so. The form's empty snapshot number means the
+    current labels (the API refuses an empty one)."""
     args = {k: v for k, v in request.args.items() if not (k == "snapshot" and not v.strip())}
     if "snapshot" in args:  # not a number, or no such snapshot: back to the form, which says so beside the field
         number, db = snapshot_from_text(args["snapshot"]), get_session()
