@@ -97,6 +97,13 @@
   });
   document.addEventListener("mousemove", () => { lastActivity = Date.now(); });
 
+  // "All" in a list's header (the review page's open flags) selects every row of its form.
+  document.addEventListener("change", (evt) => {
+    if (!evt.target.matches("[data-select-all]")) return;
+    const form = evt.target.closest("form");
+    form.querySelectorAll('input[type=checkbox][name]').forEach((box) => { box.checked = evt.target.checked; });
+  });
+
   // Renew the lease every minute while the annotator is active.
   setInterval(() => {
     const work = document.getElementById("work");

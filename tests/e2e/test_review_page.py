@@ -74,3 +74,33 @@ def test_reviewer_corrects_a_flag_by_keyboard(page: Page, live_server):
     gold = {r["external_id"]: r for r in map(json.loads, client.get(
         f"/api/v1/projects/{project_id}/export?format=jsonl", headers=headers).data.decode().splitlines())}
     assert gold[external_id]["label"] == given
+
+
+def test_all_selects_every_flag_shown_for_one_bulk_dismissal(page: Page, live_server):
+    from sqlalchemy import select
+
+    from labeling.models import Label
+    from tests.e2e.test_labeling_page import seed
+
+    base, app = live_server
+    project_id = seed(app, [{"external_id": f"r{i}", "text": f"review {i}", "label": "pos"} for i in range(4)],
+                      people=(("rev", "reviewer"),))
+    with app.extensions["hitl_sessionmaker"]() as s:
+        for label in s.scalars(select(Label).where(Label.project_id == project_id)):
+            s.add(LabelFlag(project_id=project_id, label_id=label.id, example_id=label.example_id, given="pos",
+                            suggested="neg", score=0.9, reason="model_disagrees", status="open", created_at=utcnow()))
+        s.commit()
+    login(page, base, "rev")
+    page.goto(f"{base}/projects/{project_id}/review")
+    boxes = page.locator("input[name=flag_id]")
+    expect(boxes).to_have_count(4)
+    page.get_by_test_id("select-all").check()
+    assert [boxes.nth(i).is_checked() for i in range(4)] == [True] * 4
+    page.get_by_test_id("select-all").uncheck()
+    assert not any(boxes.nth(i).is_checked() for i in range(4))
+    page.get_by_test_id("select-all").check()
+    page.get_by_role("button", name="Dismiss selected…").click()
+    page.get_by_role("button", name="Dismiss 4 flags").click()
+    expect(page.get_by_text("4 dismissed.")).to_be_visible()
+    with app.extensions["hitl_sessionmaker"]() as s:
+        assert set(s.scalars(select(LabelFlag.status).where(LabelFlag.project_id == project_id))) == {"dismissed"}
