@@ -29,6 +29,7 @@ PARQUET_BATCH_ROWS = 5000
 PEEK_MAX_LINES = 1000  # a preview reads this far for a first JSON object, no further
 JSON_COLUMNS = ("features", "meta")  # JSON-encoded strings inside a CSV
 ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape decodes it
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # in no text's column name (tab, newline and CR aside)
 csv.field_size_limit(sys.maxsize)
 
 
@@ -79,6 +80,10 @@ def peek_columns(stream: IO[bytes], fmt: str, *, rows: int = 5) -> tuple[list[st
         reader = csv.DictReader(text)
         sample = [dict(r) for _, r in zip(range(rows), reader)]
         columns = list(reader.fieldnames or [])
+        # A header of bytes that are not UTF-8 text (a binary file named .csv): no column to map.
+        if any("\ufffd" in c or CONTROL.search(c) for c in columns):
+            raise InvalidInput.one("line 1: not a readable CSV header (bytes that are not UTF-8 text; "
+                                   "is this a CSV file?)", field="file")
     elif fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -134,7 +134,9 @@ def test_a_file_with_nothing_to_map_is_refused_before_the_mapping_naming_why(cli
              (b"<html>not json</html>\n[1, 2]\n", "r.jsonl", "line 1 is not a JSON object"),
              (b"\n\"just a string\"\n", "r.jsonl", "line 2 is not a JSON object"),
              (b"id,text\n1,a\n", "r.parquet", "not a Parquet file (no Parquet footer at its end)"),
-             (b"{}\n{}\n", "r.jsonl", "the file&#39;s objects have no fields")]
+             (b"{}\n{}\n", "r.jsonl", "the file&#39;s objects have no fields"),
+             (bytes(range(256)) * 4, "random.csv", "line 1: not a readable CSV header (bytes that are not UTF-8 text"),
+             (b"\x00\x01\x02id\x07,text\n1,a\n", "r.csv", "line 1: not a readable CSV header")]
     for data, filename, reason in cases:
         refused = client.post(f"/projects/{project_id}/import", data={"file": (io.BytesIO(data), filename)},
                               content_type="multipart/form-data", follow_redirects=True)
