@@ -82,8 +82,8 @@ def peek_columns(stream: IO[bytes], fmt: str, *, rows: int = 5) -> tuple[list[st
         columns = list(reader.fieldnames or [])
         # A header of bytes that are not UTF-8 text (a binary file named .csv): no column to map.
         if any("\ufffd" in c or CONTROL.search(c) for c in columns):
-            raise InvalidInput.one("line 1: not a readable CSV header (bytes that are not UTF-8 text; "
-                                   "is this a CSV file?)", field="file")
+            raise InvalidInput.one("line 1: not a readable CSV header (bytes that are not UTF-8 text: save the "
+                                   "file as UTF-8, or check that it is a CSV file)", field="file")
     elif fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq

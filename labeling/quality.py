@@ -7,12 +7,12 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from labeling import audit
 from labeling.doubts import exchange_doubts
-from labeling.errors import Conflict, InvalidInput, NotFound, Problem
+from labeling.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from labeling.labels import append_label_event, close_flags_of_replaced_label, kept_by_annotators
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling import tasks
@@ -111,7 +111,10 @@ def dismiss_flags(session: Session, project_id: int, flag_ids: Sequence[int], re
                             .order_by(LabelFlag.id).with_for_update()).all() if ids else []
     dismissed = 0
     for flag in flags:
-        if flag.status == "open":
+        replacement = session.scalar(select(Label.id).where(Label.replaces_id == flag.label_id))
+        if flag.status == "open" and replacement is not None:  # its label went: closed, not judged (skipped)
+            close_flags_of_replaced_label(session, flag.label_id, replacement, now=now)
+        elif flag.status == "open":
             resolve_flag(session, flag.id, reviewer, "dismiss", now=now)
             dismissed += 1
     return dismissed, len(ids) - dismissed
@@ -141,7 +144,9 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     check_writable(project)
     if action == "correct" and tasks.encode(project, label) == flag.given:
         action = "dismiss"  # "correct" to the label given says it was right; not the annotator's mistake
-    if action != "dismiss":
+    if action == "dismiss":  # "the label was right" about a label no longer current would count for nothing
+        _check_still_current(session, flag, now=now)
+    else:
         value = flag.suggested if action == "confirm" else tasks.encode(project, label)
         flag.resolution_label_id = _replace_label(session, flag, reviewer, value, now=now)
     flag.status = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed"}[action]
@@ -153,14 +158,18 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     return flag
 
 
+def _check_still_current(session: Session, flag: LabelFlag, *, now: datetime) -> None:
+    replacement = session.scalar(select(Label.id).where(Label.replaces_id == flag.label_id))
+    if replacement is not None:  # missed by the sweep: close it now, it is not the reviewer's to judge
+        close_flags_of_replaced_label(session, flag.label_id, replacement, now=now)
+        raise Conflict("the flagged label was undone or replaced since it was flagged: the flag is closed")
+
+
 def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str, *, now: datetime) -> int:
     flagged = session.get(Label, flag.label_id)
     if flagged is None or flagged.value is None:
         raise Conflict("the flagged label no longer exists")
-    replacement = session.scalar(select(Label.id).where(Label.replaces_id == flagged.id))
-    if replacement is not None:  # missed by the sweep: close it now, it is not the reviewer's to judge
-        close_flags_of_replaced_label(session, flagged.id, replacement, now=now)
-        raise Conflict("the flagged label was undone or replaced since it was flagged: the flag is closed")
+    _check_still_current(session, flag, now=now)
     correction_id = append_label_event(session, now=now, project_id=flagged.project_id, example_id=flagged.example_id,
                                        annotator_id=reviewer.id, value=value, replaces_id=flagged.id, source="review")
     if correction_id is None:
@@ -171,12 +180,24 @@ def _replace_label(session: Session, flag: LabelFlag, reviewer: User, value: str
 DECIDED = ("confirmed", "corrected", "dismissed")
 
 
+def _reopenable() -> list[Any]:
+    """Conditions on ``LabelFlag``: decided, and the label the decision left (the review's event,
+    or the flagged label it kept) still current: what ``reopen_flag`` can take back."""
+    left = func.coalesce(LabelFlag.resolution_label_id, LabelFlag.label_id)
+    return [LabelFlag.status.in_(DECIDED), ~exists().where(Label.replaces_id == left)]
+
+
 def last_decision(session: Session, project_id: int, reviewer: User, *, since: datetime) -> LabelFlag | None:
-    """``reviewer``'s latest decision in the project since ``since`` that stands: after it is taken
-    back it is the one before, so the review page walks back one decision at a time."""
+    """``reviewer``'s latest decision in the project since ``since`` that can still be taken back:
+    after it is, the one before, so the review page walks back one decision at a time."""
     return session.scalar(select(LabelFlag).where(
-        LabelFlag.project_id == project_id, LabelFlag.resolved_by_id == reviewer.id, LabelFlag.status.in_(DECIDED),
-        LabelFlag.resolved_at >= since).order_by(LabelFlag.resolved_at.desc(), LabelFlag.id.desc()).limit(1))
+        LabelFlag.project_id == project_id, LabelFlag.resolved_by_id == reviewer.id, LabelFlag.resolved_at >= since,
+        *_reopenable()).order_by(LabelFlag.resolved_at.desc(), LabelFlag.id.desc()).limit(1))
+
+
+def reopenable_flags(session: Session, example_id: int) -> set[int]:
+    """The ids of an example's flags whose decision can still be taken back (its page offers them)."""
+    return set(session.scalars(select(LabelFlag.id).where(LabelFlag.example_id == example_id, *_reopenable())))
 
 
 def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime) -> LabelFlag:
@@ -188,17 +209,20 @@ def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime
 
     Raises
     ------
+    Forbidden
+        Someone else decided it (and the caller is no admin).
     Conflict
-        The flag is open, was closed by the service (superseded, withdrawn), was decided by someone
-        else, or the example was relabeled since.
+        The flag is open, was closed by the service (superseded, withdrawn), or the example was
+        relabeled since.
     """
-    flag = session.get(LabelFlag, flag_id)
+    # Locked (PostgreSQL): a second reopen, or a decision, at the same moment waits and then sees this one.
+    flag = session.scalar(select(LabelFlag).where(LabelFlag.id == flag_id).with_for_update())
     if flag is None:
         raise NotFound(f"no flag with id {flag_id}")
     if flag.status not in DECIDED:
         raise Conflict(f"only a reviewer's decision can be taken back; this flag is {flag.status}")
     if flag.resolved_by_id != reviewer.id and reviewer.role != "admin":
-        raise Conflict("another reviewer decided this flag; only they or an admin can take it back")
+        raise Forbidden("another reviewer decided this flag; only they or an admin can take it back")
     check_writable(session.get(Project, flag.project_id))
     current_id = flag.resolution_label_id if flag.status != "dismissed" else flag.label_id
     changed = Conflict("the example was relabeled since this decision; open the example to change its label")

@@ -53,6 +53,7 @@ def _render_example(project_id: int, example_id: int, *, error: str | None = Non
         project = projects.get_project(db, project_id)
         example = history_json(browse.history(db, get_project_example(db, project_id, example_id)))
         example["prediction"] = _champions_prediction(db, project, example)
+        example["reopenable"] = quality.reopenable_flags(db, example_id)
         current = [e for e in example["labels"] if e["current"]]
         return render_template("pages/example.html", project=project, example=example, current=current,
                                labels=label_names(project), error=error, role=g.role,

@@ -101,7 +101,7 @@ def test_only_the_reviewer_who_decided_or_an_admin_may_reopen_and_only_while_not
     resolve(client, rita, flag_id, {"action": "correct", "label": "neg"})
     assert resolve(client, ann, flag_id, {"action": "reopen"}).status_code == 403
     other = resolve(client, rex, flag_id, {"action": "reopen"})
-    assert other.status_code == 409 and "another reviewer decided" in other.json["error"]
+    assert other.status_code == 403 and "another reviewer decided" in other.json["error"]
     assert resolve(client, admin_token, flag_id, {"action": "reopen"}).status_code == 200
     # Decided again, then the example is relabeled: the decision can no longer be taken back.
     resolve(client, rita, flag_id, {"action": "confirm"})
@@ -187,3 +187,73 @@ def test_a_decision_is_taken_back_from_the_examples_page(app, client, make_user,
     twice = rita.post(f"{page_url}/flags/{flag_id}/reopen")
     assert twice.status_code == 409 and "this flag is open" in twice.get_data(as_text=True)
     assert rita.post(f"/projects/{project_id}/examples/{example_id + 1000}/flags/{flag_id}/reopen").status_code == 404
+
+
+def two_annotated_flags(app, client, make_user, make_project) -> tuple[int, list[int], list[int], str]:
+    """Two examples ann labeled "pos", each with an open flag; (project, flag ids, label ids, ann's token)."""
+    project_id = make_project(examples=[{"external_id": f"e{i}", "text": f"film {i}"} for i in range(2)])
+    _, ann = make_user("ann")
+    label_ids = []
+    for _ in range(2):
+        example_id = client.get(f"/api/v1/projects/{project_id}/next", headers=auth(ann)).json["example"]["id"]
+        label_ids.append(client.post(f"/api/v1/projects/{project_id}/labels", headers=auth(ann),
+                                     json={"example_id": example_id, "label": "pos"}).json["label"]["id"])
+    s = app.extensions["hitl_sessionmaker"]()
+    try:
+        flags = [LabelFlag(project_id=project_id, label_id=lab.id, example_id=lab.example_id, given="pos",
+                           suggested="neg", score=0.9, reason="model_disagrees", status="open", created_at=utcnow())
+                 for lab in (s.get(Label, i) for i in label_ids)]
+        s.add_all(flags)
+        s.commit()
+        return project_id, [f.id for f in flags], label_ids, ann
+    finally:
+        s.close()
+
+
+def test_a_decision_the_example_outgrew_is_passed_over_not_offered_forever(app, client, make_user, make_project,
+                                                                             session):
+    project_id, flag_ids, label_ids, ann = two_annotated_flags(app, client, make_user, make_project)
+    _, rita_token = make_user("rita", "reviewer")
+    for flag_id in flag_ids:
+        resolve(client, rita_token, flag_id, {"action": "dismiss"})
+    # ann takes her second label back after it was judged right: that decision cannot be taken back.
+    assert client.post(f"/api/v1/labels/{label_ids[1]}/undo", headers=auth(ann)).status_code == 200
+    stuck = resolve(client, rita_token, flag_ids[1], {"action": "reopen"})
+    assert stuck.status_code == 409 and "relabeled since" in stuck.json["error"]
+    rita = logged_in(app, "rita")
+    page = rita.get(f"/projects/{project_id}/review").get_data(as_text=True)
+    assert f"/review/{flag_ids[0]}/reopen" in page and f"/review/{flag_ids[1]}/reopen" not in page
+    session.rollback()
+    first, second = (session.get(LabelFlag, i) for i in flag_ids)
+    pages = [rita.get(f"/projects/{project_id}/examples/{f.example_id}").get_data(as_text=True) for f in (first, second)]
+    assert 'data-testid="reopen-flag"' in pages[0] and 'data-testid="reopen-flag"' not in pages[1]
+    # A flag of the other example is not this example's to reopen.
+    assert rita.post(f"/projects/{project_id}/examples/{second.example_id}/flags/{first.id}/reopen").status_code == 404
+
+
+def test_no_decision_is_taken_back_on_an_archived_project(app, client, make_user, make_project, admin_token):
+    project_id, flag_id, _ = annotated_flag(app, client, make_user, make_project)
+    _, rita = make_user("rita", "reviewer")
+    resolve(client, rita, flag_id, {"action": "dismiss"})
+    client.patch(f"/api/v1/projects/{project_id}", headers=auth(admin_token), json={"archived": True})
+    refused = resolve(client, rita, flag_id, {"action": "reopen"})
+    assert refused.status_code == 409 and "archived" in refused.json["error"]
+
+
+def test_dismissing_a_flag_whose_label_went_closes_it_instead(app, client, make_user, make_project, session,
+                                                             admin_token):
+    project_id, flag_ids, label_ids, _ = two_annotated_flags(app, client, make_user, make_project)
+    session.rollback()
+    for label_id in label_ids:  # replaced by a path that does not close flags itself
+        flagged = session.get(Label, label_id)
+        session.add(Label(project_id=project_id, example_id=flagged.example_id, value="neg", replaces_id=flagged.id,
+                          source="test-replace", created_at=flagged.created_at))
+    session.commit()
+    answer = resolve(client, admin_token, flag_ids[0], {"action": "dismiss"})
+    assert answer.status_code == 409 and "the flag is closed" in answer.json["error"]
+    make_user("rita", "reviewer")
+    rita = logged_in(app, "rita")
+    done = rita.post(f"/projects/{project_id}/review/dismiss", data={"flag_id": flag_ids, "confirm": "yes"})
+    assert "0 dismissed" in rita.get(done.headers["Location"]).get_data(as_text=True)  # skipped, not judged
+    session.rollback()
+    assert [session.get(LabelFlag, i).status for i in flag_ids] == ["superseded", "superseded"]
