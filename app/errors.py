@@ -69,6 +69,15 @@ def _log_in_again():
     return redirect(target)
 
 
+def _to_login():
+    """A page asked for without a login: to the login page (saying why when a session ended)."""
+    if g.get("session_ended"):
+        return _log_in_again()
+    if request.headers.get("HX-Request"):
+        return "", 401, {"HX-Redirect": url_for("auth.login")}
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
@@ -104,11 +113,7 @@ def register_error_handlers(app: Flask) -> None:
         if is_api_request():
             return api_error(status, exc.description or exc.name)
         if status == 401:
-            if g.get("session_ended"):
-                return _log_in_again()
-            if request.headers.get("HX-Request"):
-                return "", 401, {"HX-Redirect": url_for("auth.login")}
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return _to_login()
         return _page_error(status, exc.description or exc.name)
 
     @app.errorhandler(OperationalError)

@@ -272,7 +272,7 @@ def undo_label(session: Session, user: User, label_id: int, *, now: datetime) ->
 
 
 # A reviewer taking a decision back restores the annotator's label in the annotator's name
-# (quality.reopen_flag): it is their label, but not something they did today or can undo.
+# (reopening.reopen_flag): it is their label, but not something they did today or can undo.
 NOT_THEIR_ACT = Label.source != "review_undo"
 
 

@@ -9,7 +9,7 @@ from app.api.common import json_body, pagination
 from app.auth import REVIEWERS, requires
 from app.db import get_session
 from app.api.shapes import flag_json
-from labeling import projects, quality, tasks
+from labeling import projects, quality, reopening, tasks
 from labeling.db import utcnow
 from labeling.errors import InvalidInput, Problem
 from labeling.models import FLAG_STATUSES, Example
@@ -45,7 +45,7 @@ def resolve(flag_id: int):
     body = json_body()
     db = get_session()
     if body.get("action") == "reopen":
-        flag = quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+        flag = reopening.reopen_flag(db, flag_id, g.user, now=utcnow())
     else:
         # "labels" for a multi-label project (checked against the project's task there).
         label = body["labels"] if "labels" in body else body.get("label")

@@ -11,7 +11,7 @@ from app.api.shapes import browsed_example_json, history_json
 from app.auth import REVIEWERS, requires
 from app.db import get_session
 from app.ui import annotation_text, bp, filter_args, form_annotation, page_number
-from labeling import browse, projects, quality, tasks
+from labeling import browse, projects, reopening, tasks
 from labeling.db import reading, utcnow
 from labeling.errors import Conflict, InvalidInput, NotFound, Unavailable
 from labeling.examples import get_project_example
@@ -53,7 +53,7 @@ def _render_example(project_id: int, example_id: int, *, error: str | None = Non
         project = projects.get_project(db, project_id)
         example = history_json(browse.history(db, get_project_example(db, project_id, example_id)))
         example["prediction"] = _champions_prediction(db, project, example)
-        example["reopenable"] = quality.reopenable_flags(db, example_id)
+        example["reopenable"] = reopening.reopenable_flags(db, example_id)
         current = [e for e in example["labels"] if e["current"]]
         return render_template("pages/example.html", project=project, example=example, current=current,
                                labels=label_names(project), error=error, role=g.role,
@@ -86,14 +86,14 @@ def example_page(project_id: int, example_id: int):
 @bp.post("/projects/<int:project_id>/examples/<int:example_id>/flags/<int:flag_id>/reopen")
 @requires(*REVIEWERS)
 def reopen_example_flag(project_id: int, example_id: int, flag_id: int):
-    """Take back a decision on one of the example's flags (``quality.reopen_flag``); back to its page."""
+    """Take back a decision on one of the example's flags (``reopening.reopen_flag``); back to its page."""
     db = get_session()
     get_project_example(db, project_id, example_id)
     flag = db.get(LabelFlag, flag_id)
     if flag is None or flag.example_id != example_id:
         raise NotFound(f"no flag with id {flag_id} on this example")
     try:
-        quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+        reopening.reopen_flag(db, flag_id, g.user, now=utcnow())
     except Conflict as exc:
         db.rollback()
         return _render_example(project_id, example_id, error=exc.message, status=409)

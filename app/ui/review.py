@@ -11,7 +11,7 @@ from app.auth import ADMINS, REVIEWERS, requires
 from app.db import get_session
 from app.ui import bp, filter_args, form_annotation
 from app.ui.label import UNDO_AFTER_RELOAD  # a decision is taken back as long as a label is undone
-from labeling import projects, quality
+from labeling import projects, quality, reopening
 from labeling.db import utcnow
 from labeling.errors import Conflict, InvalidInput
 from labeling.examples import get_example
@@ -26,7 +26,7 @@ def _render_top_flag(project: Project, *, notice: str | None = None, page: bool 
     """The review card: ``shown`` (a flag just reopened) or the most suspicious open flag, and a way
     to take back my last decision of the past hour (after a reload too)."""
     db = get_session()
-    decided = quality.last_decision(db, project.id, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
+    decided = reopening.last_decision(db, project.id, g.user, since=utcnow() - UNDO_AFTER_RELOAD)
     rows = [] if shown is not None else quality.list_flags(db, project.id, status="open", limit=1)
     flag = shown if shown is not None else (rows[0][0] if rows else None)
     example = get_example(db, flag.example_id) if flag else None
@@ -116,7 +116,7 @@ def review_reopen(project_id: int, flag_id: int):
     db = get_session()
     project = projects.get_project(db, project_id)
     try:
-        flag = quality.reopen_flag(db, flag_id, g.user, now=utcnow())
+        flag = reopening.reopen_flag(db, flag_id, g.user, now=utcnow())
     except Conflict as exc:
         db.rollback()
         return _render_top_flag(project, notice=exc.message, listing=_listing_of_the_page(project))
