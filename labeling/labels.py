@@ -94,6 +94,11 @@ _EVENT_COLUMNS = ("project_id", "example_id", "annotator_id", "value", "created_
                   "source", "idempotency_key", "warned_suggestion", "warned_confidence", "suggestion_mode", "suggested")
 
 
+def replacement_of(session: Session, label_id: int) -> int | None:
+    """The event that undid or replaced a label, if any (a label is current until one exists)."""
+    return session.scalar(select(Label.id).where(Label.replaces_id == label_id))
+
+
 def close_flags_of_replaced_label(session: Session, label_id: int, replacement_id: int, *, now: datetime) -> int:
     """Close the open flags of a label that was undone or replaced (status ``superseded``, the
     replacing event as their resolution): the label they doubt is no longer current."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from labeling import audit
 from labeling.doubts import exchange_doubts
 from labeling.errors import Conflict, InvalidInput, NotFound, Problem
-from labeling.labels import append_label_event, close_flags_of_replaced_label, kept_by_annotators
+from labeling.labels import append_label_event, close_flags_of_replaced_label, kept_by_annotators, replacement_of
 from labeling.models import FLAG_REASONS, FLAG_STATUSES, Example, Label, LabelFlag, ModelVersion, Project, User
 from labeling import tasks
 from labeling.projects import check_writable
@@ -111,10 +111,8 @@ def dismiss_flags(session: Session, project_id: int, flag_ids: Sequence[int], re
                             .order_by(LabelFlag.id).with_for_update()).all() if ids else []
     dismissed = 0
     for flag in flags:
-        replacement = session.scalar(select(Label.id).where(Label.replaces_id == flag.label_id))
-        if flag.status == "open" and replacement is not None:  # its label went: closed, not judged (skipped)
-            close_flags_of_replaced_label(session, flag.label_id, replacement, now=now)
-        elif flag.status == "open":
+        # A flag whose label went is closed, not judged (counted as skipped).
+        if flag.status == "open" and not _closed_as_replaced(session, flag, now=now):
             resolve_flag(session, flag.id, reviewer, "dismiss", now=now)
             dismissed += 1
     return dismissed, len(ids) - dismissed
@@ -158,10 +156,17 @@ def resolve_flag(session: Session, flag_id: int, reviewer: User, action: Any, la
     return flag
 
 
-def _check_still_current(session: Session, flag: LabelFlag, *, now: datetime) -> None:
-    replacement = session.scalar(select(Label.id).where(Label.replaces_id == flag.label_id))
-    if replacement is not None:  # missed by the sweep: close it now, it is not the reviewer's to judge
+def _closed_as_replaced(session: Session, flag: LabelFlag, *, now: datetime) -> bool:
+    """Close the flag if its label was undone or replaced (missed by the sweep): it is not the
+    reviewer's to judge. True when it was."""
+    replacement = replacement_of(session, flag.label_id)
+    if replacement is not None:
         close_flags_of_replaced_label(session, flag.label_id, replacement, now=now)
+    return replacement is not None
+
+
+def _check_still_current(session: Session, flag: LabelFlag, *, now: datetime) -> None:
+    if _closed_as_replaced(session, flag, now=now):
         raise Conflict("the flagged label was undone or replaced since it was flagged: the flag is closed")
 
 

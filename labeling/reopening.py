@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from labeling import audit
 from labeling.errors import Conflict, Forbidden, NotFound
-from labeling.labels import append_label_event
+from labeling.labels import append_label_event, replacement_of
 from labeling.models import Label, LabelFlag, Project, User
 from labeling.projects import check_writable
 
@@ -62,9 +62,9 @@ def reopen_flag(session: Session, flag_id: int, reviewer: User, *, now: datetime
     if flag.resolved_by_id != reviewer.id and reviewer.role != "admin":
         raise Forbidden("another reviewer decided this flag; only they or an admin can take it back")
     check_writable(session.get(Project, flag.project_id))
-    current_id = flag.resolution_label_id if flag.status != "dismissed" else flag.label_id
+    current_id = flag.resolution_label_id or flag.label_id  # the label the decision left (as _reopenable)
     changed = Conflict("the example was relabeled since this decision; open the example to change its label")
-    if session.scalar(select(Label.id).where(Label.replaces_id == current_id)) is not None:
+    if replacement_of(session, current_id) is not None:
         raise changed
     if flag.status != "dismissed":
         flagged = session.get(Label, flag.label_id)
